@@ -1,0 +1,363 @@
+#include "common/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cfg_entry {
+    const lq_config_def_t *def;
+    char *value;
+} cfg_entry_t;
+
+typedef struct cfg_pass {
+    char *key;   /* with the "kafka." prefix removed */
+    char *value;
+} cfg_pass_t;
+
+struct lq_config {
+    cfg_entry_t *entries;
+    size_t n_entries;
+    cfg_pass_t *pass;
+    size_t n_pass;
+};
+
+static cfg_entry_t *find_entry(const lq_config_t *cfg, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->n_entries; i++)
+        if (strcmp(cfg->entries[i].def->key, key) == 0)
+            return &cfg->entries[i];
+    return NULL;
+}
+
+static lq_err_t check_value(const lq_config_def_t *def, const char *value, char *errstr,
+                            size_t errstr_size)
+{
+    char *end = NULL;
+    long long v;
+
+    if (def->type == LQ_CFG_INT) {
+        errno = 0;
+        v = strtoll(value, &end, 10);
+        if (errno || end == value || *end) {
+            snprintf(errstr, errstr_size, "setting %s: \"%s\" is not an integer", def->key, value);
+            return LQ_ERR_CONFIG;
+        }
+        if (v < def->min || v > def->max) {
+            snprintf(errstr, errstr_size, "setting %s: %lld is outside [%lld, %lld]", def->key,
+                     v, def->min, def->max);
+            return LQ_ERR_CONFIG;
+        }
+    } else if (def->type == LQ_CFG_BOOL) {
+        if (strcmp(value, "true") && strcmp(value, "false") && strcmp(value, "1") &&
+            strcmp(value, "0")) {
+            snprintf(errstr, errstr_size, "setting %s: \"%s\" is not true or false", def->key,
+                     value);
+            return LQ_ERR_CONFIG;
+        }
+    }
+    return LQ_OK;
+}
+
+lq_err_t lq_config_set(lq_config_t *cfg, const char *key, const char *value, char *errstr,
+                       size_t errstr_size)
+{
+    cfg_entry_t *e = find_entry(cfg, key);
+    char *copy;
+    lq_err_t err;
+
+    if (!e) {
+        size_t plen = strlen(LQ_CONFIG_PASSTHROUGH_KAFKA);
+        cfg_pass_t *np;
+        size_t i;
+
+        if (strncmp(key, LQ_CONFIG_PASSTHROUGH_KAFKA, plen) != 0 || !key[plen]) {
+            snprintf(errstr, errstr_size, "unknown setting \"%s\"", key);
+            return LQ_ERR_CONFIG;
+        }
+        for (i = 0; i < cfg->n_pass; i++) {
+            if (strcmp(cfg->pass[i].key, key + plen) == 0) {
+                copy = strdup(value);
+                if (!copy)
+                    return LQ_ERR_NOMEM;
+                free(cfg->pass[i].value);
+                cfg->pass[i].value = copy;
+                return LQ_OK;
+            }
+        }
+        np = realloc(cfg->pass, (cfg->n_pass + 1) * sizeof(*np));
+        if (!np)
+            return LQ_ERR_NOMEM;
+        cfg->pass = np;
+        np[cfg->n_pass].key = strdup(key + plen);
+        np[cfg->n_pass].value = strdup(value);
+        if (!np[cfg->n_pass].key || !np[cfg->n_pass].value) {
+            free(np[cfg->n_pass].key);
+            free(np[cfg->n_pass].value);
+            return LQ_ERR_NOMEM;
+        }
+        cfg->n_pass++;
+        return LQ_OK;
+    }
+    err = check_value(e->def, value, errstr, errstr_size);
+    if (err)
+        return err;
+    copy = strdup(value);
+    if (!copy)
+        return LQ_ERR_NOMEM;
+    free(e->value);
+    e->value = copy;
+    return LQ_OK;
+}
+
+static char *trim(char *s)
+{
+    char *end;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+/* "key = value" lines; '#' starts a comment line. */
+static lq_err_t load_file(lq_config_t *cfg, const char *path, char *errstr, size_t errstr_size)
+{
+    FILE *fp = fopen(path, "r");
+    char line[4096];
+    int lineno = 0;
+    lq_err_t err = LQ_OK;
+
+    if (!fp) {
+        snprintf(errstr, errstr_size, "config file %s: %s", path, strerror(errno));
+        return LQ_ERR_CONFIG;
+    }
+    while (fgets(line, sizeof(line), fp)) {
+        char *s = trim(line), *eq;
+        lineno++;
+        if (!*s || *s == '#')
+            continue;
+        eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(errstr, errstr_size, "config file %s:%d: expected key = value", path, lineno);
+            err = LQ_ERR_CONFIG;
+            break;
+        }
+        *eq = '\0';
+        err = lq_config_set(cfg, trim(s), trim(eq + 1), errstr, errstr_size);
+        if (err)
+            break;
+    }
+    fclose(fp);
+    return err;
+}
+
+static void env_name(char *dst, size_t dst_size, const char *key)
+{
+    size_t o = 0;
+
+    o += (size_t)snprintf(dst, dst_size, "LLMQ_");
+    for (; *key && o + 1 < dst_size; key++)
+        dst[o++] = (*key == '.' || *key == '-') ? '_' : (char)toupper((unsigned char)*key);
+    dst[o] = '\0';
+}
+
+lq_err_t lq_config_create(lq_config_t **out, const lq_config_def_t *const *tables, int argc,
+                          char **argv, char *errstr, size_t errstr_size)
+{
+    lq_config_t *cfg = calloc(1, sizeof(*cfg));
+    const char *file = getenv("LLMQ_CONFIG");
+    lq_err_t err = LQ_ERR_NOMEM;
+    size_t n = 0, t, i;
+    int a;
+
+    *out = NULL;
+    if (!cfg)
+        goto fail;
+    for (t = 0; tables[t]; t++)
+        for (i = 0; tables[t][i].key; i++)
+            n++;
+    cfg->entries = calloc(n ? n : 1, sizeof(*cfg->entries));
+    if (!cfg->entries)
+        goto fail;
+    for (t = 0; tables[t]; t++) {
+        for (i = 0; tables[t][i].key; i++) {
+            cfg_entry_t *e = &cfg->entries[cfg->n_entries++];
+            e->def = &tables[t][i];
+            e->value = strdup(tables[t][i].def ? tables[t][i].def : "");
+            if (!e->value)
+                goto fail;
+        }
+    }
+    for (a = 1; a < argc; a++)
+        if (strcmp(argv[a], "--config") == 0 && a + 1 < argc)
+            file = argv[a + 1];
+    if (file && *file) {
+        err = load_file(cfg, file, errstr, errstr_size);
+        if (err)
+            goto fail;
+    }
+    for (i = 0; i < cfg->n_entries; i++) {
+        char name[256];
+        const char *v;
+        env_name(name, sizeof(name), cfg->entries[i].def->key);
+        v = getenv(name);
+        if (v) {
+            err = lq_config_set(cfg, cfg->entries[i].def->key, v, errstr, errstr_size);
+            if (err) {
+                snprintf(errstr + strlen(errstr), errstr_size - strlen(errstr), " (from %s)",
+                         name);
+                goto fail;
+            }
+        }
+    }
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--config") == 0) {
+            a++;
+        } else if (strcmp(argv[a], "--set") == 0 && a + 1 < argc) {
+            char buf[4096], *eq;
+            if (snprintf(buf, sizeof(buf), "%s", argv[++a]) >= (int)sizeof(buf)) {
+                snprintf(errstr, errstr_size, "--set argument too long");
+                err = LQ_ERR_CONFIG;
+                goto fail;
+            }
+            eq = strchr(buf, '=');
+            if (!eq) {
+                snprintf(errstr, errstr_size, "--set %s: expected key=value", buf);
+                err = LQ_ERR_CONFIG;
+                goto fail;
+            }
+            *eq = '\0';
+            err = lq_config_set(cfg, buf, eq + 1, errstr, errstr_size);
+            if (err)
+                goto fail;
+        } else {
+            snprintf(errstr, errstr_size, "unknown argument \"%s\" (try --help)", argv[a]);
+            err = LQ_ERR_CONFIG;
+            goto fail;
+        }
+    }
+    *out = cfg;
+    return LQ_OK;
+fail:
+    lq_config_destroy(cfg);
+    return err;
+}
+
+void lq_config_destroy(lq_config_t *cfg)
+{
+    size_t i;
+
+    if (!cfg)
+        return;
+    for (i = 0; cfg->entries && i < cfg->n_entries; i++)
+        free(cfg->entries[i].value);
+    for (i = 0; i < cfg->n_pass; i++) {
+        free(cfg->pass[i].key);
+        free(cfg->pass[i].value);
+    }
+    free(cfg->entries);
+    free(cfg->pass);
+    free(cfg);
+}
+
+static const cfg_entry_t *must_find(const lq_config_t *cfg, const char *key)
+{
+    const cfg_entry_t *e = find_entry(cfg, key);
+
+    if (!e) {
+        fprintf(stderr, "BUG: setting %s is not in the daemon's table\n", key);
+        abort();
+    }
+    return e;
+}
+
+const char *lq_config_str(const lq_config_t *cfg, const char *key)
+{
+    return must_find(cfg, key)->value;
+}
+
+long long lq_config_int(const lq_config_t *cfg, const char *key)
+{
+    return strtoll(must_find(cfg, key)->value, NULL, 10);
+}
+
+int lq_config_bool(const lq_config_t *cfg, const char *key)
+{
+    const char *v = must_find(cfg, key)->value;
+    return strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
+}
+
+size_t lq_config_passthrough_count(const lq_config_t *cfg)
+{
+    return cfg->n_pass;
+}
+
+void lq_config_passthrough_get(const lq_config_t *cfg, size_t i, const char **key,
+                               const char **value)
+{
+    *key = cfg->pass[i].key;
+    *value = cfg->pass[i].value;
+}
+
+void lq_config_print_reference(const lq_config_def_t *const *tables, FILE *fp)
+{
+    static const char *const type_names[] = {"string", "int", "bool"};
+    size_t t, i;
+
+    fprintf(fp, "| key | environment | type | default | range | description |\n");
+    fprintf(fp, "|---|---|---|---|---|---|\n");
+    for (t = 0; tables[t]; t++) {
+        for (i = 0; tables[t][i].key; i++) {
+            const lq_config_def_t *d = &tables[t][i];
+            char env[256], range[64] = "";
+            env_name(env, sizeof(env), d->key);
+            if (d->type == LQ_CFG_INT)
+                snprintf(range, sizeof(range), "%lld – %lld", d->min, d->max);
+            fprintf(fp, "| `%s` | `%s` | %s | `%s` | %s | %s |\n", d->key, env,
+                    type_names[d->type], d->def && *d->def ? d->def : "", range, d->doc);
+        }
+    }
+}
+
+int lq_config_handle_info_flags(const lq_config_def_t *const *tables, const char *daemon,
+                                int argc, char **argv)
+{
+    int a;
+
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+            printf("usage: %s [--config FILE] [--set key=value]...\n"
+                   "       %s --config-reference   (settings as a Markdown table)\n"
+                   "Settings also come from LLMQ_* environment variables; see "
+                   "docs/configuration.md.\n",
+                   daemon, daemon);
+            return 1;
+        }
+        if (strcmp(argv[a], "--config-reference") == 0) {
+            lq_config_print_reference(tables, stdout);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const lq_config_def_t lq_common_settings[] = {
+    {"log.level", LQ_CFG_STRING, "info", 0, 0, "error, warn, info or debug"},
+    {"log.json", LQ_CFG_BOOL, "false", 0, 0, "write logs as one JSON object per line"},
+    {"kafka.brokers", LQ_CFG_STRING, "127.0.0.1:9092", 0, 0,
+     "Kafka bootstrap servers (host:port,...); other kafka.* keys in the config file go to librdkafka verbatim"},
+    {"pg.url", LQ_CFG_STRING, "postgresql:///llmq", 0, 0,
+     "PostgreSQL connection string (libpq URI or key=value)"},
+    {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0, "topic of accepted chat requests (key = tenant)"},
+    {"topic.responses", LQ_CFG_STRING, "llmq.responses", 0, 0, "topic of job status changes and results"},
+    {"topic.usage", LQ_CFG_STRING, "llmq.usage", 0, 0, "topic of usage events"},
+    {"topic.traces", LQ_CFG_STRING, "llmq.traces", 0, 0, "topic of trace events"},
+    {"topic.dlq", LQ_CFG_STRING, "llmq.requests.dlq", 0, 0, "dead-letter topic for requests that cannot be processed"},
+    {"topic.replies_prefix", LQ_CFG_STRING, "llmq.replies.", 0, 0,
+     "prefix of each ingest node's reply topic (the node id follows)"},
+    {NULL, 0, NULL, 0, 0, NULL}};

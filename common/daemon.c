@@ -1,0 +1,66 @@
+#include "common/daemon.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+
+static sigset_t stop_signals;
+static atomic_int stop_flag;
+
+lq_config_t *lq_daemon_init(const char *name, const lq_config_def_t *const *tables, int argc,
+                            char **argv)
+{
+    lq_config_t *cfg = NULL;
+    char errstr[512];
+
+    if (lq_config_handle_info_flags(tables, name, argc, argv))
+        exit(0);
+    if (lq_config_create(&cfg, tables, argc, argv, errstr, sizeof(errstr)) != LQ_OK) {
+        fprintf(stderr, "%s: %s\n", name, errstr);
+        exit(2);
+    }
+    if (lq_log_setup(name, lq_config_str(cfg, "log.level"), lq_config_bool(cfg, "log.json"))) {
+        fprintf(stderr, "%s: setting log.level: \"%s\" is not error, warn, info or debug\n", name,
+                lq_config_str(cfg, "log.level"));
+        exit(2);
+    }
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return cfg;
+}
+
+int lq_daemon_wait_signal(void)
+{
+    int sig = 0;
+
+    sigwait(&stop_signals, &sig);
+    atomic_store(&stop_flag, 1);
+    return sig;
+}
+
+static void *watcher(void *arg)
+{
+    (void)arg;
+    lq_daemon_wait_signal();
+    return NULL;
+}
+
+void lq_daemon_watch_signals(void)
+{
+    pthread_t t;
+
+    if (pthread_create(&t, NULL, watcher, NULL) == 0)
+        pthread_detach(t);
+}
+
+int lq_daemon_should_stop(void)
+{
+    return atomic_load(&stop_flag);
+}

@@ -1,0 +1,20 @@
+/* common/daemon.h — start-up and signal handling shared by the daemons. */
+#ifndef LQ_DAEMON_H
+#define LQ_DAEMON_H
+
+#include "common/config.h"
+
+/** Parse settings from tables + argv, set up logging, block SIGTERM/SIGINT/SIGPIPE in all
+ * threads created afterwards. Exits the process on --help or a bad setting. */
+lq_config_t *lq_daemon_init(const char *name, const lq_config_def_t *const *tables, int argc,
+                            char **argv);
+
+/** Wait until SIGTERM or SIGINT arrives (returns the signal). */
+int lq_daemon_wait_signal(void);
+
+/** 1 once SIGTERM/SIGINT was received (for daemons that poll instead of waiting); call
+ * lq_daemon_watch_signals() once first. */
+void lq_daemon_watch_signals(void);
+int lq_daemon_should_stop(void);
+
+#endif

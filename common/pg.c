@@ -1,0 +1,40 @@
+#include "common/pg.h"
+
+#include <stdio.h>
+#include <string.h>
+
+lq_err_t lq_pg_connect(const char *conninfo, const char *app_name, PGconn **out, char *errstr,
+                       size_t errstr_size)
+{
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+    const char *vals[] = {conninfo, app_name, "5", NULL};
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+
+    *out = NULL;
+    if (!conn)
+        return LQ_ERR_NOMEM;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        const char *msg = PQerrorMessage(conn);
+        size_t n = strlen(msg);
+        snprintf(errstr, errstr_size, "postgres: %.*s", (int)(n && msg[n - 1] == '\n' ? n - 1 : n),
+                 msg);
+        PQfinish(conn);
+        return LQ_ERR_DB;
+    }
+    *out = conn;
+    return LQ_OK;
+}
+
+lq_err_t lq_pg_exec(PGconn *conn, const char *sql, char *errstr, size_t errstr_size)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    lq_err_t err = LQ_OK;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        snprintf(errstr, errstr_size, "postgres: %s", PQerrorMessage(conn));
+        err = LQ_ERR_DB;
+    }
+    PQclear(res);
+    return err;
+}

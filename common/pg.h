@@ -1,0 +1,26 @@
+/* common/pg.h — PostgreSQL helpers shared by the daemons and llmqctl. */
+#ifndef LQ_PG_H
+#define LQ_PG_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "common/err.h"
+
+/** Connect (blocking) with application_name set. On LQ_OK *out is the caller's (PQfinish). */
+lq_err_t lq_pg_connect(const char *conninfo, const char *app_name, PGconn **out, char *errstr,
+                       size_t errstr_size);
+
+/** Run a command that returns no rows; LQ_ERR_DB with the server's message on failure. */
+lq_err_t lq_pg_exec(PGconn *conn, const char *sql, char *errstr, size_t errstr_size);
+
+/** Apply the migrations compiled into the binary that are not yet recorded in
+ * schema_migrations, each in its own transaction, under an advisory lock. *applied gets the
+ * count of newly applied ones (may be NULL). */
+lq_err_t lq_migrations_apply(PGconn *conn, int *applied, char *errstr, size_t errstr_size);
+
+/** Number of migrations compiled in. */
+unsigned lq_migrations_count(void);
+
+#endif

@@ -1,0 +1,30 @@
+#include "ingest/ingest_config.h"
+
+const lq_config_def_t ingest_settings[] = {
+    {"http.bind", LQ_CFG_STRING, "127.0.0.1", 0, 0, "address the API listens on (0.0.0.0 for all)"},
+    {"http.port", LQ_CFG_INT, "8080", 0, 65535, "port of the API (0 = any free port, printed at start)"},
+    {"http.threads", LQ_CFG_INT, "2", 1, 256, "HTTP event-loop threads"},
+    {"http.max_body_bytes", LQ_CFG_INT, "1048576", 1024, 268435456,
+     "largest request body accepted; larger ones get 413"},
+    {"http.connection_timeout_s", LQ_CFG_INT, "30", 1, 3600,
+     "idle client connections are closed after this many seconds"},
+    {"http.max_connections", LQ_CFG_INT, "10000", 16, 1000000, "concurrent client connections"},
+    {"ingest.node_id", LQ_CFG_STRING, "", 0, 0,
+     "this node's id, naming its reply topic; empty = host name and port"},
+    {"ingest.sync_timeout_ms", LQ_CFG_INT, "120000", 100, 3600000,
+     "how long a synchronous chat completion waits for its result before 504 (the job goes on)"},
+    {"ingest.enqueue_timeout_ms", LQ_CFG_INT, "5000", 100, 300000,
+     "how long Kafka may take to acknowledge a request before the client gets 503"},
+    {"ingest.max_messages", LQ_CFG_INT, "1024", 1, 100000, "messages allowed in one request"},
+    {"ingest.max_model_len", LQ_CFG_INT, "256", 1, 4096, "longest model name accepted"},
+    {"ingest.recent_jobs", LQ_CFG_INT, "200000", 0, 10000000,
+     "accepted async jobs remembered in memory, so a poll that comes before the job is in "
+     "PostgreSQL answers queued rather than 404"},
+    {"auth.cache_ttl_ms", LQ_CFG_INT, "30000", 0, 3600000,
+     "how long a valid key stays cached (revocations take up to this long)"},
+    {"auth.negative_ttl_ms", LQ_CFG_INT, "2000", 0, 3600000, "how long an unknown key stays cached"},
+    {"auth.cache_max", LQ_CFG_INT, "100000", 16, 10000000, "keys cached at most"},
+    {"pg.pool_size", LQ_CFG_INT, "2", 1, 64, "PostgreSQL connections for auth and polling"},
+    {"pg.max_queue", LQ_CFG_INT, "10000", 1, 1000000,
+     "queries waiting for a connection before clients get 503"},
+    {NULL, 0, NULL, 0, 0, NULL}};

@@ -1,0 +1,215 @@
+#include "ingest/pg_async.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/pg.h"
+
+#define MAX_PARAMS 8
+
+typedef struct task {
+    struct task *next;
+    const char *sql; /* static text */
+    int nparams;
+    char *params[MAX_PARAMS];
+    ingest_pg_cb cb;
+    void *arg;
+} task_t;
+
+struct ingest_pg {
+    char *conninfo;
+    pthread_t *threads;
+    int n_threads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    task_t *head, *tail;
+    size_t queued, max_queue;
+    int stopping;
+    atomic_int ready;
+};
+
+static void task_free(task_t *t)
+{
+    int i;
+
+    for (i = 0; i < t->nparams; i++)
+        free(t->params[i]);
+    free(t);
+}
+
+static void *pool_main(void *arg)
+{
+    ingest_pg_t *p = arg;
+    PGconn *conn = NULL;
+    char errstr[512];
+
+    for (;;) {
+        task_t *t;
+        struct timespec deadline;
+
+        pthread_mutex_lock(&p->mu);
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 5;
+        while (!p->head && !p->stopping) {
+            if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) != 0)
+                break;
+        }
+        if (p->stopping) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        t = p->head;
+        if (t) {
+            p->head = t->next;
+            if (!p->head)
+                p->tail = NULL;
+            p->queued--;
+        }
+        pthread_mutex_unlock(&p->mu);
+
+        if (conn && PQstatus(conn) != CONNECTION_OK) {
+            PQfinish(conn);
+            conn = NULL;
+        }
+        if (!conn && lq_pg_connect(p->conninfo, "llmq-ingest", &conn, errstr, sizeof(errstr))) {
+            atomic_store(&p->ready, 0);
+            LQ_WARN("%s", errstr);
+            if (t) {
+                t->cb(NULL, "database unavailable", t->arg);
+                task_free(t);
+            } else {
+                nanosleep(&(struct timespec){1, 0}, NULL);
+            }
+            continue;
+        }
+        if (!t) { /* idle: check the connection so /readyz stays truthful */
+            PGresult *res = PQexec(conn, "SELECT 1");
+            atomic_store(&p->ready, PQresultStatus(res) == PGRES_TUPLES_OK);
+            PQclear(res);
+            continue;
+        }
+        {
+            PGresult *res = PQexecParams(conn, t->sql, t->nparams, NULL,
+                                         (const char *const *)t->params, NULL, NULL, 0);
+            ExecStatusType st = PQresultStatus(res);
+            if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+                atomic_store(&p->ready, 1);
+                t->cb(res, NULL, t->arg);
+            } else {
+                LQ_WARN("postgres query failed: %s", PQerrorMessage(conn));
+                if (PQstatus(conn) != CONNECTION_OK)
+                    atomic_store(&p->ready, 0);
+                t->cb(NULL, "database query failed", t->arg);
+            }
+            PQclear(res);
+        }
+        task_free(t);
+    }
+    if (conn)
+        PQfinish(conn);
+    return NULL;
+}
+
+lq_err_t ingest_pg_create(ingest_pg_t **out, const char *conninfo, int threads, size_t max_queue,
+                          char *errstr, size_t errstr_size)
+{
+    ingest_pg_t *p = calloc(1, sizeof(*p));
+    int i;
+
+    *out = NULL;
+    if (!p)
+        return LQ_ERR_NOMEM;
+    p->conninfo = strdup(conninfo);
+    p->threads = calloc((size_t)threads, sizeof(pthread_t));
+    p->max_queue = max_queue;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if (!p->conninfo || !p->threads) {
+        ingest_pg_destroy(p);
+        return LQ_ERR_NOMEM;
+    }
+    for (i = 0; i < threads; i++) {
+        if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0) {
+            snprintf(errstr, errstr_size, "cannot start database threads");
+            ingest_pg_destroy(p);
+            return LQ_ERR_IO;
+        }
+        p->n_threads++;
+    }
+    *out = p;
+    return LQ_OK;
+}
+
+void ingest_pg_destroy(ingest_pg_t *p)
+{
+    int i;
+    task_t *t;
+
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
+    while ((t = p->head)) {
+        p->head = t->next;
+        t->cb(NULL, "shutting down", t->arg);
+        task_free(t);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->threads);
+    free(p->conninfo);
+    free(p);
+}
+
+lq_err_t ingest_pg_submit(ingest_pg_t *p, const char *sql, int nparams,
+                          const char *const *params, ingest_pg_cb cb, void *arg)
+{
+    task_t *t;
+    int i;
+
+    if (nparams > MAX_PARAMS)
+        return LQ_ERR_INVALID;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return LQ_ERR_NOMEM;
+    t->sql = sql;
+    t->cb = cb;
+    t->arg = arg;
+    for (i = 0; i < nparams; i++) {
+        t->params[i] = params[i] ? strdup(params[i]) : NULL;
+        t->nparams = i + 1;
+        if (params[i] && !t->params[i]) {
+            task_free(t);
+            return LQ_ERR_NOMEM;
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->queued >= p->max_queue || p->stopping) {
+        pthread_mutex_unlock(&p->mu);
+        task_free(t);
+        return LQ_ERR_FULL;
+    }
+    if (p->tail)
+        p->tail->next = t;
+    else
+        p->head = t;
+    p->tail = t;
+    p->queued++;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return LQ_OK;
+}
+
+int ingest_pg_ready(ingest_pg_t *p)
+{
+    return atomic_load(&p->ready);
+}

@@ -1,0 +1,31 @@
+/* ingest/pg_async.h — PostgreSQL queries off the HTTP threads: a small pool of threads,
+ * each with its own connection, runs queued queries and calls back with the result. An
+ * HTTP handler suspends its connection, submits, and the callback resumes it. */
+#ifndef LQ_INGEST_PG_ASYNC_H
+#define LQ_INGEST_PG_ASYNC_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "common/err.h"
+
+typedef struct ingest_pg ingest_pg_t;
+
+/** Called on a pool thread. res is NULL when the query could not run (errmsg says why);
+ * the callee must not keep res. */
+typedef void (*ingest_pg_cb)(const PGresult *res, const char *errmsg, void *arg);
+
+lq_err_t ingest_pg_create(ingest_pg_t **out, const char *conninfo, int threads, size_t max_queue,
+                          char *errstr, size_t errstr_size);
+/** Stops the threads; queued queries are called back with an error. NULL-safe. */
+void ingest_pg_destroy(ingest_pg_t *p);
+
+/** Queue a query (params are copied). LQ_ERR_FULL when the queue is at its limit. */
+lq_err_t ingest_pg_submit(ingest_pg_t *p, const char *sql, int nparams,
+                          const char *const *params, ingest_pg_cb cb, void *arg);
+
+/** 1 when the last attempt to reach PostgreSQL succeeded. */
+int ingest_pg_ready(ingest_pg_t *p);
+
+#endif

@@ -1,0 +1,289 @@
+#include "ingest/replies.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/clock.h"
+#include "common/hashmap.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "schemas/codec.h"
+
+typedef struct waiter_entry {
+    void *waiter;
+    int64_t deadline_ms;
+} waiter_entry_t;
+
+struct ingest_replies {
+    rd_kafka_t *rk;
+    pthread_t consumer_thread, sweeper_thread;
+    int consumer_started, sweeper_started;
+    atomic_int stopping;
+    pthread_mutex_t mu;
+    lq_hashmap_t *waiters;
+    ingest_reply_cb on_reply;
+    ingest_timeout_cb on_timeout;
+    lq_metric_t *m_unmatched;
+};
+
+static void *consumer_main(void *arg)
+{
+    ingest_replies_t *r = arg;
+    char errstr[256];
+
+    while (!atomic_load(&r->stopping)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 100);
+        lq_chat_response_t resp;
+        waiter_entry_t *w = NULL;
+        lq_codec_t *codec;
+
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                LQ_WARN("reply topic: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        codec = lq_codec_thread();
+        if (!codec ||
+            lq_decode_chat_response(codec, m->payload, m->len, &resp, errstr, sizeof(errstr))) {
+            LQ_WARN("reply topic: undecodable message at offset %lld: %s", (long long)m->offset,
+                    codec ? errstr : "no codec");
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        rd_kafka_message_destroy(m);
+        pthread_mutex_lock(&r->mu);
+        w = lq_hashmap_remove(r->waiters, resp.job_id);
+        pthread_mutex_unlock(&r->mu);
+        if (w) {
+            r->on_reply(w->waiter, &resp);
+            free(w);
+        } else {
+            lq_metric_add(r->m_unmatched, 1); /* timed out, or an earlier run of this node */
+        }
+        lq_chat_response_clear(&resp);
+    }
+    return NULL;
+}
+
+typedef struct sweep {
+    int64_t now;
+    char **expired;
+    size_t n, cap;
+} sweep_t;
+
+static void collect_expired(const char *key, void *value, void *arg)
+{
+    sweep_t *s = arg;
+    waiter_entry_t *w = value;
+
+    if (w->deadline_ms > s->now)
+        return;
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 64;
+        char **np = realloc(s->expired, ncap * sizeof(char *));
+        if (!np)
+            return;
+        s->expired = np;
+        s->cap = ncap;
+    }
+    s->expired[s->n] = strdup(key);
+    if (s->expired[s->n])
+        s->n++;
+}
+
+static void sweep_once(ingest_replies_t *r, int64_t now)
+{
+    sweep_t s = {now, NULL, 0, 0};
+    size_t i;
+
+    pthread_mutex_lock(&r->mu);
+    lq_hashmap_foreach(r->waiters, collect_expired, &s);
+    for (i = 0; i < s.n; i++) {
+        waiter_entry_t *w = lq_hashmap_remove(r->waiters, s.expired[i]);
+        free(s.expired[i]);
+        s.expired[i] = (char *)w; /* reuse the slot for the entry */
+    }
+    pthread_mutex_unlock(&r->mu);
+    for (i = 0; i < s.n; i++) {
+        waiter_entry_t *w = (waiter_entry_t *)s.expired[i];
+        if (w) {
+            r->on_timeout(w->waiter);
+            free(w);
+        }
+    }
+    free(s.expired);
+}
+
+static void *sweeper_main(void *arg)
+{
+    ingest_replies_t *r = arg;
+
+    while (!atomic_load(&r->stopping)) {
+        nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
+        sweep_once(r, lq_mono_ms());
+    }
+    sweep_once(r, INT64_MAX);
+    return NULL;
+}
+
+lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, const char *topic,
+                               ingest_reply_cb on_reply, ingest_timeout_cb on_timeout,
+                               char *errstr, size_t errstr_size)
+{
+    static const char *const defaults[] = {"enable.partition.eof", "false",
+                                           "fetch.wait.max.ms", "10",
+                                           "fetch.error.backoff.ms", "50",
+                                           "allow.auto.create.topics", "true",
+                                           "group.id", "llmq-ingest-replies", /* never joins: partitions are assigned */
+                                           "enable.auto.commit", "false",
+                                           NULL};
+    ingest_replies_t *r = calloc(1, sizeof(*r));
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    lq_err_t err = LQ_ERR_NOMEM;
+    char kerr[256];
+    int np, i;
+
+    *out = NULL;
+    if (!r)
+        return LQ_ERR_NOMEM;
+    pthread_mutex_init(&r->mu, NULL);
+    r->on_reply = on_reply;
+    r->on_timeout = on_timeout;
+    r->waiters = lq_hashmap_create(1024);
+    r->m_unmatched = lq_metrics_counter("llmq_ingest_replies_unmatched_total",
+                                        "replies that arrived after their request gave up", NULL);
+    if (!r->waiters)
+        goto fail;
+    conf = lq_kafka_conf_new(cfg, "llmq-ingest-replies", defaults, errstr, errstr_size);
+    if (!conf) {
+        err = LQ_ERR_CONFIG;
+        goto fail;
+    }
+    r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    if (!r->rk) {
+        snprintf(errstr, errstr_size, "reply consumer: %s", kerr);
+        rd_kafka_conf_destroy(conf);
+        err = LQ_ERR_KAFKA;
+        goto fail;
+    }
+    {
+        const char *names[1] = {topic};
+        int partitions[1] = {1};
+        char cerr[256];
+        if (lq_kafka_create_topics(r->rk, names, partitions, 1, 5000, cerr, sizeof(cerr)))
+            LQ_DEBUG("reply topic %s not created through the admin API (%s); relying on "
+                     "auto-creation", topic, cerr);
+    }
+    np = lq_kafka_partition_count(r->rk, topic, 15000);
+    if (np <= 0) {
+        snprintf(errstr, errstr_size, "reply topic %s: not available from the brokers", topic);
+        err = LQ_ERR_KAFKA;
+        goto fail;
+    }
+    /* Start at the current end of every partition: replies only ever concern requests
+     * made from now on. Resolve the offsets now, so none is missed while resolving later. */
+    parts = rd_kafka_topic_partition_list_new(np);
+    for (i = 0; i < np; i++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(r->rk, topic, i, &lo, &hi, 10000);
+        if (e) {
+            snprintf(errstr, errstr_size, "reply topic %s: %s", topic, rd_kafka_err2str(e));
+            err = LQ_ERR_KAFKA;
+            goto fail;
+        }
+        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = hi;
+    }
+    if (rd_kafka_assign(r->rk, parts)) {
+        snprintf(errstr, errstr_size, "reply topic %s: cannot assign", topic);
+        err = LQ_ERR_KAFKA;
+        goto fail;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    parts = NULL;
+    if (pthread_create(&r->consumer_thread, NULL, consumer_main, r) != 0)
+        goto fail;
+    r->consumer_started = 1;
+    if (pthread_create(&r->sweeper_thread, NULL, sweeper_main, r) != 0)
+        goto fail;
+    r->sweeper_started = 1;
+    *out = r;
+    return LQ_OK;
+fail:
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    ingest_replies_destroy(r);
+    return err;
+}
+
+void ingest_replies_destroy(ingest_replies_t *r)
+{
+    if (!r)
+        return;
+    atomic_store(&r->stopping, 1);
+    if (r->consumer_started)
+        pthread_join(r->consumer_thread, NULL);
+    if (r->sweeper_started)
+        pthread_join(r->sweeper_thread, NULL);
+    if (r->rk) {
+        rd_kafka_consumer_close(r->rk);
+        rd_kafka_destroy(r->rk);
+    }
+    if (r->waiters)
+        lq_hashmap_destroy(r->waiters);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+lq_err_t ingest_replies_wait(ingest_replies_t *r, const char *job_id, void *waiter,
+                             int64_t deadline_mono_ms)
+{
+    waiter_entry_t *w = malloc(sizeof(*w));
+    lq_err_t err;
+
+    if (!w)
+        return LQ_ERR_NOMEM;
+    w->waiter = waiter;
+    w->deadline_ms = deadline_mono_ms;
+    pthread_mutex_lock(&r->mu);
+    err = lq_hashmap_put(r->waiters, job_id, w);
+    pthread_mutex_unlock(&r->mu);
+    if (err)
+        free(w);
+    return err;
+}
+
+void *ingest_replies_cancel(ingest_replies_t *r, const char *job_id)
+{
+    waiter_entry_t *w;
+    void *waiter = NULL;
+
+    pthread_mutex_lock(&r->mu);
+    w = lq_hashmap_remove(r->waiters, job_id);
+    pthread_mutex_unlock(&r->mu);
+    if (w) {
+        waiter = w->waiter;
+        free(w);
+    }
+    return waiter;
+}
+
+size_t ingest_replies_pending(ingest_replies_t *r)
+{
+    size_t n;
+
+    pthread_mutex_lock(&r->mu);
+    n = lq_hashmap_size(r->waiters);
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}

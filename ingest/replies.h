@@ -1,0 +1,38 @@
+/* ingest/replies.h — this node's reply topic: requests waiting for their result
+ * (sync chat completions) register here; a consumer thread hands each ChatResponse to its
+ * waiter, and a sweeper times out waiters whose deadline passed.
+ *
+ * Exactly-once hand-off: a waiter is removed from the table before it is handed to
+ * either callback, so each waiter is completed by exactly one party — a reply, a
+ * timeout, or whoever calls ingest_replies_cancel first and gets it back. */
+#ifndef LQ_INGEST_REPLIES_H
+#define LQ_INGEST_REPLIES_H
+
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/err.h"
+#include "schemas/records.h"
+
+typedef struct ingest_replies ingest_replies_t;
+
+/** resp is borrowed for the call. Runs on the reply thread. */
+typedef void (*ingest_reply_cb)(void *waiter, const lq_chat_response_t *resp);
+/** Runs on the sweeper thread. */
+typedef void (*ingest_timeout_cb)(void *waiter);
+
+/** Consume topic from its current end. cfg gives brokers and kafka.* settings. */
+lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, const char *topic,
+                               ingest_reply_cb on_reply, ingest_timeout_cb on_timeout,
+                               char *errstr, size_t errstr_size);
+/** Stops the threads; waiters still registered are timed out. NULL-safe. */
+void ingest_replies_destroy(ingest_replies_t *r);
+
+lq_err_t ingest_replies_wait(ingest_replies_t *r, const char *job_id, void *waiter,
+                             int64_t deadline_mono_ms);
+/** Take a waiter back; NULL when a reply or timeout already took it. */
+void *ingest_replies_cancel(ingest_replies_t *r, const char *job_id);
+
+size_t ingest_replies_pending(ingest_replies_t *r);
+
+#endif

@@ -1,0 +1,31 @@
+/* ingest/request_parse.h — turn an OpenAI chat-completions body into a ChatRequest, or
+ * say precisely what is wrong with it (OpenAI error fields). */
+#ifndef LQ_INGEST_REQUEST_PARSE_H
+#define LQ_INGEST_REQUEST_PARSE_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+#include "schemas/records.h"
+
+typedef struct ingest_limits {
+    size_t max_messages;      /* messages per request */
+    size_t max_model_len;     /* bytes of the model name */
+    size_t max_stop;          /* stop sequences */
+} ingest_limits_t;
+
+typedef struct ingest_parse_error {
+    int status;         /* HTTP status to answer, 400 */
+    char message[300];
+    char param[64];     /* "" when none */
+    char code[48];      /* "" when none */
+} ingest_parse_error_t;
+
+/** Parse body into *out: model, messages, sampling parameters, and every field llmq does
+ * not model into extra_json. *stream is set from "stream". The caller fills the ids,
+ * tenant and mode. On LQ_OK the caller clears *out (lq_chat_request_clear); on error *out
+ * holds nothing and *perr says why. */
+lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *lim,
+                           lq_chat_request_t *out, int *stream, ingest_parse_error_t *perr);
+
+#endif

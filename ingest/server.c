@@ -1,0 +1,904 @@
+#include "ingest/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
+
+#include "common/clock.h"
+#include "common/hashmap.h"
+#include "common/ids.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/openai_json.h"
+#include "ingest/auth.h"
+#include "ingest/pg_async.h"
+#include "ingest/replies.h"
+#include "ingest/request_parse.h"
+#include "schemas/codec.h"
+
+typedef enum route {
+    R_CHAT = 0,
+    R_JOBS_POST,
+    R_JOB_GET,
+    R_HEALTHZ,
+    R_READYZ,
+    R_METRICS,
+    R_NOT_FOUND,
+    R_BAD_METHOD,
+    R_COUNT
+} route_t;
+
+static const char *const route_names[R_COUNT] = {
+    "/v1/chat/completions", "/v1/jobs", "/v1/jobs/{id}", "/healthz", "/readyz", "/metrics",
+    "other", "other"};
+
+typedef enum phase { PH_NEW = 0, PH_AUTH, PH_WAIT, PH_RESPOND } phase_t;
+
+typedef struct recent_job {
+    char tenant_id[64];
+    char model[128];
+    int64_t created_ms;
+} recent_job_t;
+
+struct ingest_server {
+    const lq_config_t *cfg;
+    lq_topics_t topics;
+    char node_id[128];
+    char reply_topic[400];
+    struct MHD_Daemon *d;
+    int port;
+    rd_kafka_t *producer;
+    pthread_t poller, health;
+    int poller_started, health_started;
+    atomic_int stopping;
+    atomic_int kafka_ok;
+    ingest_pg_t *pg;
+    ingest_auth_t *auth;
+    ingest_replies_t *replies;
+    ingest_limits_t limits;
+    size_t max_body;
+    int64_t sync_timeout_ms;
+    /* accepted async jobs, until the sinks have them in PostgreSQL */
+    pthread_mutex_t recent_mu;
+    lq_hashmap_t *recent;
+    char **recent_ring;
+    size_t recent_cap, recent_next;
+    lq_metric_t *m_inflight, *m_latency[R_COUNT], *m_enqueued, *m_enqueue_failed;
+};
+
+typedef struct req_ctx {
+    ingest_server_t *srv;
+    struct MHD_Connection *conn;
+    atomic_int refs;
+    route_t route;
+    phase_t phase;
+    int64_t start_us;
+    char *body;
+    size_t len, cap;
+    int too_large;
+    char key_hash[65];
+    int auth_state; /* 0 unknown, 1 ok, -1 denied, -2 database unavailable */
+    ingest_identity_t id;
+    char job_id[LQ_UUID_STR_LEN + 1];
+    char model[128];
+    int64_t created_ms;
+    lq_mode_t mode;
+    /* the answer */
+    unsigned status;
+    char *resp;
+    size_t resp_len;
+    char location[96];
+    int retry_after;
+} req_ctx_t;
+
+/* ---------- small helpers ---------- */
+
+static void ctx_unref(req_ctx_t *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) == 1) {
+        free(c->body);
+        free(c->resp);
+        free(c);
+    }
+}
+
+/* Take ownership of body (a JSON value) as the answer. */
+static void ctx_set_json(req_ctx_t *c, unsigned status, json_t *body)
+{
+    free(c->resp);
+    c->resp = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    c->resp_len = c->resp ? strlen(c->resp) : 0;
+    c->status = c->resp ? status : 500;
+    json_decref(body);
+    c->phase = PH_RESPOND;
+}
+
+static void ctx_set_error(req_ctx_t *c, unsigned status, const char *message, const char *type,
+                          const char *param, const char *code)
+{
+    ctx_set_json(c, status, lq_openai_error(message, type, param, code));
+}
+
+/* Complete a suspended request from another thread. The caller must not touch c after. */
+static void ctx_resume(req_ctx_t *c)
+{
+    MHD_resume_connection(c->conn);
+}
+
+static route_t match_route(const char *url, const char *method)
+{
+    int is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
+
+    if (strcmp(url, "/v1/chat/completions") == 0)
+        return is_post ? R_CHAT : R_BAD_METHOD;
+    if (strcmp(url, "/v1/jobs") == 0)
+        return is_post ? R_JOBS_POST : R_BAD_METHOD;
+    if (strncmp(url, "/v1/jobs/", 9) == 0 && url[9] && !strchr(url + 9, '/'))
+        return is_get ? R_JOB_GET : R_BAD_METHOD;
+    if (strcmp(url, "/healthz") == 0)
+        return is_get ? R_HEALTHZ : R_BAD_METHOD;
+    if (strcmp(url, "/readyz") == 0)
+        return is_get ? R_READYZ : R_BAD_METHOD;
+    if (strcmp(url, "/metrics") == 0)
+        return is_get ? R_METRICS : R_BAD_METHOD;
+    return R_NOT_FOUND;
+}
+
+static enum MHD_Result send_answer(req_ctx_t *c)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+    const char *ctype = c->route == R_METRICS ? "text/plain; version=0.0.4" : "application/json";
+
+    r = MHD_create_response_from_buffer(c->resp_len, c->resp, MHD_RESPMEM_MUST_FREE);
+    if (!r)
+        return MHD_NO;
+    c->resp = NULL; /* MHD owns it now */
+    MHD_add_response_header(r, "Content-Type", ctype);
+    if (c->location[0])
+        MHD_add_response_header(r, "Location", c->location);
+    if (c->job_id[0])
+        MHD_add_response_header(r, "x-llmq-job-id", c->job_id);
+    if (c->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", c->retry_after);
+        MHD_add_response_header(r, "Retry-After", ra);
+    }
+    ret = MHD_queue_response(c->conn, c->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* ---------- recent async jobs ---------- */
+
+static void recent_add(ingest_server_t *s, const req_ctx_t *c)
+{
+    recent_job_t *j;
+
+    if (!s->recent_cap)
+        return;
+    j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    snprintf(j->tenant_id, sizeof(j->tenant_id), "%s", c->id.tenant_id);
+    snprintf(j->model, sizeof(j->model), "%s", c->model);
+    j->created_ms = c->created_ms;
+    pthread_mutex_lock(&s->recent_mu);
+    if (s->recent_ring[s->recent_next]) { /* evict the oldest */
+        free(lq_hashmap_remove(s->recent, s->recent_ring[s->recent_next]));
+        free(s->recent_ring[s->recent_next]);
+        s->recent_ring[s->recent_next] = NULL;
+    }
+    s->recent_ring[s->recent_next] = strdup(c->job_id);
+    if (s->recent_ring[s->recent_next] && lq_hashmap_put(s->recent, c->job_id, j) == LQ_OK) {
+        j = NULL;
+        s->recent_next = (s->recent_next + 1) % s->recent_cap;
+    }
+    pthread_mutex_unlock(&s->recent_mu);
+    free(j);
+}
+
+static int recent_get(ingest_server_t *s, const char *job_id, recent_job_t *out)
+{
+    recent_job_t *j;
+    int found = 0;
+
+    if (!s->recent_cap)
+        return 0;
+    pthread_mutex_lock(&s->recent_mu);
+    j = lq_hashmap_get(s->recent, job_id);
+    if (j) {
+        *out = *j;
+        found = 1;
+    }
+    pthread_mutex_unlock(&s->recent_mu);
+    return found;
+}
+
+static json_t *job_object(const char *id, const char *status, const char *model,
+                          int64_t created_s)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", id, "object", "job", "status", status,
+                     "model", model, "created_at", (json_int_t)created_s);
+}
+
+/* ---------- Kafka ---------- */
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    ingest_server_t *s = opaque;
+    req_ctx_t *c = m->_private;
+
+    (void)rk;
+    if (!c)
+        return;
+    if (c->mode == LQ_MODE_ASYNC) {
+        if (m->err) {
+            LQ_WARN("job %s not stored in Kafka: %s", c->job_id, rd_kafka_err2str(m->err));
+            lq_metric_add(s->m_enqueue_failed, 1);
+            c->retry_after = 1;
+            ctx_set_error(c, 503, "The request could not be queued; retry later.",
+                          "service_unavailable", NULL, "enqueue_failed");
+        } else {
+            json_t *job = job_object(c->job_id, "queued", c->model, c->created_ms / 1000);
+            lq_metric_add(s->m_enqueued, 1);
+            recent_add(s, c);
+            snprintf(c->location, sizeof(c->location), "/v1/jobs/%s", c->job_id);
+            ctx_set_json(c, 202, job);
+        }
+        ctx_resume(c);
+    } else if (m->err) {
+        lq_metric_add(s->m_enqueue_failed, 1);
+        if (ingest_replies_cancel(s->replies, c->job_id)) {
+            c->retry_after = 1;
+            ctx_set_error(c, 503, "The request could not be queued; retry later.",
+                          "service_unavailable", NULL, "enqueue_failed");
+            ctx_resume(c);
+        }
+    } else {
+        lq_metric_add(s->m_enqueued, 1);
+    }
+    ctx_unref(c); /* the reference the produce call held */
+}
+
+static void *poller_main(void *arg)
+{
+    ingest_server_t *s = arg;
+
+    while (!atomic_load(&s->stopping))
+        rd_kafka_poll(s->producer, 50);
+    return NULL;
+}
+
+static void *health_main(void *arg)
+{
+    ingest_server_t *s = arg;
+    int tick = 0;
+
+    while (!atomic_load(&s->stopping)) {
+        if (tick++ % 40 == 0) { /* every 2 s */
+            const struct rd_kafka_metadata *md = NULL;
+            rd_kafka_resp_err_t e = rd_kafka_metadata(s->producer, 0, NULL, &md, 2000);
+            atomic_store(&s->kafka_ok, e == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->broker_cnt > 0);
+            if (md)
+                rd_kafka_metadata_destroy(md);
+        }
+        nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
+    }
+    return NULL;
+}
+
+/* ---------- replies (sync) ---------- */
+
+static void on_reply(void *waiter, const lq_chat_response_t *resp)
+{
+    req_ctx_t *c = waiter;
+
+    if (resp->status == LQ_STATUS_SUCCEEDED) {
+        ctx_set_json(c, 200, lq_openai_completion(resp));
+    } else {
+        json_t *err = json_object();
+        int status = resp->has_error && resp->error.http_status >= 400 ? resp->error.http_status
+                                                                       : 502;
+        if (resp->has_error)
+            json_object_set_new(err, "error", lq_openai_job_error(&resp->error));
+        else
+            json_object_set_new(err, "error",
+                                json_pack("{s:s,s:s,s:n,s:n}", "message", "the job did not succeed",
+                                          "type", "server_error", "param", "code"));
+        ctx_set_json(c, (unsigned)status, err);
+    }
+    ctx_resume(c);
+}
+
+static void on_timeout(void *waiter)
+{
+    req_ctx_t *c = waiter;
+    char msg[200];
+
+    snprintf(msg, sizeof(msg),
+             "No result within the time limit; the job goes on: GET /v1/jobs/%s", c->job_id);
+    ctx_set_error(c, 504, msg, "timeout", NULL, "timeout");
+    ctx_resume(c);
+}
+
+/* ---------- PostgreSQL callbacks ---------- */
+
+static void auth_cb(const PGresult *res, const char *errmsg, void *arg)
+{
+    req_ctx_t *c = arg;
+    ingest_server_t *s = c->srv;
+
+    if (!res) {
+        (void)errmsg;
+        c->auth_state = -2;
+    } else if (PQntuples(res) == 0) {
+        ingest_auth_store(s->auth, c->key_hash, NULL);
+        c->auth_state = -1;
+    } else {
+        snprintf(c->id.key_id, sizeof(c->id.key_id), "%s", PQgetvalue(res, 0, 0));
+        snprintf(c->id.tenant_id, sizeof(c->id.tenant_id), "%s", PQgetvalue(res, 0, 1));
+        snprintf(c->id.project_id, sizeof(c->id.project_id), "%s", PQgetvalue(res, 0, 2));
+        ingest_auth_store(s->auth, c->key_hash, &c->id);
+        c->auth_state = 1;
+    }
+    ctx_resume(c);
+}
+
+static const char *const JOB_GET_SQL =
+    "SELECT status, model, floor(extract(epoch from created_at))::bigint,"
+    " floor(extract(epoch from started_at))::bigint, floor(extract(epoch from finished_at))::bigint,"
+    " result::text, error::text FROM jobs WHERE id = $1::uuid AND tenant_id = $2";
+
+static void set_int_or_null(json_t *o, const char *key, const PGresult *res, int col)
+{
+    if (PQgetisnull(res, 0, col))
+        json_object_set_new(o, key, json_null());
+    else
+        json_object_set_new(o, key, json_integer(strtoll(PQgetvalue(res, 0, col), NULL, 10)));
+}
+
+static void set_json_or_null(json_t *o, const char *key, const PGresult *res, int col)
+{
+    json_t *v = NULL;
+
+    if (!PQgetisnull(res, 0, col)) {
+        json_error_t jerr;
+        v = json_loads(PQgetvalue(res, 0, col), 0, &jerr);
+    }
+    json_object_set_new(o, key, v ? v : json_null());
+}
+
+static void job_get_cb(const PGresult *res, const char *errmsg, void *arg)
+{
+    req_ctx_t *c = arg;
+    recent_job_t rj;
+
+    if (!res) {
+        c->retry_after = 1;
+        ctx_set_error(c, 503, errmsg ? errmsg : "database unavailable", "service_unavailable",
+                      NULL, "database_unavailable");
+    } else if (PQntuples(res) == 1) {
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_string(c->job_id));
+        json_object_set_new(o, "object", json_string("job"));
+        json_object_set_new(o, "status", json_string(PQgetvalue(res, 0, 0)));
+        json_object_set_new(o, "model", json_string(PQgetvalue(res, 0, 1)));
+        set_int_or_null(o, "created_at", res, 2);
+        set_int_or_null(o, "started_at", res, 3);
+        set_int_or_null(o, "completed_at", res, 4);
+        set_json_or_null(o, "result", res, 5);
+        set_json_or_null(o, "error", res, 6);
+        ctx_set_json(c, 200, o);
+    } else if (recent_get(c->srv, c->job_id, &rj) && strcmp(rj.tenant_id, c->id.tenant_id) == 0) {
+        json_t *o = job_object(c->job_id, "queued", rj.model, rj.created_ms / 1000);
+        json_object_set_new(o, "started_at", json_null());
+        json_object_set_new(o, "completed_at", json_null());
+        json_object_set_new(o, "result", json_null());
+        json_object_set_new(o, "error", json_null());
+        ctx_set_json(c, 200, o);
+    } else {
+        char msg[120];
+        snprintf(msg, sizeof(msg), "No job with id %s", c->job_id);
+        ctx_set_error(c, 404, msg, "invalid_request_error", "id", "not_found");
+    }
+    ctx_resume(c);
+}
+
+/* ---------- routes ---------- */
+
+static enum MHD_Result suspend_and_wait(req_ctx_t *c)
+{
+    c->phase = PH_WAIT;
+    MHD_suspend_connection(c->conn);
+    return MHD_YES;
+}
+
+static enum MHD_Result handle_submit(req_ctx_t *c)
+{
+    ingest_server_t *s = c->srv;
+    lq_chat_request_t req;
+    ingest_parse_error_t perr;
+    lq_codec_t *codec = lq_codec_thread();
+    const void *buf = NULL;
+    size_t len = 0;
+    int stream = 0;
+    char errstr[256];
+    rd_kafka_resp_err_t kerr;
+
+    if (!codec) {
+        ctx_set_error(c, 500, "internal error", "server_error", NULL, NULL);
+        return send_answer(c);
+    }
+    if (ingest_parse_chat(c->body ? c->body : "", c->len, &s->limits, &req, &stream, &perr)) {
+        ctx_set_error(c, (unsigned)perr.status, perr.message,
+                      perr.status == 400 ? "invalid_request_error" : "server_error",
+                      perr.param[0] ? perr.param : NULL, perr.code[0] ? perr.code : NULL);
+        return send_answer(c);
+    }
+    if (stream) {
+        lq_chat_request_clear(&req);
+        ctx_set_error(c, 400, "Streaming (stream: true) is not available on this server yet.",
+                      "invalid_request_error", "stream", "unsupported_value");
+        return send_answer(c);
+    }
+    c->created_ms = lq_wall_ms();
+    lq_uuid7(c->job_id, c->created_ms);
+    snprintf(c->model, sizeof(c->model), "%s", req.model);
+    c->mode = c->route == R_CHAT ? LQ_MODE_SYNC : LQ_MODE_ASYNC;
+    req.job_id = strdup(c->job_id);
+    req.tenant_id = strdup(c->id.tenant_id);
+    req.project_id = c->id.project_id[0] ? strdup(c->id.project_id) : NULL;
+    req.api_key_id = strdup(c->id.key_id);
+    req.created_at_ms = c->created_ms;
+    req.mode = c->mode;
+    if (c->mode == LQ_MODE_SYNC) {
+        req.reply_topic = strdup(s->reply_topic);
+        req.deadline_ms = c->created_ms + s->sync_timeout_ms;
+    }
+    if (!req.job_id || !req.tenant_id || !req.api_key_id ||
+        (c->mode == LQ_MODE_SYNC && !req.reply_topic) ||
+        lq_encode_chat_request(codec, &req, &buf, &len, errstr, sizeof(errstr))) {
+        LQ_ERROR("job %s: cannot encode: %s", c->job_id, errstr);
+        lq_chat_request_clear(&req);
+        c->job_id[0] = '\0';
+        ctx_set_error(c, 500, "internal error", "server_error", NULL, NULL);
+        return send_answer(c);
+    }
+    lq_chat_request_clear(&req);
+
+    /* From here on the answer comes from another thread: suspend first, so a resume can
+     * never come before the suspend. */
+    c->phase = PH_WAIT;
+    MHD_suspend_connection(c->conn);
+    if (c->mode == LQ_MODE_SYNC &&
+        ingest_replies_wait(s->replies, c->job_id, c, lq_mono_ms() + s->sync_timeout_ms)) {
+        ctx_set_error(c, 500, "internal error", "server_error", NULL, NULL);
+        ctx_resume(c);
+        return MHD_YES;
+    }
+    atomic_fetch_add(&c->refs, 1); /* held by the in-flight message until its report */
+    kerr = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->topics.requests),
+                             RD_KAFKA_V_KEY(c->id.tenant_id, strlen(c->id.tenant_id)),
+                             RD_KAFKA_V_VALUE((void *)buf, len),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(c),
+                             RD_KAFKA_V_END);
+    if (kerr) {
+        atomic_fetch_sub(&c->refs, 1);
+        lq_metric_add(s->m_enqueue_failed, 1);
+        LQ_WARN("job %s: cannot produce: %s", c->job_id, rd_kafka_err2str(kerr));
+        if (c->mode == LQ_MODE_ASYNC || ingest_replies_cancel(s->replies, c->job_id)) {
+            c->retry_after = 1;
+            ctx_set_error(c, 503, "The request queue is full; retry later.", "service_unavailable",
+                          NULL, "enqueue_failed");
+            ctx_resume(c);
+        }
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result handle_job_get(req_ctx_t *c, const char *url)
+{
+    const char *id = url + strlen("/v1/jobs/");
+    const char *params[2];
+    char msg[160];
+
+    if (strlen(id) != LQ_UUID_STR_LEN || !lq_uuid_valid(id)) {
+        snprintf(msg, sizeof(msg), "No job with id %.64s", id);
+        ctx_set_error(c, 404, msg, "invalid_request_error", "id", "not_found");
+        return send_answer(c);
+    }
+    snprintf(c->job_id, sizeof(c->job_id), "%s", id);
+    params[0] = c->job_id;
+    params[1] = c->id.tenant_id;
+    c->phase = PH_WAIT;
+    MHD_suspend_connection(c->conn);
+    if (ingest_pg_submit(c->srv->pg, JOB_GET_SQL, 2, params, job_get_cb, c)) {
+        c->retry_after = 1;
+        ctx_set_error(c, 503, "Too many requests waiting for the database; retry later.",
+                      "service_unavailable", NULL, "database_busy");
+        ctx_resume(c);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result handle_unauthenticated(req_ctx_t *c)
+{
+    ingest_server_t *s = c->srv;
+
+    switch (c->route) {
+    case R_HEALTHZ:
+        ctx_set_json(c, 200, json_pack("{s:s}", "status", "ok"));
+        break;
+    case R_READYZ: {
+        int kok = atomic_load(&s->kafka_ok), pok = ingest_pg_ready(s->pg);
+        ctx_set_json(c, kok && pok ? 200 : 503,
+                     json_pack("{s:s,s:b,s:b}", "status", kok && pok ? "ready" : "not ready",
+                               "kafka", kok, "postgres", pok));
+        break;
+    }
+    case R_METRICS: {
+        size_t len = 0;
+        free(c->resp);
+        c->resp = lq_metrics_render(&len);
+        c->resp_len = len;
+        c->status = c->resp ? 200 : 500;
+        c->phase = PH_RESPOND;
+        break;
+    }
+    case R_BAD_METHOD:
+        ctx_set_error(c, 405, "Method not allowed on this path.", "invalid_request_error", NULL,
+                      "method_not_allowed");
+        break;
+    default:
+        ctx_set_error(c, 404, "Unknown path.", "invalid_request_error", NULL, "not_found");
+        break;
+    }
+    return send_answer(c);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **con_cls)
+{
+    ingest_server_t *s = cls;
+    req_ctx_t *c = *con_cls;
+
+    (void)version;
+    if (!c) {
+        c = calloc(1, sizeof(*c));
+        if (!c)
+            return MHD_NO;
+        c->srv = s;
+        c->conn = conn;
+        atomic_init(&c->refs, 1);
+        c->start_us = lq_mono_us();
+        c->route = match_route(url, method);
+        *con_cls = c;
+        lq_metric_add(s->m_inflight, 1);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        if (!c->too_large && c->len + n > s->max_body)
+            c->too_large = 1;
+        if (!c->too_large) {
+            if (c->len + n + 1 > c->cap) {
+                size_t ncap = (c->len + n + 1) * 2;
+                char *nb;
+                if (ncap > s->max_body + 1)
+                    ncap = s->max_body + 1;
+                nb = realloc(c->body, ncap);
+                if (!nb)
+                    return MHD_NO;
+                c->body = nb;
+                c->cap = ncap;
+            }
+            memcpy(c->body + c->len, upload, n);
+            c->len += n;
+            c->body[c->len] = '\0';
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (c->phase == PH_RESPOND)
+        return send_answer(c);
+    if (c->route >= R_HEALTHZ)
+        return handle_unauthenticated(c);
+
+    if (c->phase == PH_NEW) {
+        const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+        const char *key;
+        if (c->too_large) {
+            char msg[120];
+            snprintf(msg, sizeof(msg), "The request body is larger than %zu bytes.", s->max_body);
+            ctx_set_error(c, 413, msg, "invalid_request_error", NULL, "request_too_large");
+            return send_answer(c);
+        }
+        if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7] || strlen(h) > 512) {
+            ctx_set_error(c, 401,
+                          "Missing API key: send it as an Authorization: Bearer <key> header.",
+                          "invalid_request_error", NULL, "missing_api_key");
+            return send_answer(c);
+        }
+        key = h + 7;
+        while (*key == ' ')
+            key++;
+        if (ingest_auth_hash(key, c->key_hash)) {
+            ctx_set_error(c, 500, "internal error", "server_error", NULL, NULL);
+            return send_answer(c);
+        }
+        switch (ingest_auth_lookup(s->auth, c->key_hash, &c->id)) {
+        case INGEST_AUTH_OK:
+            c->auth_state = 1;
+            break;
+        case INGEST_AUTH_DENIED:
+            c->auth_state = -1;
+            break;
+        case INGEST_AUTH_MISS: {
+            const char *params[1] = {c->key_hash};
+            c->phase = PH_AUTH;
+            MHD_suspend_connection(conn);
+            if (ingest_pg_submit(s->pg, INGEST_AUTH_SQL, 1, params, auth_cb, c)) {
+                c->auth_state = -2;
+                ctx_resume(c);
+            }
+            return MHD_YES;
+        }
+        }
+    }
+    if (c->auth_state == -2) {
+        c->retry_after = 1;
+        ctx_set_error(c, 503, "Cannot check the API key right now; retry later.",
+                      "service_unavailable", NULL, "database_unavailable");
+        return send_answer(c);
+    }
+    if (c->auth_state != 1) {
+        ctx_set_error(c, 401, "Incorrect API key provided.", "invalid_request_error", NULL,
+                      "invalid_api_key");
+        return send_answer(c);
+    }
+    if (c->phase == PH_WAIT) /* resumed without an answer: should not happen */
+        return suspend_and_wait(c);
+    switch (c->route) {
+    case R_CHAT:
+    case R_JOBS_POST:
+        return handle_submit(c);
+    case R_JOB_GET:
+        return handle_job_get(c, url);
+    default:
+        return handle_unauthenticated(c);
+    }
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    ingest_server_t *s = cls;
+    req_ctx_t *c = *con_cls;
+    char labels[96];
+
+    (void)conn;
+    (void)toe;
+    if (!c)
+        return;
+    snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%u\"", route_names[c->route],
+             c->status);
+    lq_metric_add(lq_metrics_counter("llmq_ingest_requests_total", "HTTP requests by route and status",
+                                     labels),
+                  1);
+    lq_metric_observe_us(s->m_latency[c->route], lq_mono_us() - c->start_us);
+    lq_metric_add(s->m_inflight, -1);
+    *con_cls = NULL;
+    ctx_unref(c);
+}
+
+/* ---------- lifecycle ---------- */
+
+static void sanitize_topic_part(char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-'))
+            *s = '_';
+}
+
+lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char *errstr,
+                             size_t errstr_size)
+{
+    char timeout[32], kerr[256];
+    const char *producer_defaults[] = {"enable.idempotence", "true",
+                                       "linger.ms", "2",
+                                       "partitioner", "murmur2_random",
+                                       "message.timeout.ms", timeout,
+                                       "compression.type", "lz4",
+                                       NULL};
+    ingest_server_t *s = calloc(1, sizeof(*s));
+    rd_kafka_conf_t *conf = NULL;
+    struct sockaddr_in sa;
+    lq_err_t err = LQ_ERR_NOMEM;
+    int i;
+
+    *out = NULL;
+    if (!s)
+        return LQ_ERR_NOMEM;
+    s->cfg = cfg;
+    pthread_mutex_init(&s->recent_mu, NULL);
+    lq_topics_from_config(&s->topics, cfg);
+    s->max_body = (size_t)lq_config_int(cfg, "http.max_body_bytes");
+    s->sync_timeout_ms = lq_config_int(cfg, "ingest.sync_timeout_ms");
+    s->limits.max_messages = (size_t)lq_config_int(cfg, "ingest.max_messages");
+    s->limits.max_model_len = (size_t)lq_config_int(cfg, "ingest.max_model_len");
+    s->limits.max_stop = 4;
+    s->recent_cap = (size_t)lq_config_int(cfg, "ingest.recent_jobs");
+    if (s->recent_cap) {
+        s->recent = lq_hashmap_create(s->recent_cap);
+        s->recent_ring = calloc(s->recent_cap, sizeof(char *));
+        if (!s->recent || !s->recent_ring)
+            goto fail;
+    }
+    s->m_inflight = lq_metrics_gauge("llmq_ingest_inflight_requests", "requests being handled", NULL);
+    s->m_enqueued = lq_metrics_counter("llmq_ingest_enqueued_total",
+                                       "requests acknowledged by Kafka", NULL);
+    s->m_enqueue_failed = lq_metrics_counter("llmq_ingest_enqueue_failed_total",
+                                             "requests Kafka did not take (answered 503)", NULL);
+    for (i = 0; i < R_COUNT; i++) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "route=\"%s\"", route_names[i]);
+        s->m_latency[i] = lq_metrics_histogram("llmq_ingest_request_duration_seconds",
+                                               "time from request to answer", labels);
+    }
+    s->auth = ingest_auth_create(lq_config_int(cfg, "auth.cache_ttl_ms"),
+                                 lq_config_int(cfg, "auth.negative_ttl_ms"),
+                                 (size_t)lq_config_int(cfg, "auth.cache_max"));
+    if (!s->auth)
+        goto fail;
+
+    /* PostgreSQL (auth and polling) */
+    err = ingest_pg_create(&s->pg, lq_config_str(cfg, "pg.url"), (int)lq_config_int(cfg, "pg.pool_size"),
+                           (size_t)lq_config_int(cfg, "pg.max_queue"), errstr, errstr_size);
+    if (err)
+        goto fail;
+
+    /* Kafka producer */
+    snprintf(timeout, sizeof(timeout), "%lld", lq_config_int(cfg, "ingest.enqueue_timeout_ms"));
+    conf = lq_kafka_conf_new(cfg, "llmq-ingest", producer_defaults, errstr, errstr_size);
+    if (!conf) {
+        err = LQ_ERR_CONFIG;
+        goto fail;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, s);
+    s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
+    if (!s->producer) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "kafka producer: %s", kerr);
+        err = LQ_ERR_KAFKA;
+        goto fail;
+    }
+    if (pthread_create(&s->poller, NULL, poller_main, s) != 0)
+        goto fail;
+    s->poller_started = 1;
+
+    /* Listening socket first (port 0 resolves to a real port for the node id). */
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)lq_config_int(cfg, "http.port"));
+    if (inet_pton(AF_INET, lq_config_str(cfg, "http.bind"), &sa.sin_addr) != 1) {
+        snprintf(errstr, errstr_size, "setting http.bind: \"%s\" is not an IPv4 address",
+                 lq_config_str(cfg, "http.bind"));
+        err = LQ_ERR_CONFIG;
+        goto fail;
+    }
+    s->d = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL,
+        handler, s, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)lq_config_int(cfg, "http.threads"), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)lq_config_int(cfg, "http.connection_timeout_s"), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)lq_config_int(cfg, "http.max_connections"), MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        1u, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
+    if (!s->d) {
+        snprintf(errstr, errstr_size, "cannot listen on %s:%lld", lq_config_str(cfg, "http.bind"),
+                 lq_config_int(cfg, "http.port"));
+        err = LQ_ERR_IO;
+        goto fail;
+    }
+    {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+        s->port = info ? info->port : (int)lq_config_int(cfg, "http.port");
+    }
+    if (*lq_config_str(cfg, "ingest.node_id")) {
+        snprintf(s->node_id, sizeof(s->node_id), "%s", lq_config_str(cfg, "ingest.node_id"));
+    } else {
+        char host[64] = "node";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(s->node_id, sizeof(s->node_id), "%s-%d", host, s->port);
+    }
+    sanitize_topic_part(s->node_id);
+    snprintf(s->reply_topic, sizeof(s->reply_topic), "%s%s", s->topics.replies_prefix, s->node_id);
+
+    /* The reply topic must be consumed before the first sync request is accepted. */
+    err = ingest_replies_create(&s->replies, cfg, s->reply_topic, on_reply, on_timeout, errstr,
+                                errstr_size);
+    if (err)
+        goto fail;
+    atomic_store(&s->kafka_ok, 1);
+    if (pthread_create(&s->health, NULL, health_main, s) != 0) {
+        err = LQ_ERR_NOMEM;
+        goto fail;
+    }
+    s->health_started = 1;
+    LQ_INFO("ingest node %s listening on http://%s:%d (reply topic %s)", s->node_id,
+            lq_config_str(cfg, "http.bind"), s->port, s->reply_topic);
+    *out = s;
+    return LQ_OK;
+fail:
+    ingest_server_stop(s, 0);
+    return err;
+}
+
+int ingest_server_port(const ingest_server_t *s)
+{
+    return s->port;
+}
+
+static void free_recent(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    free(value);
+}
+
+void ingest_server_stop(ingest_server_t *s, int drain_ms)
+{
+    size_t i;
+
+    if (!s)
+        return;
+    if (s->d) {
+        int64_t until = lq_mono_ms() + drain_ms;
+        MHD_quiesce_daemon(s->d); /* no new connections */
+        while (lq_mono_ms() < until && s->replies && ingest_replies_pending(s->replies) > 0)
+            nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
+    }
+    /* Resume everything still suspended: sync waiters time out, produces are flushed,
+     * queued queries are answered, then the HTTP threads can stop. */
+    ingest_replies_destroy(s->replies);
+    s->replies = NULL;
+    if (s->producer)
+        rd_kafka_flush(s->producer, 10000);
+    ingest_pg_destroy(s->pg);
+    s->pg = NULL;
+    if (s->d) {
+        nanosleep(&(struct timespec){0, 200 * 1000000}, NULL);
+        MHD_stop_daemon(s->d);
+    }
+    atomic_store(&s->stopping, 1);
+    if (s->poller_started)
+        pthread_join(s->poller, NULL);
+    if (s->health_started)
+        pthread_join(s->health, NULL);
+    if (s->producer)
+        rd_kafka_destroy(s->producer);
+    ingest_auth_destroy(s->auth);
+    if (s->recent) {
+        lq_hashmap_foreach(s->recent, free_recent, NULL);
+        lq_hashmap_destroy(s->recent);
+    }
+    for (i = 0; s->recent_ring && i < s->recent_cap; i++)
+        free(s->recent_ring[i]);
+    free(s->recent_ring);
+    pthread_mutex_destroy(&s->recent_mu);
+    free(s);
+}

@@ -1,0 +1,233 @@
+/* llmqctl: the operator's command line. See docs/operations.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/pg.h"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: llmqctl [--pg URL] [--brokers HOST:PORT] COMMAND ...\n"
+            "\n"
+            "  migrate                                   apply pending database migrations\n"
+            "  tenant create ID [--name NAME]            create a tenant (ID: a-z 0-9 _ -)\n"
+            "  tenant list                               list tenants\n"
+            "  key create --tenant ID [--project P] [--name N]\n"
+            "                                            create an API key; prints it once\n"
+            "  key list --tenant ID                      list a tenant's keys (prefixes only)\n"
+            "  key revoke KEY_ID                         revoke a key\n"
+            "  topics create [--partitions N]            create the Kafka topics\n"
+            "\n"
+            "PostgreSQL comes from --pg or LLMQ_PG_URL; Kafka from --brokers or\n"
+            "LLMQ_KAFKA_BROKERS.\n");
+}
+
+static const char *arg_value(int argc, char **argv, const char *name)
+{
+    int i;
+
+    for (i = 0; i < argc - 1; i++)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return NULL;
+}
+
+static int print_rows(PGresult *res)
+{
+    int r, c;
+
+    for (c = 0; c < PQnfields(res); c++)
+        printf("%s%s", c ? "\t" : "", PQfname(res, c));
+    printf("\n");
+    for (r = 0; r < PQntuples(res); r++) {
+        for (c = 0; c < PQnfields(res); c++)
+            printf("%s%s", c ? "\t" : "", PQgetisnull(res, r, c) ? "" : PQgetvalue(res, r, c));
+        printf("\n");
+    }
+    return 0;
+}
+
+/* mode: 0 = a command that must change a row, 1 = print the rows, 2 = a command. */
+static int exec_params(PGconn *conn, const char *sql, int n, const char *const *params,
+                       int print)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = 0;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        fprintf(stderr, "llmqctl: %s", PQerrorMessage(conn));
+        rc = 1;
+    } else if (print == 1) {
+        print_rows(res);
+    } else if (print == 0 && st == PGRES_COMMAND_OK && atoi(PQcmdTuples(res)) == 0) {
+        fprintf(stderr, "llmqctl: nothing matched\n");
+        rc = 1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int cmd_key_create(PGconn *conn, int argc, char **argv)
+{
+    const char *tenant = arg_value(argc, argv, "--tenant");
+    const char *project = arg_value(argc, argv, "--project");
+    const char *name = arg_value(argc, argv, "--name");
+    unsigned char raw[24];
+    char hex[49], key[64], hash[65], id[LQ_UUID_STR_LEN + 1], prefix[16];
+    const char *params[6];
+
+    if (!tenant) {
+        fprintf(stderr, "llmqctl: key create needs --tenant ID\n");
+        return 2;
+    }
+    if (lq_random_bytes(raw, sizeof(raw)) != LQ_OK) {
+        fprintf(stderr, "llmqctl: no randomness available\n");
+        return 1;
+    }
+    lq_hex(hex, raw, sizeof(raw));
+    snprintf(key, sizeof(key), "llmq-%s", hex);
+    snprintf(prefix, sizeof(prefix), "%.12s", key);
+    lq_sha256_hex(hash, key, strlen(key));
+    lq_uuid7(id, lq_wall_ms());
+    params[0] = id;
+    params[1] = tenant;
+    params[2] = project;
+    params[3] = name ? name : "";
+    params[4] = prefix;
+    params[5] = hash;
+    if (exec_params(conn,
+                    "INSERT INTO api_keys (id, tenant_id, project_id, name, key_prefix, key_sha256)"
+                    " VALUES ($1, $2, $3, $4, $5, $6)",
+                    6, params, 0))
+        return 1;
+    printf("%s\n", key);
+    fprintf(stderr, "key id %s for tenant %s: store the key now, it is not shown again\n", id, tenant);
+    return 0;
+}
+
+static int cmd_topics_create(int argc, char **argv, const char *brokers)
+{
+    const char *parts_s = arg_value(argc, argv, "--partitions");
+    int parts = parts_s ? atoi(parts_s) : 8;
+    const char *names[] = {"llmq.requests", "llmq.responses", "llmq.usage", "llmq.traces",
+                           "llmq.requests.dlq"};
+    int partitions[] = {parts, parts, parts, parts, 1};
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char errstr[512];
+    rd_kafka_t *rk;
+    int rc = 0;
+
+    if (parts < 1) {
+        fprintf(stderr, "llmqctl: --partitions must be at least 1\n");
+        return 2;
+    }
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr))) {
+        fprintf(stderr, "llmqctl: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return 2;
+    }
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        fprintf(stderr, "llmqctl: %s\n", errstr);
+        return 1;
+    }
+    if (lq_kafka_create_topics(rk, names, partitions, 5, 15000, errstr, sizeof(errstr))) {
+        fprintf(stderr, "llmqctl: %s\n", errstr);
+        rc = 1;
+    } else {
+        printf("topics ready: llmq.requests, llmq.responses, llmq.usage, llmq.traces (%d "
+               "partitions), llmq.requests.dlq\n", parts);
+    }
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *pg = getenv("LLMQ_PG_URL"), *brokers = getenv("LLMQ_KAFKA_BROKERS");
+    PGconn *conn = NULL;
+    char errstr[512];
+    int i = 1, rc = 2;
+
+    lq_log_setup("llmqctl", "warn", 0);
+    while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+        if (!strcmp(argv[i], "--pg") && i + 1 < argc) {
+            pg = argv[i + 1];
+            i += 2;
+        } else if (!strcmp(argv[i], "--brokers") && i + 1 < argc) {
+            brokers = argv[i + 1];
+            i += 2;
+        } else if (!strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    argc -= i;
+    argv += i;
+    if (!strcmp(argv[0], "topics") && argc >= 2 && !strcmp(argv[1], "create"))
+        return cmd_topics_create(argc, argv, brokers ? brokers : "127.0.0.1:9092");
+
+    if (lq_pg_connect(pg ? pg : "postgresql:///llmq", "llmqctl", &conn, errstr, sizeof(errstr))) {
+        fprintf(stderr, "llmqctl: %s\n", errstr);
+        return 1;
+    }
+    if (!strcmp(argv[0], "migrate")) {
+        int applied = 0;
+        if (lq_migrations_apply(conn, &applied, errstr, sizeof(errstr))) {
+            fprintf(stderr, "llmqctl: %s\n", errstr);
+            rc = 1;
+        } else {
+            printf("migrations: %d applied, %u known\n", applied, lq_migrations_count());
+            rc = 0;
+        }
+    } else if (!strcmp(argv[0], "tenant") && argc >= 3 && !strcmp(argv[1], "create")) {
+        const char *name = arg_value(argc, argv, "--name");
+        const char *params[2] = {argv[2], name ? name : argv[2]};
+        rc = exec_params(conn,
+                         "INSERT INTO tenants (id, name) VALUES ($1, $2)"
+                         " ON CONFLICT (id) DO NOTHING",
+                         2, params, 2);
+        if (rc == 0)
+            printf("tenant %s\n", argv[2]);
+    } else if (!strcmp(argv[0], "tenant") && argc >= 2 && !strcmp(argv[1], "list")) {
+        rc = exec_params(conn, "SELECT id, name, disabled, created_at FROM tenants ORDER BY id", 0,
+                         NULL, 1);
+    } else if (!strcmp(argv[0], "key") && argc >= 2 && !strcmp(argv[1], "create")) {
+        rc = cmd_key_create(conn, argc, argv);
+    } else if (!strcmp(argv[0], "key") && argc >= 2 && !strcmp(argv[1], "list")) {
+        const char *tenant = arg_value(argc, argv, "--tenant");
+        const char *params[1] = {tenant};
+        if (!tenant) {
+            fprintf(stderr, "llmqctl: key list needs --tenant ID\n");
+        } else {
+            rc = exec_params(conn,
+                             "SELECT id, key_prefix || '…' AS key, project_id, name, created_at,"
+                             " revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at",
+                             1, params, 1);
+        }
+    } else if (!strcmp(argv[0], "key") && argc >= 3 && !strcmp(argv[1], "revoke")) {
+        const char *params[1] = {argv[2]};
+        rc = exec_params(conn,
+                         "UPDATE api_keys SET revoked_at = now() WHERE id = $1::uuid AND revoked_at IS NULL",
+                         1, params, 0);
+    } else {
+        usage(stderr);
+    }
+    PQfinish(conn);
+    return rc;
+}

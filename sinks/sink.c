@@ -1,0 +1,267 @@
+#include "sinks/sink.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/clock.h"
+#include "common/http_admin.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/pg.h"
+#include "sinks/writers.h"
+
+struct sink {
+    const lq_config_t *cfg;
+    lq_topics_t topics;
+    int want_jobs, want_usage, want_traces;
+    rd_kafka_t *consumer;
+    PGconn *conn;
+    atomic_int pg_ok;
+    lq_http_admin_t *admin;
+    lq_metric_t *m_rows, *m_batches, *m_failures, *m_batch_latency;
+};
+
+static int ready_fn(void *arg, char *why, size_t why_size)
+{
+    sink_t *s = arg;
+
+    if (!atomic_load(&s->pg_ok)) {
+        snprintf(why, why_size, "PostgreSQL unreachable");
+        return 0;
+    }
+    return 1;
+}
+
+static int has_writer(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = list;
+
+    while ((p = strstr(p, name))) {
+        if ((p == list || p[-1] == ',' || p[-1] == ' ') && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+lq_err_t sink_create(sink_t **out, const lq_config_t *cfg, char *errstr, size_t errstr_size)
+{
+    static const char *const defaults[] = {"enable.auto.commit", "false",
+                                           "auto.offset.reset", "earliest",
+                                           "partition.assignment.strategy", "range",
+                                           "fetch.wait.max.ms", "20",
+                                           "session.timeout.ms", "10000",
+                                           "heartbeat.interval.ms", "1000", NULL};
+    sink_t *s = calloc(1, sizeof(*s));
+    rd_kafka_conf_t *conf;
+    rd_kafka_topic_partition_list_t *subs;
+    const char *writers = lq_config_str(cfg, "sink.writers");
+    char kerr[256];
+    lq_err_t err;
+
+    *out = NULL;
+    if (!s)
+        return LQ_ERR_NOMEM;
+    s->cfg = cfg;
+    lq_topics_from_config(&s->topics, cfg);
+    s->want_jobs = has_writer(writers, "jobs");
+    s->want_usage = has_writer(writers, "usage");
+    s->want_traces = has_writer(writers, "traces");
+    if (!s->want_jobs && !s->want_usage && !s->want_traces) {
+        snprintf(errstr, errstr_size, "setting sink.writers: \"%s\" names none of jobs, usage, traces",
+                 writers);
+        free(s);
+        return LQ_ERR_CONFIG;
+    }
+    s->m_rows = lq_metrics_counter("llmq_sink_rows_total", "rows written (before deduplication)", NULL);
+    s->m_batches = lq_metrics_counter("llmq_sink_batches_total", "batches committed", NULL);
+    s->m_failures = lq_metrics_counter("llmq_sink_write_failures_total", "batch writes that failed and were retried", NULL);
+    s->m_batch_latency = lq_metrics_histogram("llmq_sink_batch_write_seconds", "time to write one batch", NULL);
+
+    err = lq_pg_connect(lq_config_str(cfg, "pg.url"), "llmq-sink", &s->conn, errstr, errstr_size);
+    if (err)
+        goto fail;
+    atomic_store(&s->pg_ok, 1);
+    if (lq_config_bool(cfg, "sink.migrate")) {
+        int applied = 0;
+        err = lq_migrations_apply(s->conn, &applied, errstr, errstr_size);
+        if (err)
+            goto fail;
+    }
+    conf = lq_kafka_conf_new(cfg, "llmq-sink", defaults, errstr, errstr_size);
+    if (!conf || lq_kafka_conf_set(conf, "group.id", lq_config_str(cfg, "sink.group"), errstr, errstr_size)) {
+        if (conf)
+            rd_kafka_conf_destroy(conf);
+        err = LQ_ERR_CONFIG;
+        goto fail;
+    }
+    s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    if (!s->consumer) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "kafka consumer: %s", kerr);
+        err = LQ_ERR_KAFKA;
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(s->consumer);
+    subs = rd_kafka_topic_partition_list_new(4);
+    if (s->want_jobs) {
+        rd_kafka_topic_partition_list_add(subs, s->topics.requests, RD_KAFKA_PARTITION_UA);
+        rd_kafka_topic_partition_list_add(subs, s->topics.responses, RD_KAFKA_PARTITION_UA);
+    }
+    if (s->want_usage)
+        rd_kafka_topic_partition_list_add(subs, s->topics.usage, RD_KAFKA_PARTITION_UA);
+    if (s->want_traces)
+        rd_kafka_topic_partition_list_add(subs, s->topics.traces, RD_KAFKA_PARTITION_UA);
+    {
+        rd_kafka_resp_err_t e = rd_kafka_subscribe(s->consumer, subs);
+        rd_kafka_topic_partition_list_destroy(subs);
+        if (e) {
+            snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(e));
+            err = LQ_ERR_KAFKA;
+            goto fail;
+        }
+    }
+    err = lq_http_admin_start(&s->admin, lq_config_str(cfg, "admin.bind"),
+                              (int)lq_config_int(cfg, "admin.port"), ready_fn, s, errstr, errstr_size);
+    if (err)
+        goto fail;
+    LQ_INFO("sink writing %s%s%s(group %s)", s->want_jobs ? "jobs " : "",
+            s->want_usage ? "usage " : "", s->want_traces ? "traces " : "",
+            lq_config_str(cfg, "sink.group"));
+    *out = s;
+    return LQ_OK;
+fail:
+    sink_destroy(s);
+    return err;
+}
+
+static void add_message(sink_t *s, sink_batch_t *b, lq_codec_t *c, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+
+    if (s->want_jobs && strcmp(topic, s->topics.requests) == 0)
+        sink_add_request(b, c, m->payload, m->len, topic, m->partition, m->offset);
+    else if (s->want_jobs && strcmp(topic, s->topics.responses) == 0)
+        sink_add_response(b, c, m->payload, m->len, topic, m->partition, m->offset);
+    else if (s->want_usage && strcmp(topic, s->topics.usage) == 0)
+        sink_add_usage(b, c, m->payload, m->len, topic, m->partition, m->offset);
+    else if (s->want_traces && strcmp(topic, s->topics.traces) == 0)
+        sink_add_trace(b, c, m->payload, m->len, topic, m->partition, m->offset);
+}
+
+/* Write the batch, retrying (with a fresh connection) until it is stored or we are told
+ * to stop; returns 1 when stored. */
+static int write_batch(sink_t *s, const sink_batch_t *b, int (*stop_flag)(void))
+{
+    char errstr[512];
+    int attempt = 0;
+
+    for (;;) {
+        int64_t t0 = lq_mono_us();
+        if (s->conn && PQstatus(s->conn) == CONNECTION_OK &&
+            sink_batch_write(s->conn, b, errstr, sizeof(errstr)) == LQ_OK) {
+            lq_metric_observe_us(s->m_batch_latency, lq_mono_us() - t0);
+            atomic_store(&s->pg_ok, 1);
+            return 1;
+        }
+        lq_metric_add(s->m_failures, 1);
+        if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
+            LQ_ERROR("batch write failed: %s", errstr);
+        if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
+            atomic_store(&s->pg_ok, 0);
+            if (s->conn)
+                PQfinish(s->conn);
+            s->conn = NULL;
+            if (lq_pg_connect(lq_config_str(s->cfg, "pg.url"), "llmq-sink", &s->conn, errstr,
+                              sizeof(errstr)))
+                LQ_WARN("%s", errstr);
+        }
+        if (stop_flag())
+            return 0;
+        attempt++;
+        nanosleep(&(struct timespec){attempt < 5 ? 0 : 1, attempt < 5 ? 200000000L : 0}, NULL);
+    }
+}
+
+lq_err_t sink_run(sink_t *s, int (*stop_flag)(void))
+{
+    size_t batch_max = (size_t)lq_config_int(s->cfg, "sink.batch_max");
+    int64_t batch_ms = lq_config_int(s->cfg, "sink.batch_ms");
+    lq_codec_t *codec = lq_codec_thread();
+    sink_batch_t b;
+
+    if (!codec)
+        return LQ_ERR_AVRO;
+    if (sink_batch_init(&b))
+        return LQ_ERR_NOMEM;
+    while (!stop_flag()) {
+        size_t n = 0;
+        int64_t first_ms = 0;
+
+        for (;;) {
+            int64_t wait = 100;
+            rd_kafka_message_t *m;
+            if (n > 0) {
+                wait = first_ms + batch_ms - lq_mono_ms();
+                if (wait <= 0)
+                    break;
+            }
+            m = rd_kafka_consumer_poll(s->consumer, (int)wait);
+            if (!m) {
+                if (n == 0 && stop_flag())
+                    break;
+                continue;
+            }
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    LQ_WARN("consumer: %s", rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                continue;
+            }
+            if (n == 0)
+                first_ms = lq_mono_ms();
+            add_message(s, &b, codec, m);
+            rd_kafka_message_destroy(m);
+            if (++n >= batch_max)
+                break;
+        }
+        if (n == 0)
+            continue;
+        if (!write_batch(s, &b, stop_flag))
+            break; /* stopping with an unwritten batch: it is redelivered, never committed */
+        lq_metric_add(s->m_rows, (int64_t)sink_batch_rows(&b));
+        lq_metric_add(s->m_batches, 1);
+        {
+            rd_kafka_resp_err_t e = rd_kafka_commit(s->consumer, NULL, 0);
+            if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                LQ_WARN("commit: %s (the batch will be delivered again and ignored)",
+                        rd_kafka_err2str(e));
+        }
+        sink_batch_clear(&b);
+        if (sink_batch_init(&b))
+            return LQ_ERR_NOMEM;
+    }
+    sink_batch_clear(&b);
+    return LQ_OK;
+}
+
+void sink_destroy(sink_t *s)
+{
+    if (!s)
+        return;
+    lq_http_admin_stop(s->admin);
+    if (s->consumer) {
+        rd_kafka_consumer_close(s->consumer);
+        rd_kafka_destroy(s->consumer);
+    }
+    if (s->conn)
+        PQfinish(s->conn);
+    free(s);
+}

@@ -1,0 +1,41 @@
+/* sinks/writers.h — turn a batch of Kafka records into PostgreSQL rows, written
+ * idempotently: every row has a unique id and a redelivered record changes nothing.
+ * Each writer collects rows as JSON and writes a whole batch with one statement
+ * (jsonb_to_recordset), inside the sink's batch transaction. */
+#ifndef LQ_SINK_WRITERS_H
+#define LQ_SINK_WRITERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "common/err.h"
+#include "schemas/codec.h"
+
+typedef struct sink_batch {
+    json_t *jobs;         /* rows for jobs (from requests and responses) */
+    json_t *usage;        /* rows for usage_events (+ usage_daily) */
+    json_t *traces;       /* rows for traces */
+    json_t *dead_letters; /* records that could not be decoded */
+} sink_batch_t;
+
+lq_err_t sink_batch_init(sink_batch_t *b);
+void sink_batch_clear(sink_batch_t *b); /* frees the rows; b can be initialised again */
+size_t sink_batch_rows(const sink_batch_t *b);
+
+/* Add one record; an undecodable one becomes a dead-letter row (never an error). */
+void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
+                      const char *topic, int32_t partition, int64_t offset);
+void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
+                       const char *topic, int32_t partition, int64_t offset);
+void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
+                    const char *topic, int32_t partition, int64_t offset);
+void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
+                    const char *topic, int32_t partition, int64_t offset);
+
+/** Write every row of b in one transaction. */
+lq_err_t sink_batch_write(PGconn *conn, const sink_batch_t *b, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,91 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "workers/provider.h"
+
+void worker_result_clear(worker_result_t *r)
+{
+    if (!r)
+        return;
+    free(r->content);
+    free(r->finish_reason);
+    free(r->extra_json);
+    free(r->provider_model);
+    free(r->err_type);
+    free(r->err_code);
+    free(r->err_message);
+    memset(r, 0, sizeof(*r));
+}
+
+void worker_result_fail(worker_result_t *out, const char *type, const char *code,
+                        const char *message, int http_status, int retriable)
+{
+    free(out->err_type);
+    free(out->err_code);
+    free(out->err_message);
+    out->ok = 0;
+    out->err_type = strdup(type);
+    out->err_code = code ? strdup(code) : NULL;
+    out->err_message = strdup(message);
+    out->http_status = http_status;
+    out->retriable = retriable;
+}
+
+static const char *const words[] = {
+    "llmq",   "queued", "this",    "request", "and",     "a",      "mock",    "provider",
+    "wrote",  "the",    "reply",   "every",   "token",   "is",     "counted", "once",
+    "kafka",  "kept",   "it",      "safe",    "workers", "routed", "results", "to",
+    "sinks",  "so",     "nothing", "was",     "lost",    "on",     "its",     "way"};
+
+int32_t worker_mock_prompt_tokens(const lq_chat_request_t *req)
+{
+    int64_t total = 0;
+    size_t i;
+
+    for (i = 0; i < req->n_messages; i++)
+        total += (int64_t)(strlen(req->messages[i].content) + 3) / 4 + 3;
+    return total > INT32_MAX ? INT32_MAX : (int32_t)total;
+}
+
+void worker_mock_complete(const lq_chat_request_t *req, int completion_tokens,
+                          worker_result_t *out)
+{
+    uint64_t h = 1469598103934665603ULL;
+    size_t i, o = 0, cap;
+    int n = completion_tokens, w;
+    char *text;
+
+    memset(out, 0, sizeof(*out));
+    if (strcmp(req->model, "mock-error") == 0) {
+        worker_result_fail(out, "invalid_request_error", "mock_error",
+                           "The mock provider refused this request (model mock-error).", 400, 0);
+        return;
+    }
+    for (i = 0; i < req->n_messages; i++) {
+        const char *p = req->messages[i].content;
+        for (; *p; p++) {
+            h ^= (unsigned char)*p;
+            h *= 1099511628211ULL;
+        }
+    }
+    if (req->has_max_tokens && req->max_tokens < n)
+        n = req->max_tokens;
+    cap = (size_t)n * 10 + 2;
+    text = malloc(cap);
+    if (!text) {
+        worker_result_fail(out, "server_error", NULL, "out of memory", 500, 1);
+        return;
+    }
+    for (w = 0; w < n; w++) {
+        const char *word = words[(h + (uint64_t)w * 7) % (sizeof(words) / sizeof(words[0]))];
+        o += (size_t)snprintf(text + o, cap - o, "%s%s", w ? " " : "", word);
+    }
+    text[o] = '\0';
+    out->ok = 1;
+    out->content = text;
+    out->finish_reason = strdup(n < completion_tokens ? "length" : "stop");
+    out->provider_model = strdup(req->model);
+    out->prompt_tokens = worker_mock_prompt_tokens(req);
+    out->completion_tokens = n;
+}

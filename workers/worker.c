@@ -1,0 +1,954 @@
+#include "workers/worker.h"
+
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <librdkafka/rdkafka.h>
+
+#include "common/clock.h"
+#include "common/http_admin.h"
+#include "common/ids.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "schemas/codec.h"
+#include "workers/offset_tracker.h"
+#include "workers/provider.h"
+
+typedef enum provider_kind { PROV_MOCK = 0, PROV_OPENAI = 1 } provider_kind_t;
+static const char *const provider_names[] = {"mock", "openai"};
+
+typedef enum timer_kind { T_NONE = 0, T_MOCK_DONE, T_RETRY } timer_kind_t;
+
+typedef struct job {
+    struct worker *w;
+    int dead_letter; /* an undecodable message on its way to the dead-letter topic */
+    lq_chat_request_t req;
+    int32_t partition;
+    int64_t offset;
+    uint64_t generation;
+    int pending; /* 1 while the job runs + one per unacknowledged produce */
+    int64_t picked_ms;
+    int64_t attempt_start_us;
+    int64_t provider_us;
+    int attempts;
+    provider_kind_t provider;
+    char route[160];
+    timer_kind_t timer;
+    int64_t due_us;
+    size_t heap_idx;
+    worker_result_t result;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *resp;
+    size_t resp_len, resp_cap;
+    int resp_too_big;
+    char retry_after[32];
+} job_t;
+
+typedef struct partition_state {
+    worker_offsets_t *tracker; /* NULL when not assigned */
+    uint64_t generation;
+} partition_state_t;
+
+struct worker {
+    const lq_config_t *cfg;
+    lq_topics_t topics;
+    char id[128];
+    rd_kafka_t *consumer, *producer;
+    rd_kafka_queue_t *consumer_q, *producer_q;
+    CURLM *multi;
+    int wake_fds[2];
+    partition_state_t *parts;
+    int n_parts;
+    uint64_t generation;
+    atomic_int joined;
+    int paused;
+    size_t inflight, max_inflight;
+    job_t **heap;
+    size_t heap_len, heap_cap;
+    /* settings */
+    int64_t mock_latency_us;
+    int mock_tokens;
+    int max_attempts;
+    char openai_url[512];
+    char openai_auth[600];
+    int openai_configured;
+    long connect_timeout_ms, timeout_ms;
+    size_t max_response;
+    lq_http_admin_t *admin;
+    lq_metric_t *m_inflight, *m_succeeded, *m_failed, *m_retries, *m_dead, *m_produce_failed;
+    lq_metric_t *m_provider_latency[2];
+};
+
+/* ---------- timers (binary min-heap on due_us) ---------- */
+
+static void heap_swap(worker_t *w, size_t a, size_t b)
+{
+    job_t *t = w->heap[a];
+    w->heap[a] = w->heap[b];
+    w->heap[b] = t;
+    w->heap[a]->heap_idx = a;
+    w->heap[b]->heap_idx = b;
+}
+
+static lq_err_t timer_add(worker_t *w, job_t *j, timer_kind_t kind, int64_t due_us)
+{
+    size_t i;
+
+    if (w->heap_len == w->heap_cap) {
+        size_t ncap = w->heap_cap ? w->heap_cap * 2 : 256;
+        job_t **nh = realloc(w->heap, ncap * sizeof(*nh));
+        if (!nh)
+            return LQ_ERR_NOMEM;
+        w->heap = nh;
+        w->heap_cap = ncap;
+    }
+    j->timer = kind;
+    j->due_us = due_us;
+    i = w->heap_len++;
+    w->heap[i] = j;
+    j->heap_idx = i;
+    while (i > 0 && w->heap[(i - 1) / 2]->due_us > w->heap[i]->due_us) {
+        heap_swap(w, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    return LQ_OK;
+}
+
+static job_t *timer_pop_due(worker_t *w, int64_t now_us)
+{
+    job_t *top;
+    size_t i = 0;
+
+    if (!w->heap_len || w->heap[0]->due_us > now_us)
+        return NULL;
+    top = w->heap[0];
+    w->heap_len--;
+    if (w->heap_len) {
+        w->heap[0] = w->heap[w->heap_len];
+        w->heap[0]->heap_idx = 0;
+        for (;;) {
+            size_t l = 2 * i + 1, r = l + 1, m = i;
+            if (l < w->heap_len && w->heap[l]->due_us < w->heap[m]->due_us)
+                m = l;
+            if (r < w->heap_len && w->heap[r]->due_us < w->heap[m]->due_us)
+                m = r;
+            if (m == i)
+                break;
+            heap_swap(w, i, m);
+            i = m;
+        }
+    }
+    return top;
+}
+
+/* ---------- offsets ---------- */
+
+static partition_state_t *part_state(worker_t *w, int32_t p)
+{
+    if (p < 0)
+        return NULL;
+    if (p >= w->n_parts) {
+        int n = p + 1;
+        partition_state_t *np = realloc(w->parts, (size_t)n * sizeof(*np));
+        if (!np)
+            return NULL;
+        memset(np + w->n_parts, 0, (size_t)(n - w->n_parts) * sizeof(*np));
+        w->parts = np;
+        w->n_parts = n;
+    }
+    return &w->parts[p];
+}
+
+static void mark_done(worker_t *w, job_t *j)
+{
+    partition_state_t *ps = j->partition < w->n_parts ? &w->parts[j->partition] : NULL;
+    int64_t next;
+
+    if (!ps || !ps->tracker || ps->generation != j->generation)
+        return; /* partition revoked meanwhile: its new owner re-runs the message */
+    next = worker_offsets_done(ps->tracker, j->offset);
+    if (next >= 0) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_resp_err_t e;
+        rd_kafka_topic_partition_list_add(l, w->topics.requests, j->partition)->offset = next;
+        e = rd_kafka_offsets_store(w->consumer, l);
+        if (e)
+            LQ_DEBUG("offset store p%d@%lld: %s", j->partition, (long long)next, rd_kafka_err2str(e));
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+}
+
+static void job_free(job_t *j)
+{
+    lq_chat_request_clear(&j->req);
+    worker_result_clear(&j->result);
+    free(j->resp);
+    free(j);
+}
+
+static void job_release(job_t *j)
+{
+    worker_t *w = j->w;
+
+    if (--j->pending > 0)
+        return;
+    mark_done(w, j);
+    w->inflight--;
+    lq_metric_set(w->m_inflight, (int64_t)w->inflight);
+    job_free(j);
+}
+
+/* ---------- producing ---------- */
+
+static void produce(worker_t *w, job_t *j, const char *topic, const char *key, const void *buf,
+                    size_t len)
+{
+    rd_kafka_resp_err_t e;
+    int tries = 0;
+
+    j->pending++;
+    for (;;) {
+        e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)buf, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(j),
+                              RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || ++tries > 1000)
+            break;
+        rd_kafka_poll(w->producer, 10); /* make room: serve delivery reports */
+    }
+    if (e) {
+        LQ_ERROR("job %s: cannot produce to %s: %s", j->req.job_id ? j->req.job_id : "-", topic,
+                 rd_kafka_err2str(e));
+        lq_metric_add(w->m_produce_failed, 1);
+        j->pending--;
+    }
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    worker_t *w = opaque;
+    job_t *j = m->_private;
+
+    (void)rk;
+    if (m->err) {
+        /* Outputs are idempotent downstream (ids), so re-sending is always safe. */
+        rd_kafka_resp_err_t e;
+        LQ_WARN("delivery to %s failed (%s); sending again", rd_kafka_topic_name(m->rkt),
+                rd_kafka_err2str(m->err));
+        e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(rd_kafka_topic_name(m->rkt)),
+                              RD_KAFKA_V_KEY(m->key, m->key_len),
+                              RD_KAFKA_V_VALUE(m->payload, m->len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(j),
+                              RD_KAFKA_V_END);
+        if (!e)
+            return;
+        LQ_ERROR("cannot send again to %s: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(e));
+        lq_metric_add(w->m_produce_failed, 1);
+    }
+    if (j)
+        job_release(j);
+}
+
+/* ---------- results ---------- */
+
+static void publish_status(worker_t *w, job_t *j, lq_job_status_t status)
+{
+    lq_codec_t *codec = lq_codec_thread();
+    lq_chat_response_t r;
+    const void *buf;
+    size_t len;
+    char errstr[256];
+
+    memset(&r, 0, sizeof(r));
+    r.job_id = j->req.job_id;
+    r.tenant_id = j->req.tenant_id;
+    r.project_id = j->req.project_id;
+    r.api_key_id = j->req.api_key_id;
+    r.status = status;
+    r.mode = j->req.mode;
+    r.model = j->req.model;
+    r.provider = (char *)provider_names[j->provider];
+    r.created_at_ms = j->req.created_at_ms;
+    r.started_at_ms = j->picked_ms;
+    r.attempts = j->attempts;
+    r.worker_id = w->id;
+    if (codec && !lq_encode_chat_response(codec, &r, &buf, &len, errstr, sizeof(errstr)))
+        produce(w, j, w->topics.responses, j->req.tenant_id, buf, len);
+}
+
+static void finish_job(worker_t *w, job_t *j)
+{
+    lq_codec_t *codec = lq_codec_thread();
+    worker_result_t *res = &j->result;
+    lq_chat_response_t r;
+    lq_choice_t choice;
+    lq_usage_event_t u;
+    lq_trace_event_t t;
+    lq_span_t spans[2];
+    char *span_keys[2] = {"provider", "attempts"}, *span_vals[2];
+    char attempts_s[16];
+    const void *buf;
+    size_t len;
+    char errstr[256];
+    int64_t now = lq_wall_ms();
+    int32_t provider_ms = (int32_t)(j->provider_us / 1000);
+
+    if (!codec) {
+        LQ_ERROR("job %s: no codec", j->req.job_id);
+        job_release(j);
+        return;
+    }
+    memset(&r, 0, sizeof(r));
+    r.job_id = j->req.job_id;
+    r.tenant_id = j->req.tenant_id;
+    r.project_id = j->req.project_id;
+    r.api_key_id = j->req.api_key_id;
+    r.status = res->ok ? LQ_STATUS_SUCCEEDED : LQ_STATUS_FAILED;
+    r.mode = j->req.mode;
+    r.model = j->req.model;
+    r.provider = (char *)provider_names[j->provider];
+    r.provider_model = res->provider_model;
+    r.created_at_ms = j->req.created_at_ms;
+    r.started_at_ms = j->picked_ms;
+    r.finished_at_ms = now;
+    r.attempts = j->attempts;
+    r.worker_id = w->id;
+    r.prompt_tokens = res->prompt_tokens;
+    r.completion_tokens = res->completion_tokens;
+    if (res->ok) {
+        memset(&choice, 0, sizeof(choice));
+        choice.index = 0;
+        choice.role = "assistant";
+        choice.content = res->content;
+        choice.finish_reason = res->finish_reason;
+        choice.extra_json = res->extra_json;
+        r.choices = &choice;
+        r.n_choices = 1;
+        lq_metric_add(w->m_succeeded, 1);
+    } else {
+        r.has_error = 1;
+        r.error.type = res->err_type ? res->err_type : "server_error";
+        r.error.code = res->err_code;
+        r.error.message = res->err_message ? res->err_message : "the request failed";
+        r.error.http_status = res->http_status ? res->http_status : 502;
+        lq_metric_add(w->m_failed, 1);
+        LQ_INFO("job %s tenant %s failed: %s", j->req.job_id, j->req.tenant_id, r.error.message);
+    }
+    if (!lq_encode_chat_response(codec, &r, &buf, &len, errstr, sizeof(errstr))) {
+        produce(w, j, w->topics.responses, j->req.tenant_id, buf, len);
+        if (j->req.mode != LQ_MODE_ASYNC && j->req.reply_topic)
+            produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
+    } else {
+        LQ_ERROR("job %s: %s", j->req.job_id, errstr);
+    }
+
+    memset(&u, 0, sizeof(u));
+    u.event_id = j->req.job_id;
+    u.job_id = j->req.job_id;
+    u.tenant_id = j->req.tenant_id;
+    u.project_id = j->req.project_id;
+    u.api_key_id = j->req.api_key_id;
+    u.model = j->req.model;
+    u.provider = (char *)provider_names[j->provider];
+    u.provider_model = res->provider_model;
+    u.status = r.status;
+    u.prompt_tokens = res->prompt_tokens;
+    u.completion_tokens = res->completion_tokens;
+    u.latency_ms = provider_ms;
+    u.ts_ms = now;
+    if (!lq_encode_usage_event(codec, &u, &buf, &len, errstr, sizeof(errstr)))
+        produce(w, j, w->topics.usage, j->req.tenant_id, buf, len);
+    else
+        LQ_ERROR("job %s: %s", j->req.job_id, errstr);
+
+    snprintf(attempts_s, sizeof(attempts_s), "%d", j->attempts);
+    span_vals[0] = (char *)provider_names[j->provider];
+    span_vals[1] = attempts_s;
+    memset(spans, 0, sizeof(spans));
+    spans[0].name = "queue";
+    spans[0].start_ms = j->req.created_at_ms;
+    spans[0].duration_ms = (int32_t)(j->picked_ms - j->req.created_at_ms);
+    spans[1].name = "provider";
+    spans[1].start_ms = j->picked_ms;
+    spans[1].duration_ms = provider_ms;
+    spans[1].attr_keys = span_keys;
+    spans[1].attr_values = span_vals;
+    spans[1].n_attrs = 2;
+    memset(&t, 0, sizeof(t));
+    t.trace_id = j->req.job_id;
+    t.job_id = j->req.job_id;
+    t.tenant_id = j->req.tenant_id;
+    t.project_id = j->req.project_id;
+    t.model = j->req.model;
+    t.provider = (char *)provider_names[j->provider];
+    t.status = r.status;
+    t.route = j->route;
+    t.worker_id = w->id;
+    t.created_at_ms = j->req.created_at_ms;
+    t.queue_ms = spans[0].duration_ms;
+    t.provider_ms = provider_ms;
+    t.total_ms = (int32_t)(now - j->req.created_at_ms);
+    t.spans = spans;
+    t.n_spans = 2;
+    if (!lq_encode_trace_event(codec, &t, &buf, &len, errstr, sizeof(errstr)))
+        produce(w, j, w->topics.traces, j->req.tenant_id, buf, len);
+    else
+        LQ_ERROR("job %s: %s", j->req.job_id, errstr);
+    job_release(j);
+}
+
+/* ---------- provider calls ---------- */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    job_t *j = arg;
+    size_t n = size * nmemb;
+
+    if (j->resp_len + n > j->w->max_response) {
+        j->resp_too_big = 1;
+        return 0; /* abort the transfer */
+    }
+    if (j->resp_len + n + 1 > j->resp_cap) {
+        size_t ncap = (j->resp_len + n + 1) * 2;
+        char *nb = realloc(j->resp, ncap);
+        if (!nb)
+            return 0;
+        j->resp = nb;
+        j->resp_cap = ncap;
+    }
+    memcpy(j->resp + j->resp_len, data, n);
+    j->resp_len += n;
+    j->resp[j->resp_len] = '\0';
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    job_t *j = arg;
+    size_t n = size * nmemb;
+
+    if (n > 12 && strncasecmp(data, "retry-after:", 12) == 0) {
+        size_t i = 12, o = 0;
+        while (i < n && data[i] == ' ')
+            i++;
+        while (i < n && o + 1 < sizeof(j->retry_after) && data[i] != '\r' && data[i] != '\n')
+            j->retry_after[o++] = data[i++];
+        j->retry_after[o] = '\0';
+    }
+    return n;
+}
+
+static void provider_done(worker_t *w, job_t *j);
+
+static void start_attempt(worker_t *w, job_t *j)
+{
+    j->attempts++;
+    j->attempt_start_us = lq_mono_us();
+    worker_result_clear(&j->result);
+    if (j->provider == PROV_MOCK) {
+        worker_mock_complete(&j->req, w->mock_tokens, &j->result);
+        if (timer_add(w, j, T_MOCK_DONE, j->attempt_start_us + w->mock_latency_us)) {
+            worker_result_fail(&j->result, "server_error", NULL, "out of memory", 500, 0);
+            provider_done(w, j);
+        }
+        return;
+    }
+    {
+        char *body = worker_openai_request_body(&j->req);
+        CURL *e = curl_easy_init();
+        if (!body || !e) {
+            free(body);
+            if (e)
+                curl_easy_cleanup(e);
+            worker_result_fail(&j->result, "server_error", NULL, "cannot build the provider request",
+                               500, 0);
+            provider_done(w, j);
+            return;
+        }
+        j->resp_len = 0;
+        j->resp_too_big = 0;
+        j->retry_after[0] = '\0';
+        j->headers = curl_slist_append(NULL, "Content-Type: application/json");
+        j->headers = curl_slist_append(j->headers, w->openai_auth);
+        curl_easy_setopt(e, CURLOPT_URL, w->openai_url);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, w->connect_timeout_ms);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, w->timeout_ms);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "llmq-worker/0.1");
+        free(body);
+        j->easy = e;
+        curl_multi_add_handle(w->multi, e);
+    }
+}
+
+static int64_t backoff_us(int attempt, int64_t retry_after_ms)
+{
+    int64_t cap = 200000LL << (attempt < 6 ? attempt : 6); /* 0.2 s, 0.4 s, ... 12.8 s */
+    uint64_t r = 0;
+    int64_t wait;
+
+    if (lq_random_bytes(&r, sizeof(r)) != LQ_OK)
+        r = (uint64_t)lq_mono_us();
+    wait = (int64_t)(r % (uint64_t)cap); /* full jitter */
+    if (retry_after_ms > 0 && retry_after_ms * 1000 > wait)
+        wait = retry_after_ms * 1000;
+    return wait > 30000000 ? 30000000 : wait;
+}
+
+static void provider_done(worker_t *w, job_t *j)
+{
+    int64_t spent = lq_mono_us() - j->attempt_start_us;
+
+    j->provider_us += spent;
+    lq_metric_observe_us(w->m_provider_latency[j->provider], spent);
+    if (!j->result.ok && j->result.retriable && j->attempts < w->max_attempts) {
+        lq_metric_add(w->m_retries, 1);
+        LQ_DEBUG("job %s: attempt %d failed (%s); retrying", j->req.job_id, j->attempts,
+                 j->result.err_message);
+        if (timer_add(w, j, T_RETRY, lq_mono_us() + backoff_us(j->attempts, j->result.retry_after_ms)) ==
+            LQ_OK)
+            return;
+    }
+    finish_job(w, j);
+}
+
+static void curl_done(worker_t *w, CURL *e, CURLcode code)
+{
+    job_t *j = NULL;
+    long status = 0;
+
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&j);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_multi_remove_handle(w->multi, e);
+    curl_easy_cleanup(e);
+    j->easy = NULL;
+    curl_slist_free_all(j->headers);
+    j->headers = NULL;
+    if (j->resp_too_big) {
+        worker_result_fail(&j->result, "provider_error", "response_too_large",
+                           "The provider's answer was larger than the configured limit.", 502, 0);
+    } else if (code != CURLE_OK) {
+        worker_openai_parse_response(0, NULL, 0, NULL, curl_easy_strerror(code),
+                                     code == CURLE_OPERATION_TIMEDOUT, &j->result);
+    } else {
+        worker_openai_parse_response(status, j->resp, j->resp_len,
+                                     j->retry_after[0] ? j->retry_after : NULL, NULL, 0, &j->result);
+    }
+    provider_done(w, j);
+}
+
+/* ---------- consuming ---------- */
+
+static void route_job(worker_t *w, job_t *j)
+{
+    const char *model = j->req.model;
+
+    if (strcmp(model, "mock") == 0 || strncmp(model, "mock-", 5) == 0) {
+        j->provider = PROV_MOCK;
+        snprintf(j->route, sizeof(j->route), "model %s: built-in mock provider", model);
+    } else if (!w->openai_configured) {
+        j->provider = PROV_MOCK;
+        snprintf(j->route, sizeof(j->route), "no provider key configured: mock provider");
+    } else {
+        j->provider = PROV_OPENAI;
+        snprintf(j->route, sizeof(j->route), "default: openai-compatible provider");
+    }
+}
+
+static void handle_message(worker_t *w, rd_kafka_message_t *m)
+{
+    job_t *j = calloc(1, sizeof(*j));
+    partition_state_t *ps = part_state(w, m->partition);
+    lq_codec_t *codec = lq_codec_thread();
+    char errstr[256];
+
+    if (!j) {
+        LQ_ERROR("out of memory; message p%d@%lld left for redelivery", m->partition,
+                 (long long)m->offset);
+        return;
+    }
+    j->w = w;
+    j->partition = m->partition;
+    j->offset = m->offset;
+    j->pending = 1;
+    j->picked_ms = lq_wall_ms();
+    if (ps && ps->tracker && worker_offsets_add(ps->tracker, m->offset) == LQ_OK)
+        j->generation = ps->generation;
+    else
+        j->generation = UINT64_MAX; /* untracked: never stored */
+    w->inflight++;
+    lq_metric_set(w->m_inflight, (int64_t)w->inflight);
+
+    if (!codec || lq_decode_chat_request(codec, m->payload, m->len, &j->req, errstr, sizeof(errstr))) {
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
+        rd_kafka_resp_err_t e;
+        LQ_ERROR("request p%d@%lld cannot be decoded (%s): sent to %s", m->partition,
+                 (long long)m->offset, codec ? errstr : "no codec", w->topics.dlq);
+        rd_kafka_header_add(hdrs, "llmq-error", -1, codec ? errstr : "no codec", -1);
+        j->dead_letter = 1;
+        j->pending++;
+        e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(w->topics.dlq),
+                              RD_KAFKA_V_KEY(m->key, m->key_len),
+                              RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_HEADERS(hdrs),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(j),
+                              RD_KAFKA_V_END);
+        if (e) {
+            rd_kafka_headers_destroy(hdrs);
+            j->pending--;
+            LQ_ERROR("cannot produce to %s: %s", w->topics.dlq, rd_kafka_err2str(e));
+        }
+        lq_metric_add(w->m_dead, 1);
+        job_release(j);
+        return;
+    }
+    route_job(w, j);
+    if (j->req.mode == LQ_MODE_ASYNC)
+        publish_status(w, j, LQ_STATUS_RUNNING);
+    start_attempt(w, j);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    worker_t *w = opaque;
+    int i;
+
+    atomic_store(&w->joined, 1);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (i = 0; i < parts->cnt; i++) {
+            partition_state_t *ps = part_state(w, parts->elems[i].partition);
+            if (!ps)
+                continue;
+            worker_offsets_destroy(ps->tracker);
+            ps->tracker = worker_offsets_create();
+            ps->generation = ++w->generation;
+        }
+        LQ_INFO("assigned %d partition(s) of %s", parts->cnt, w->topics.requests);
+        rd_kafka_assign(rk, parts);
+        w->paused = 0;
+    } else {
+        /* Commit what is finished; unfinished messages of these partitions go to their
+         * new owner (at-least-once; results are idempotent downstream). */
+        rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
+        if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            LQ_WARN("commit on revoke: %s", rd_kafka_err2str(ce));
+        for (i = 0; i < parts->cnt; i++) {
+            partition_state_t *ps = part_state(w, parts->elems[i].partition);
+            if (!ps)
+                continue;
+            worker_offsets_destroy(ps->tracker);
+            ps->tracker = NULL;
+            ps->generation = ++w->generation;
+        }
+        LQ_INFO("revoked %d partition(s)", parts->cnt);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void set_paused(worker_t *w, int pause)
+{
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+
+    if (w->paused == pause)
+        return;
+    if (rd_kafka_assignment(w->consumer, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR && assigned) {
+        if (pause)
+            rd_kafka_pause_partitions(w->consumer, assigned);
+        else
+            rd_kafka_resume_partitions(w->consumer, assigned);
+        rd_kafka_topic_partition_list_destroy(assigned);
+    }
+    w->paused = pause;
+}
+
+static int ready_fn(void *arg, char *why, size_t why_size)
+{
+    worker_t *w = arg;
+
+    if (!atomic_load(&w->joined)) {
+        snprintf(why, why_size, "not yet in the consumer group");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---------- lifecycle ---------- */
+
+lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, size_t errstr_size)
+{
+    static const char *const consumer_defaults[] = {
+        "enable.auto.commit", "true", "enable.auto.offset.store", "false",
+        "auto.commit.interval.ms", "1000", "auto.offset.reset", "earliest",
+        "partition.assignment.strategy", "range", "fetch.wait.max.ms", "10",
+        "queued.max.messages.kbytes", "16384", "session.timeout.ms", "10000",
+        "heartbeat.interval.ms", "1000", NULL};
+    static const char *const producer_defaults[] = {
+        "enable.idempotence", "true", "linger.ms", "2", "compression.type", "lz4",
+        "message.timeout.ms", "60000", NULL};
+    worker_t *w = calloc(1, sizeof(*w));
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_partition_list_t *subs = NULL;
+    char kerr[256], host[64] = "worker";
+    lq_err_t err = LQ_ERR_NOMEM;
+    int i;
+
+    *out = NULL;
+    if (!w)
+        return LQ_ERR_NOMEM;
+    w->wake_fds[0] = w->wake_fds[1] = -1;
+    w->cfg = cfg;
+    lq_topics_from_config(&w->topics, cfg);
+    if (*lq_config_str(cfg, "worker.id")) {
+        snprintf(w->id, sizeof(w->id), "%s", lq_config_str(cfg, "worker.id"));
+    } else {
+        gethostname(host, sizeof(host) - 1);
+        snprintf(w->id, sizeof(w->id), "%s-%d", host, (int)getpid());
+    }
+    w->max_inflight = (size_t)lq_config_int(cfg, "worker.max_inflight");
+    w->mock_latency_us = lq_config_int(cfg, "mock.latency_ms") * 1000;
+    w->mock_tokens = (int)lq_config_int(cfg, "mock.completion_tokens");
+    w->max_attempts = (int)lq_config_int(cfg, "provider.max_attempts");
+    w->connect_timeout_ms = (long)lq_config_int(cfg, "provider.connect_timeout_ms");
+    w->timeout_ms = (long)lq_config_int(cfg, "provider.timeout_ms");
+    w->max_response = (size_t)lq_config_int(cfg, "provider.max_response_bytes");
+    w->openai_configured = *lq_config_str(cfg, "openai.api_key") != '\0';
+    {
+        const char *base = lq_config_str(cfg, "openai.base_url");
+        size_t n = strlen(base);
+        while (n && base[n - 1] == '/')
+            n--;
+        if (snprintf(w->openai_url, sizeof(w->openai_url), "%.*s/chat/completions", (int)n, base) >=
+                (int)sizeof(w->openai_url) ||
+            snprintf(w->openai_auth, sizeof(w->openai_auth), "Authorization: Bearer %s",
+                     lq_config_str(cfg, "openai.api_key")) >= (int)sizeof(w->openai_auth)) {
+            snprintf(errstr, errstr_size, "setting openai.base_url or openai.api_key is too long");
+            err = LQ_ERR_CONFIG;
+            goto fail;
+        }
+    }
+    w->m_inflight = lq_metrics_gauge("llmq_worker_inflight_jobs", "jobs in flight", NULL);
+    w->m_succeeded = lq_metrics_counter("llmq_worker_jobs_total", "finished jobs by status",
+                                        "status=\"succeeded\"");
+    w->m_failed = lq_metrics_counter("llmq_worker_jobs_total", "finished jobs by status",
+                                     "status=\"failed\"");
+    w->m_retries = lq_metrics_counter("llmq_worker_retries_total", "provider calls retried", NULL);
+    w->m_dead = lq_metrics_counter("llmq_worker_dead_letters_total",
+                                   "undecodable requests sent to the dead-letter topic", NULL);
+    w->m_produce_failed = lq_metrics_counter("llmq_worker_produce_failed_total",
+                                             "results Kafka did not take", NULL);
+    for (i = 0; i < 2; i++) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "provider=\"%s\"", provider_names[i]);
+        w->m_provider_latency[i] = lq_metrics_histogram("llmq_worker_provider_duration_seconds",
+                                                        "time of one provider call", labels);
+    }
+    if (pipe2(w->wake_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        err = LQ_ERR_IO;
+        goto fail;
+    }
+    w->multi = curl_multi_init();
+    if (!w->multi)
+        goto fail;
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 256L);
+
+    conf = lq_kafka_conf_new(cfg, "llmq-worker", producer_defaults, errstr, errstr_size);
+    if (!conf) {
+        err = LQ_ERR_CONFIG;
+        goto fail;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, w);
+    w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
+    if (!w->producer) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "kafka producer: %s", kerr);
+        err = LQ_ERR_KAFKA;
+        goto fail;
+    }
+    conf = lq_kafka_conf_new(cfg, "llmq-worker", consumer_defaults, errstr, errstr_size);
+    if (!conf || lq_kafka_conf_set(conf, "group.id", lq_config_str(cfg, "worker.group"), errstr,
+                                   errstr_size)) {
+        if (conf)
+            rd_kafka_conf_destroy(conf);
+        err = LQ_ERR_CONFIG;
+        goto fail;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, w);
+    w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    if (!w->consumer) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "kafka consumer: %s", kerr);
+        err = LQ_ERR_KAFKA;
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(w->consumer);
+    w->consumer_q = rd_kafka_queue_get_consumer(w->consumer);
+    w->producer_q = rd_kafka_queue_get_main(w->producer);
+    rd_kafka_queue_io_event_enable(w->consumer_q, w->wake_fds[1], "c", 1);
+    rd_kafka_queue_io_event_enable(w->producer_q, w->wake_fds[1], "p", 1);
+    subs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subs, w->topics.requests, RD_KAFKA_PARTITION_UA);
+    {
+        rd_kafka_resp_err_t e = rd_kafka_subscribe(w->consumer, subs);
+        rd_kafka_topic_partition_list_destroy(subs);
+        if (e) {
+            snprintf(errstr, errstr_size, "subscribe %s: %s", w->topics.requests, rd_kafka_err2str(e));
+            err = LQ_ERR_KAFKA;
+            goto fail;
+        }
+    }
+    err = lq_http_admin_start(&w->admin, lq_config_str(cfg, "admin.bind"),
+                              (int)lq_config_int(cfg, "admin.port"), ready_fn, w, errstr,
+                              errstr_size);
+    if (err)
+        goto fail;
+    LQ_INFO("worker %s consuming %s (group %s, up to %zu in flight, providers: mock%s)", w->id,
+            w->topics.requests, lq_config_str(cfg, "worker.group"), w->max_inflight,
+            w->openai_configured ? ", openai" : "");
+    *out = w;
+    return LQ_OK;
+fail:
+    worker_destroy(w);
+    return err;
+}
+
+static void drain_wake_pipe(worker_t *w)
+{
+    char buf[256];
+
+    while (read(w->wake_fds[0], buf, sizeof(buf)) > 0)
+        ;
+}
+
+lq_err_t worker_run(worker_t *w, int (*stop_flag)(void))
+{
+    int stopping = 0;
+    int64_t drain_deadline = 0;
+
+    for (;;) {
+        struct curl_waitfd wfd;
+        int64_t now, timeout_ms = 100;
+        int running = 0, budget, got = 0;
+        CURLMsg *msg;
+        job_t *j;
+
+        if (!stopping && stop_flag()) {
+            stopping = 1;
+            drain_deadline = lq_mono_ms() + lq_config_int(w->cfg, "worker.drain_timeout_ms");
+            set_paused(w, 1);
+            LQ_INFO("draining %zu job(s) in flight", w->inflight);
+        }
+        if (stopping && (w->inflight == 0 || lq_mono_ms() > drain_deadline))
+            break;
+
+        /* Take new requests while there is room; pause the partitions when full. */
+        if (!stopping) {
+            if (w->inflight >= w->max_inflight)
+                set_paused(w, 1);
+            else if (w->paused && w->inflight <= w->max_inflight * 3 / 4)
+                set_paused(w, 0);
+        }
+        budget = 512;
+        while (budget-- > 0) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 0);
+            if (!m)
+                break;
+            got++;
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    LQ_WARN("consumer: %s", rd_kafka_message_errstr(m));
+            } else if (stopping) {
+                /* not started: left for redelivery (its offset is not stored) */
+            } else {
+                handle_message(w, m);
+            }
+            rd_kafka_message_destroy(m);
+        }
+        rd_kafka_poll(w->producer, 0);
+
+        curl_multi_perform(w->multi, &running);
+        while ((msg = curl_multi_info_read(w->multi, &running)))
+            if (msg->msg == CURLMSG_DONE)
+                curl_done(w, msg->easy_handle, msg->data.result);
+
+        now = lq_mono_us();
+        while ((j = timer_pop_due(w, now))) {
+            timer_kind_t kind = j->timer;
+            j->timer = T_NONE;
+            if (kind == T_RETRY)
+                start_attempt(w, j);
+            else
+                provider_done(w, j); /* the mock provider's answer is due */
+        }
+
+        if (got > 0 && budget <= 0)
+            timeout_ms = 0; /* more may be waiting */
+        else if (w->heap_len) {
+            int64_t until = (w->heap[0]->due_us - lq_mono_us() + 999) / 1000;
+            if (until < timeout_ms)
+                timeout_ms = until < 0 ? 0 : until;
+        }
+        wfd.fd = w->wake_fds[0];
+        wfd.events = CURL_WAIT_POLLIN;
+        wfd.revents = 0;
+        curl_multi_poll(w->multi, &wfd, 1, (int)timeout_ms, NULL);
+        if (wfd.revents)
+            drain_wake_pipe(w);
+    }
+    LQ_INFO("drained (%zu left); flushing results", w->inflight);
+    rd_kafka_flush(w->producer, 30000);
+    {
+        rd_kafka_resp_err_t e = rd_kafka_commit(w->consumer, NULL, 0);
+        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            LQ_WARN("final commit: %s", rd_kafka_err2str(e));
+    }
+    return LQ_OK;
+}
+
+void worker_destroy(worker_t *w)
+{
+    int i;
+
+    if (!w)
+        return;
+    lq_http_admin_stop(w->admin);
+    if (w->consumer_q)
+        rd_kafka_queue_destroy(w->consumer_q);
+    if (w->producer_q)
+        rd_kafka_queue_destroy(w->producer_q);
+    if (w->consumer) {
+        rd_kafka_consumer_close(w->consumer);
+        rd_kafka_destroy(w->consumer);
+    }
+    if (w->producer) {
+        rd_kafka_flush(w->producer, 5000);
+        rd_kafka_destroy(w->producer);
+    }
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
+    for (i = 0; i < w->n_parts; i++)
+        worker_offsets_destroy(w->parts[i].tracker);
+    free(w->parts);
+    free(w->heap);
+    if (w->wake_fds[0] >= 0)
+        close(w->wake_fds[0]);
+    if (w->wake_fds[1] >= 0)
+        close(w->wake_fds[1]);
+    free(w);
+}

@@ -1,0 +1,25 @@
+#include "workers/worker_config.h"
+
+const lq_config_def_t worker_settings[] = {
+    {"worker.id", LQ_CFG_STRING, "", 0, 0, "this worker's id in traces; empty = host name and pid"},
+    {"worker.group", LQ_CFG_STRING, "llmq-workers", 0, 0, "Kafka consumer group of the workers"},
+    {"worker.max_inflight", LQ_CFG_INT, "256", 1, 100000,
+     "requests in flight at once; above it the worker pauses its partitions"},
+    {"worker.drain_timeout_ms", LQ_CFG_INT, "30000", 0, 3600000,
+     "on SIGTERM, how long in-flight requests may take to finish"},
+    {"admin.port", LQ_CFG_INT, "0", 0, 65535, "port of /healthz, /readyz, /metrics (0 = off)"},
+    {"admin.bind", LQ_CFG_STRING, "127.0.0.1", 0, 0, "address of the admin endpoints"},
+    {"mock.latency_ms", LQ_CFG_INT, "20", 0, 600000, "the mock provider's response time"},
+    {"mock.completion_tokens", LQ_CFG_INT, "16", 1, 100000,
+     "tokens (words) in each mock completion, unless max_tokens is lower"},
+    {"openai.base_url", LQ_CFG_STRING, "https://api.openai.com/v1", 0, 0,
+     "base URL of the OpenAI-compatible provider (…/v1)"},
+    {"openai.api_key", LQ_CFG_STRING, "", 0, 0,
+     "key for the OpenAI-compatible provider; empty = every model is served by the mock provider"},
+    {"provider.connect_timeout_ms", LQ_CFG_INT, "5000", 100, 600000, "TCP+TLS connect limit"},
+    {"provider.timeout_ms", LQ_CFG_INT, "120000", 100, 3600000, "total limit of one provider call"},
+    {"provider.max_attempts", LQ_CFG_INT, "3", 1, 20,
+     "attempts per request on retriable errors (429, 5xx, timeouts)"},
+    {"provider.max_response_bytes", LQ_CFG_INT, "16777216", 1024, 1073741824,
+     "largest provider response accepted"},
+    {NULL, 0, NULL, 0, 0, NULL}};
