@@ -23,7 +23,8 @@ static void usage(FILE *fp)
             "                                            create an API key; prints it once\n"
             "  key list --tenant ID                      list a tenant's keys (prefixes only)\n"
             "  key revoke KEY_ID                         revoke a key\n"
-            "  topics create [--partitions N]            create the Kafka topics\n"
+            "  topics create [--partitions N] [--prefix P]\n"
+            "                                            create the Kafka topics (P.requests, ...)\n"
             "\n"
             "PostgreSQL comes from --pg or LLMQ_PG_URL; Kafka from --brokers or\n"
             "LLMQ_KAFKA_BROKERS.\n");
@@ -116,9 +117,13 @@ static int cmd_key_create(PGconn *conn, int argc, char **argv)
 static int cmd_topics_create(int argc, char **argv, const char *brokers)
 {
     const char *parts_s = arg_value(argc, argv, "--partitions");
+    const char *prefix = arg_value(argc, argv, "--prefix");
     int parts = parts_s ? atoi(parts_s) : 8;
-    const char *names[] = {"llmq.requests", "llmq.responses", "llmq.usage", "llmq.traces",
-                           "llmq.requests.dlq"};
+    char n[5][256];
+    const char *names[5] = {n[0], n[1], n[2], n[3], n[4]};
+    static const char *const suffixes[5] = {"requests", "responses", "usage", "traces",
+                                            "requests.dlq"};
+    int k;
     int partitions[] = {parts, parts, parts, parts, 1};
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char errstr[512];
@@ -129,6 +134,8 @@ static int cmd_topics_create(int argc, char **argv, const char *brokers)
         fprintf(stderr, "llmqctl: --partitions must be at least 1\n");
         return 2;
     }
+    for (k = 0; k < 5; k++)
+        snprintf(n[k], sizeof(n[k]), "%s.%s", prefix ? prefix : "llmq", suffixes[k]);
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr))) {
         fprintf(stderr, "llmqctl: %s\n", errstr);
         rd_kafka_conf_destroy(conf);
@@ -143,8 +150,8 @@ static int cmd_topics_create(int argc, char **argv, const char *brokers)
         fprintf(stderr, "llmqctl: %s\n", errstr);
         rc = 1;
     } else {
-        printf("topics ready: llmq.requests, llmq.responses, llmq.usage, llmq.traces (%d "
-               "partitions), llmq.requests.dlq\n", parts);
+        printf("topics ready: %s, %s, %s, %s (%d partitions), %s\n", n[0], n[1], n[2], n[3],
+               parts, n[4]);
     }
     rd_kafka_destroy(rk);
     return rc;
