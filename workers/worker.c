@@ -35,6 +35,7 @@ typedef struct job {
     int pending; /* 1 while the job runs + one per unacknowledged produce */
     int64_t picked_ms;
     int64_t attempt_start_us;
+    int64_t first_attempt_ms; /* wall clock, for the trace's provider span */
     int64_t provider_us;
     int attempts;
     provider_kind_t provider;
@@ -375,9 +376,10 @@ static void finish_job(worker_t *w, job_t *j)
     spans[0].name = "queue";
     spans[0].start_ms = j->req.created_at_ms;
     spans[0].duration_ms = (int32_t)(j->picked_ms - j->req.created_at_ms);
+    /* the provider span covers every attempt and the waits between them */
     spans[1].name = "provider";
-    spans[1].start_ms = j->picked_ms;
-    spans[1].duration_ms = provider_ms;
+    spans[1].start_ms = j->first_attempt_ms ? j->first_attempt_ms : j->picked_ms;
+    spans[1].duration_ms = (int32_t)(now - spans[1].start_ms);
     spans[1].attr_keys = span_keys;
     spans[1].attr_values = span_vals;
     spans[1].n_attrs = 2;
@@ -451,6 +453,8 @@ static void start_attempt(worker_t *w, job_t *j)
 {
     j->attempts++;
     j->attempt_start_us = lq_mono_us();
+    if (!j->first_attempt_ms)
+        j->first_attempt_ms = lq_wall_ms();
     worker_result_clear(&j->result);
     if (j->provider == PROV_MOCK) {
         worker_mock_complete(&j->req, w->mock_tokens, &j->result);

@@ -260,15 +260,26 @@ static void test_fingerprints(void)
     CHECK(lq_avro_crc64("\"int\"", 5) == (uint64_t)8247732601305521295ULL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    static const char *const files[LQ_SCHEMA_COUNT] = {"chat_request", "chat_response",
+                                                       "usage_event", "trace_event"};
     lq_codec_t *c = NULL;
     char err[256];
+    int i;
 
     CHECK_INT(lq_codec_create(&c, err, sizeof(err)), LQ_OK);
     if (!c) {
         fprintf(stderr, "codec: %s\n", err);
         return 1;
+    }
+    if (argc > 1 && strcmp(argv[1], "--print-fingerprints") == 0) {
+        /* for the end-to-end test that compares with an independent implementation */
+        for (i = 0; i < LQ_SCHEMA_COUNT; i++)
+            printf("%s %016llx\n", files[i],
+                   (unsigned long long)lq_codec_fingerprint(c, (lq_schema_id_t)i));
+        lq_codec_destroy(c);
+        return 0;
     }
     test_request_roundtrip(c);
     test_response_usage_trace(c);

@@ -1,2 +1,447 @@
+/* ingest_parse_chat, data-driven: every tests/data/requests/NAME.json is a request body and
+ * NAME.expect says what the parser must make of it (key=value lines, '#' comments):
+ *
+ *   status=200 | 400          200: LQ_OK expected; else the error's HTTP status
+ *   param=..., code=...       the error's OpenAI param/code ("" when the key is absent)
+ *   message_contains=...      a substring of the error message
+ *   model=..., n_messages=N, message.I.role/content/content_json/name/extra_json=...,
+ *   max_tokens=N, temperature=X, top_p=X, n_stop=N, stop.I=..., user=..., extra_json=...,
+ *   stream=0|1
+ *
+ * For a valid request every field is compared: a field the .expect file does not name must
+ * be absent (NULL / not set). *_json values are compared as JSON (json_equal). Values may
+ * use \n, \t, \r and \\ escapes; <null> means NULL. A key the test does not know (a typo)
+ * fails the case. The parser runs with the limits {max_messages 8, max_model_len 64,
+ * max_stop 4}. */
+#include <dirent.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "ingest/request_parse.h"
 #include "testutil.h"
-int main(void) { TEST_DONE(); }
+
+/* ---- .expect files ---- */
+
+typedef struct kv {
+    char *key;
+    char *val;
+    int used;
+} kv_t;
+
+typedef struct expect {
+    kv_t *kv;
+    size_t n;
+} expect_t;
+
+static const char *cur_case = "";
+
+/* dir/name.ext, or abort when it does not fit. */
+static void make_path(char *dst, size_t size, const char *dir, const char *name, int name_len,
+                      const char *ext)
+{
+    int n = snprintf(dst, size, "%s/%.*s%s", dir, name_len, name, ext);
+
+    if (n < 0 || (size_t)n >= size)
+        abort();
+}
+
+/* One check with a readable failure line naming the case. */
+static void ck(int ok, const char *what, const char *got, const char *want)
+{
+    lq_test_checks++;
+    if (!ok) {
+        lq_test_failures++;
+        fprintf(stderr, "case %s: %s: got \"%s\", expected \"%s\"\n", cur_case, what,
+                got ? got : "(null)", want ? want : "(null)");
+    }
+}
+
+static char *unescape(const char *s)
+{
+    char *out = malloc(strlen(s) + 1), *o = out;
+
+    if (!out)
+        abort();
+    for (; *s; s++) {
+        if (*s == '\\' && s[1]) {
+            s++;
+            *o++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s == 'r' ? '\r' : *s;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int expect_load(expect_t *e, const char *path)
+{
+    char *text = lq_test_read_file(path, NULL), *line, *save = NULL;
+
+    memset(e, 0, sizeof(*e));
+    if (!text)
+        return -1;
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *eq;
+        size_t l = strlen(line);
+        if (l && line[l - 1] == '\r')
+            line[--l] = '\0';
+        if (!*line || *line == '#')
+            continue;
+        eq = strchr(line, '=');
+        if (!eq) {
+            ck(0, "malformed .expect line", line, "key=value");
+            continue;
+        }
+        *eq = '\0';
+        e->kv = realloc(e->kv, (e->n + 1) * sizeof(*e->kv));
+        if (!e->kv)
+            abort();
+        e->kv[e->n].key = strdup(line);
+        e->kv[e->n].val = unescape(eq + 1);
+        e->kv[e->n].used = 0;
+        e->n++;
+    }
+    free(text);
+    return 0;
+}
+
+static void expect_free(expect_t *e)
+{
+    size_t i;
+
+    for (i = 0; i < e->n; i++) {
+        free(e->kv[i].key);
+        free(e->kv[i].val);
+    }
+    free(e->kv);
+}
+
+static const char *exp_get(expect_t *e, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < e->n; i++) {
+        if (strcmp(e->kv[i].key, key) == 0) {
+            e->kv[i].used = 1;
+            return e->kv[i].val;
+        }
+    }
+    return NULL;
+}
+
+/* Every key of the file must have been looked at: catches typos and stale expectations. */
+static void exp_all_used(const expect_t *e)
+{
+    size_t i;
+
+    for (i = 0; i < e->n; i++)
+        ck(e->kv[i].used, "key in .expect that this case does not check", e->kv[i].key, "");
+}
+
+/* A string field: absent key = must be NULL. */
+static void exp_str(expect_t *e, const char *key, const char *got)
+{
+    const char *want = exp_get(e, key);
+
+    if (!want || strcmp(want, "<null>") == 0)
+        ck(got == NULL, key, got, "(null)");
+    else
+        ck(got && strcmp(got, want) == 0, key, got, want);
+}
+
+/* A JSON text field, compared as JSON: absent key = must be NULL. */
+static void exp_json(expect_t *e, const char *key, const char *got)
+{
+    const char *want = exp_get(e, key);
+    json_t *a, *b;
+
+    if (!want || strcmp(want, "<null>") == 0) {
+        ck(got == NULL, key, got, "(null)");
+        return;
+    }
+    a = got ? json_loads(got, JSON_DECODE_ANY, NULL) : NULL;
+    b = json_loads(want, JSON_DECODE_ANY, NULL);
+    ck(b != NULL, "expectation is not JSON", want, key);
+    ck(a && b && json_equal(a, b), key, got, want);
+    json_decref(a);
+    json_decref(b);
+}
+
+static void exp_int(expect_t *e, const char *key, long long got, long long def)
+{
+    const char *want = exp_get(e, key);
+    long long w = def;
+    char gs[32], ws[32];
+
+    if (want) {
+        char *end;
+        w = strtoll(want, &end, 10);
+        ck(*want && !*end, "expectation is not an integer", want, key);
+    }
+    snprintf(gs, sizeof(gs), "%lld", got);
+    snprintf(ws, sizeof(ws), "%lld", w);
+    ck(got == w, key, gs, ws);
+}
+
+static void exp_num(expect_t *e, const char *key, int has, double got)
+{
+    const char *want = exp_get(e, key);
+    char gs[64];
+
+    snprintf(gs, sizeof(gs), has ? "%.17g" : "(not set)", got);
+    if (!want)
+        ck(!has, key, gs, "(not set)");
+    else
+        ck(has && got == strtod(want, NULL), key, gs, want);
+}
+
+/* ---- the cases ---- */
+
+static const ingest_limits_t limits = {8, 64, 4};
+
+static void check_valid(expect_t *e, const lq_chat_request_t *r, int stream)
+{
+    const char *mt;
+    char key[64], gs[32];
+    size_t i;
+
+    exp_str(e, "model", r->model);
+    exp_int(e, "n_messages", (long long)r->n_messages, -1);
+    for (i = 0; i < r->n_messages; i++) {
+        const lq_message_t *m = &r->messages[i];
+        snprintf(key, sizeof(key), "message.%zu.role", i);
+        exp_str(e, key, m->role);
+        snprintf(key, sizeof(key), "message.%zu.content", i);
+        exp_str(e, key, m->content);
+        snprintf(key, sizeof(key), "message.%zu.content_json", i);
+        exp_json(e, key, m->content_json);
+        snprintf(key, sizeof(key), "message.%zu.name", i);
+        exp_str(e, key, m->name);
+        snprintf(key, sizeof(key), "message.%zu.extra_json", i);
+        exp_json(e, key, m->extra_json);
+    }
+    mt = exp_get(e, "max_tokens");
+    snprintf(gs, sizeof(gs), r->has_max_tokens ? "%d" : "(not set)", (int)r->max_tokens);
+    if (mt)
+        ck(r->has_max_tokens && r->max_tokens == atoi(mt), "max_tokens", gs, mt);
+    else
+        ck(!r->has_max_tokens, "max_tokens", gs, "(not set)");
+    exp_num(e, "temperature", r->has_temperature, r->temperature);
+    exp_num(e, "top_p", r->has_top_p, r->top_p);
+    exp_int(e, "n_stop", (long long)r->n_stop, 0);
+    for (i = 0; i < r->n_stop; i++) {
+        snprintf(key, sizeof(key), "stop.%zu", i);
+        exp_str(e, key, r->stop[i]);
+    }
+    exp_str(e, "user", r->user);
+    exp_json(e, "extra_json", r->extra_json);
+    exp_int(e, "stream", stream, 0);
+    /* the caller's fields stay untouched */
+    ck(!r->job_id && !r->tenant_id && !r->project_id && !r->api_key_id && !r->reply_topic,
+       "ids left for the caller", "set", "NULL");
+    ck(r->created_at_ms == 0 && r->deadline_ms == 0 && r->attempt == 0 && r->mode == 0,
+       "times/attempt left for the caller", "set", "0");
+}
+
+static void run_case(const char *dir, const char *name)
+{
+    char path[4096];
+    char *body, *exact;
+    size_t len = 0;
+    expect_t e;
+    const char *st;
+    lq_chat_request_t r;
+    ingest_parse_error_t perr;
+    int stream = -1, status;
+    lq_err_t err;
+
+    cur_case = name;
+    make_path(path, sizeof(path), dir, name, (int)strlen(name), ".json");
+    body = lq_test_read_file(path, &len);
+    ck(body != NULL, "body file readable", path, "");
+    make_path(path, sizeof(path), dir, name, (int)strlen(name), ".expect");
+    if (expect_load(&e, path) != 0) {
+        ck(0, "expect file readable", path, "");
+        free(body);
+        return;
+    }
+    if (!body) {
+        expect_free(&e);
+        return;
+    }
+    /* an exact-size copy without a terminator: the parser must honour len */
+    exact = malloc(len ? len : 1);
+    if (!exact)
+        abort();
+    memcpy(exact, body, len);
+    memset(&perr, 0, sizeof(perr));
+    memset(&r, 0x5a, sizeof(r)); /* garbage in: the parser must reset *out itself */
+    err = ingest_parse_chat(exact, len, &limits, &r, &stream, &perr);
+    st = exp_get(&e, "status");
+    ck(st != NULL, "status line present", NULL, "status=...");
+    status = st ? atoi(st) : -1;
+    if (status == 200) {
+        char msg[sizeof(perr.message) + sizeof(perr.param) + sizeof(perr.code) + 64];
+        snprintf(msg, sizeof(msg), "error %d: %s (param %s, code %s)", (int)err, perr.message,
+                 perr.param, perr.code);
+        ck(err == LQ_OK, "parse result", msg, "LQ_OK");
+        if (err == LQ_OK) {
+            check_valid(&e, &r, stream);
+            lq_chat_request_clear(&r);
+        }
+    } else {
+        const char *mc = exp_get(&e, "message_contains");
+        const char *want_param = exp_get(&e, "param"), *want_code = exp_get(&e, "code");
+        char gs[32], ws[32];
+
+        ck(err == LQ_ERR_INVALID, "parse result", err == LQ_OK ? "LQ_OK" : "another error",
+           "LQ_ERR_INVALID");
+        if (err == LQ_OK)
+            lq_chat_request_clear(&r);
+        snprintf(gs, sizeof(gs), "%d", perr.status);
+        snprintf(ws, sizeof(ws), "%d", status);
+        ck(perr.status == status, "status", gs, ws);
+        ck(strcmp(perr.param, want_param ? want_param : "") == 0, "param", perr.param,
+           want_param ? want_param : "");
+        ck(strcmp(perr.code, want_code ? want_code : "") == 0, "code", perr.code,
+           want_code ? want_code : "");
+        ck(perr.message[0] != '\0', "message not empty", perr.message, "...");
+        if (mc)
+            ck(strstr(perr.message, mc) != NULL, "message_contains", perr.message, mc);
+        if (err != LQ_OK)
+            ck(!r.model && !r.messages && !r.n_messages && !r.stop && !r.extra_json && !r.user,
+               "*out holds nothing after an error", "something", "nothing");
+    }
+    exp_all_used(&e);
+    expect_free(&e);
+
+    /* Every strict prefix of a valid body is incomplete JSON: refused, never a crash,
+     * never a read past len. */
+    if (status == 200) {
+        size_t cut;
+        int all_refused = 1;
+        for (cut = 0; cut < len; cut++) {
+            char *p = malloc(cut ? cut : 1);
+            if (!p)
+                abort();
+            memcpy(p, body, cut);
+            memset(&perr, 0, sizeof(perr));
+            err = ingest_parse_chat(p, cut, &limits, &r, &stream, &perr);
+            if (err == LQ_OK) {
+                lq_chat_request_clear(&r);
+                all_refused = 0;
+            } else if (perr.status != 400 || strcmp(perr.code, "invalid_json") != 0) {
+                all_refused = 0;
+            }
+            free(p);
+        }
+        ck(all_refused, "every truncated body refused as invalid_json", "accepted", "refused");
+    }
+    free(exact);
+    free(body);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static size_t run_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0, i;
+
+    if (!d) {
+        ck(0, "opendir", dir, "a folder of cases");
+        return 0;
+    }
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        char path[4096];
+        FILE *fp;
+        if (l > 7 && strcmp(de->d_name + l - 7, ".expect") == 0) {
+            /* an .expect without its body is a broken case */
+            make_path(path, sizeof(path), dir, de->d_name, (int)(l - 7), ".json");
+            fp = fopen(path, "rb");
+            cur_case = de->d_name;
+            ck(fp != NULL, "body for this .expect", path, "exists");
+            if (fp)
+                fclose(fp);
+            continue;
+        }
+        if (l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
+            continue;
+        names = realloc(names, (n + 1) * sizeof(*names));
+        if (!names)
+            abort();
+        names[n] = strndup(de->d_name, l - 5);
+        if (!names[n])
+            abort();
+        n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
+    for (i = 0; i < n; i++) {
+        run_case(dir, names[i]);
+        free(names[i]);
+    }
+    free(names);
+    return n;
+}
+
+/* The limits come from the caller, not from constants in the parser. */
+static void test_limits_are_honoured(void)
+{
+    static const char body[] = "{\"model\":\"abcdef\",\"messages\":[{\"role\":\"system\","
+                               "\"content\":\"a\"},{\"role\":\"user\",\"content\":\"b\"}],"
+                               "\"stop\":[\"x\",\"y\"]}";
+    ingest_limits_t lim;
+    lq_chat_request_t r;
+    ingest_parse_error_t perr;
+    int stream;
+
+    cur_case = "(limits)";
+    lim = (ingest_limits_t){2, 6, 2};
+    memset(&perr, 0, sizeof(perr));
+    CHECK_INT(ingest_parse_chat(body, strlen(body), &lim, &r, &stream, &perr), LQ_OK);
+    CHECK_INT(r.n_messages, 2);
+    CHECK_INT(r.n_stop, 2);
+    lq_chat_request_clear(&r);
+
+    lim = (ingest_limits_t){1, 64, 4};
+    CHECK_INT(ingest_parse_chat(body, strlen(body), &lim, &r, &stream, &perr), LQ_ERR_INVALID);
+    CHECK_STR(perr.code, "too_many_messages");
+    CHECK(r.messages == NULL && r.model == NULL);
+
+    lim = (ingest_limits_t){8, 5, 4};
+    CHECK_INT(ingest_parse_chat(body, strlen(body), &lim, &r, &stream, &perr), LQ_ERR_INVALID);
+    CHECK_STR(perr.param, "model");
+    CHECK_STR(perr.code, "invalid_value");
+
+    lim = (ingest_limits_t){8, 64, 1};
+    CHECK_INT(ingest_parse_chat(body, strlen(body), &lim, &r, &stream, &perr), LQ_ERR_INVALID);
+    CHECK_STR(perr.param, "stop");
+}
+
+int main(int argc, char **argv)
+{
+    char dir[4096];
+    size_t n;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s TESTS_DATA_DIR\n", argv[0]);
+        return 2;
+    }
+    snprintf(dir, sizeof(dir), "%s/requests", argv[1]);
+    n = run_dir(dir);
+    printf("%zu request cases in %s\n", n, dir);
+    cur_case = "(folder)";
+    ck(n > 0, "number of cases", "0", "at least one");
+    test_limits_are_honoured();
+    TEST_DONE();
+}

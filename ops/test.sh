@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install what is missing, build, and run every test:
+#   1. unit tests (no services), in a warnings-as-errors build
+#   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. end-to-end tests against a real Apache Kafka broker and a real PostgreSQL, with
+#      real clients (the official OpenAI SDK, fastavro, confluent-kafka)
+#
+# Environment:
+#   LLMQ_TEST_SKIP_ASAN=1   skip step 2
+#   LLMQ_TEST_E2E_ARGS      extra pytest arguments (e.g. "-k sdk")
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+STATE=${LLMQ_STATE:-$LLMQ_ROOT/.llmq}
+mkdir -p "$STATE"
+llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" default-jre-headless maven python3-pip
+start=$(date +%s)
+
+say "building (warnings are errors)"
+LLMQ_BUILD=$LLMQ_ROOT/build-ci llmq_build RelWithDebInfo -DLLMQ_WERROR=ON
+say "unit tests"
+(cd "$LLMQ_ROOT/build-ci" && ctest -L unit --output-on-failure --timeout 120)
+
+if [[ ${LLMQ_TEST_SKIP_ASAN:-0} != 1 ]]; then
+  say "unit tests under ASan/UBSan"
+  LLMQ_BUILD=$LLMQ_ROOT/build-asan llmq_build Debug -DLLMQ_SANITIZE=ON -DLLMQ_WERROR=ON
+  (cd "$LLMQ_ROOT/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest -L unit --output-on-failure --timeout 300)
+fi
+
+say "test clients"
+if [[ ! -x $STATE/venv/bin/pytest ]] || ! cmp -s "$LLMQ_ROOT/tests/e2e/requirements.txt" "$STATE/venv/requirements.txt"; then
+  python3 -m venv "$STATE/venv"
+  "$STATE/venv/bin/pip" install -q --disable-pip-version-check -r "$LLMQ_ROOT/tests/e2e/requirements.txt"
+  cp "$LLMQ_ROOT/tests/e2e/requirements.txt" "$STATE/venv/requirements.txt"
+fi
+say "Apache Kafka broker jars"
+"$LLMQ_ROOT/ops/kafka.sh" fetch
+
+say "end-to-end tests"
+test_dir=$(mktemp -d /tmp/llmq-test.XXXXXX)
+chmod 755 "$test_dir"
+trap 'rm -rf "$test_dir"' EXIT
+# shellcheck disable=SC2086
+(cd "$LLMQ_ROOT/tests/e2e" && LLMQ_BUILD=$LLMQ_ROOT/build-ci LLMQ_TEST_DIR=$test_dir \
+  "$STATE/venv/bin/pytest" -q -p no:cacheprovider ${LLMQ_TEST_E2E_ARGS:-}) || {
+  say "end-to-end tests failed; daemon logs:"
+  for f in "$test_dir"/logs/*.log; do echo "==== $f"; tail -30 "$f"; done
+  exit 1
+}
+say "all tests passed in $(($(date +%s) - start)) s"
