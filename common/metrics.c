@@ -165,9 +165,10 @@ static void render_one(buf_t *b, lq_metric_t *m)
                 bprintf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", m->name, m->labels, sep,
                         (unsigned long long)cum);
         }
-        bprintf(b, "%s_sum{%s} %.6f\n", m->name, m->labels, (double)atomic_load(&m->sum_us) / 1e6);
-        bprintf(b, "%s_count{%s} %llu\n", m->name, m->labels,
-                (unsigned long long)atomic_load(&m->count));
+        bprintf(b, "%s_sum%s%s%s %.6f\n", m->name, *m->labels ? "{" : "", m->labels,
+                *m->labels ? "}" : "", (double)atomic_load(&m->sum_us) / 1e6);
+        bprintf(b, "%s_count%s%s%s %llu\n", m->name, *m->labels ? "{" : "", m->labels,
+                *m->labels ? "}" : "", (unsigned long long)atomic_load(&m->count));
     } else if (*m->labels) {
         bprintf(b, "%s{%s} %lld\n", m->name, m->labels, (long long)atomic_load(&m->value));
     } else {

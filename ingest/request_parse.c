@@ -40,7 +40,7 @@ static int valid_role(const char *r)
 static lq_err_t content_from_parts(json_t *parts, size_t mi, lq_message_t *m,
                                    ingest_parse_error_t *perr)
 {
-    size_t i, total = 0, o = 0;
+    size_t i, total = 0, o = 0, n_text = 0;
     json_t *part;
     char param[64];
 
@@ -65,7 +65,7 @@ static lq_err_t content_from_parts(json_t *parts, size_t mi, lq_message_t *m,
         if (strcmp(type, "text") == 0) {
             const char *t = json_string_value(json_object_get(part, "text"));
             size_t n = strlen(t);
-            if (o)
+            if (n_text++)
                 m->content[o++] = '\n';
             memcpy(m->content + o, t, n);
             o += n;
@@ -94,7 +94,7 @@ static lq_err_t parse_message(json_t *msg, size_t mi, lq_message_t *m,
         return fail(perr, param, "missing_required_parameter", "%s is required", param);
     if (!valid_role(json_string_value(role)))
         return fail(perr, param, "invalid_value",
-                    "%s must be one of system, developer, user, assistant, tool", param);
+                    "%s must be one of system, developer, user, assistant, tool, function", param);
     m->role = strdup(json_string_value(role));
     if (!m->role)
         return LQ_ERR_NOMEM;
@@ -235,16 +235,20 @@ lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *
         if (err)
             goto out;
     }
-    v = json_object_get(root, "max_completion_tokens");
-    if (!v || json_is_null(v))
-        v = json_object_get(root, "max_tokens");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-            json_integer_value(v) > 10000000) {
-            err = fail(perr, json_object_get(root, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens",
-                       "invalid_value", "max_tokens must be an integer of at least 1");
+    {
+        const char *mt_key = "max_completion_tokens";
+        v = json_object_get(root, mt_key);
+        if (!v || json_is_null(v)) {
+            mt_key = "max_tokens";
+            v = json_object_get(root, mt_key);
+        }
+        if (v && !json_is_null(v) &&
+            (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 10000000)) {
+            err = fail(perr, mt_key, "invalid_value", "%s must be an integer of at least 1", mt_key);
             goto out;
         }
+    }
+    if (v && !json_is_null(v)) {
         out->has_max_tokens = 1;
         out->max_tokens = (int32_t)json_integer_value(v);
     }

@@ -78,7 +78,13 @@ void worker_mock_complete(const lq_chat_request_t *req, int completion_tokens,
         return;
     }
     for (w = 0; w < n; w++) {
-        const char *word = words[(h + (uint64_t)w * 7) % (sizeof(words) / sizeof(words[0]))];
+        /* splitmix64 of (prompt hash, position): every bit of the hash picks the words */
+        uint64_t x = h + (uint64_t)(w + 1) * 0x9e3779b97f4a7c15ULL;
+        const char *word;
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+        x ^= x >> 31;
+        word = words[x % (sizeof(words) / sizeof(words[0]))];
         o += (size_t)snprintf(text + o, cap - o, "%s%s", w ? " " : "", word);
     }
     text[o] = '\0';

@@ -47,6 +47,9 @@ char *worker_openai_request_body(const lq_chat_request_t *req)
             json_error_t jerr;
             content = json_loads(m->content_json, 0, &jerr);
         }
+        if (!content && !m->content[0] && strcmp(m->role, "assistant") == 0 && m->extra_json &&
+            strstr(m->extra_json, "\"tool_calls\""))
+            content = json_null(); /* an assistant turn that only called tools */
         json_object_set_new(jm, "content", content ? content : json_string(m->content));
         if (m->name)
             json_object_set_new(jm, "name", json_string(m->name));
@@ -130,6 +133,7 @@ void worker_openai_parse_response(long http_status, const char *body, size_t len
         } else if (http_status == 401 || http_status == 403) {
             status = 502; /* our credentials, not the client's: never a 401 to the client */
             type = "provider_auth_error";
+            code = "provider_auth_error"; /* not the provider's code: it would blame the client's key */
             snprintf(detail, sizeof(detail),
                      "The provider refused llmq's credentials (%ld); an operator must fix the "
                      "provider key.", http_status);
