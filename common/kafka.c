@@ -55,6 +55,10 @@ rd_kafka_conf_t *lq_kafka_conf_new(const lq_config_t *cfg, const char *client_id
         lq_kafka_conf_set(conf, "client.id", client_id, errstr, errstr_size))
         goto fail;
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    /* Requests are small and latency matters more than packet count: without this, Nagle's
+     * algorithm and delayed ACKs add ~40 ms per hop at low request rates. */
+    if (lq_kafka_conf_set(conf, "socket.nagle.disable", "true", errstr, errstr_size))
+        goto fail;
     for (i = 0; defaults && defaults[i] && defaults[i + 1]; i += 2)
         if (lq_kafka_conf_set(conf, defaults[i], defaults[i + 1], errstr, errstr_size))
             goto fail;

@@ -68,19 +68,28 @@ LUA
 wrk -t2 -c16 -d2s -s "$STATE/post.lua" "http://127.0.0.1:$PORT/v1/jobs" >/dev/null
 
 say "async submit: wrk, $ASYNC_CONNS connections, ${ASYNC_SECONDS}s"
-wrk -t2 -c"$ASYNC_CONNS" -d"${ASYNC_SECONDS}s" --latency -s "$STATE/post.lua" \
-  "http://127.0.0.1:$PORT/v1/jobs" | tee "$STATE/wrk.txt"
+if [[ ${BENCH_SKIP_ASYNC:-0} == 1 ]]; then
+  printf 'Requests/sec: 0\n' >"$STATE/wrk.txt"
+else
+  wrk -t2 -c"$ASYNC_CONNS" -d"${ASYNC_SECONDS}s" --latency -s "$STATE/post.lua" \
+    "http://127.0.0.1:$PORT/v1/jobs" | tee "$STATE/wrk.txt"
+fi
 ASYNC_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$STATE/wrk.txt")
 ASYNC_BAD=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$STATE/wrk.txt")
 ASYNC_P50=$(awk '$1 == "50%" {print $2}' "$STATE/wrk.txt")
 ASYNC_P99=$(awk '$1 == "99%" {print $2}' "$STATE/wrk.txt")
+ASYNC_P50=${ASYNC_P50:-0ms} ASYNC_P99=${ASYNC_P99:-0ms}
 
-# let the worker and sink catch up before the latency run
-for _ in $(seq 1 600); do
-  lag=$(psql -tA "$PG_URL" -c "SELECT count(*) FROM jobs WHERE status_rank < 2")
-  [[ $lag -eq 0 ]] && break
-  sleep 0.5
+# let the worker and sink catch up before the latency run (until the job count is steady)
+say "waiting for the sink to catch up"
+last=-1
+for _ in $(seq 1 120); do
+  n=$(psql -tA "$PG_URL" -c "SELECT count(*) FROM usage_events")
+  [[ $n -eq $last ]] && break
+  last=$n
+  sleep 1
 done
+say "$n usage rows persisted"
 
 say "sync: $SYNC_RATE req/s for ${SYNC_SECONDS}s, mock provider latency $MOCK_MS ms"
 SYNC=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \

@@ -148,8 +148,10 @@ int main(int argc, char **argv)
         int64_t t = now_us(), due_total;
         int n, k;
 
-        /* schedule what is due */
-        due_total = t < end_at ? (int64_t)((double)(t - start) * rate / 1e6) : (int64_t)(rate * duration);
+        /* schedule what is due: request k is due at start + k / rate */
+        due_total = t < end_at ? (int64_t)((double)(t - start) * rate / 1e6) + 1 : (int64_t)(rate * duration);
+        if (due_total > (int64_t)(rate * duration))
+            due_total = (int64_t)(rate * duration);
         while (sent < due_total && qtail < qcap) {
             queue_due[qtail++] = start + (int64_t)((double)sent * 1e6 / rate);
             sent++;
