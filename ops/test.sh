@@ -24,7 +24,8 @@ say "unit tests"
 if [[ ${LLMQ_TEST_SKIP_ASAN:-0} != 1 ]]; then
   say "unit tests under ASan/UBSan"
   LLMQ_BUILD=$LLMQ_ROOT/build-asan llmq_build Debug -DLLMQ_SANITIZE=ON -DLLMQ_WERROR=ON
-  (cd "$LLMQ_ROOT/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  (cd "$LLMQ_ROOT/build-asan" && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$LLMQ_ROOT/tests/lsan.supp \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest -L unit --output-on-failure --timeout 300)
 fi
 
