@@ -8,6 +8,8 @@ const lq_config_def_t ingest_settings[] = {
      "largest request body accepted; larger ones get 413"},
     {"http.connection_timeout_s", LQ_CFG_INT, "30", 1, 3600,
      "idle client connections are closed after this many seconds"},
+    {"http.connection_memory_bytes", LQ_CFG_INT, "16384", 4096, 1048576,
+     "memory per client connection for its request line and headers (larger headers get 431)"},
     {"http.max_connections", LQ_CFG_INT, "10000", 16, 1000000, "concurrent client connections"},
     {"ingest.node_id", LQ_CFG_STRING, "", 0, 0,
      "this node's id, naming its reply topic; empty = host name and port"},

@@ -75,6 +75,7 @@ struct ingest_server {
     char **recent_ring;
     size_t recent_cap, recent_next;
     lq_metric_t *m_inflight, *m_latency[R_COUNT], *m_enqueued, *m_enqueue_failed;
+    _Atomic(lq_metric_t *) m_requests[R_COUNT][600]; /* by route and status, made on first use */
 };
 
 typedef struct req_ctx {
@@ -693,11 +694,17 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (!c)
         return;
-    snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%u\"", route_names[c->route],
-             c->status);
-    lq_metric_add(lq_metrics_counter("llmq_ingest_requests_total", "HTTP requests by route and status",
-                                     labels),
-                  1);
+    {
+        unsigned st = c->status < 600 ? c->status : 599;
+        lq_metric_t *m = atomic_load_explicit(&s->m_requests[c->route][st], memory_order_acquire);
+        if (!m) {
+            snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%u\"", route_names[c->route], st);
+            m = lq_metrics_counter("llmq_ingest_requests_total", "HTTP requests by route and status",
+                                   labels);
+            atomic_store_explicit(&s->m_requests[c->route][st], m, memory_order_release);
+        }
+        lq_metric_add(m, 1);
+    }
     lq_metric_observe_us(s->m_latency[c->route], lq_mono_us() - c->start_us);
     lq_metric_add(s->m_inflight, -1);
     *con_cls = NULL;
@@ -806,7 +813,8 @@ lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char
         handler, s, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)lq_config_int(cfg, "http.threads"), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)lq_config_int(cfg, "http.connection_timeout_s"), MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)lq_config_int(cfg, "http.max_connections"), MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned)lq_config_int(cfg, "http.max_connections"), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)lq_config_int(cfg, "http.connection_memory_bytes"), MHD_OPTION_LISTENING_ADDRESS_REUSE,
         1u, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
     if (!s->d) {
         snprintf(errstr, errstr_size, "cannot listen on %s:%lld", lq_config_str(cfg, "http.bind"),

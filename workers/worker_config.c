@@ -3,7 +3,7 @@
 const lq_config_def_t worker_settings[] = {
     {"worker.id", LQ_CFG_STRING, "", 0, 0, "this worker's id in traces; empty = host name and pid"},
     {"worker.group", LQ_CFG_STRING, "llmq-workers", 0, 0, "Kafka consumer group of the workers"},
-    {"worker.max_inflight", LQ_CFG_INT, "256", 1, 100000,
+    {"worker.max_inflight", LQ_CFG_INT, "1024", 1, 1000000,
      "requests in flight at once; above it the worker pauses its partitions"},
     {"worker.drain_timeout_ms", LQ_CFG_INT, "30000", 0, 3600000,
      "on SIGTERM, how long in-flight requests may take to finish"},
