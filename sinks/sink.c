@@ -244,9 +244,7 @@ lq_err_t sink_run(sink_t *s, int (*stop_flag)(void))
                 LQ_WARN("commit: %s (the batch will be delivered again and ignored)",
                         rd_kafka_err2str(e));
         }
-        sink_batch_clear(&b);
-        if (sink_batch_init(&b))
-            return LQ_ERR_NOMEM;
+        sink_batch_reset(&b);
     }
     sink_batch_clear(&b);
     return LQ_OK;

@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "common/openai_json.h"
 #include "common/pg.h"
+
+#include <jansson.h>
 
 static const char *const JOBS_SQL =
     "INSERT INTO jobs AS j (id, tenant_id, project_id, api_key_id, model, mode, status,"
@@ -73,42 +74,45 @@ static const char *const DEAD_SQL =
     " payload text)"
     " ON CONFLICT (topic, partition, \"offset\") DO NOTHING";
 
+static void open_all(sink_batch_t *b)
+{
+    lq_jsonw_arr_open(&b->jobs);
+    lq_jsonw_arr_open(&b->usage);
+    lq_jsonw_arr_open(&b->traces);
+    lq_jsonw_arr_open(&b->dead_letters);
+    b->n_jobs = b->n_usage = b->n_traces = b->n_dead = 0;
+}
+
 lq_err_t sink_batch_init(sink_batch_t *b)
 {
-    b->jobs = json_array();
-    b->usage = json_array();
-    b->traces = json_array();
-    b->dead_letters = json_array();
-    if (!b->jobs || !b->usage || !b->traces || !b->dead_letters) {
-        sink_batch_clear(b);
-        return LQ_ERR_NOMEM;
-    }
+    lq_jsonw_init(&b->jobs);
+    lq_jsonw_init(&b->usage);
+    lq_jsonw_init(&b->traces);
+    lq_jsonw_init(&b->dead_letters);
+    open_all(b);
     return LQ_OK;
+}
+
+void sink_batch_reset(sink_batch_t *b)
+{
+    lq_jsonw_reset(&b->jobs);
+    lq_jsonw_reset(&b->usage);
+    lq_jsonw_reset(&b->traces);
+    lq_jsonw_reset(&b->dead_letters);
+    open_all(b);
 }
 
 void sink_batch_clear(sink_batch_t *b)
 {
-    json_decref(b->jobs);
-    json_decref(b->usage);
-    json_decref(b->traces);
-    json_decref(b->dead_letters);
-    memset(b, 0, sizeof(*b));
+    lq_jsonw_free(&b->jobs);
+    lq_jsonw_free(&b->usage);
+    lq_jsonw_free(&b->traces);
+    lq_jsonw_free(&b->dead_letters);
 }
 
 size_t sink_batch_rows(const sink_batch_t *b)
 {
-    return json_array_size(b->jobs) + json_array_size(b->usage) + json_array_size(b->traces) +
-           json_array_size(b->dead_letters);
-}
-
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *ms_or_null(int64_t ms)
-{
-    return ms ? json_integer(ms) : json_null();
+    return b->n_jobs + b->n_usage + b->n_traces + b->n_dead;
 }
 
 static void add_dead(sink_batch_t *b, const void *buf, size_t len, const char *topic,
@@ -118,11 +122,14 @@ static void add_dead(sink_batch_t *b, const void *buf, size_t len, const char *t
     const unsigned char *p = buf;
     char *enc = malloc((len + 2) / 3 * 4 + 1);
     size_t i, o = 0;
+    lq_jsonw_t *w = &b->dead_letters;
 
     LQ_ERROR("%s p%d@%lld cannot be decoded (%s): kept in dead_letters", topic, partition,
              (long long)offset, error);
-    if (!enc)
+    if (!enc) {
+        w->failed = 1;
         return;
+    }
     for (i = 0; i + 2 < len; i += 3) {
         enc[o++] = b64[p[i] >> 2];
         enc[o++] = b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
@@ -141,10 +148,14 @@ static void add_dead(sink_batch_t *b, const void *buf, size_t len, const char *t
         enc[o++] = '=';
     }
     enc[o] = '\0';
-    json_array_append_new(b->dead_letters,
-                          json_pack("{s:s, s:i, s:I, s:s, s:s}", "topic", topic, "partition",
-                                    partition, "off", (json_int_t)offset, "error", error,
-                                    "payload", enc));
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "topic", topic);
+    lq_jsonw_kint(w, "partition", partition);
+    lq_jsonw_kint(w, "off", offset);
+    lq_jsonw_kstr(w, "error", error);
+    lq_jsonw_kstr(w, "payload", enc);
+    lq_jsonw_obj_close(w);
+    b->n_dead++;
     free(enc);
 }
 
@@ -153,23 +164,24 @@ void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t le
 {
     lq_chat_request_t r;
     char errstr[256];
-    json_t *row;
+    lq_jsonw_t *w = &b->jobs;
 
     if (lq_decode_chat_request(c, buf, len, &r, errstr, sizeof(errstr))) {
         add_dead(b, buf, len, topic, partition, offset, errstr);
         return;
     }
-    row = json_object();
-    json_object_set_new(row, "id", json_string(r.job_id));
-    json_object_set_new(row, "tenant_id", json_string(r.tenant_id));
-    json_object_set_new(row, "project_id", str_or_null(r.project_id));
-    json_object_set_new(row, "api_key_id", str_or_null(r.api_key_id));
-    json_object_set_new(row, "model", json_string(r.model));
-    json_object_set_new(row, "mode", json_string(lq_mode_name(r.mode)));
-    json_object_set_new(row, "status", json_string("queued"));
-    json_object_set_new(row, "status_rank", json_integer(0));
-    json_object_set_new(row, "created_ms", json_integer(r.created_at_ms));
-    json_array_append_new(b->jobs, row);
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "id", r.job_id);
+    lq_jsonw_kstr(w, "tenant_id", r.tenant_id);
+    lq_jsonw_kstr(w, "project_id", r.project_id);
+    lq_jsonw_kstr(w, "api_key_id", r.api_key_id);
+    lq_jsonw_kstr(w, "model", r.model);
+    lq_jsonw_kstr(w, "mode", lq_mode_name(r.mode));
+    lq_jsonw_kstr(w, "status", "queued");
+    lq_jsonw_kint(w, "status_rank", 0);
+    lq_jsonw_kint(w, "created_ms", r.created_at_ms);
+    lq_jsonw_obj_close(w);
+    b->n_jobs++;
     lq_chat_request_clear(&r);
 }
 
@@ -182,35 +194,102 @@ static int status_rank(lq_job_status_t s)
     }
 }
 
+/* The chat.completion object, as the API serves it (common/openai_json.c builds the same
+ * shape with jansson; this is the allocation-free version for the hot path). */
+static void write_completion(lq_jsonw_t *w, const lq_chat_response_t *r)
+{
+    char id[64];
+    size_t i;
+
+    snprintf(id, sizeof(id), "chatcmpl-%s", r->job_id);
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "id", id);
+    lq_jsonw_kstr(w, "object", "chat.completion");
+    lq_jsonw_kint(w, "created", r->created_at_ms / 1000);
+    lq_jsonw_kstr(w, "model", r->provider_model ? r->provider_model : r->model);
+    lq_jsonw_key(w, "choices");
+    lq_jsonw_arr_open(w);
+    for (i = 0; i < r->n_choices; i++) {
+        const lq_choice_t *ch = &r->choices[i];
+        lq_jsonw_obj_open(w);
+        lq_jsonw_kint(w, "index", ch->index);
+        lq_jsonw_key(w, "message");
+        lq_jsonw_obj_open(w);
+        lq_jsonw_kstr(w, "role", ch->role ? ch->role : "assistant");
+        lq_jsonw_kstr(w, "content", ch->content);
+        if (ch->extra_json) { /* provider fields such as tool_calls: re-serialised, never trusted */
+            json_error_t jerr;
+            json_t *extra = json_loads(ch->extra_json, 0, &jerr), *v;
+            const char *k;
+            json_object_foreach(extra, k, v) {
+                char *text;
+                if (!strcmp(k, "role") || !strcmp(k, "content"))
+                    continue;
+                text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                if (text) {
+                    lq_jsonw_key(w, k);
+                    lq_jsonw_raw(w, text);
+                    free(text);
+                }
+            }
+            json_decref(extra);
+        }
+        lq_jsonw_obj_close(w);
+        lq_jsonw_key(w, "logprobs");
+        lq_jsonw_null(w);
+        lq_jsonw_kstr(w, "finish_reason", ch->finish_reason);
+        lq_jsonw_obj_close(w);
+    }
+    lq_jsonw_arr_close(w);
+    lq_jsonw_key(w, "usage");
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kint(w, "prompt_tokens", r->prompt_tokens);
+    lq_jsonw_kint(w, "completion_tokens", r->completion_tokens);
+    lq_jsonw_kint(w, "total_tokens", (int64_t)r->prompt_tokens + r->completion_tokens);
+    lq_jsonw_obj_close(w);
+    lq_jsonw_obj_close(w);
+}
+
 void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
                        const char *topic, int32_t partition, int64_t offset)
 {
     lq_chat_response_t r;
     char errstr[256];
-    json_t *row;
+    lq_jsonw_t *w = &b->jobs;
 
     if (lq_decode_chat_response(c, buf, len, &r, errstr, sizeof(errstr))) {
         add_dead(b, buf, len, topic, partition, offset, errstr);
         return;
     }
-    row = json_object();
-    json_object_set_new(row, "id", json_string(r.job_id));
-    json_object_set_new(row, "tenant_id", json_string(r.tenant_id));
-    json_object_set_new(row, "project_id", str_or_null(r.project_id));
-    json_object_set_new(row, "api_key_id", str_or_null(r.api_key_id));
-    json_object_set_new(row, "model", json_string(r.model));
-    json_object_set_new(row, "mode", json_string(lq_mode_name(r.mode)));
-    json_object_set_new(row, "status", json_string(lq_job_status_name(r.status)));
-    json_object_set_new(row, "status_rank", json_integer(status_rank(r.status)));
-    json_object_set_new(row, "provider", str_or_null(r.provider));
-    json_object_set_new(row, "created_ms", json_integer(r.created_at_ms));
-    json_object_set_new(row, "started_ms", ms_or_null(r.started_at_ms));
-    json_object_set_new(row, "finished_ms", ms_or_null(r.finished_at_ms));
-    if (r.status == LQ_STATUS_SUCCEEDED)
-        json_object_set_new(row, "result", lq_openai_completion(&r));
-    if (r.has_error)
-        json_object_set_new(row, "error", lq_openai_job_error(&r.error));
-    json_array_append_new(b->jobs, row);
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "id", r.job_id);
+    lq_jsonw_kstr(w, "tenant_id", r.tenant_id);
+    lq_jsonw_kstr(w, "project_id", r.project_id);
+    lq_jsonw_kstr(w, "api_key_id", r.api_key_id);
+    lq_jsonw_kstr(w, "model", r.model);
+    lq_jsonw_kstr(w, "mode", lq_mode_name(r.mode));
+    lq_jsonw_kstr(w, "status", lq_job_status_name(r.status));
+    lq_jsonw_kint(w, "status_rank", status_rank(r.status));
+    lq_jsonw_kstr(w, "provider", r.provider);
+    lq_jsonw_kint(w, "created_ms", r.created_at_ms);
+    lq_jsonw_kint_or_null(w, "started_ms", r.started_at_ms);
+    lq_jsonw_kint_or_null(w, "finished_ms", r.finished_at_ms);
+    if (r.status == LQ_STATUS_SUCCEEDED) {
+        lq_jsonw_key(w, "result");
+        write_completion(w, &r);
+    }
+    if (r.has_error) {
+        lq_jsonw_key(w, "error");
+        lq_jsonw_obj_open(w);
+        lq_jsonw_kstr(w, "message", r.error.message);
+        lq_jsonw_kstr(w, "type", r.error.type);
+        lq_jsonw_key(w, "param");
+        lq_jsonw_null(w);
+        lq_jsonw_kstr(w, "code", r.error.code);
+        lq_jsonw_obj_close(w);
+    }
+    lq_jsonw_obj_close(w);
+    b->n_jobs++;
     lq_chat_response_clear(&r);
 }
 
@@ -219,28 +298,33 @@ void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
 {
     lq_usage_event_t u;
     char errstr[256];
-    json_t *row;
+    lq_jsonw_t *w = &b->usage;
 
     if (lq_decode_usage_event(c, buf, len, &u, errstr, sizeof(errstr))) {
         add_dead(b, buf, len, topic, partition, offset, errstr);
         return;
     }
-    row = json_object();
-    json_object_set_new(row, "event_id", json_string(u.event_id));
-    json_object_set_new(row, "job_id", json_string(u.job_id));
-    json_object_set_new(row, "tenant_id", json_string(u.tenant_id));
-    json_object_set_new(row, "project_id", str_or_null(u.project_id));
-    json_object_set_new(row, "api_key_id", str_or_null(u.api_key_id));
-    json_object_set_new(row, "model", json_string(u.model));
-    json_object_set_new(row, "provider", json_string(u.provider));
-    json_object_set_new(row, "provider_model", str_or_null(u.provider_model));
-    json_object_set_new(row, "status", json_string(lq_job_status_name(u.status)));
-    json_object_set_new(row, "prompt_tokens", json_integer(u.prompt_tokens));
-    json_object_set_new(row, "completion_tokens", json_integer(u.completion_tokens));
-    json_object_set_new(row, "cost_usd", u.has_cost ? json_real(u.cost_usd) : json_null());
-    json_object_set_new(row, "latency_ms", json_integer(u.latency_ms));
-    json_object_set_new(row, "ts_ms", json_integer(u.ts_ms));
-    json_array_append_new(b->usage, row);
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "event_id", u.event_id);
+    lq_jsonw_kstr(w, "job_id", u.job_id);
+    lq_jsonw_kstr(w, "tenant_id", u.tenant_id);
+    lq_jsonw_kstr(w, "project_id", u.project_id);
+    lq_jsonw_kstr(w, "api_key_id", u.api_key_id);
+    lq_jsonw_kstr(w, "model", u.model);
+    lq_jsonw_kstr(w, "provider", u.provider);
+    lq_jsonw_kstr(w, "provider_model", u.provider_model);
+    lq_jsonw_kstr(w, "status", lq_job_status_name(u.status));
+    lq_jsonw_kint(w, "prompt_tokens", u.prompt_tokens);
+    lq_jsonw_kint(w, "completion_tokens", u.completion_tokens);
+    lq_jsonw_key(w, "cost_usd");
+    if (u.has_cost)
+        lq_jsonw_double(w, u.cost_usd);
+    else
+        lq_jsonw_null(w);
+    lq_jsonw_kint(w, "latency_ms", u.latency_ms);
+    lq_jsonw_kint(w, "ts_ms", u.ts_ms);
+    lq_jsonw_obj_close(w);
+    b->n_usage++;
     lq_usage_event_clear(&u);
 }
 
@@ -249,54 +333,68 @@ void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
 {
     lq_trace_event_t t;
     char errstr[256];
-    json_t *row, *spans;
+    lq_jsonw_t *w = &b->traces;
     size_t i, k;
 
     if (lq_decode_trace_event(c, buf, len, &t, errstr, sizeof(errstr))) {
         add_dead(b, buf, len, topic, partition, offset, errstr);
         return;
     }
-    spans = json_array();
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "trace_id", t.trace_id);
+    lq_jsonw_kstr(w, "job_id", t.job_id);
+    lq_jsonw_kstr(w, "tenant_id", t.tenant_id);
+    lq_jsonw_kstr(w, "project_id", t.project_id);
+    lq_jsonw_kstr(w, "model", t.model);
+    lq_jsonw_kstr(w, "provider", t.provider);
+    lq_jsonw_kstr(w, "status", lq_job_status_name(t.status));
+    lq_jsonw_kstr(w, "route", t.route);
+    lq_jsonw_kstr(w, "worker_id", t.worker_id);
+    lq_jsonw_kint(w, "created_ms", t.created_at_ms);
+    lq_jsonw_kint(w, "queue_ms", t.queue_ms);
+    lq_jsonw_kint(w, "provider_ms", t.provider_ms);
+    lq_jsonw_kint(w, "total_ms", t.total_ms);
+    lq_jsonw_key(w, "spans");
+    lq_jsonw_arr_open(w);
     for (i = 0; i < t.n_spans; i++) {
-        json_t *attrs = json_object();
+        lq_jsonw_obj_open(w);
+        lq_jsonw_kstr(w, "name", t.spans[i].name);
+        lq_jsonw_kint(w, "start_ms", t.spans[i].start_ms);
+        lq_jsonw_kint(w, "duration_ms", t.spans[i].duration_ms);
+        lq_jsonw_key(w, "attrs");
+        lq_jsonw_obj_open(w);
         for (k = 0; k < t.spans[i].n_attrs; k++)
-            json_object_set_new(attrs, t.spans[i].attr_keys[k], json_string(t.spans[i].attr_values[k]));
-        json_array_append_new(spans, json_pack("{s:s, s:I, s:i, s:o}", "name", t.spans[i].name,
-                                               "start_ms", (json_int_t)t.spans[i].start_ms,
-                                               "duration_ms", t.spans[i].duration_ms, "attrs", attrs));
+            lq_jsonw_kstr(w, t.spans[i].attr_keys[k], t.spans[i].attr_values[k]);
+        lq_jsonw_obj_close(w);
+        lq_jsonw_obj_close(w);
     }
-    row = json_object();
-    json_object_set_new(row, "trace_id", json_string(t.trace_id));
-    json_object_set_new(row, "job_id", json_string(t.job_id));
-    json_object_set_new(row, "tenant_id", json_string(t.tenant_id));
-    json_object_set_new(row, "project_id", str_or_null(t.project_id));
-    json_object_set_new(row, "model", json_string(t.model));
-    json_object_set_new(row, "provider", json_string(t.provider));
-    json_object_set_new(row, "status", json_string(lq_job_status_name(t.status)));
-    json_object_set_new(row, "route", json_string(t.route));
-    json_object_set_new(row, "worker_id", json_string(t.worker_id));
-    json_object_set_new(row, "created_ms", json_integer(t.created_at_ms));
-    json_object_set_new(row, "queue_ms", json_integer(t.queue_ms));
-    json_object_set_new(row, "provider_ms", json_integer(t.provider_ms));
-    json_object_set_new(row, "total_ms", json_integer(t.total_ms));
-    json_object_set_new(row, "spans", spans);
-    json_array_append_new(b->traces, row);
+    lq_jsonw_arr_close(w);
+    lq_jsonw_obj_close(w);
+    b->n_traces++;
     lq_trace_event_clear(&t);
 }
 
-static lq_err_t run_rows(PGconn *conn, const char *sql, json_t *rows, char *errstr,
-                         size_t errstr_size)
+/* rows is an open JSON array: close a copy of its text and run sql with it as $1. */
+static lq_err_t run_rows(PGconn *conn, const char *sql, const lq_jsonw_t *rows, size_t n,
+                         char *errstr, size_t errstr_size)
 {
     char *text;
     const char *params[1];
     PGresult *res;
     lq_err_t err = LQ_OK;
 
-    if (json_array_size(rows) == 0)
+    if (n == 0)
         return LQ_OK;
-    text = json_dumps(rows, JSON_COMPACT);
+    if (rows->failed || rows->depth != 1) {
+        snprintf(errstr, errstr_size, "batch rows could not be built (out of memory)");
+        return LQ_ERR_NOMEM;
+    }
+    text = malloc(rows->len + 2);
     if (!text)
         return LQ_ERR_NOMEM;
+    memcpy(text, rows->p, rows->len);
+    text[rows->len] = ']';
+    text[rows->len + 1] = '\0';
     params[0] = text;
     res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -316,10 +414,10 @@ lq_err_t sink_batch_write(PGconn *conn, const sink_batch_t *b, char *errstr, siz
     err = lq_pg_exec(conn, "BEGIN", errstr, errstr_size);
     if (err)
         return err;
-    if ((err = run_rows(conn, JOBS_SQL, b->jobs, errstr, errstr_size)) ||
-        (err = run_rows(conn, USAGE_SQL, b->usage, errstr, errstr_size)) ||
-        (err = run_rows(conn, TRACES_SQL, b->traces, errstr, errstr_size)) ||
-        (err = run_rows(conn, DEAD_SQL, b->dead_letters, errstr, errstr_size))) {
+    if ((err = run_rows(conn, JOBS_SQL, &b->jobs, b->n_jobs, errstr, errstr_size)) ||
+        (err = run_rows(conn, USAGE_SQL, &b->usage, b->n_usage, errstr, errstr_size)) ||
+        (err = run_rows(conn, TRACES_SQL, &b->traces, b->n_traces, errstr, errstr_size)) ||
+        (err = run_rows(conn, DEAD_SQL, &b->dead_letters, b->n_dead, errstr, errstr_size))) {
         lq_pg_exec(conn, "ROLLBACK", ignore, sizeof(ignore));
         return err;
     }

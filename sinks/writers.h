@@ -8,21 +8,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "common/err.h"
+#include "common/jsonw.h"
 #include "schemas/codec.h"
 
+/* Each table's rows as one JSON array text, built directly (no JSON tree). */
 typedef struct sink_batch {
-    json_t *jobs;         /* rows for jobs (from requests and responses) */
-    json_t *usage;        /* rows for usage_events (+ usage_daily) */
-    json_t *traces;       /* rows for traces */
-    json_t *dead_letters; /* records that could not be decoded */
+    lq_jsonw_t jobs;         /* rows for jobs (from requests and responses) */
+    lq_jsonw_t usage;        /* rows for usage_events (+ usage_daily) */
+    lq_jsonw_t traces;       /* rows for traces */
+    lq_jsonw_t dead_letters; /* records that could not be decoded */
+    size_t n_jobs, n_usage, n_traces, n_dead;
 } sink_batch_t;
 
 lq_err_t sink_batch_init(sink_batch_t *b);
-void sink_batch_clear(sink_batch_t *b); /* frees the rows; b can be initialised again */
+void sink_batch_reset(sink_batch_t *b); /* drop the rows, keep the buffers */
+void sink_batch_clear(sink_batch_t *b); /* free everything */
 size_t sink_batch_rows(const sink_batch_t *b);
 
 /* Add one record; an undecodable one becomes a dead-letter row (never an error). */
