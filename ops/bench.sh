@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
 # Benchmark llmq on this machine (a script that prints figures, not a test).
 #
-#   1. async submit throughput: wrk, many keep-alive connections, POST /v1/jobs
-#      (every 202 means Kafka acknowledged the request)
+# For each Kafka (BENCH_KAFKA: "apache" = a real Apache Kafka broker from ops/kafka.sh,
+# "embedded" = the in-memory cluster of ops/up.sh, or "both"), with the whole pipeline
+# running on this machine (ingest, worker, sink, PostgreSQL, Kafka and the load generators
+# all share its cores):
+#   1. async submit throughput: wrk, many keep-alive connections, POST /v1/jobs — every 202
+#      means Kafka acknowledged the request — then a check that every accepted job was
+#      processed and persisted (async_lost must be 0);
 #   2. sync overhead: an open-loop generator at a fixed rate on POST /v1/chat/completions
-#      against the mock provider; overhead = end-to-end latency - the mock's latency
+#      against the mock provider; overhead = end-to-end latency - the mock's latency;
+#   3. ingest capacity: async submit with the worker and sink paused (in production they run
+#      on other machines).
 #
-# The whole pipeline runs meanwhile (embedded Kafka, worker, sink, PostgreSQL), on the same
-# machine as the load generators. The last line printed is one JSON object with the figures.
+# The last line printed is one JSON object with the figures (headline keys from the apache
+# run when it ran; every run's figures under "<kafka>_<key>").
 #
-# Environment: BENCH_ASYNC_SECONDS (15), BENCH_ASYNC_CONNECTIONS (128), BENCH_SYNC_RATE (1000),
-# BENCH_SYNC_SECONDS (20), BENCH_MOCK_LATENCY_MS (20), LLMQ_BENCH_PORT (18080)
+# Environment: BENCH_KAFKA (both), BENCH_ASYNC_SECONDS (15), BENCH_ASYNC_CONNECTIONS (128),
+# BENCH_SYNC_RATE (1000), BENCH_SYNC_SECONDS (20), BENCH_MOCK_LATENCY_MS (20),
+# LLMQ_BENCH_PORT (18080)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STATE=${LLMQ_STATE:-$LLMQ_ROOT/.llmq}/bench
 PORT=${LLMQ_BENCH_PORT:-18080}
 PG_PORT=$((PORT + 10))
+KAFKAS=${BENCH_KAFKA:-both}
+[[ $KAFKAS == both ]] && KAFKAS="embedded apache"
 ASYNC_SECONDS=${BENCH_ASYNC_SECONDS:-15}
 ASYNC_CONNS=${BENCH_ASYNC_CONNECTIONS:-128}
 SYNC_RATE=${BENCH_SYNC_RATE:-1000}
@@ -27,34 +37,19 @@ LLMQ_BUILD=$LLMQ_ROOT/build-bench
 llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" wrk
 say "building (Release)"
 llmq_build Release
-rm -rf "$STATE/run" "$STATE/logs"
-mkdir -p "$STATE/run" "$STATE/logs"
+mkdir -p "$STATE"
+stop_daemons() { for d in ingest worker sink kafka; do llmq_daemon_stop "$STATE/run/$d.pid"; done; }
 cleanup() {
-  for d in ingest worker sink kafka; do llmq_daemon_stop "$STATE/run/$d.pid"; done
+  stop_daemons
+  "$LLMQ_ROOT/ops/kafka.sh" stop "$STATE/apache-kafka" >/dev/null 2>&1 || true
   llmq_pg_stop "$STATE/pg"
 }
 trap cleanup EXIT
-
 PG_URL=$(llmq_pg_start "$STATE/pg" "$PG_PORT")
-llmq_daemon_start kafka "$STATE/run/kafka.pid" "$STATE/logs/kafka.log" \
-  "$LLMQ_BUILD/llmq-kafka-embedded" --partitions 8 --bootstrap-file "$STATE/run/kafka.bootstrap"
-for _ in $(seq 1 50); do [[ -s $STATE/run/kafka.bootstrap ]] && break; sleep 0.1; done
-export LLMQ_PG_URL=$PG_URL LLMQ_KAFKA_BROKERS
-LLMQ_KAFKA_BROKERS=$(cat "$STATE/run/kafka.bootstrap")
+export LLMQ_PG_URL=$PG_URL LLMQ_LOG_LEVEL=warn
 "$LLMQ_BUILD/llmqctl" migrate >/dev/null
-psql -q "$PG_URL" -c "TRUNCATE jobs, usage_events, usage_daily, traces" >/dev/null
 "$LLMQ_BUILD/llmqctl" tenant create bench >/dev/null
 KEY=$("$LLMQ_BUILD/llmqctl" key create --tenant bench 2>/dev/null)
-export LLMQ_LOG_LEVEL=warn
-
-llmq_daemon_start sink "$STATE/run/sink.pid" "$STATE/logs/sink.log" "$LLMQ_BUILD/llmq-sink"
-llmq_daemon_start worker "$STATE/run/worker.pid" "$STATE/logs/worker.log" "$LLMQ_BUILD/llmq-worker" \
-  --set mock.latency_ms="$MOCK_MS" --set worker.max_inflight=8192 --set admin.port=$((PORT + 1))
-llmq_daemon_start ingest "$STATE/run/ingest.pid" "$STATE/logs/ingest.log" "$LLMQ_BUILD/llmq-ingest" \
-  --set http.port="$PORT" --set http.threads=2
-llmq_wait_http "http://127.0.0.1:$PORT/readyz" 60 || die "ingest not ready"
-llmq_wait_http "http://127.0.0.1:$((PORT + 1))/readyz" 60 || die "worker not ready"
-
 BODY='{"model":"mock","messages":[{"role":"user","content":"Summarise the benefits of durable queues in one line."}]}'
 echo "$BODY" >"$STATE/body.json"
 cat >"$STATE/post.lua" <<LUA
@@ -63,60 +58,130 @@ wrk.body = '$BODY'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $KEY"
 LUA
+RESULTS=()
 
-# warm up: auth cache, connections, codecs
-wrk -t2 -c16 -d2s -s "$STATE/post.lua" "http://127.0.0.1:$PORT/v1/jobs" >/dev/null
+usage_rows() { psql -tA "$PG_URL" -c "SELECT count(*) FROM usage_events"; }
 
-say "async submit: wrk, $ASYNC_CONNS connections, ${ASYNC_SECONDS}s"
-if [[ ${BENCH_SKIP_ASYNC:-0} == 1 ]]; then
-  printf 'Requests/sec: 0\n' >"$STATE/wrk.txt"
-else
-  wrk -t2 -c"$ASYNC_CONNS" -d"${ASYNC_SECONDS}s" --latency -s "$STATE/post.lua" \
-    "http://127.0.0.1:$PORT/v1/jobs" | tee "$STATE/wrk.txt"
-fi
-ASYNC_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$STATE/wrk.txt")
-ASYNC_BAD=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$STATE/wrk.txt")
-ASYNC_P50=$(awk '$1 == "50%" {print $2}' "$STATE/wrk.txt")
-ASYNC_P99=$(awk '$1 == "99%" {print $2}' "$STATE/wrk.txt")
-ASYNC_P50=${ASYNC_P50:-0ms} ASYNC_P99=${ASYNC_P99:-0ms}
+# wait until at least $2 usage rows are persisted, or none was added for 10 s, or $1 s
+# passed; prints the count
+wait_persisted() {
+  local limit=$1 want=$2 last=-1 n=0 still=0 i
+  for i in $(seq 1 "$limit"); do
+    n=$(usage_rows)
+    ((n >= want)) && break
+    if ((n == last)); then
+      still=$((still + 1))
+      ((still >= 10)) && break
+    else
+      still=0
+    fi
+    last=$n
+    sleep 1
+  done
+  echo "$n"
+}
 
-# let the worker and sink catch up before the latency run (until the job count is steady)
-say "waiting for the sink to catch up"
-last=-1
-for _ in $(seq 1 120); do
-  n=$(psql -tA "$PG_URL" -c "SELECT count(*) FROM usage_events")
-  [[ $n -eq $last ]] && break
-  last=$n
-  sleep 1
-done
-say "$n usage rows persisted"
+run_wrk() { # label url -> prints "rps non2xx total p50 p99"
+  wrk -t2 -c"$ASYNC_CONNS" -d"${ASYNC_SECONDS}s" --latency -s "$STATE/post.lua" "$2" >"$STATE/wrk-$1.txt"
+  awk '/^Requests\/sec:/ {rps=$2} /Non-2xx or 3xx responses:/ {bad=$5} / requests in / {total=$1}
+       $1 == "50%" {p50=$2} $1 == "99%" {p99=$2}
+       END {print rps, (bad ? bad : 0), total, p50, p99}' "$STATE/wrk-$1.txt"
+}
 
-say "sync: $SYNC_RATE req/s for ${SYNC_SECONDS}s, mock provider latency $MOCK_MS ms"
-SYNC=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \
-  --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body.json" \
-  --header "Authorization: Bearer $KEY")
-echo "$SYNC"
+for kafka in $KAFKAS; do
+  say "== $kafka Kafka =="
+  rm -rf "$STATE/run" "$STATE/logs"
+  mkdir -p "$STATE/run" "$STATE/logs"
+  psql -q "$PG_URL" -c "TRUNCATE jobs, usage_events, usage_daily, traces, dead_letters" >/dev/null
+  if [[ $kafka == embedded ]]; then
+    llmq_daemon_start kafka "$STATE/run/kafka.pid" "$STATE/logs/kafka.log" \
+      "$LLMQ_BUILD/llmq-kafka-embedded" --partitions 8 --bootstrap-file "$STATE/run/kafka.bootstrap"
+    for _ in $(seq 1 50); do [[ -s $STATE/run/kafka.bootstrap ]] && break; sleep 0.1; done
+    BROKERS=$(cat "$STATE/run/kafka.bootstrap")
+  else
+    rm -rf "$STATE/apache-kafka"
+    BROKERS=$("$LLMQ_ROOT/ops/kafka.sh" start "$STATE/apache-kafka" | tail -1)
+    "$LLMQ_BUILD/llmqctl" --brokers "$BROKERS" topics create --partitions 8 >/dev/null
+  fi
+  export LLMQ_KAFKA_BROKERS=$BROKERS
+  llmq_daemon_start sink "$STATE/run/sink.pid" "$STATE/logs/sink.log" "$LLMQ_BUILD/llmq-sink" \
+    --set admin.port=$((PORT + 2))
+  llmq_daemon_start worker "$STATE/run/worker.pid" "$STATE/logs/worker.log" "$LLMQ_BUILD/llmq-worker" \
+    --set mock.latency_ms="$MOCK_MS" --set worker.max_inflight=8192 --set admin.port=$((PORT + 1))
+  llmq_daemon_start ingest "$STATE/run/ingest.pid" "$STATE/logs/ingest.log" "$LLMQ_BUILD/llmq-ingest" \
+    --set http.port="$PORT"
+  llmq_wait_http "http://127.0.0.1:$PORT/readyz" 60 || die "ingest not ready"
+  llmq_wait_http "http://127.0.0.1:$((PORT + 1))/readyz" 60 || die "worker not ready"
+  wrk -t2 -c16 -d2s -s "$STATE/post.lua" "http://127.0.0.1:$PORT/v1/jobs" >/dev/null # warm-up
+  sleep 2
+  base=$(usage_rows)
 
-python3 - "$ASYNC_RPS" "${ASYNC_BAD:-0}" "$ASYNC_P50" "$ASYNC_P99" "$MOCK_MS" "$SYNC" "$ASYNC_CONNS" <<'PY'
+  say "async submit, whole pipeline: wrk, $ASYNC_CONNS connections, ${ASYNC_SECONDS}s"
+  read -r a_rps a_bad a_total a_p50 a_p99 <<<"$(run_wrk "$kafka-full" "http://127.0.0.1:$PORT/v1/jobs")"
+  say "  $a_rps req/s, $a_bad not 202, p50 $a_p50, p99 $a_p99; waiting for the pipeline to drain"
+  persisted=$(($(wait_persisted 300 $((base + a_total - a_bad))) - base))
+  lost=$((a_total - a_bad - persisted))
+  ((lost < 0)) && lost=0
+  say "  accepted $((a_total - a_bad)), persisted $persisted, lost $lost"
+
+  # the sink also writes jobs and traces: wait until it has written nothing for 3 s
+  quiet=0 last=-1
+  for _ in $(seq 1 300); do
+    rows=$(curl -s "http://127.0.0.1:$((PORT + 2))/metrics" | awk '$1 == "llmq_sink_rows_total" {print $2}')
+    if [[ $rows == "$last" ]]; then quiet=$((quiet + 1)); else quiet=0; fi
+    ((quiet >= 3)) && break
+    last=$rows
+    sleep 1
+  done
+
+  say "sync: $SYNC_RATE req/s for ${SYNC_SECONDS}s, mock provider latency $MOCK_MS ms"
+  sync=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \
+    --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body.json" \
+    --header "Authorization: Bearer $KEY")
+  say "  $sync"
+
+  # last, because it leaves a backlog that is not processed (nor checked: the embedded
+  # cluster keeps only ~5 MB per partition)
+  say "async submit, ingest alone (worker and sink paused)"
+  kill -STOP "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
+  read -r i_rps i_bad _ i_p50 i_p99 <<<"$(run_wrk "$kafka-ingest" "http://127.0.0.1:$PORT/v1/jobs")"
+  kill -CONT "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
+  say "  $i_rps req/s, $i_bad not 202, p50 $i_p50, p99 $i_p99"
+  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" <<'PY'
 import json, sys
 def ms(v):
-    for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1000.0)):
-        if v.endswith(unit) and (unit != "s" or not v.endswith(("ms", "us"))):
-            return round(float(v[:-len(unit)]) * f, 3)
-    return None
-rps, bad, p50, p99, mock, sync, conns = sys.argv[1:]
-s = json.loads(sync)
-mock = float(mock)
-out = {
-    "async_rps": round(float(rps)), "async_non_202": int(bad), "async_connections": int(conns),
-    "async_p50_ms": ms(p50), "async_p99_ms": ms(p99),
+    v = v or "0ms"
+    for unit, f in (("us", 1e-3), ("ms", 1.0)):
+        if v.endswith(unit):
+            return round(float(v[:-2]) * f, 3)
+    return round(float(v[:-1]) * 1000.0, 3) if v.endswith("s") else None
+kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync = sys.argv[1:]
+s = json.loads(sync); mock = float(mock)
+print(json.dumps({"kafka": kafka, "async_rps": round(float(a_rps)), "async_non_202": int(a_bad),
+    "async_p50_ms": ms(a_p50), "async_p99_ms": ms(a_p99), "async_lost": int(lost),
+    "async_ingest_only_rps": round(float(i_rps)), "async_ingest_only_non_202": int(i_bad),
     "sync_rate": s["target_rps"], "sync_achieved_rps": s["achieved_rps"],
-    "sync_errors": s["errors"] + s["non_2xx"],
-    "sync_p50_ms": s["p50_ms"], "sync_p95_ms": s["p95_ms"], "sync_p99_ms": s["p99_ms"],
-    "mock_latency_ms": mock,
+    "sync_errors": s["errors"] + s["non_2xx"], "sync_p50_ms": s["p50_ms"], "sync_p95_ms": s["p95_ms"],
+    "sync_p99_ms": s["p99_ms"], "mock_latency_ms": mock,
     "sync_overhead_p50_ms": round(s["p50_ms"] - mock, 3),
     "sync_overhead_p95_ms": round(s["p95_ms"] - mock, 3),
-    "sync_overhead_p99_ms": round(s["p99_ms"] - mock, 3),
-}
+    "sync_overhead_p99_ms": round(s["p99_ms"] - mock, 3)}))
+PY
+)")
+  stop_daemons
+  [[ $kafka == apache ]] && "$LLMQ_ROOT/ops/kafka.sh" stop "$STATE/apache-kafka" >/dev/null
+done
+
+python3 - "${RESULTS[@]}" <<'PY'
+import json, sys
+runs = [json.loads(a) for a in sys.argv[1:]]
+out = {}
+head = next((r for r in runs if r["kafka"] == "apache"), runs[0])
+out.update({k: v for k, v in head.items() if k != "kafka"})
+out["headline_kafka"] = head["kafka"]
+for r in runs:
+    for k, v in r.items():
+        if k != "kafka":
+            out[f'{r["kafka"]}_{k}'] = v
 print(json.dumps(out))
 PY
