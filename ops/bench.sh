@@ -18,7 +18,8 @@
 #
 # Environment: BENCH_KAFKA (both), BENCH_ASYNC_SECONDS (15), BENCH_ASYNC_CONNECTIONS (128),
 # BENCH_SYNC_RATE (1000), BENCH_SYNC_SECONDS (20), BENCH_MOCK_LATENCY_MS (20),
-# LLMQ_BENCH_PORT (18080)
+# LLMQ_BENCH_PORT (18080), BENCH_DAEMON_ARGS (extra arguments for every daemon, e.g.
+# "--set kafka.linger.ms=5")
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -104,12 +105,14 @@ for kafka in $KAFKAS; do
     "$LLMQ_BUILD/llmqctl" --brokers "$BROKERS" topics create --partitions 8 >/dev/null
   fi
   export LLMQ_KAFKA_BROKERS=$BROKERS
+  # shellcheck disable=SC2086 # BENCH_DAEMON_ARGS is a word list
   llmq_daemon_start sink "$STATE/run/sink.pid" "$STATE/logs/sink.log" "$LLMQ_BUILD/llmq-sink" \
-    --set admin.port=$((PORT + 2))
+    --set admin.port=$((PORT + 2)) ${BENCH_DAEMON_ARGS:-}
   llmq_daemon_start worker "$STATE/run/worker.pid" "$STATE/logs/worker.log" "$LLMQ_BUILD/llmq-worker" \
-    --set mock.latency_ms="$MOCK_MS" --set worker.max_inflight=8192 --set admin.port=$((PORT + 1))
+    --set mock.latency_ms="$MOCK_MS" --set worker.max_inflight=8192 --set admin.port=$((PORT + 1)) \
+    ${BENCH_DAEMON_ARGS:-}
   llmq_daemon_start ingest "$STATE/run/ingest.pid" "$STATE/logs/ingest.log" "$LLMQ_BUILD/llmq-ingest" \
-    --set http.port="$PORT"
+    --set http.port="$PORT" ${BENCH_DAEMON_ARGS:-}
   llmq_wait_http "http://127.0.0.1:$PORT/readyz" 60 || die "ingest not ready"
   llmq_wait_http "http://127.0.0.1:$((PORT + 1))/readyz" 60 || die "worker not ready"
   wrk -t2 -c16 -d2s -s "$STATE/post.lua" "http://127.0.0.1:$PORT/v1/jobs" >/dev/null # warm-up

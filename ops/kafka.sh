@@ -14,6 +14,7 @@
 #   LLMQ_KAFKA_CACHE          jar cache (default ~/.cache/llmq/kafka-<version>)
 #   LLMQ_KAFKA_PARTITIONS     partitions of auto-created topics (default 4)
 #   LLMQ_KAFKA_HEAP_OPTS      JVM heap options (default -Xms128m -Xmx512m)
+#   LLMQ_KAFKA_GC_OPTS        JVM garbage collector options (default -XX:+UseSerialGC)
 #   LLMQ_KAFKA_START_TIMEOUT  seconds to wait for readiness (default 60)
 #   JAVA_HOME                 used for java if set
 #
@@ -278,7 +279,7 @@ launch() {
   # shellcheck disable=SC2086 # heap options are a word list
   setsid nohup "$(java_bin)" \
     ${LLMQ_KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} \
-    -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError \
+    ${LLMQ_KAFKA_GC_OPTS:--XX:+UseSerialGC} -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true "${jvm[@]}" \
     -Dlog4j.configuration="file:$dir/log4j.properties" \
     -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
