@@ -1,6 +1,7 @@
 """Scale and faults: a worker killed mid-run loses nothing; Kafka unavailable means 503."""
 import concurrent.futures
 import os
+import re
 import time
 import uuid
 
@@ -113,3 +114,58 @@ def test_kafka_unavailable_gives_503(pg_url, log_dir, tmp_path):
     finally:
         if cluster.poll() is None:
             cluster.kill()
+
+
+def test_sigterm_drains_worker(pg_url, brokers, log_dir, db):
+    """SIGTERM: the worker finishes what it started, publishes it, commits and exits 0;
+    what it had not started is picked up by the next worker; nothing is done twice."""
+    prefix = "drain" + uuid.uuid4().hex[:6]
+    run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create", "--partitions", "2",
+         "--prefix", prefix])
+    stack = Stack(pg_url, brokers, log_dir, prefix=prefix, workers=1,
+                  worker_settings={"mock.latency_ms": 1500, "worker.max_inflight": 20})
+    stack.start()
+    try:
+        _, key = create_tenant(pg_url)
+        ids = []
+        for i in range(60):
+            r = requests.post(f"{stack.url}/v1/jobs", headers={"Authorization": f"Bearer {key}"},
+                              json={"model": "mock", "messages": [{"role": "user", "content": f"d{i}"}]})
+            assert r.status_code == 202
+            ids.append(r.json()["id"])
+        # wait until the worker has work in flight, then ask it to stop
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            running = db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'running'",
+                                 (ids,)).fetchone()[0]
+            if running >= 10:
+                break
+            time.sleep(0.05)
+        t0 = time.time()
+        rc = stack.workers[0].stop()
+        assert rc == 0
+        assert time.time() - t0 < 15
+        assert "drained (0 left)" in stack.workers[0].log_text()
+        time.sleep(2)  # let the sink write what the first worker published
+        done_by_first = db.execute(
+            "SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'", (ids,)).fetchone()[0]
+        # a new worker takes the rest
+        stack.workers[0].start()
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            done = db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'",
+                              (ids,)).fetchone()[0]
+            usage = db.execute("SELECT count(*) FROM usage_events WHERE job_id = ANY(%s::uuid[])",
+                               (ids,)).fetchone()[0]
+            if done == 60 and usage == 60:
+                break
+            time.sleep(0.2)
+        assert done == 60
+        assert usage == 60
+        assert done_by_first >= 10
+        # the jobs the first worker finished were committed: the second one did not run them again
+        second = requests.get(f"http://127.0.0.1:{stack.workers[0].settings['admin.port']}/metrics").text
+        ran_again = int(re.search(r'llmq_worker_jobs_total\{status="succeeded"\} (\d+)', second).group(1))
+        assert ran_again == 60 - done_by_first
+    finally:
+        stack.stop()
