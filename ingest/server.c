@@ -725,11 +725,12 @@ lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char
                              size_t errstr_size)
 {
     char timeout[32], kerr[256];
+    /* No compression by default: llmq's batches are small, and LZ4's per-batch set-up cost
+     * was the largest CPU item of the producer (see docs/benchmarks.md). */
     const char *producer_defaults[] = {"enable.idempotence", "true",
                                        "linger.ms", "2",
                                        "partitioner", "murmur2_random",
                                        "message.timeout.ms", timeout,
-                                       "compression.type", "lz4",
                                        NULL};
     ingest_server_t *s = calloc(1, sizeof(*s));
     rd_kafka_conf_t *conf = NULL;

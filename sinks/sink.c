@@ -56,7 +56,10 @@ lq_err_t sink_create(sink_t **out, const lq_config_t *cfg, char *errstr, size_t 
     static const char *const defaults[] = {"enable.auto.commit", "false",
                                            "auto.offset.reset", "earliest",
                                            "partition.assignment.strategy", "range",
-                                           "fetch.wait.max.ms", "20",
+                                           /* sinks are not latency-critical: fewer, fuller fetches
+                                            * spare the brokers */
+                                           "fetch.wait.max.ms", "100",
+                                           "fetch.min.bytes", "65536",
                                            "session.timeout.ms", "10000",
                                            "heartbeat.interval.ms", "1000", NULL};
     sink_t *s = calloc(1, sizeof(*s));

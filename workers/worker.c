@@ -701,8 +701,9 @@ lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, siz
         "partition.assignment.strategy", "range", "fetch.wait.max.ms", "10",
         "queued.max.messages.kbytes", "16384", "session.timeout.ms", "10000",
         "heartbeat.interval.ms", "1000", NULL};
+    /* no compression by default: see ingest/server.c */
     static const char *const producer_defaults[] = {
-        "enable.idempotence", "true", "linger.ms", "2", "compression.type", "lz4",
+        "enable.idempotence", "true", "linger.ms", "2",
         "message.timeout.ms", "60000", NULL};
     worker_t *w = calloc(1, sizeof(*w));
     rd_kafka_conf_t *conf = NULL;
