@@ -351,6 +351,9 @@ const lq_config_def_t lq_common_settings[] = {
     {"log.json", LQ_CFG_BOOL, "false", 0, 0, "write logs as one JSON object per line"},
     {"kafka.brokers", LQ_CFG_STRING, "127.0.0.1:9092", 0, 0,
      "Kafka bootstrap servers (host:port,...); other kafka.* keys in the config file go to librdkafka verbatim"},
+    {"kafka.compression", LQ_CFG_STRING, "none", 0, 0,
+     "compression of produced batches: none, lz4, zstd, gzip or snappy (none is cheapest in "
+     "CPU for llmq's small batches; lz4 stretches the embedded cluster's memory)"},
     {"pg.url", LQ_CFG_STRING, "postgresql:///llmq", 0, 0,
      "PostgreSQL connection string (libpq URI or key=value)"},
     {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0, "topic of accepted chat requests (key = tenant)"},

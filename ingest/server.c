@@ -731,6 +731,7 @@ lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char
                                        "linger.ms", "2",
                                        "partitioner", "murmur2_random",
                                        "message.timeout.ms", timeout,
+                                       "compression.type", lq_config_str(cfg, "kafka.compression"),
                                        NULL};
     ingest_server_t *s = calloc(1, sizeof(*s));
     rd_kafka_conf_t *conf = NULL;

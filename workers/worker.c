@@ -702,9 +702,10 @@ lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, siz
         "queued.max.messages.kbytes", "16384", "session.timeout.ms", "10000",
         "heartbeat.interval.ms", "1000", NULL};
     /* no compression by default: see ingest/server.c */
-    static const char *const producer_defaults[] = {
+    const char *const producer_defaults[] = {
         "enable.idempotence", "true", "linger.ms", "2",
-        "message.timeout.ms", "60000", NULL};
+        "message.timeout.ms", "60000", "compression.type", lq_config_str(cfg, "kafka.compression"),
+        NULL};
     worker_t *w = calloc(1, sizeof(*w));
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_topic_partition_list_t *subs = NULL;
