@@ -61,6 +61,18 @@ wrk.headers["Authorization"] = "Bearer $KEY"
 LUA
 RESULTS=()
 
+# wait until the sink has written nothing for 3 s (it writes jobs and traces too)
+sink_quiet() {
+  local quiet=0 last=-1 rows
+  for _ in $(seq 1 300); do
+    rows=$(curl -s "http://127.0.0.1:$((PORT + 2))/metrics" | awk '$1 == "llmq_sink_rows_total" {print $2}')
+    if [[ $rows == "$last" ]]; then quiet=$((quiet + 1)); else quiet=0; fi
+    ((quiet >= 3)) && break
+    last=$rows
+    sleep 1
+  done
+}
+
 usage_rows() { psql -tA "$PG_URL" -c "SELECT count(*) FROM usage_events"; }
 
 # wait until at least $2 usage rows are persisted, or none was added for 10 s, or $1 s
@@ -121,18 +133,8 @@ for kafka in $KAFKAS; do
   wrk -t2 -c16 -d2s -s "$STATE/post.lua" "http://127.0.0.1:$PORT/v1/jobs" >/dev/null
   "$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate 300 --duration 5 \
     --connections 64 --body "$STATE/body.json" --header "Authorization: Bearer $KEY" >/dev/null
-  sleep 2
-  base=$(usage_rows)
 
-  # the sink also writes jobs and traces: wait until it has written nothing for 3 s
-  quiet=0 last=-1
-  for _ in $(seq 1 300); do
-    rows=$(curl -s "http://127.0.0.1:$((PORT + 2))/metrics" | awk '$1 == "llmq_sink_rows_total" {print $2}')
-    if [[ $rows == "$last" ]]; then quiet=$((quiet + 1)); else quiet=0; fi
-    ((quiet >= 3)) && break
-    last=$rows
-    sleep 1
-  done
+  sink_quiet
 
   say "sync: $SYNC_RATE req/s for ${SYNC_SECONDS}s, mock provider latency $MOCK_MS ms"
   sync=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \
@@ -140,6 +142,8 @@ for kafka in $KAFKAS; do
     --header "Authorization: Bearer $KEY")
   say "  $sync"
 
+  sink_quiet
+  base=$(usage_rows)
   say "async submit, whole pipeline: wrk, $ASYNC_CONNS connections, ${ASYNC_SECONDS}s"
   read -r a_rps a_bad a_total a_p50 a_p99 <<<"$(run_wrk "$kafka-full" "http://127.0.0.1:$PORT/v1/jobs")"
   say "  $a_rps req/s, $a_bad not 202, p50 $a_p50, p99 $a_p99; waiting for the pipeline to drain"
