@@ -43,10 +43,10 @@ stop_daemons() { for d in ingest worker sink kafka; do llmq_daemon_stop "$STATE/
 cleanup() {
   stop_daemons
   "$LLMQ_ROOT/ops/kafka.sh" stop "$STATE/apache-kafka" >/dev/null 2>&1 || true
-  llmq_pg_stop "$STATE/pg"
+  llmq_pg_stop "$(llmq_pg_dir "$STATE")"
 }
 trap cleanup EXIT
-PG_URL=$(llmq_pg_start "$STATE/pg" "$PG_PORT")
+PG_URL=$(llmq_pg_start "$(llmq_pg_dir "$STATE")" "$PG_PORT")
 export LLMQ_PG_URL=$PG_URL LLMQ_LOG_LEVEL=warn
 "$LLMQ_BUILD/llmqctl" migrate >/dev/null
 "$LLMQ_BUILD/llmqctl" tenant create bench >/dev/null

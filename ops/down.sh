@@ -6,5 +6,5 @@ STATE=${LLMQ_STATE:-$LLMQ_ROOT/.llmq}
 for d in ingest worker sink kafka; do
   llmq_daemon_stop "$STATE/run/$d.pid"
 done
-llmq_pg_stop "$STATE/pg"
+llmq_pg_stop "$(llmq_pg_dir "$STATE")"
 say "stopped"

@@ -54,6 +54,22 @@ llmq_pg_as_owner() {
   fi
 }
 
+# llmq_pg_dir STATE: where the private PostgreSQL keeps its data: STATE/pg, unless we are
+# root and the postgres account cannot reach it (a checkout under a private home folder);
+# then a folder of its own under /var/lib/llmq, named after the checkout.
+llmq_pg_dir() {
+  local state=$1 dir=$1/pg
+  if [[ $(id -u) -eq 0 ]]; then
+    mkdir -p "$dir"
+    chown postgres: "$dir"
+    if ! runuser -u postgres -- test -w "$dir"; then
+      dir=/var/lib/llmq/pg-$(printf '%s' "$LLMQ_ROOT" | sha1sum | cut -c1-12)
+      mkdir -p "$dir"
+    fi
+  fi
+  echo "$dir"
+}
+
 # llmq_pg_start DIR PORT: a private PostgreSQL in DIR on 127.0.0.1:PORT (created on first
 # use; trust authentication on loopback only). Prints the connection URL.
 llmq_pg_start() {
@@ -63,7 +79,7 @@ llmq_pg_start() {
   if [[ $(id -u) -eq 0 ]]; then
     chown postgres: "$dir"
     if ! runuser -u postgres -- test -w "$dir"; then
-      die "the postgres account cannot write $dir (a parent folder is private); set LLMQ_STATE to a shared folder"
+      die "the postgres account cannot write $dir (a parent folder is private); use llmq_pg_dir"
     fi
   fi
   if [[ ! -f $dir/data/PG_VERSION ]]; then

@@ -22,7 +22,7 @@ say "building"
 llmq_build
 
 say "starting PostgreSQL"
-PG_URL=$(llmq_pg_start "$STATE/pg" "$PG_PORT")
+PG_URL=$(llmq_pg_start "$(llmq_pg_dir "$STATE")" "$PG_PORT")
 
 say "starting the embedded Kafka"
 if ! { [[ -f $STATE/run/kafka.pid ]] && kill -0 "$(cat "$STATE/run/kafka.pid")" 2>/dev/null; }; then

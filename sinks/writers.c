@@ -159,6 +159,31 @@ static void add_dead(sink_batch_t *b, const void *buf, size_t len, const char *t
     free(enc);
 }
 
+static int status_rank(lq_job_status_t s)
+{
+    switch (s) {
+    case LQ_STATUS_QUEUED: return 0;
+    case LQ_STATUS_RUNNING: return 1;
+    default: return 2;
+    }
+}
+
+/* The columns every jobs row has, from a request (queued) or a response. */
+static void write_job_head(lq_jsonw_t *w, const char *job_id, const char *tenant_id,
+                           const char *project_id, const char *api_key_id, const char *model,
+                           lq_mode_t mode, lq_job_status_t status, int64_t created_ms)
+{
+    lq_jsonw_kstr(w, "id", job_id);
+    lq_jsonw_kstr(w, "tenant_id", tenant_id);
+    lq_jsonw_kstr(w, "project_id", project_id);
+    lq_jsonw_kstr(w, "api_key_id", api_key_id);
+    lq_jsonw_kstr(w, "model", model);
+    lq_jsonw_kstr(w, "mode", lq_mode_name(mode));
+    lq_jsonw_kstr(w, "status", lq_job_status_name(status));
+    lq_jsonw_kint(w, "status_rank", status_rank(status));
+    lq_jsonw_kint(w, "created_ms", created_ms);
+}
+
 void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
                       const char *topic, int32_t partition, int64_t offset)
 {
@@ -171,27 +196,11 @@ void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t le
         return;
     }
     lq_jsonw_obj_open(w);
-    lq_jsonw_kstr(w, "id", r.job_id);
-    lq_jsonw_kstr(w, "tenant_id", r.tenant_id);
-    lq_jsonw_kstr(w, "project_id", r.project_id);
-    lq_jsonw_kstr(w, "api_key_id", r.api_key_id);
-    lq_jsonw_kstr(w, "model", r.model);
-    lq_jsonw_kstr(w, "mode", lq_mode_name(r.mode));
-    lq_jsonw_kstr(w, "status", "queued");
-    lq_jsonw_kint(w, "status_rank", 0);
-    lq_jsonw_kint(w, "created_ms", r.created_at_ms);
+    write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode,
+                   LQ_STATUS_QUEUED, r.created_at_ms);
     lq_jsonw_obj_close(w);
     b->n_jobs++;
     lq_chat_request_clear(&r);
-}
-
-static int status_rank(lq_job_status_t s)
-{
-    switch (s) {
-    case LQ_STATUS_QUEUED: return 0;
-    case LQ_STATUS_RUNNING: return 1;
-    default: return 2;
-    }
 }
 
 /* The chat.completion object, as the API serves it (common/openai_json.c builds the same
@@ -262,16 +271,9 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
         return;
     }
     lq_jsonw_obj_open(w);
-    lq_jsonw_kstr(w, "id", r.job_id);
-    lq_jsonw_kstr(w, "tenant_id", r.tenant_id);
-    lq_jsonw_kstr(w, "project_id", r.project_id);
-    lq_jsonw_kstr(w, "api_key_id", r.api_key_id);
-    lq_jsonw_kstr(w, "model", r.model);
-    lq_jsonw_kstr(w, "mode", lq_mode_name(r.mode));
-    lq_jsonw_kstr(w, "status", lq_job_status_name(r.status));
-    lq_jsonw_kint(w, "status_rank", status_rank(r.status));
+    write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode,
+                   r.status, r.created_at_ms);
     lq_jsonw_kstr(w, "provider", r.provider);
-    lq_jsonw_kint(w, "created_ms", r.created_at_ms);
     lq_jsonw_kint_or_null(w, "started_ms", r.started_at_ms);
     lq_jsonw_kint_or_null(w, "finished_ms", r.finished_at_ms);
     if (r.status == LQ_STATUS_SUCCEEDED) {
