@@ -11,7 +11,6 @@
  * Every result field is compared; a field the .expect file does not name must be NULL/0.
  * <null> means NULL, <any> skips the field; *_json values are compared as JSON; other
  * values may use \n, \t, \r and \\ escapes. A key the test does not know fails the case. */
-#include <dirent.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -19,234 +18,7 @@
 #include "ingest/request_parse.h"
 #include "workers/provider.h"
 #include "testutil.h"
-
-/* ---- .expect files (same format as tests/data/requests) ---- */
-
-typedef struct kv {
-    char *key;
-    char *val; /* escapes resolved */
-    char *raw; /* as written */
-    int used;
-} kv_t;
-
-typedef struct expect {
-    kv_t *kv;
-    size_t n;
-} expect_t;
-
-static const char *cur_case = "";
-
-static void ck(int ok, const char *what, const char *got, const char *want)
-{
-    lq_test_checks++;
-    if (!ok) {
-        lq_test_failures++;
-        fprintf(stderr, "case %s: %s: got \"%s\", expected \"%s\"\n", cur_case, what,
-                got ? got : "(null)", want ? want : "(null)");
-    }
-}
-
-static void make_path(char *dst, size_t size, const char *dir, const char *name, int name_len,
-                      const char *ext)
-{
-    int n = snprintf(dst, size, "%s/%.*s%s", dir, name_len, name, ext);
-
-    if (n < 0 || (size_t)n >= size)
-        abort();
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-
-    if (!d)
-        abort();
-    return d;
-}
-
-static char *unescape(const char *s)
-{
-    char *out = xstrdup(s), *o = out;
-
-    for (; *s; s++) {
-        if (*s == '\\' && s[1]) {
-            s++;
-            *o++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s == 'r' ? '\r' : *s;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-static int expect_load(expect_t *e, const char *path)
-{
-    char *text = lq_test_read_file(path, NULL), *line, *save = NULL;
-
-    memset(e, 0, sizeof(*e));
-    if (!text)
-        return -1;
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *eq;
-        size_t l = strlen(line);
-        if (l && line[l - 1] == '\r')
-            line[--l] = '\0';
-        if (!*line || *line == '#')
-            continue;
-        eq = strchr(line, '=');
-        if (!eq) {
-            ck(0, "malformed .expect line", line, "key=value");
-            continue;
-        }
-        *eq = '\0';
-        e->kv = realloc(e->kv, (e->n + 1) * sizeof(*e->kv));
-        if (!e->kv)
-            abort();
-        e->kv[e->n].key = xstrdup(line);
-        e->kv[e->n].val = unescape(eq + 1);
-        e->kv[e->n].raw = xstrdup(eq + 1);
-        e->kv[e->n].used = 0;
-        e->n++;
-    }
-    free(text);
-    return 0;
-}
-
-static void expect_free(expect_t *e)
-{
-    size_t i;
-
-    for (i = 0; i < e->n; i++) {
-        free(e->kv[i].key);
-        free(e->kv[i].val);
-        free(e->kv[i].raw);
-    }
-    free(e->kv);
-}
-
-static const kv_t *exp_find(expect_t *e, const char *key)
-{
-    size_t i;
-
-    for (i = 0; i < e->n; i++) {
-        if (strcmp(e->kv[i].key, key) == 0) {
-            e->kv[i].used = 1;
-            return &e->kv[i];
-        }
-    }
-    return NULL;
-}
-
-static const char *exp_get(expect_t *e, const char *key)
-{
-    const kv_t *kv = exp_find(e, key);
-    return kv ? kv->val : NULL;
-}
-
-static void exp_all_used(const expect_t *e)
-{
-    size_t i;
-
-    for (i = 0; i < e->n; i++)
-        ck(e->kv[i].used, "key in .expect that this case does not check", e->kv[i].key, "");
-}
-
-static void exp_str(expect_t *e, const char *key, const char *got)
-{
-    const char *want = exp_get(e, key);
-
-    if (want && strcmp(want, "<any>") == 0)
-        return;
-    if (!want || strcmp(want, "<null>") == 0)
-        ck(got == NULL, key, got, "(null)");
-    else
-        ck(got && strcmp(got, want) == 0, key, got, want);
-}
-
-static void exp_json(expect_t *e, const char *key, const char *got)
-{
-    const kv_t *kv = exp_find(e, key);
-    json_t *a, *b;
-
-    if (!kv || strcmp(kv->raw, "<null>") == 0) {
-        ck(got == NULL, key, got, "(null)");
-        return;
-    }
-    a = got ? json_loads(got, JSON_DECODE_ANY, NULL) : NULL;
-    b = json_loads(kv->raw, JSON_DECODE_ANY, NULL);
-    ck(b != NULL, "expectation is not JSON", kv->raw, key);
-    ck(a && b && json_equal(a, b), key, got, kv->raw);
-    json_decref(a);
-    json_decref(b);
-}
-
-static void exp_int(expect_t *e, const char *key, long long got, long long def)
-{
-    const char *want = exp_get(e, key);
-    long long w = def;
-    char gs[32], ws[32];
-
-    if (want) {
-        char *end;
-        w = strtoll(want, &end, 10);
-        ck(*want && !*end, "expectation is not an integer", want, key);
-    }
-    snprintf(gs, sizeof(gs), "%lld", got);
-    snprintf(ws, sizeof(ws), "%lld", w);
-    ck(got == w, key, gs, ws);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Run fn on every NAME of dir/NAME.json in name order; returns the count. */
-static size_t run_dir(const char *dir, void (*fn)(const char *dir, const char *name))
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, i;
-
-    if (!d) {
-        ck(0, "opendir", dir, "a folder of cases");
-        return 0;
-    }
-    while ((de = readdir(d)) != NULL) {
-        size_t l = strlen(de->d_name);
-        char path[4096];
-        FILE *fp;
-        if (l > 7 && strcmp(de->d_name + l - 7, ".expect") == 0) {
-            make_path(path, sizeof(path), dir, de->d_name, (int)(l - 7), ".json");
-            fp = fopen(path, "rb");
-            cur_case = de->d_name;
-            ck(fp != NULL, "body for this .expect", path, "exists");
-            if (fp)
-                fclose(fp);
-            continue;
-        }
-        if (l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
-            continue;
-        names = realloc(names, (n + 1) * sizeof(*names));
-        if (!names)
-            abort();
-        names[n] = strndup(de->d_name, l - 5);
-        if (!names[n])
-            abort();
-        n++;
-    }
-    closedir(d);
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_str);
-    for (i = 0; i < n; i++) {
-        fn(dir, names[i]);
-        free(names[i]);
-    }
-    free(names);
-    return n;
-}
+#include "expect.h" /* .expect files (same format as tests/data/requests) */
 
 /* ---- worker_openai_parse_response, data-driven ---- */
 
@@ -260,11 +32,7 @@ static void openai_case(const char *dir, const char *name)
     const char *st, *ra, *te, *to, *nb, *mc, *mx;
     int ok;
 
-    cur_case = name;
-    make_path(path, sizeof(path), dir, name, (int)strlen(name), ".json");
-    body = lq_test_read_file(path, &len);
-    ck(body != NULL, "body file readable", path, "");
-    make_path(path, sizeof(path), dir, name, (int)strlen(name), ".expect");
+    body = case_body(dir, name, &len, path, sizeof(path));
     if (expect_load(&e, path) != 0 || !body) {
         ck(0, "expect file readable", path, "");
         free(body);
@@ -276,10 +44,7 @@ static void openai_case(const char *dir, const char *name)
     te = exp_get(&e, "transport_error");
     to = exp_get(&e, "timeout");
     nb = exp_get(&e, "no_body");
-    exact = malloc(len ? len : 1); /* no terminator: the parser must honour len */
-    if (!exact)
-        abort();
-    memcpy(exact, body, len);
+    exact = exact_copy(body, len); /* no terminator: the parser must honour len */
     memset(&out, 0x5a, sizeof(out)); /* garbage in: the function resets *out */
     worker_openai_parse_response(st ? atol(st) : -1, nb && atoi(nb) ? NULL : exact,
                                  nb && atoi(nb) ? 0 : len, ra, te, to ? atoi(to) : 0, &out);
@@ -686,23 +451,16 @@ static void test_request_roundtrip(void)
 
 int main(int argc, char **argv)
 {
-    char dir[4096];
-    size_t n;
+    const char *data = data_dir_arg(argc, argv);
 
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s TESTS_DATA_DIR\n", argv[0]);
+    if (!data)
         return 2;
-    }
     test_mock();
     test_mock_distinct();
     test_mock_prompt_tokens();
     test_result_fail();
     test_request_body();
     test_request_roundtrip();
-    snprintf(dir, sizeof(dir), "%s/openai", argv[1]);
-    n = run_dir(dir, openai_case);
-    printf("%zu OpenAI response cases in %s\n", n, dir);
-    cur_case = "(folder)";
-    ck(n > 0, "number of cases", "0", "at least one");
+    run_cases(data, "openai", "OpenAI response", openai_case);
     TEST_DONE();
 }

@@ -9,197 +9,18 @@
  *   stream=0|1
  *
  * For a valid request every field is compared: a field the .expect file does not name must
- * be absent (NULL / not set). *_json values are compared as JSON (json_equal). Values may
- * use \n, \t, \r and \\ escapes (not *_json values: they are JSON text as written);
- * <null> means NULL. A key the test does not know (a typo)
- * fails the case. The parser runs with the limits {max_messages 8, max_model_len 64,
+ * be absent (NULL / not set). The file format (escapes, <null>, *_json compared as JSON,
+ * unknown keys fail the case) is described in expect.h. The parser runs with the limits {max_messages 8, max_model_len 64,
  * max_stop 4}. */
-#include <dirent.h>
 #include <stdint.h>
 
 #include <jansson.h>
 
 #include "ingest/request_parse.h"
 #include "testutil.h"
+#include "expect.h"
 
-/* ---- .expect files ---- */
-
-typedef struct kv {
-    char *key;
-    char *val; /* escapes resolved */
-    char *raw; /* as written: JSON values keep their own escapes */
-    int used;
-} kv_t;
-
-typedef struct expect {
-    kv_t *kv;
-    size_t n;
-} expect_t;
-
-static const char *cur_case = "";
-
-/* dir/name.ext, or abort when it does not fit. */
-static void make_path(char *dst, size_t size, const char *dir, const char *name, int name_len,
-                      const char *ext)
-{
-    int n = snprintf(dst, size, "%s/%.*s%s", dir, name_len, name, ext);
-
-    if (n < 0 || (size_t)n >= size)
-        abort();
-}
-
-/* One check with a readable failure line naming the case. */
-static void ck(int ok, const char *what, const char *got, const char *want)
-{
-    lq_test_checks++;
-    if (!ok) {
-        lq_test_failures++;
-        fprintf(stderr, "case %s: %s: got \"%s\", expected \"%s\"\n", cur_case, what,
-                got ? got : "(null)", want ? want : "(null)");
-    }
-}
-
-static char *unescape(const char *s)
-{
-    char *out = malloc(strlen(s) + 1), *o = out;
-
-    if (!out)
-        abort();
-    for (; *s; s++) {
-        if (*s == '\\' && s[1]) {
-            s++;
-            *o++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s == 'r' ? '\r' : *s;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-static int expect_load(expect_t *e, const char *path)
-{
-    char *text = lq_test_read_file(path, NULL), *line, *save = NULL;
-
-    memset(e, 0, sizeof(*e));
-    if (!text)
-        return -1;
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *eq;
-        size_t l = strlen(line);
-        if (l && line[l - 1] == '\r')
-            line[--l] = '\0';
-        if (!*line || *line == '#')
-            continue;
-        eq = strchr(line, '=');
-        if (!eq) {
-            ck(0, "malformed .expect line", line, "key=value");
-            continue;
-        }
-        *eq = '\0';
-        e->kv = realloc(e->kv, (e->n + 1) * sizeof(*e->kv));
-        if (!e->kv)
-            abort();
-        e->kv[e->n].key = strdup(line);
-        e->kv[e->n].val = unescape(eq + 1);
-        e->kv[e->n].raw = strdup(eq + 1);
-        e->kv[e->n].used = 0;
-        e->n++;
-    }
-    free(text);
-    return 0;
-}
-
-static void expect_free(expect_t *e)
-{
-    size_t i;
-
-    for (i = 0; i < e->n; i++) {
-        free(e->kv[i].key);
-        free(e->kv[i].val);
-        free(e->kv[i].raw);
-    }
-    free(e->kv);
-}
-
-static const kv_t *exp_find(expect_t *e, const char *key)
-{
-    size_t i;
-
-    for (i = 0; i < e->n; i++) {
-        if (strcmp(e->kv[i].key, key) == 0) {
-            e->kv[i].used = 1;
-            return &e->kv[i];
-        }
-    }
-    return NULL;
-}
-
-static const char *exp_get(expect_t *e, const char *key)
-{
-    const kv_t *kv = exp_find(e, key);
-    return kv ? kv->val : NULL;
-}
-
-static const char *exp_get_raw(expect_t *e, const char *key)
-{
-    const kv_t *kv = exp_find(e, key);
-    return kv ? kv->raw : NULL;
-}
-
-/* Every key of the file must have been looked at: catches typos and stale expectations. */
-static void exp_all_used(const expect_t *e)
-{
-    size_t i;
-
-    for (i = 0; i < e->n; i++)
-        ck(e->kv[i].used, "key in .expect that this case does not check", e->kv[i].key, "");
-}
-
-/* A string field: absent key = must be NULL. */
-static void exp_str(expect_t *e, const char *key, const char *got)
-{
-    const char *want = exp_get(e, key);
-
-    if (!want || strcmp(want, "<null>") == 0)
-        ck(got == NULL, key, got, "(null)");
-    else
-        ck(got && strcmp(got, want) == 0, key, got, want);
-}
-
-/* A JSON text field, compared as JSON: absent key = must be NULL. */
-static void exp_json(expect_t *e, const char *key, const char *got)
-{
-    const char *want = exp_get_raw(e, key);
-    json_t *a, *b;
-
-    if (!want || strcmp(want, "<null>") == 0) {
-        ck(got == NULL, key, got, "(null)");
-        return;
-    }
-    a = got ? json_loads(got, JSON_DECODE_ANY, NULL) : NULL;
-    b = json_loads(want, JSON_DECODE_ANY, NULL);
-    ck(b != NULL, "expectation is not JSON", want, key);
-    ck(a && b && json_equal(a, b), key, got, want);
-    json_decref(a);
-    json_decref(b);
-}
-
-static void exp_int(expect_t *e, const char *key, long long got, long long def)
-{
-    const char *want = exp_get(e, key);
-    long long w = def;
-    char gs[32], ws[32];
-
-    if (want) {
-        char *end;
-        w = strtoll(want, &end, 10);
-        ck(*want && !*end, "expectation is not an integer", want, key);
-    }
-    snprintf(gs, sizeof(gs), "%lld", got);
-    snprintf(ws, sizeof(ws), "%lld", w);
-    ck(got == w, key, gs, ws);
-}
+/* ---- request-specific expectations ---- */
 
 static void exp_num(expect_t *e, const char *key, int has, double got)
 {
@@ -273,11 +94,7 @@ static void run_case(const char *dir, const char *name)
     int stream = -1, status;
     lq_err_t err;
 
-    cur_case = name;
-    make_path(path, sizeof(path), dir, name, (int)strlen(name), ".json");
-    body = lq_test_read_file(path, &len);
-    ck(body != NULL, "body file readable", path, "");
-    make_path(path, sizeof(path), dir, name, (int)strlen(name), ".expect");
+    body = case_body(dir, name, &len, path, sizeof(path));
     if (expect_load(&e, path) != 0) {
         ck(0, "expect file readable", path, "");
         free(body);
@@ -287,11 +104,7 @@ static void run_case(const char *dir, const char *name)
         expect_free(&e);
         return;
     }
-    /* an exact-size copy without a terminator: the parser must honour len */
-    exact = malloc(len ? len : 1);
-    if (!exact)
-        abort();
-    memcpy(exact, body, len);
+    exact = exact_copy(body, len); /* no terminator: the parser must honour len */
     memset(&perr, 0, sizeof(perr));
     memset(&r, 0x5a, sizeof(r)); /* garbage in: the parser must reset *out itself */
     err = ingest_parse_chat(exact, len, &limits, &r, &stream, &perr);
@@ -361,57 +174,6 @@ static void run_case(const char *dir, const char *name)
     free(body);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static size_t run_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, i;
-
-    if (!d) {
-        ck(0, "opendir", dir, "a folder of cases");
-        return 0;
-    }
-    while ((de = readdir(d)) != NULL) {
-        size_t l = strlen(de->d_name);
-        char path[4096];
-        FILE *fp;
-        if (l > 7 && strcmp(de->d_name + l - 7, ".expect") == 0) {
-            /* an .expect without its body is a broken case */
-            make_path(path, sizeof(path), dir, de->d_name, (int)(l - 7), ".json");
-            fp = fopen(path, "rb");
-            cur_case = de->d_name;
-            ck(fp != NULL, "body for this .expect", path, "exists");
-            if (fp)
-                fclose(fp);
-            continue;
-        }
-        if (l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
-            continue;
-        names = realloc(names, (n + 1) * sizeof(*names));
-        if (!names)
-            abort();
-        names[n] = strndup(de->d_name, l - 5);
-        if (!names[n])
-            abort();
-        n++;
-    }
-    closedir(d);
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_str);
-    for (i = 0; i < n; i++) {
-        run_case(dir, names[i]);
-        free(names[i]);
-    }
-    free(names);
-    return n;
-}
-
 /* The limits come from the caller, not from constants in the parser. */
 static void test_limits_are_honoured(void)
 {
@@ -448,18 +210,11 @@ static void test_limits_are_honoured(void)
 
 int main(int argc, char **argv)
 {
-    char dir[4096];
-    size_t n;
+    const char *data = data_dir_arg(argc, argv);
 
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s TESTS_DATA_DIR\n", argv[0]);
+    if (!data)
         return 2;
-    }
-    snprintf(dir, sizeof(dir), "%s/requests", argv[1]);
-    n = run_dir(dir);
-    printf("%zu request cases in %s\n", n, dir);
-    cur_case = "(folder)";
-    ck(n > 0, "number of cases", "0", "at least one");
+    run_cases(data, "requests", "request", run_case);
     test_limits_are_honoured();
     TEST_DONE();
 }
