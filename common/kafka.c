@@ -75,7 +75,8 @@ fail:
 }
 
 lq_err_t lq_kafka_create_topics(rd_kafka_t *rk, const char *const *names, const int *partitions,
-                                size_t n, int timeout_ms, char *errstr, size_t errstr_size)
+                                size_t n, const char *const *configs, int timeout_ms, char *errstr,
+                                size_t errstr_size)
 {
     rd_kafka_NewTopic_t **topics = calloc(n, sizeof(*topics));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -96,6 +97,11 @@ lq_err_t lq_kafka_create_topics(rd_kafka_t *rk, const char *const *names, const 
         if (!topics[i]) {
             snprintf(errstr, errstr_size, "topic %s: %s", names[i], kerr);
             goto out;
+        }
+        {
+            size_t c;
+            for (c = 0; configs && configs[c] && configs[c + 1]; c += 2)
+                rd_kafka_NewTopic_set_config(topics[i], configs[c], configs[c + 1]);
         }
     }
     rd_kafka_CreateTopics(rk, topics, n, opts, q);

@@ -33,7 +33,10 @@ lq_err_t lq_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *v
  * replication -1 = broker default. Returns LQ_ERR_KAFKA with errstr when the broker refuses
  * for another reason. */
 lq_err_t lq_kafka_create_topics(rd_kafka_t *rk, const char *const *names, const int *partitions,
-                                size_t n, int timeout_ms, char *errstr, size_t errstr_size);
+                                size_t n, const char *const *configs, int timeout_ms, char *errstr,
+                                size_t errstr_size);
+/* configs: NULL, or topic settings for every topic as a NULL-terminated key, value, ...
+ * list (e.g. "retention.ms", "3600000"). */
 
 /** Partition count of a topic from metadata (requesting it may auto-create the topic);
  * -1 when unknown within the timeout. */

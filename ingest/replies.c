@@ -178,10 +178,12 @@ lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, c
         goto fail;
     }
     {
+        /* replies matter for seconds: keep an hour, so the topic never grows without bound */
+        static const char *const configs[] = {"retention.ms", "3600000", NULL};
         const char *names[1] = {topic};
         int partitions[1] = {1};
         char cerr[256];
-        if (lq_kafka_create_topics(r->rk, names, partitions, 1, 5000, cerr, sizeof(cerr)))
+        if (lq_kafka_create_topics(r->rk, names, partitions, 1, configs, 5000, cerr, sizeof(cerr)))
             LQ_DEBUG("reply topic %s not created through the admin API (%s); relying on "
                      "auto-creation", topic, cerr);
     }

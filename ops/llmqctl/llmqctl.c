@@ -146,7 +146,7 @@ static int cmd_topics_create(int argc, char **argv, const char *brokers)
         fprintf(stderr, "llmqctl: %s\n", errstr);
         return 1;
     }
-    if (lq_kafka_create_topics(rk, names, partitions, 5, 15000, errstr, sizeof(errstr))) {
+    if (lq_kafka_create_topics(rk, names, partitions, 5, NULL, 15000, errstr, sizeof(errstr))) {
         fprintf(stderr, "llmqctl: %s\n", errstr);
         rc = 1;
     } else {

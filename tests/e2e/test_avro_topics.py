@@ -90,3 +90,12 @@ def test_fingerprints_match_an_independent_implementation():
     ours = dict(line.split() for line in out.splitlines() if line.strip())
     for name, schema in SCHEMAS.items():
         assert int(ours[name], 16) == fp_of(schema), name
+
+
+def test_reply_topic_keeps_an_hour(stack, brokers):
+    """Each ingest node creates its reply topic with a short retention."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+    admin = AdminClient({"bootstrap.servers": brokers})
+    res = ConfigResource(ConfigResource.Type.TOPIC, "llmq.replies.llmq-n1")
+    cfg = admin.describe_configs([res])[res].result(timeout=20)
+    assert cfg["retention.ms"].value == "3600000"
