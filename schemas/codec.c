@@ -518,6 +518,106 @@ static lq_err_t finish_encode(lq_codec_t *c, lq_schema_id_t id, const void **buf
     return LQ_OK;
 }
 
+/* ---------- bounds check before decoding ----------
+ * avro-c allocates what a length prefix says before it reads the bytes, so a record with a
+ * bogus length (a corrupt or hostile message) could make it allocate gigabytes. Walk the
+ * record against its writer schema first: every length must fit in the bytes that remain
+ * and every block count must leave at least one byte per item (or be tiny). */
+
+typedef struct span_reader {
+    const unsigned char *p, *end;
+} span_reader_t;
+
+static int read_varint(span_reader_t *r, int64_t *out)
+{
+    uint64_t v = 0;
+    int shift = 0;
+
+    while (r->p < r->end && shift < 64) {
+        unsigned char b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1); /* zig-zag */
+            return 0;
+        }
+        shift += 7;
+    }
+    return -1;
+}
+
+static int skip_bytes(span_reader_t *r, int64_t n)
+{
+    if (n < 0 || n > r->end - r->p)
+        return -1;
+    r->p += n;
+    return 0;
+}
+
+static int check_value(span_reader_t *r, avro_schema_t s, int depth)
+{
+    int64_t n, i, key_len;
+    size_t k;
+
+    if (depth > 32)
+        return -1;
+    switch (avro_typeof(s)) {
+    case AVRO_NULL:
+        return 0;
+    case AVRO_BOOLEAN:
+        return skip_bytes(r, 1);
+    case AVRO_INT32:
+    case AVRO_INT64:
+    case AVRO_ENUM:
+        return read_varint(r, &n);
+    case AVRO_FLOAT:
+        return skip_bytes(r, 4);
+    case AVRO_DOUBLE:
+        return skip_bytes(r, 8);
+    case AVRO_STRING:
+    case AVRO_BYTES:
+        return read_varint(r, &n) || skip_bytes(r, n);
+    case AVRO_FIXED:
+        return skip_bytes(r, avro_schema_fixed_size(s));
+    case AVRO_RECORD:
+        for (k = 0; k < avro_schema_record_size(s); k++)
+            if (check_value(r, avro_schema_record_field_get_by_index(s, (int)k), depth + 1))
+                return -1;
+        return 0;
+    case AVRO_UNION:
+        if (read_varint(r, &n) || n < 0 || (size_t)n >= avro_schema_union_size(s))
+            return -1;
+        return check_value(r, avro_schema_union_branch(s, (int)n), depth + 1);
+    case AVRO_ARRAY:
+    case AVRO_MAP:
+        for (;;) { /* blocks: count (negative: then a byte size), items; 0 ends */
+            if (read_varint(r, &n))
+                return -1;
+            if (n == 0)
+                return 0;
+            if (n < 0) {
+                int64_t size;
+                n = -n;
+                if (read_varint(r, &size) || size < 0 || size > r->end - r->p)
+                    return -1;
+            }
+            if (n > r->end - r->p + 16)
+                return -1; /* more items than bytes left */
+            for (i = 0; i < n; i++) {
+                if (avro_typeof(s) == AVRO_MAP &&
+                    (read_varint(r, &key_len) || skip_bytes(r, key_len)))
+                    return -1;
+                if (check_value(r, avro_typeof(s) == AVRO_MAP ? avro_schema_map_values(s)
+                                                             : avro_schema_array_items(s),
+                                depth + 1))
+                    return -1;
+            }
+        }
+    case AVRO_LINK:
+        return check_value(r, avro_schema_link_target(s), depth + 1);
+    }
+    return -1;
+}
+
 /* Read the framed record into the slot's value, resolving an older writer. */
 static lq_err_t start_decode(lq_codec_t *c, lq_schema_id_t id, const void *buf, size_t len,
                              avro_value_t **out, char *errstr, size_t errstr_size)
@@ -542,6 +642,14 @@ static lq_err_t start_decode(lq_codec_t *c, lq_schema_id_t id, const void *buf, 
         snprintf(errstr, errstr_size, "%s: unknown writer schema fingerprint %016llx",
                  schema_names[id], (unsigned long long)fp);
         return LQ_ERR_AVRO;
+    }
+    {
+        span_reader_t sr = {p + HEADER_LEN, p + len};
+        if (check_value(&sr, w->iface ? w->schema : s->schema, 0)) {
+            snprintf(errstr, errstr_size, "%s: malformed record (a length exceeds the message)",
+                     schema_names[id]);
+            return LQ_ERR_AVRO;
+        }
     }
     *out = w->iface ? &w->value : &s->value;
     avro_value_reset(*out);

@@ -136,6 +136,17 @@ static void test_response_usage_trace(lq_codec_t *c)
     u.latency_ms = 30;
     u.ts_ms = 40;
     CHECK_INT(lq_encode_usage_event(c, &u, &buf, &len, err, sizeof(err)), LQ_OK);
+    {
+        /* a length prefix claiming more bytes than the message has is refused before
+         * avro-c would allocate it (a hostile or corrupt record must not cost gigabytes) */
+        unsigned char bogus[128];
+        const unsigned char huge[5] = {0xfe, 0xff, 0xff, 0xff, 0x0f}; /* string of 2^31-1 */
+        memcpy(bogus, buf, 10);
+        memcpy(bogus + 10, huge, sizeof(huge));
+        memcpy(bogus + 15, (const char *)buf + 11, len - 11);
+        CHECK(lq_decode_usage_event(c, bogus, len + 4, &du, err, sizeof(err)) != LQ_OK);
+        CHECK(strstr(err, "malformed record") != NULL);
+    }
     CHECK_INT(lq_decode_usage_event(c, buf, len, &du, err, sizeof(err)), LQ_OK);
     CHECK_INT(du.completion_tokens, 20);
     CHECK_INT(du.has_cost, 0);
@@ -272,6 +283,58 @@ int main(int argc, char **argv)
     if (!c) {
         fprintf(stderr, "codec: %s\n", err);
         return 1;
+    }
+    if (argc > 2 && strcmp(argv[1], "--write-fuzz-seeds") == 0) {
+        /* seeds for tests/fuzz/fuzz_avro_decode.c: the type byte, then an encoded body */
+        lq_chat_request_t r = {0};
+        lq_message_t m = {"user", "hello", NULL, "n", "{\"a\":1}"};
+        char *stop[1] = {"x"};
+        lq_chat_response_t resp = {0};
+        lq_choice_t ch = {0, "assistant", "hi", "stop", NULL};
+        lq_usage_event_t u = {0};
+        lq_trace_event_t t = {0};
+        lq_span_t span = {0};
+        char *keys[1] = {"k"}, *vals[1] = {"v"};
+        const void *buf;
+        size_t len;
+        for (i = 0; i < LQ_SCHEMA_COUNT; i++) {
+            char path[4096];
+            FILE *fp;
+            lq_err_t e;
+            r.job_id = r.tenant_id = r.model = "id";
+            r.messages = &m;
+            r.n_messages = 1;
+            r.stop = stop;
+            r.n_stop = 1;
+            r.has_max_tokens = 1;
+            r.max_tokens = 5;
+            resp.job_id = resp.tenant_id = resp.model = "id";
+            resp.choices = &ch;
+            resp.n_choices = 1;
+            resp.has_error = 1;
+            resp.error.type = resp.error.message = "e";
+            u.event_id = u.job_id = u.tenant_id = u.model = u.provider = "id";
+            span.name = "s";
+            span.attr_keys = keys;
+            span.attr_values = vals;
+            span.n_attrs = 1;
+            t.trace_id = t.job_id = t.tenant_id = t.model = t.provider = t.route = t.worker_id = "id";
+            t.spans = &span;
+            t.n_spans = 1;
+            e = i == 0 ? lq_encode_chat_request(c, &r, &buf, &len, err, sizeof(err))
+                : i == 1 ? lq_encode_chat_response(c, &resp, &buf, &len, err, sizeof(err))
+                : i == 2 ? lq_encode_usage_event(c, &u, &buf, &len, err, sizeof(err))
+                         : lq_encode_trace_event(c, &t, &buf, &len, err, sizeof(err));
+            snprintf(path, sizeof(path), "%s/%s.bin", argv[2], files[i]);
+            fp = fopen(path, "wb");
+            if (e || !fp)
+                return 1;
+            fputc(i, fp);
+            fwrite((const char *)buf + 10, 1, len - 10, fp);
+            fclose(fp);
+        }
+        lq_codec_destroy(c);
+        return 0;
     }
     if (argc > 1 && strcmp(argv[1], "--print-fingerprints") == 0) {
         /* for the end-to-end test that compares with an independent implementation */

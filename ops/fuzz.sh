@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Run the fuzz targets (tests/fuzz) under libFuzzer with ASan/UBSan for a bounded time each.
+#   ops/fuzz.sh [SECONDS_PER_TARGET]      (default 60)
+# Installs clang when missing. Corpora start from tests/data; new inputs are kept in
+# .llmq/fuzz/<target>/ (not committed); crashes are written there as crash-*.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SECONDS_EACH=${1:-60}
+llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev
+OUT=${LLMQ_STATE:-$LLMQ_ROOT/.llmq}/fuzz
+mkdir -p "$OUT/bin"
+LLMQ_BUILD=$LLMQ_ROOT/build-fuzz
+# the libraries carry coverage instrumentation too, so libFuzzer sees inside them
+cmake -S "$LLMQ_ROOT" -B "$LLMQ_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLLMQ_SANITIZE=ON \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
+cmake --build "$LLMQ_BUILD" >/dev/null
+declare -A CORPUS=([fuzz_request_parse]=tests/data/requests [fuzz_openai_response]=tests/data/openai
+  [fuzz_avro_decode]=tests/data/fuzz/avro)
+for t in fuzz_request_parse fuzz_openai_response fuzz_avro_decode; do
+  src=$LLMQ_ROOT/tests/fuzz/$t.c
+  bin=$OUT/bin/$t
+  # the target's own objects with libFuzzer's main instead of tests/fuzz/driver.c
+  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I"$LLMQ_ROOT" "$src" \
+    "$LLMQ_BUILD/libllmq_ingest_lib.a" "$LLMQ_BUILD/libllmq_worker_lib.a" "$LLMQ_BUILD/libllmq_core.a" \
+    $(pkg-config --libs rdkafka avro-c jansson libmicrohttpd libcurl libpq libcrypto) -lpthread -lm -o "$bin"
+  mkdir -p "$OUT/$t"
+  say "$t for ${SECONDS_EACH}s"
+  (cd "$OUT/$t" && ASAN_OPTIONS=detect_leaks=0 \
+    "$bin" -max_total_time="$SECONDS_EACH" -max_len=65536 "$OUT/$t" "$LLMQ_ROOT/${CORPUS[$t]}" \
+    2>&1 | tail -3)
+done
