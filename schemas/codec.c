@@ -596,6 +596,8 @@ static int check_value(span_reader_t *r, avro_schema_t s, int depth)
                 return 0;
             if (n < 0) {
                 int64_t size;
+                if (n == INT64_MIN)
+                    return -1;
                 n = -n;
                 if (read_varint(r, &size) || size < 0 || size > r->end - r->p)
                     return -1;
