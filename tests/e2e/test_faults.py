@@ -146,10 +146,9 @@ def test_sigterm_drains_worker(pg_url, brokers, log_dir, db):
         assert rc == 0
         assert time.time() - t0 < 15
         assert "drained (0 left)" in stack.workers[0].log_text()
-        time.sleep(2)  # let the sink write what the first worker published
-        done_by_first = db.execute(
-            "SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'", (ids,)).fetchone()[0]
-        # a new worker takes the rest
+        first_id = stack.workers[0].settings["worker.id"]
+        # a new worker (another id) takes the rest
+        stack.workers[0].settings["worker.id"] = first_id + "-b"
         stack.workers[0].start()
         deadline = time.time() + 90
         while time.time() < deadline:
@@ -162,8 +161,16 @@ def test_sigterm_drains_worker(pg_url, brokers, log_dir, db):
             time.sleep(0.2)
         assert done == 60
         assert usage == 60
-        assert done_by_first >= 10
         # the jobs the first worker finished were committed: the second one did not run them again
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            traced = db.execute("SELECT count(*) FROM traces WHERE job_id = ANY(%s::uuid[])", (ids,)).fetchone()[0]
+            if traced == 60:
+                break
+            time.sleep(0.2)
+        done_by_first = db.execute("SELECT count(*) FROM traces WHERE job_id = ANY(%s::uuid[]) AND worker_id = %s",
+                                   (ids, first_id)).fetchone()[0]
+        assert done_by_first >= 10
         second = requests.get(f"http://127.0.0.1:{stack.workers[0].settings['admin.port']}/metrics").text
         ran_again = int(re.search(r'llmq_worker_jobs_total\{status="succeeded"\} (\d+)', second).group(1))
         assert ran_again == 60 - done_by_first
