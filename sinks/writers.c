@@ -1,13 +1,15 @@
 #include "sinks/writers.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+#include <openssl/evp.h>
+
 #include "common/log.h"
 #include "common/pg.h"
-
-#include <jansson.h>
 
 static const char *const JOBS_SQL =
     "INSERT INTO jobs AS j (id, tenant_id, project_id, api_key_id, model, mode, status,"
@@ -115,39 +117,18 @@ size_t sink_batch_rows(const sink_batch_t *b)
     return b->n_jobs + b->n_usage + b->n_traces + b->n_dead;
 }
 
-static void add_dead(sink_batch_t *b, const void *buf, size_t len, const char *topic,
+/* Append one dead_letters row: the record as it came (base64), where from, and why. */
+static void dead_row(lq_jsonw_t *w, const void *buf, size_t len, const char *topic,
                      int32_t partition, int64_t offset, const char *error)
 {
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *p = buf;
     char *enc = malloc((len + 2) / 3 * 4 + 1);
-    size_t i, o = 0;
-    lq_jsonw_t *w = &b->dead_letters;
 
-    LQ_ERROR("%s p%d@%lld cannot be decoded (%s): kept in dead_letters", topic, partition,
-             (long long)offset, error);
-    if (!enc) {
+    if (!enc || len > INT_MAX) {
+        free(enc);
         w->failed = 1;
         return;
     }
-    for (i = 0; i + 2 < len; i += 3) {
-        enc[o++] = b64[p[i] >> 2];
-        enc[o++] = b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-        enc[o++] = b64[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
-        enc[o++] = b64[p[i + 2] & 63];
-    }
-    if (len - i == 1) {
-        enc[o++] = b64[p[i] >> 2];
-        enc[o++] = b64[(p[i] & 3) << 4];
-        enc[o++] = '=';
-        enc[o++] = '=';
-    } else if (len - i == 2) {
-        enc[o++] = b64[p[i] >> 2];
-        enc[o++] = b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-        enc[o++] = b64[(p[i + 1] & 15) << 2];
-        enc[o++] = '=';
-    }
-    enc[o] = '\0';
+    EVP_EncodeBlock((unsigned char *)enc, buf, (int)len);
     lq_jsonw_obj_open(w);
     lq_jsonw_kstr(w, "topic", topic);
     lq_jsonw_kint(w, "partition", partition);
@@ -155,8 +136,26 @@ static void add_dead(sink_batch_t *b, const void *buf, size_t len, const char *t
     lq_jsonw_kstr(w, "error", error);
     lq_jsonw_kstr(w, "payload", enc);
     lq_jsonw_obj_close(w);
-    b->n_dead++;
     free(enc);
+}
+
+static void add_dead(sink_batch_t *b, const void *buf, size_t len, const char *topic,
+                     int32_t partition, int64_t offset, const char *error)
+{
+    LQ_ERROR("%s p%d@%lld cannot be decoded (%s): kept in dead_letters", topic, partition,
+             (long long)offset, error);
+    dead_row(&b->dead_letters, buf, len, topic, partition, offset, error);
+    b->n_dead++;
+}
+
+/* Open a row and record the Kafka record it comes from (ignored by the SQL, used when a row
+ * is refused and goes to dead_letters instead). */
+static void row_open(lq_jsonw_t *w, const char *topic, int32_t partition, int64_t offset)
+{
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "_topic", topic);
+    lq_jsonw_kint(w, "_partition", partition);
+    lq_jsonw_kint(w, "_offset", offset);
 }
 
 static int status_rank(lq_job_status_t s)
@@ -195,7 +194,7 @@ void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t le
         add_dead(b, buf, len, topic, partition, offset, errstr);
         return;
     }
-    lq_jsonw_obj_open(w);
+    row_open(w, topic, partition, offset);
     write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode,
                    LQ_STATUS_QUEUED, r.created_at_ms);
     lq_jsonw_obj_close(w);
@@ -270,7 +269,7 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
         add_dead(b, buf, len, topic, partition, offset, errstr);
         return;
     }
-    lq_jsonw_obj_open(w);
+    row_open(w, topic, partition, offset);
     write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode,
                    r.status, r.created_at_ms);
     lq_jsonw_kstr(w, "provider", r.provider);
@@ -306,7 +305,7 @@ void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
         add_dead(b, buf, len, topic, partition, offset, errstr);
         return;
     }
-    lq_jsonw_obj_open(w);
+    row_open(w, topic, partition, offset);
     lq_jsonw_kstr(w, "event_id", u.event_id);
     lq_jsonw_kstr(w, "job_id", u.job_id);
     lq_jsonw_kstr(w, "tenant_id", u.tenant_id);
@@ -342,7 +341,7 @@ void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
         add_dead(b, buf, len, topic, partition, offset, errstr);
         return;
     }
-    lq_jsonw_obj_open(w);
+    row_open(w, topic, partition, offset);
     lq_jsonw_kstr(w, "trace_id", t.trace_id);
     lq_jsonw_kstr(w, "job_id", t.job_id);
     lq_jsonw_kstr(w, "tenant_id", t.tenant_id);
@@ -376,39 +375,114 @@ void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
     lq_trace_event_clear(&t);
 }
 
-/* rows is an open JSON array: close a copy of its text and run sql with it as $1. */
-static lq_err_t run_rows(PGconn *conn, const char *sql, const lq_jsonw_t *rows, size_t n,
-                         char *errstr, size_t errstr_size)
+/* Run sql with the JSON array text as $1. LQ_ERR_INVALID when PostgreSQL refused the data
+ * itself (SQLSTATE classes 22 and 23: a bad value, a broken constraint), LQ_ERR_DB for
+ * anything else (connection, server): only the latter is worth retrying as it is. */
+static lq_err_t run_rows(PGconn *conn, const char *sql, const char *rows, char *errstr,
+                         size_t errstr_size)
+{
+    const char *params[1] = {rows};
+    PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    lq_err_t err = LQ_OK;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        snprintf(errstr, errstr_size, "postgres: %s", PQerrorMessage(conn));
+        err = state && (!strncmp(state, "22", 2) || !strncmp(state, "23", 2)) ? LQ_ERR_INVALID
+                                                                             : LQ_ERR_DB;
+    }
+    PQclear(res);
+    return err;
+}
+
+/* The careful way, after PostgreSQL refused a batch's data: each row alone under a
+ * savepoint; a refused row goes to dead_letters with the server's message, the rest is
+ * written. Nothing is dropped and one bad record cannot stop the sink. */
+static lq_err_t write_rows_one_by_one(PGconn *conn, const char *sql, const char *rows,
+                                      char *errstr, size_t errstr_size)
+{
+    json_error_t jerr;
+    json_t *arr = json_loads(rows, 0, &jerr), *row;
+    lq_jsonw_t dead;
+    lq_err_t err = LQ_OK;
+    size_t i;
+    char ignore[256];
+
+    if (!arr)
+        return LQ_ERR_NOMEM;
+    lq_jsonw_init(&dead);
+    json_array_foreach(arr, i, row) {
+        char *one = json_dumps(row, JSON_COMPACT), *wrapped;
+        size_t n;
+        if (!one) {
+            err = LQ_ERR_NOMEM;
+            break;
+        }
+        n = strlen(one);
+        wrapped = malloc(n + 3);
+        if (!wrapped) {
+            free(one);
+            err = LQ_ERR_NOMEM;
+            break;
+        }
+        wrapped[0] = '[';
+        memcpy(wrapped + 1, one, n);
+        memcpy(wrapped + 1 + n, "]", 2);
+        err = lq_pg_exec(conn, "SAVEPOINT row", errstr, errstr_size);
+        if (!err)
+            err = run_rows(conn, sql, wrapped, errstr, errstr_size);
+        if (err == LQ_ERR_INVALID) {
+            const char *topic = json_string_value(json_object_get(row, "_topic"));
+            LQ_ERROR("%s p%lld@%lld refused by PostgreSQL (%s): kept in dead_letters",
+                     topic ? topic : "?", (long long)json_integer_value(json_object_get(row, "_partition")),
+                     (long long)json_integer_value(json_object_get(row, "_offset")), errstr);
+            err = lq_pg_exec(conn, "ROLLBACK TO SAVEPOINT row", ignore, sizeof(ignore));
+            lq_jsonw_reset(&dead);
+            lq_jsonw_arr_open(&dead);
+            dead_row(&dead, one, n, topic ? topic : "?",
+                     (int32_t)json_integer_value(json_object_get(row, "_partition")),
+                     json_integer_value(json_object_get(row, "_offset")), errstr);
+            lq_jsonw_arr_close(&dead);
+            if (!err)
+                err = dead.failed ? LQ_ERR_NOMEM : run_rows(conn, DEAD_SQL, dead.p, errstr, errstr_size);
+        }
+        free(wrapped);
+        free(one);
+        if (err)
+            break;
+    }
+    lq_jsonw_free(&dead);
+    json_decref(arr);
+    return err;
+}
+
+/* One table's rows (an open JSON array in w): one statement, or row by row when careful. */
+static lq_err_t write_table(PGconn *conn, const char *sql, const lq_jsonw_t *w, size_t n,
+                            int careful, char *errstr, size_t errstr_size)
 {
     char *text;
-    const char *params[1];
-    PGresult *res;
-    lq_err_t err = LQ_OK;
+    lq_err_t err;
 
     if (n == 0)
         return LQ_OK;
-    if (rows->failed || rows->depth != 1) {
+    if (w->failed || w->depth != 1) {
         snprintf(errstr, errstr_size, "batch rows could not be built (out of memory)");
         return LQ_ERR_NOMEM;
     }
-    text = malloc(rows->len + 2);
+    text = malloc(w->len + 2);
     if (!text)
         return LQ_ERR_NOMEM;
-    memcpy(text, rows->p, rows->len);
-    text[rows->len] = ']';
-    text[rows->len + 1] = '\0';
-    params[0] = text;
-    res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(errstr, errstr_size, "postgres: %s", PQerrorMessage(conn));
-        err = LQ_ERR_DB;
-    }
-    PQclear(res);
+    memcpy(text, w->p, w->len);
+    memcpy(text + w->len, "]", 2);
+    err = careful ? write_rows_one_by_one(conn, sql, text, errstr, errstr_size)
+                  : run_rows(conn, sql, text, errstr, errstr_size);
     free(text);
     return err;
 }
 
-lq_err_t sink_batch_write(PGconn *conn, const sink_batch_t *b, char *errstr, size_t errstr_size)
+static lq_err_t write_batch_once(PGconn *conn, const sink_batch_t *b, int careful, char *errstr,
+                                 size_t errstr_size)
 {
     lq_err_t err;
     char ignore[256];
@@ -416,12 +490,24 @@ lq_err_t sink_batch_write(PGconn *conn, const sink_batch_t *b, char *errstr, siz
     err = lq_pg_exec(conn, "BEGIN", errstr, errstr_size);
     if (err)
         return err;
-    if ((err = run_rows(conn, JOBS_SQL, &b->jobs, b->n_jobs, errstr, errstr_size)) ||
-        (err = run_rows(conn, USAGE_SQL, &b->usage, b->n_usage, errstr, errstr_size)) ||
-        (err = run_rows(conn, TRACES_SQL, &b->traces, b->n_traces, errstr, errstr_size)) ||
-        (err = run_rows(conn, DEAD_SQL, &b->dead_letters, b->n_dead, errstr, errstr_size))) {
+    if ((err = write_table(conn, JOBS_SQL, &b->jobs, b->n_jobs, careful, errstr, errstr_size)) ||
+        (err = write_table(conn, USAGE_SQL, &b->usage, b->n_usage, careful, errstr, errstr_size)) ||
+        (err = write_table(conn, TRACES_SQL, &b->traces, b->n_traces, careful, errstr, errstr_size)) ||
+        (err = write_table(conn, DEAD_SQL, &b->dead_letters, b->n_dead, careful, errstr,
+                           errstr_size))) {
         lq_pg_exec(conn, "ROLLBACK", ignore, sizeof(ignore));
         return err;
     }
     return lq_pg_exec(conn, "COMMIT", errstr, errstr_size);
+}
+
+lq_err_t sink_batch_write(PGconn *conn, const sink_batch_t *b, char *errstr, size_t errstr_size)
+{
+    lq_err_t err = write_batch_once(conn, b, 0, errstr, errstr_size);
+
+    if (err == LQ_ERR_INVALID) {
+        LQ_WARN("batch refused (%s); writing it row by row", errstr);
+        err = write_batch_once(conn, b, 1, errstr, errstr_size);
+    }
+    return err;
 }

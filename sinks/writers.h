@@ -38,7 +38,10 @@ void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
 void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
                     const char *topic, int32_t partition, int64_t offset);
 
-/** Write every row of b in one transaction. */
+/** Write every row of b in one transaction. When PostgreSQL refuses the data itself (a bad
+ * value in a record that decoded), the batch is written again row by row and each refused
+ * row goes to dead_letters with the server's message, so one record cannot stop the sink.
+ * LQ_ERR_DB (worth retrying) for anything else. */
 lq_err_t sink_batch_write(PGconn *conn, const sink_batch_t *b, char *errstr, size_t errstr_size);
 
 #endif

@@ -99,3 +99,40 @@ def test_reply_topic_keeps_an_hour(stack, brokers):
     res = ConfigResource(ConfigResource.Type.TOPIC, "llmq.replies.llmq-n1")
     cfg = admin.describe_configs([res])[res].result(timeout=20)
     assert cfg["retention.ms"].value == "3600000"
+
+
+def test_record_postgres_refuses_goes_to_dead_letters(stack, brokers, db):
+    """A record that decodes but that PostgreSQL refuses (here an event id that is no UUID)
+    is kept in dead_letters with the server's message; the records around it are written."""
+    from confluent_kafka import Producer
+    tenant_id, key = create_tenant(stack.pg_url)
+    schema = SCHEMAS["usage_event"]
+    header = b"\xc3\x01" + struct.pack("<Q", fp_of(schema))
+
+    def usage(event_id):
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, schema, {
+            "event_id": event_id, "job_id": event_id, "tenant_id": tenant_id, "project_id": None,
+            "api_key_id": None, "model": "mock", "provider": "mock", "provider_model": None,
+            "status": "SUCCEEDED", "prompt_tokens": 1, "completion_tokens": 2, "cost_usd": None,
+            "latency_ms": 3, "ts_ms": int(time.time() * 1000)})
+        return header + buf.getvalue()
+
+    good = [str(uuid.uuid4()) for _ in range(2)]
+    p = Producer({"bootstrap.servers": brokers, "linger.ms": 50})
+    for event_id in (good[0], "not-a-uuid", good[1]):  # one batch, most likely
+        p.produce("llmq.usage", key=tenant_id.encode(), value=usage(event_id))
+    assert p.flush(10) == 0
+    deadline = time.time() + 30
+    rows = dead = None
+    while time.time() < deadline:
+        rows = db.execute("SELECT count(*) FROM usage_events WHERE tenant_id = %s", (tenant_id,)).fetchone()[0]
+        dead = db.execute("SELECT error, payload FROM dead_letters WHERE topic = 'llmq.usage'"
+                          " AND convert_from(payload, 'UTF8') LIKE %s", (f'%{tenant_id}%',)).fetchall()
+        if rows == 2 and dead:
+            break
+        time.sleep(0.2)
+    assert rows == 2
+    assert len(dead) == 1
+    assert "uuid" in dead[0][0]
+    assert json.loads(bytes(dead[0][1]))["event_id"] == "not-a-uuid"
