@@ -52,7 +52,7 @@ lq_err_t lq_migrations_apply(PGconn *conn, int *applied, char *errstr, size_t er
         res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
                            NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            snprintf(errstr, errstr_size, "postgres: %s", PQerrorMessage(conn));
+            lq_pg_errstr(conn, errstr, errstr_size);
             PQclear(res);
             err = LQ_ERR_DB;
             goto out;
@@ -76,7 +76,7 @@ lq_err_t lq_migrations_apply(PGconn *conn, int *applied, char *errstr, size_t er
                            2, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             char detail[512];
-            snprintf(errstr, errstr_size, "postgres: %s", PQerrorMessage(conn));
+            lq_pg_errstr(conn, errstr, errstr_size);
             PQclear(res);
             lq_pg_exec(conn, "ROLLBACK", detail, sizeof(detail));
             err = LQ_ERR_DB;

@@ -3,6 +3,16 @@
 #include <stdio.h>
 #include <string.h>
 
+void lq_pg_errstr(PGconn *conn, char *errstr, size_t errstr_size)
+{
+    const char *msg = PQerrorMessage(conn);
+    size_t n = strlen(msg);
+
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        n--;
+    snprintf(errstr, errstr_size, "postgres: %.*s", (int)n, msg);
+}
+
 lq_err_t lq_pg_connect(const char *conninfo, const char *app_name, PGconn **out, char *errstr,
                        size_t errstr_size)
 {
@@ -14,10 +24,7 @@ lq_err_t lq_pg_connect(const char *conninfo, const char *app_name, PGconn **out,
     if (!conn)
         return LQ_ERR_NOMEM;
     if (PQstatus(conn) != CONNECTION_OK) {
-        const char *msg = PQerrorMessage(conn);
-        size_t n = strlen(msg);
-        snprintf(errstr, errstr_size, "postgres: %.*s", (int)(n && msg[n - 1] == '\n' ? n - 1 : n),
-                 msg);
+        lq_pg_errstr(conn, errstr, errstr_size);
         PQfinish(conn);
         return LQ_ERR_DB;
     }
@@ -32,7 +39,7 @@ lq_err_t lq_pg_exec(PGconn *conn, const char *sql, char *errstr, size_t errstr_s
     lq_err_t err = LQ_OK;
 
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        snprintf(errstr, errstr_size, "postgres: %s", PQerrorMessage(conn));
+        lq_pg_errstr(conn, errstr, errstr_size);
         err = LQ_ERR_DB;
     }
     PQclear(res);

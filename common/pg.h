@@ -12,6 +12,9 @@
 lq_err_t lq_pg_connect(const char *conninfo, const char *app_name, PGconn **out, char *errstr,
                        size_t errstr_size);
 
+/** "postgres: <the connection's last error>" without libpq's trailing newline. */
+void lq_pg_errstr(PGconn *conn, char *errstr, size_t errstr_size);
+
 /** Run a command that returns no rows; LQ_ERR_DB with the server's message on failure. */
 lq_err_t lq_pg_exec(PGconn *conn, const char *sql, char *errstr, size_t errstr_size);
 

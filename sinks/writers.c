@@ -388,7 +388,7 @@ static lq_err_t run_rows(PGconn *conn, const char *sql, const char *rows, char *
 
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        snprintf(errstr, errstr_size, "postgres: %s", PQerrorMessage(conn));
+        lq_pg_errstr(conn, errstr, errstr_size);
         err = state && (!strncmp(state, "22", 2) || !strncmp(state, "23", 2)) ? LQ_ERR_INVALID
                                                                              : LQ_ERR_DB;
     }
