@@ -1,57 +1,72 @@
 #include "common/openai_json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-json_t *lq_openai_completion(const lq_chat_response_t *r)
+void lq_openai_write_completion(lq_jsonw_t *w, const lq_chat_response_t *r)
 {
-    json_t *root = json_object(), *choices = json_array(), *usage = json_object();
     char id[64];
     size_t i;
 
-    if (!root || !choices || !usage)
-        goto fail;
     snprintf(id, sizeof(id), "chatcmpl-%s", r->job_id);
-    json_object_set_new(root, "id", json_string(id));
-    json_object_set_new(root, "object", json_string("chat.completion"));
-    json_object_set_new(root, "created", json_integer(r->created_at_ms / 1000));
-    json_object_set_new(root, "model", json_string(r->provider_model ? r->provider_model : r->model));
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "id", id);
+    lq_jsonw_kstr(w, "object", "chat.completion");
+    lq_jsonw_kint(w, "created", r->created_at_ms / 1000);
+    lq_jsonw_kstr(w, "model", r->provider_model ? r->provider_model : r->model);
+    lq_jsonw_key(w, "choices");
+    lq_jsonw_arr_open(w);
     for (i = 0; i < r->n_choices; i++) {
-        const lq_choice_t *c = &r->choices[i];
-        json_t *ch = json_object(), *msg = NULL;
-        if (!ch)
-            goto fail;
-        if (c->extra_json) {
+        const lq_choice_t *ch = &r->choices[i];
+        lq_jsonw_obj_open(w);
+        lq_jsonw_kint(w, "index", ch->index);
+        lq_jsonw_key(w, "message");
+        lq_jsonw_obj_open(w);
+        lq_jsonw_kstr(w, "role", ch->role ? ch->role : "assistant");
+        lq_jsonw_kstr(w, "content", ch->content);
+        if (ch->extra_json) { /* provider fields such as tool_calls: re-serialised, never trusted */
             json_error_t jerr;
-            msg = json_loads(c->extra_json, 0, &jerr);
-            if (msg && !json_is_object(msg)) {
-                json_decref(msg);
-                msg = NULL;
+            json_t *extra = json_loads(ch->extra_json, 0, &jerr), *v;
+            const char *k;
+            json_object_foreach(extra, k, v) {
+                char *text;
+                if (!strcmp(k, "role") || !strcmp(k, "content"))
+                    continue;
+                text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                if (text) {
+                    lq_jsonw_key(w, k);
+                    lq_jsonw_raw(w, text);
+                    free(text);
+                }
             }
+            json_decref(extra);
         }
-        if (!msg)
-            msg = json_object();
-        json_object_set_new(msg, "role", json_string(c->role ? c->role : "assistant"));
-        json_object_set_new(msg, "content", c->content ? json_string(c->content) : json_null());
-        json_object_set_new(ch, "index", json_integer(c->index));
-        json_object_set_new(ch, "message", msg);
-        json_object_set_new(ch, "logprobs", json_null());
-        json_object_set_new(ch, "finish_reason",
-                            c->finish_reason ? json_string(c->finish_reason) : json_null());
-        json_array_append_new(choices, ch);
+        lq_jsonw_obj_close(w);
+        lq_jsonw_key(w, "logprobs");
+        lq_jsonw_null(w);
+        lq_jsonw_kstr(w, "finish_reason", ch->finish_reason);
+        lq_jsonw_obj_close(w);
     }
-    json_object_set_new(root, "choices", choices);
-    choices = NULL;
-    json_object_set_new(usage, "prompt_tokens", json_integer(r->prompt_tokens));
-    json_object_set_new(usage, "completion_tokens", json_integer(r->completion_tokens));
-    json_object_set_new(usage, "total_tokens",
-                        json_integer((json_int_t)r->prompt_tokens + r->completion_tokens));
-    json_object_set_new(root, "usage", usage);
-    return root;
-fail:
-    json_decref(root);
-    json_decref(choices);
-    json_decref(usage);
-    return NULL;
+    lq_jsonw_arr_close(w);
+    lq_jsonw_key(w, "usage");
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kint(w, "prompt_tokens", r->prompt_tokens);
+    lq_jsonw_kint(w, "completion_tokens", r->completion_tokens);
+    lq_jsonw_kint(w, "total_tokens", (int64_t)r->prompt_tokens + r->completion_tokens);
+    lq_jsonw_obj_close(w);
+    lq_jsonw_obj_close(w);
+}
+
+void lq_openai_write_job_error(lq_jsonw_t *w, const lq_job_error_t *e)
+{
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "message", e->message ? e->message : "");
+    lq_jsonw_kstr(w, "type", e->type ? e->type : "server_error");
+    lq_jsonw_key(w, "param");
+    lq_jsonw_null(w);
+    lq_jsonw_kstr(w, "code", e->code);
+    lq_jsonw_obj_close(w);
 }
 
 json_t *lq_openai_error(const char *message, const char *type, const char *param,
@@ -60,11 +75,4 @@ json_t *lq_openai_error(const char *message, const char *type, const char *param
     return json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", message, "type", type,
                      "param", param ? json_string(param) : json_null(), "code",
                      code ? json_string(code) : json_null());
-}
-
-json_t *lq_openai_job_error(const lq_job_error_t *e)
-{
-    return json_pack("{s:s, s:s, s:n, s:o}", "message", e->message ? e->message : "",
-                     "type", e->type ? e->type : "server_error", "param", "code",
-                     e->code ? json_string(e->code) : json_null());
 }

@@ -125,6 +125,23 @@ static void ctx_set_json(req_ctx_t *c, unsigned status, json_t *body)
     c->phase = PH_RESPOND;
 }
 
+/* Take the text of a finished JSON writer as the answer. */
+static void ctx_set_jsonw(req_ctx_t *c, unsigned status, lq_jsonw_t *w)
+{
+    free(c->resp);
+    if (w->failed || w->depth != 0) {
+        lq_jsonw_free(w);
+        c->resp = NULL;
+        c->resp_len = 0;
+        c->status = 500;
+    } else {
+        c->resp = w->p; /* ours now */
+        c->resp_len = w->len;
+        c->status = status;
+    }
+    c->phase = PH_RESPOND;
+}
+
 static void ctx_set_error(req_ctx_t *c, unsigned status, const char *message, const char *type,
                           const char *param, const char *code)
 {
@@ -306,19 +323,20 @@ static void on_reply(void *waiter, const lq_chat_response_t *resp)
 {
     req_ctx_t *c = waiter;
 
+    static const lq_job_error_t unknown = {"server_error", NULL, "the job did not succeed", 502};
+    lq_jsonw_t w;
+
+    lq_jsonw_init(&w);
     if (resp->status == LQ_STATUS_SUCCEEDED) {
-        ctx_set_json(c, 200, lq_openai_completion(resp));
+        lq_openai_write_completion(&w, resp);
+        ctx_set_jsonw(c, 200, &w);
     } else {
-        json_t *err = json_object();
-        int status = resp->has_error && resp->error.http_status >= 400 ? resp->error.http_status
-                                                                       : 502;
-        if (resp->has_error)
-            json_object_set_new(err, "error", lq_openai_job_error(&resp->error));
-        else
-            json_object_set_new(err, "error",
-                                json_pack("{s:s,s:s,s:n,s:n}", "message", "the job did not succeed",
-                                          "type", "server_error", "param", "code"));
-        ctx_set_json(c, (unsigned)status, err);
+        const lq_job_error_t *e = resp->has_error ? &resp->error : &unknown;
+        lq_jsonw_obj_open(&w);
+        lq_jsonw_key(&w, "error");
+        lq_openai_write_job_error(&w, e);
+        lq_jsonw_obj_close(&w);
+        ctx_set_jsonw(c, (unsigned)(e->http_status >= 400 ? e->http_status : 502), &w);
     }
     ctx_resume(c);
 }
