@@ -6,9 +6,7 @@ Environment:
   LLMQ_TEST_DIR   where services keep their state (default a temporary folder)
   LLMQ_TEST_BROKERS  use this Kafka instead of starting one
 """
-import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -207,13 +205,31 @@ def db(pg_url):
         yield conn
 
 
-def wait_job(url, key, job_id, seconds=30, want=("succeeded", "failed", "cancelled")):
+def poll(probe, done, seconds, interval=0.1):
+    """Call probe() until done(value) is true or `seconds` pass; return the last value, for the
+    caller to assert on (so a timeout fails with the value that was seen)."""
     deadline = time.time() + seconds
-    last = None
-    while time.time() < deadline:
-        r = requests.get(f"{url}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"}, timeout=5)
-        last = r
-        if r.status_code == 200 and r.json()["status"] in want:
-            return r.json()
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} not final: {last.status_code if last else None} {last.text if last else ''}")
+    while True:
+        value = probe()
+        if done(value) or time.time() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def count_jobs(db, ids, status):
+    return db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = %s",
+                      (ids, status)).fetchone()[0]
+
+
+def count_usage(db, ids):
+    return db.execute("SELECT count(*) FROM usage_events WHERE job_id = ANY(%s::uuid[])",
+                      (ids,)).fetchone()[0]
+
+
+def wait_job(url, key, job_id, seconds=30, want=("succeeded", "failed", "cancelled")):
+    """Poll GET /v1/jobs/{id} until the job's status is one of `want`; return the job."""
+    r = poll(lambda: requests.get(f"{url}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"},
+                                  timeout=5),
+             lambda r: r.status_code == 200 and r.json()["status"] in want, seconds)
+    assert r.status_code == 200 and r.json()["status"] in want, f"job {job_id} not final: {r.status_code} {r.text}"
+    return r.json()

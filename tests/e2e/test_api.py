@@ -1,12 +1,11 @@
 """The HTTP API end to end, with the official OpenAI SDK and plain HTTP."""
-import time
 import uuid
 
 import openai
 import pytest
 import requests
 
-from conftest import create_tenant, wait_job
+from conftest import create_tenant, poll, wait_job
 
 
 def auth(key):
@@ -39,15 +38,10 @@ def test_sdk_chat_completion(stack, tenant, db):
     assert r3.usage.completion_tokens == 3
     # the job and its usage reach PostgreSQL
     job_id = r.id[len("chatcmpl-"):]
-    deadline = time.time() + 15
-    row = None
-    while time.time() < deadline:
-        row = db.execute("SELECT status, mode FROM jobs WHERE id = %s", (job_id,)).fetchone()
-        usage = db.execute("SELECT prompt_tokens, completion_tokens, tenant_id FROM usage_events WHERE job_id = %s",
-                           (job_id,)).fetchone()
-        if row and row[0] == "succeeded" and usage:
-            break
-        time.sleep(0.1)
+    row, usage = poll(lambda: (
+        db.execute("SELECT status, mode FROM jobs WHERE id = %s", (job_id,)).fetchone(),
+        db.execute("SELECT prompt_tokens, completion_tokens, tenant_id FROM usage_events WHERE job_id = %s",
+                   (job_id,)).fetchone()), lambda v: v[0] and v[0][0] == "succeeded" and v[1], 15)
     assert row == ("succeeded", "sync")
     assert usage == (r.usage.prompt_tokens, 16, tenant_id)
 

@@ -12,7 +12,7 @@ import requests
 from confluent_kafka import Consumer
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
-from conftest import ROOT, create_tenant, wait_job
+from conftest import ROOT, create_tenant, poll, wait_job
 
 SCHEMAS = {name: parse_schema(json.load(open(os.path.join(ROOT, "schemas", f"{name}.avsc"))))
            for name in ("chat_request", "chat_response", "usage_event", "trace_event")}
@@ -123,15 +123,11 @@ def test_record_postgres_refuses_goes_to_dead_letters(stack, brokers, db):
     for event_id in (good[0], "not-a-uuid", good[1]):  # one batch, most likely
         p.produce("llmq.usage", key=tenant_id.encode(), value=usage(event_id))
     assert p.flush(10) == 0
-    deadline = time.time() + 30
-    rows = dead = None
-    while time.time() < deadline:
-        rows = db.execute("SELECT count(*) FROM usage_events WHERE tenant_id = %s", (tenant_id,)).fetchone()[0]
-        dead = db.execute("SELECT error, payload FROM dead_letters WHERE topic = 'llmq.usage'"
-                          " AND convert_from(payload, 'UTF8') LIKE %s", (f'%{tenant_id}%',)).fetchall()
-        if rows == 2 and dead:
-            break
-        time.sleep(0.2)
+    rows, dead = poll(lambda: (
+        db.execute("SELECT count(*) FROM usage_events WHERE tenant_id = %s", (tenant_id,)).fetchone()[0],
+        db.execute("SELECT error, payload FROM dead_letters WHERE topic = 'llmq.usage'"
+                   " AND convert_from(payload, 'UTF8') LIKE %s", (f'%{tenant_id}%',)).fetchall()),
+        lambda v: v[0] == 2 and v[1], 30, 0.2)
     assert rows == 2
     assert len(dead) == 1
     assert "uuid" in dead[0][0]

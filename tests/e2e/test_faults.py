@@ -7,7 +7,8 @@ import uuid
 
 import requests
 
-from conftest import BUILD, Daemon, Stack, create_tenant, free_port, run, wait_job
+from conftest import (BUILD, Daemon, Stack, count_jobs, count_usage, create_tenant, free_port, poll,
+                      run, wait_job)
 
 
 def test_sigkill_worker_mid_run(pg_url, brokers, log_dir, db):
@@ -38,26 +39,13 @@ def test_sigkill_worker_mid_run(pg_url, brokers, log_dir, db):
         ids = [j for j, _ in jobs]
         # kill one worker while work is in flight: after some jobs finished, well before all
         victim = stack.workers[0]
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            finished = db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'",
-                                  (ids,)).fetchone()[0]
-            if finished >= 150:
-                break
-            time.sleep(0.05)
+        finished = poll(lambda: count_jobs(db, ids, "succeeded"), lambda n: n >= 150, 60, 0.05)
         assert victim.proc.poll() is None
         victim.kill()
         assert finished < 700, f"the kill came too late to matter ({finished} jobs already done)"
         # every job reaches succeeded
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            done = db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'",
-                              (ids,)).fetchone()[0]
-            usage = db.execute("SELECT count(*) FROM usage_events WHERE job_id = ANY(%s::uuid[])",
-                               (ids,)).fetchone()[0]
-            if done == 1000 and usage == 1000:
-                break
-            time.sleep(0.5)
+        done, usage = poll(lambda: (count_jobs(db, ids, "succeeded"), count_usage(db, ids)),
+                           lambda v: v == (1000, 1000), 120, 0.5)
         assert done == 1000, f"{done} of 1000 jobs succeeded"
         assert usage == 1000
         # exactly one usage row per job, all 10 tenants present, rollup consistent
@@ -134,13 +122,7 @@ def test_sigterm_drains_worker(pg_url, brokers, log_dir, db):
             assert r.status_code == 202
             ids.append(r.json()["id"])
         # wait until the worker has work in flight, then ask it to stop
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            running = db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'running'",
-                                 (ids,)).fetchone()[0]
-            if running >= 10:
-                break
-            time.sleep(0.05)
+        poll(lambda: count_jobs(db, ids, "running"), lambda n: n >= 10, 30, 0.05)
         t0 = time.time()
         rc = stack.workers[0].stop()
         assert rc == 0
@@ -150,24 +132,13 @@ def test_sigterm_drains_worker(pg_url, brokers, log_dir, db):
         # a new worker (another id) takes the rest
         stack.workers[0].settings["worker.id"] = first_id + "-b"
         stack.workers[0].start()
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            done = db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'",
-                              (ids,)).fetchone()[0]
-            usage = db.execute("SELECT count(*) FROM usage_events WHERE job_id = ANY(%s::uuid[])",
-                               (ids,)).fetchone()[0]
-            if done == 60 and usage == 60:
-                break
-            time.sleep(0.2)
+        done, usage = poll(lambda: (count_jobs(db, ids, "succeeded"), count_usage(db, ids)),
+                           lambda v: v == (60, 60), 90, 0.2)
         assert done == 60
         assert usage == 60
         # the jobs the first worker finished were committed: the second one did not run them again
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            traced = db.execute("SELECT count(*) FROM traces WHERE job_id = ANY(%s::uuid[])", (ids,)).fetchone()[0]
-            if traced == 60:
-                break
-            time.sleep(0.2)
+        poll(lambda: db.execute("SELECT count(*) FROM traces WHERE job_id = ANY(%s::uuid[])", (ids,)).fetchone()[0],
+             lambda n: n == 60, 30, 0.2)
         done_by_first = db.execute("SELECT count(*) FROM traces WHERE job_id = ANY(%s::uuid[]) AND worker_id = %s",
                                    (ids, first_id)).fetchone()[0]
         assert done_by_first >= 10

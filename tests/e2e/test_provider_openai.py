@@ -5,7 +5,7 @@ import openai
 import pytest
 import requests
 
-from conftest import Stack, create_tenant, wait_job
+from conftest import Stack, create_tenant, poll, wait_job
 from fake_openai import FakeOpenAI
 
 
@@ -68,12 +68,8 @@ def test_retry_after_429(provider_stack, fake, pg_url, db):
     assert r.choices[0].message.content == f"echo: {prompt}"
     assert fake.seen[prompt] == 2
     job_id = r.id[len("chatcmpl-"):]
-    import time
-    for _ in range(100):
-        row = db.execute("SELECT spans FROM traces WHERE job_id = %s", (job_id,)).fetchone()
-        if row:
-            break
-        time.sleep(0.1)
+    row = poll(lambda: db.execute("SELECT spans FROM traces WHERE job_id = %s", (job_id,)).fetchone(),
+               lambda v: v is not None, 10)
     provider_span = [s for s in row[0] if s["name"] == "provider"][0]
     assert provider_span["attrs"]["attempts"] == "2"
     assert provider_span["duration_ms"] >= 1000  # honoured Retry-After: 1
