@@ -361,6 +361,8 @@ const lq_config_def_t lq_common_settings[] = {
     {"topic.usage", LQ_CFG_STRING, "llmq.usage", 0, 0, "topic of usage events"},
     {"topic.traces", LQ_CFG_STRING, "llmq.traces", 0, 0, "topic of trace events"},
     {"topic.dlq", LQ_CFG_STRING, "llmq.requests.dlq", 0, 0, "dead-letter topic for requests that cannot be processed"},
+    {"topic.cancels", LQ_CFG_STRING, "llmq.cancels", 0, 0,
+     "topic of job cancellations (key = tenant; same partition count as topic.requests)"},
     {"topic.replies_prefix", LQ_CFG_STRING, "llmq.replies.", 0, 0,
      "prefix of each ingest node's reply topic (the node id follows)"},
     {NULL, 0, NULL, 0, 0, NULL}};

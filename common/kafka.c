@@ -14,6 +14,7 @@ void lq_topics_from_config(lq_topics_t *t, const lq_config_t *cfg)
     snprintf(t->usage, sizeof(t->usage), "%s", lq_config_str(cfg, "topic.usage"));
     snprintf(t->traces, sizeof(t->traces), "%s", lq_config_str(cfg, "topic.traces"));
     snprintf(t->dlq, sizeof(t->dlq), "%s", lq_config_str(cfg, "topic.dlq"));
+    snprintf(t->cancels, sizeof(t->cancels), "%s", lq_config_str(cfg, "topic.cancels"));
     snprintf(t->replies_prefix, sizeof(t->replies_prefix), "%s",
              lq_config_str(cfg, "topic.replies_prefix"));
 }

@@ -13,6 +13,7 @@ typedef struct lq_topics {
     char usage[200];
     char traces[200];
     char dlq[200];
+    char cancels[200];
     char replies_prefix[200];
 } lq_topics_t;
 

@@ -4,6 +4,57 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *const message_keys[] = {"role", "content", NULL};
+static const char *const top_keys[] = {"id", "object", "created", "model", "choices", "usage",
+                                       "error", NULL};
+
+/* The members of a JSON object text (provider fields such as tool_calls or citations) into
+ * the object being written: re-serialised, never trusted; reserved keys are skipped.
+ * with_index: give every element of a "tool_calls" array an "index" (stream deltas). */
+static void write_members(lq_jsonw_t *w, const char *json_text, const char *const *reserved,
+                          int with_index)
+{
+    json_error_t jerr;
+    json_t *extra, *v;
+    const char *k;
+    size_t i;
+
+    if (!json_text)
+        return;
+    extra = json_loads(json_text, 0, &jerr);
+    json_object_foreach(extra, k, v) {
+        char *text;
+        int skip = 0;
+        for (i = 0; reserved[i]; i++)
+            skip |= strcmp(k, reserved[i]) == 0;
+        if (skip)
+            continue;
+        if (with_index && !strcmp(k, "tool_calls") && json_is_array(v)) {
+            json_t *e;
+            json_array_foreach(v, i, e)
+                if (json_is_object(e) && !json_object_get(e, "index"))
+                    json_object_set_new(e, "index", json_integer((json_int_t)i));
+        }
+        text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text) {
+            lq_jsonw_key(w, k);
+            lq_jsonw_raw(w, text);
+            free(text);
+        }
+    }
+    json_decref(extra);
+}
+
+static void write_usage(lq_jsonw_t *w, int32_t prompt, int32_t completion)
+{
+    lq_jsonw_key(w, "usage");
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kint(w, "prompt_tokens", prompt);
+    lq_jsonw_kint(w, "completion_tokens", completion);
+    lq_jsonw_kint(w, "total_tokens", (int64_t)prompt + completion);
+    lq_jsonw_obj_close(w);
+}
+
 void lq_openai_write_completion(lq_jsonw_t *w, const lq_chat_response_t *r)
 {
     char id[64];
@@ -25,23 +76,7 @@ void lq_openai_write_completion(lq_jsonw_t *w, const lq_chat_response_t *r)
         lq_jsonw_obj_open(w);
         lq_jsonw_kstr(w, "role", ch->role ? ch->role : "assistant");
         lq_jsonw_kstr(w, "content", ch->content);
-        if (ch->extra_json) { /* provider fields such as tool_calls: re-serialised, never trusted */
-            json_error_t jerr;
-            json_t *extra = json_loads(ch->extra_json, 0, &jerr), *v;
-            const char *k;
-            json_object_foreach(extra, k, v) {
-                char *text;
-                if (!strcmp(k, "role") || !strcmp(k, "content"))
-                    continue;
-                text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-                if (text) {
-                    lq_jsonw_key(w, k);
-                    lq_jsonw_raw(w, text);
-                    free(text);
-                }
-            }
-            json_decref(extra);
-        }
+        write_members(w, ch->extra_json, message_keys, 0);
         lq_jsonw_obj_close(w);
         lq_jsonw_key(w, "logprobs");
         lq_jsonw_null(w);
@@ -49,12 +84,46 @@ void lq_openai_write_completion(lq_jsonw_t *w, const lq_chat_response_t *r)
         lq_jsonw_obj_close(w);
     }
     lq_jsonw_arr_close(w);
-    lq_jsonw_key(w, "usage");
-    lq_jsonw_obj_open(w);
-    lq_jsonw_kint(w, "prompt_tokens", r->prompt_tokens);
-    lq_jsonw_kint(w, "completion_tokens", r->completion_tokens);
-    lq_jsonw_kint(w, "total_tokens", (int64_t)r->prompt_tokens + r->completion_tokens);
+    write_usage(w, r->prompt_tokens, r->completion_tokens);
+    write_members(w, r->extra_json, top_keys, 0);
     lq_jsonw_obj_close(w);
+}
+
+void lq_openai_write_chunk(lq_jsonw_t *w, const lq_openai_chunk_t *k)
+{
+    char id[64];
+
+    snprintf(id, sizeof(id), "chatcmpl-%s", k->job_id);
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "id", id);
+    lq_jsonw_kstr(w, "object", "chat.completion.chunk");
+    lq_jsonw_kint(w, "created", k->created_s);
+    lq_jsonw_kstr(w, "model", k->model);
+    lq_jsonw_key(w, "choices");
+    lq_jsonw_arr_open(w);
+    if (!k->usage_only) {
+        lq_jsonw_obj_open(w);
+        lq_jsonw_kint(w, "index", 0);
+        lq_jsonw_key(w, "delta");
+        lq_jsonw_obj_open(w);
+        if (k->role)
+            lq_jsonw_kstr(w, "role", k->role);
+        if (k->content) {
+            lq_jsonw_key(w, "content");
+            lq_jsonw_strn(w, k->content, k->content_len);
+        }
+        write_members(w, k->message_extra_json, message_keys, 1);
+        lq_jsonw_obj_close(w);
+        lq_jsonw_key(w, "logprobs");
+        lq_jsonw_null(w);
+        lq_jsonw_kstr(w, "finish_reason", k->finish_reason);
+        lq_jsonw_obj_close(w);
+    }
+    lq_jsonw_arr_close(w);
+    if (k->usage_only) {
+        write_usage(w, k->prompt_tokens, k->completion_tokens);
+    }
+    write_members(w, k->top_extra_json, top_keys, 0);
     lq_jsonw_obj_close(w);
 }
 

@@ -19,6 +19,7 @@
 typedef struct waiter_entry {
     void *waiter;
     int64_t deadline_ms;
+    int64_t idle_ms; /* streams: each chunk moves the deadline to now + idle_ms */
 } waiter_entry_t;
 
 struct ingest_replies {
@@ -29,6 +30,7 @@ struct ingest_replies {
     pthread_mutex_t mu;
     lq_hashmap_t *waiters;
     ingest_reply_cb on_reply;
+    ingest_chunk_cb on_chunk;
     ingest_timeout_cb on_timeout;
     lq_metric_t *m_unmatched;
 };
@@ -53,6 +55,30 @@ static void *consumer_main(void *arg)
             continue;
         }
         codec = lq_codec_thread();
+        if (codec && lq_codec_identify(codec, m->payload, m->len) == LQ_SCHEMA_CHAT_CHUNK) {
+            lq_chat_chunk_t chunk;
+            if (lq_decode_chat_chunk(codec, m->payload, m->len, &chunk, errstr, sizeof(errstr))) {
+                LQ_WARN("reply topic: undecodable chunk at offset %lld: %s", (long long)m->offset,
+                        errstr);
+            } else {
+                /* the waiter stays registered; the callback runs under the lock, so a
+                 * concurrent cancel cannot free it meanwhile */
+                pthread_mutex_lock(&r->mu);
+                w = lq_hashmap_get(r->waiters, chunk.job_id);
+                if (w) {
+                    if (w->idle_ms)
+                        w->deadline_ms = lq_mono_ms() + w->idle_ms;
+                    if (r->on_chunk)
+                        r->on_chunk(w->waiter, &chunk);
+                }
+                pthread_mutex_unlock(&r->mu);
+                if (!w)
+                    lq_metric_add(r->m_unmatched, 1);
+                lq_chat_chunk_clear(&chunk);
+            }
+            rd_kafka_message_destroy(m);
+            continue;
+        }
         if (!codec ||
             lq_decode_chat_response(codec, m->payload, m->len, &resp, errstr, sizeof(errstr))) {
             LQ_WARN("reply topic: undecodable message at offset %lld: %s", (long long)m->offset,
@@ -137,8 +163,8 @@ static void *sweeper_main(void *arg)
 }
 
 lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, const char *topic,
-                               ingest_reply_cb on_reply, ingest_timeout_cb on_timeout,
-                               char *errstr, size_t errstr_size)
+                               ingest_reply_cb on_reply, ingest_chunk_cb on_chunk,
+                               ingest_timeout_cb on_timeout, char *errstr, size_t errstr_size)
 {
     static const char *const defaults[] = {"enable.partition.eof", "false",
                                            "fetch.wait.max.ms", "10",
@@ -159,6 +185,7 @@ lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, c
         return LQ_ERR_NOMEM;
     pthread_mutex_init(&r->mu, NULL);
     r->on_reply = on_reply;
+    r->on_chunk = on_chunk;
     r->on_timeout = on_timeout;
     r->waiters = lq_hashmap_create(1024);
     r->m_unmatched = lq_metrics_counter("llmq_ingest_replies_unmatched_total",
@@ -197,8 +224,15 @@ lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, c
      * made from now on. Resolve the offsets now, so none is missed while resolving later. */
     parts = rd_kafka_topic_partition_list_new(np);
     for (i = 0; i < np; i++) {
-        int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(r->rk, topic, i, &lo, &hi, 10000);
+        int64_t lo = 0, hi = 0, give_up = lq_mono_ms() + 15000;
+        rd_kafka_resp_err_t e;
+        /* a topic created a moment ago may not have its leader yet: wait for it */
+        while ((e = rd_kafka_query_watermark_offsets(r->rk, topic, i, &lo, &hi, 5000)) &&
+               (e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__TIMED_OUT) &&
+               lq_mono_ms() < give_up)
+            nanosleep(&(struct timespec){0, 200 * 1000000}, NULL);
         if (e) {
             snprintf(errstr, errstr_size, "reply topic %s: %s", topic, rd_kafka_err2str(e));
             err = LQ_ERR_KAFKA;
@@ -248,7 +282,7 @@ void ingest_replies_destroy(ingest_replies_t *r)
 }
 
 lq_err_t ingest_replies_wait(ingest_replies_t *r, const char *job_id, void *waiter,
-                             int64_t deadline_mono_ms)
+                             int64_t deadline_mono_ms, int64_t idle_ms)
 {
     waiter_entry_t *w = malloc(sizeof(*w));
     lq_err_t err;
@@ -257,6 +291,7 @@ lq_err_t ingest_replies_wait(ingest_replies_t *r, const char *job_id, void *wait
         return LQ_ERR_NOMEM;
     w->waiter = waiter;
     w->deadline_ms = deadline_mono_ms;
+    w->idle_ms = idle_ms;
     pthread_mutex_lock(&r->mu);
     err = lq_hashmap_put(r->waiters, job_id, w);
     pthread_mutex_unlock(&r->mu);

@@ -18,18 +18,24 @@ typedef struct ingest_replies ingest_replies_t;
 
 /** resp is borrowed for the call. Runs on the reply thread. */
 typedef void (*ingest_reply_cb)(void *waiter, const lq_chat_response_t *resp);
+/** A streamed piece of a job's answer; the waiter stays registered. Runs on the reply
+ * thread while the table's lock is held: keep it short, and never call back into this
+ * module from it. */
+typedef void (*ingest_chunk_cb)(void *waiter, const lq_chat_chunk_t *chunk);
 /** Runs on the sweeper thread. */
 typedef void (*ingest_timeout_cb)(void *waiter);
 
 /** Consume topic from its current end. cfg gives brokers and kafka.* settings. */
 lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, const char *topic,
-                               ingest_reply_cb on_reply, ingest_timeout_cb on_timeout,
-                               char *errstr, size_t errstr_size);
+                               ingest_reply_cb on_reply, ingest_chunk_cb on_chunk,
+                               ingest_timeout_cb on_timeout, char *errstr, size_t errstr_size);
 /** Stops the threads; waiters still registered are timed out. NULL-safe. */
 void ingest_replies_destroy(ingest_replies_t *r);
 
+/** Register waiter for job_id's result until deadline_mono_ms. idle_ms > 0 (streams): each
+ * chunk moves the deadline to now + idle_ms. */
 lq_err_t ingest_replies_wait(ingest_replies_t *r, const char *job_id, void *waiter,
-                             int64_t deadline_mono_ms);
+                             int64_t deadline_mono_ms, int64_t idle_ms);
 /** Take a waiter back; NULL when a reply or timeout already took it. */
 void *ingest_replies_cancel(ingest_replies_t *r, const char *job_id);
 

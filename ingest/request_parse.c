@@ -148,7 +148,8 @@ static lq_err_t parse_message(json_t *msg, size_t mi, lq_message_t *m,
 static int is_modelled(const char *key)
 {
     static const char *const keys[] = {"model", "messages", "max_tokens", "max_completion_tokens",
-                                       "temperature", "top_p", "stop", "user", "stream", "n"};
+                                       "temperature", "top_p", "stop", "user", "stream", "n",
+                                       "stream_options"};
     size_t i;
 
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -310,7 +311,23 @@ lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *
             err = fail(perr, "stream", "invalid_type", "stream must be a boolean");
             goto out;
         }
-        *stream = json_is_true(v);
+        *stream = json_is_true(v) ? INGEST_STREAM : 0;
+    }
+    v = json_object_get(root, "stream_options");
+    if (v && !json_is_null(v)) {
+        json_t *iu = json_object_get(v, "include_usage");
+        if (!json_is_object(v) || (iu && !json_is_boolean(iu))) {
+            err = fail(perr, "stream_options", "invalid_type",
+                       "stream_options must be an object whose include_usage is a boolean");
+            goto out;
+        }
+        if (!*stream) {
+            err = fail(perr, "stream_options", "invalid_value",
+                       "stream_options is only allowed when stream is true");
+            goto out;
+        }
+        if (json_is_true(iu))
+            *stream |= INGEST_STREAM_USAGE;
     }
     json_object_foreach(root, key, val) {
         if (is_modelled(key))

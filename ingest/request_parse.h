@@ -21,8 +21,11 @@ typedef struct ingest_parse_error {
     char code[48];      /* "" when none */
 } ingest_parse_error_t;
 
+#define INGEST_STREAM 1       /* "stream": true */
+#define INGEST_STREAM_USAGE 2 /* "stream_options": {"include_usage": true} */
+
 /** Parse body into *out: model, messages, sampling parameters, and every field llmq does
- * not model into extra_json. *stream is set from "stream". The caller fills the ids,
+ * not model into extra_json. *stream gets INGEST_STREAM and INGEST_STREAM_USAGE bits. The caller fills the ids,
  * tenant and mode. On LQ_OK the caller clears *out (lq_chat_request_clear); on error *out
  * holds nothing and *perr says why. */
 lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *lim,

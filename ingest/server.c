@@ -43,7 +43,7 @@ static const char *const route_names[R_COUNT] = {
     "/v1/chat/completions", "/v1/jobs", "/v1/jobs/{id}", "/healthz", "/readyz", "/metrics",
     "other", "other"};
 
-typedef enum phase { PH_NEW = 0, PH_AUTH, PH_WAIT, PH_RESPOND } phase_t;
+typedef enum phase { PH_NEW = 0, PH_AUTH, PH_WAIT, PH_RESPOND, PH_STREAM } phase_t;
 
 typedef struct recent_job {
     char tenant_id[64];
@@ -74,7 +74,7 @@ struct ingest_server {
     lq_hashmap_t *recent;
     char **recent_ring;
     size_t recent_cap, recent_next;
-    lq_metric_t *m_inflight, *m_latency[R_COUNT], *m_enqueued, *m_enqueue_failed;
+    lq_metric_t *m_inflight, *m_latency[R_COUNT], *m_enqueued, *m_enqueue_failed, *m_cancels;
     _Atomic(lq_metric_t *) m_requests[R_COUNT][600]; /* by route and status, made on first use */
 };
 
@@ -101,6 +101,17 @@ typedef struct req_ctx {
     size_t resp_len;
     char location[96];
     int retry_after;
+    /* streaming (stream: true): SSE bytes flow from the reply thread to MHD's reader */
+    int stream_flags;       /* INGEST_STREAM | INGEST_STREAM_USAGE */
+    pthread_mutex_t smu;    /* guards the s* fields */
+    int smu_init;
+    char *sbuf;
+    size_t slen, soff, scap;
+    int s_chunks;           /* answer chunks written */
+    int s_done;             /* the last bytes are in sbuf */
+    int s_suspended;        /* the reader suspended the connection until bytes arrive */
+    int s_queued;           /* the SSE response is queued */
+    char s_model[128];      /* model named in the chunks */
 } req_ctx_t;
 
 /* ---------- small helpers ---------- */
@@ -108,6 +119,9 @@ typedef struct req_ctx {
 static void ctx_unref(req_ctx_t *c)
 {
     if (atomic_fetch_sub(&c->refs, 1) == 1) {
+        if (c->smu_init)
+            pthread_mutex_destroy(&c->smu);
+        free(c->sbuf);
         free(c->body);
         free(c->resp);
         free(c);
@@ -279,6 +293,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     } else if (m->err) {
         lq_metric_add(s->m_enqueue_failed, 1);
         if (ingest_replies_cancel(s->replies, c->job_id)) {
+            if (c->mode == LQ_MODE_STREAM)
+                ctx_unref(c); /* the waiter's reference (c is still held by this report) */
             c->retry_after = 1;
             ctx_set_error(c, 503, "The request could not be queued; retry later.",
                           "service_unavailable", NULL, "enqueue_failed");
@@ -319,6 +335,224 @@ static void *health_main(void *arg)
 
 /* ---------- replies (sync) ---------- */
 
+/* ---------- streaming ---------- */
+
+/* Append "data: <json>\n\n" from a finished writer to the stream buffer (smu held). */
+static void stream_append(req_ctx_t *c, const char *data, size_t n)
+{
+    if (c->soff && c->soff == c->slen)
+        c->soff = c->slen = 0;
+    if (c->slen + n > c->scap) {
+        size_t ncap = (c->slen + n) * 2;
+        char *nb = realloc(c->sbuf, ncap);
+        if (!nb)
+            return; /* the client gets a shorter stream rather than a crash */
+        c->sbuf = nb;
+        c->scap = ncap;
+    }
+    memcpy(c->sbuf + c->slen, data, n);
+    c->slen += n;
+}
+
+static void stream_event(req_ctx_t *c, lq_jsonw_t *w)
+{
+    if (!w->failed && w->depth == 0) {
+        stream_append(c, "data: ", 6);
+        stream_append(c, w->p, w->len);
+        stream_append(c, "\n\n", 2);
+    }
+    lq_jsonw_reset(w);
+}
+
+static void stream_chunk(req_ctx_t *c, const char *content, size_t len, const char *finish,
+                         const char *msg_extra, const char *top_extra)
+{
+    lq_openai_chunk_t k;
+    lq_jsonw_t w;
+
+    memset(&k, 0, sizeof(k));
+    k.job_id = c->job_id;
+    k.created_s = c->created_ms / 1000;
+    k.model = c->s_model;
+    k.role = c->s_chunks == 0 ? "assistant" : NULL;
+    k.content = content;
+    k.content_len = len;
+    k.finish_reason = finish;
+    k.message_extra_json = msg_extra;
+    k.top_extra_json = top_extra;
+    lq_jsonw_init(&w);
+    lq_openai_write_chunk(&w, &k);
+    stream_event(c, &w);
+    lq_jsonw_free(&w);
+    c->s_chunks++;
+}
+
+/* After new bytes (smu held): get them to the client. Returns 1 when the handler must be
+ * resumed (done by the caller after unlocking). */
+static int stream_kick(req_ctx_t *c)
+{
+    if (c->phase == PH_WAIT) {
+        c->phase = PH_STREAM; /* the handler queues the SSE response */
+        return 1;
+    }
+    if (c->s_suspended) {
+        c->s_suspended = 0;
+        return 1;
+    }
+    return 0;
+}
+
+static void stream_on_chunk(void *waiter, const lq_chat_chunk_t *chunk)
+{
+    req_ctx_t *c = waiter;
+    int resume;
+
+    if (c->mode != LQ_MODE_STREAM)
+        return;
+    pthread_mutex_lock(&c->smu);
+    if (c->s_done) {
+        pthread_mutex_unlock(&c->smu);
+        return;
+    }
+    if (chunk->provider_model && !c->s_chunks)
+        snprintf(c->s_model, sizeof(c->s_model), "%s", chunk->provider_model);
+    stream_chunk(c, chunk->delta, strlen(chunk->delta), NULL, NULL, NULL);
+    resume = stream_kick(c);
+    pthread_mutex_unlock(&c->smu);
+    if (resume)
+        MHD_resume_connection(c->conn);
+}
+
+/* The end of a stream: the final chunk, usage, [DONE]; or an error event. Returns 0 when
+ * nothing was streamed yet and resp failed: the caller answers with a plain error. */
+static int stream_finish(req_ctx_t *c, const lq_chat_response_t *resp, const lq_job_error_t *err)
+{
+    lq_jsonw_t w;
+    int resume;
+
+    pthread_mutex_lock(&c->smu);
+    if (err && c->s_chunks == 0) {
+        pthread_mutex_unlock(&c->smu);
+        return 0;
+    }
+    lq_jsonw_init(&w);
+    if (err) {
+        /* an error after part of the answer went out: OpenAI's SDKs raise on it */
+        lq_jsonw_obj_open(&w);
+        lq_jsonw_key(&w, "error");
+        lq_openai_write_job_error(&w, err);
+        lq_jsonw_obj_close(&w);
+        stream_event(c, &w);
+    } else {
+        const lq_choice_t *ch = resp->n_choices ? &resp->choices[0] : NULL;
+        if (resp->provider_model && !c->s_chunks)
+            snprintf(c->s_model, sizeof(c->s_model), "%s", resp->provider_model);
+        if (c->s_chunks == 0 && ch && ch->content) /* nothing was streamed: all at once */
+            stream_chunk(c, ch->content, strlen(ch->content), NULL, NULL, NULL);
+        stream_chunk(c, NULL, 0, ch && ch->finish_reason ? ch->finish_reason : "stop",
+                     ch ? ch->extra_json : NULL, resp->extra_json);
+        if (c->stream_flags & INGEST_STREAM_USAGE) {
+            lq_openai_chunk_t k;
+            memset(&k, 0, sizeof(k));
+            k.job_id = c->job_id;
+            k.created_s = c->created_ms / 1000;
+            k.model = c->s_model;
+            k.usage_only = 1;
+            k.prompt_tokens = resp->prompt_tokens;
+            k.completion_tokens = resp->completion_tokens;
+            lq_openai_write_chunk(&w, &k);
+            stream_event(c, &w);
+        }
+        stream_append(c, "data: [DONE]\n\n", 14);
+    }
+    lq_jsonw_free(&w);
+    c->s_done = 1;
+    resume = stream_kick(c);
+    pthread_mutex_unlock(&c->smu);
+    if (resume)
+        MHD_resume_connection(c->conn);
+    return 1;
+}
+
+/* MHD's content reader for the SSE response. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    req_ctx_t *c = cls;
+    size_t n;
+
+    (void)pos;
+    pthread_mutex_lock(&c->smu);
+    if (c->soff < c->slen) {
+        n = c->slen - c->soff < max ? c->slen - c->soff : max;
+        memcpy(buf, c->sbuf + c->soff, n);
+        c->soff += n;
+        pthread_mutex_unlock(&c->smu);
+        return (ssize_t)n;
+    }
+    if (c->s_done) {
+        pthread_mutex_unlock(&c->smu);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    /* nothing to send yet: sleep until the reply thread has bytes (returning 0 without
+     * suspending would make MHD spin) */
+    c->s_suspended = 1;
+    MHD_suspend_connection(c->conn);
+    pthread_mutex_unlock(&c->smu);
+    return 0;
+}
+
+static void stream_response_free(void *cls)
+{
+    ctx_unref(cls);
+}
+
+static enum MHD_Result stream_start(req_ctx_t *c)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    atomic_fetch_add(&c->refs, 1); /* the response's */
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, c,
+                                          stream_response_free);
+    if (!r) {
+        ctx_unref(c);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "x-llmq-job-id", c->job_id);
+    c->s_queued = 1;
+    c->status = 200;
+    ret = MHD_queue_response(c->conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* The client of a stream went away before its end: stop the job (the worker cancels the
+ * provider call). */
+static void send_cancel(ingest_server_t *s, req_ctx_t *c, const char *reason)
+{
+    lq_codec_t *codec = lq_codec_thread();
+    lq_job_cancel_t k;
+    const void *buf;
+    size_t len;
+    char errstr[256];
+
+    k.job_id = c->job_id;
+    k.tenant_id = c->id.tenant_id;
+    k.reason = (char *)reason;
+    k.ts_ms = lq_wall_ms();
+    if (!codec || lq_encode_job_cancel(codec, &k, &buf, &len, errstr, sizeof(errstr)))
+        return;
+    if (rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->topics.cancels),
+                          RD_KAFKA_V_KEY(c->id.tenant_id, strlen(c->id.tenant_id)),
+                          RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        lq_metric_add(s->m_cancels, 1);
+}
+
+/* ---------- replies (sync and stream) ---------- */
+
 static void on_reply(void *waiter, const lq_chat_response_t *resp)
 {
     req_ctx_t *c = waiter;
@@ -326,6 +560,15 @@ static void on_reply(void *waiter, const lq_chat_response_t *resp)
     static const lq_job_error_t unknown = {"server_error", NULL, "the job did not succeed", 502};
     lq_jsonw_t w;
 
+    if (c->mode == LQ_MODE_STREAM) {
+        int ok = resp->status == LQ_STATUS_SUCCEEDED;
+        const lq_job_error_t *e = ok ? NULL : resp->has_error ? &resp->error : &unknown;
+        if (stream_finish(c, resp, e)) {
+            ctx_unref(c); /* the waiter's reference */
+            return;
+        }
+        /* failed before any text: a plain error answer, as for sync */
+    }
     lq_jsonw_init(&w);
     if (resp->status == LQ_STATUS_SUCCEEDED) {
         lq_openai_write_completion(&w, resp);
@@ -338,6 +581,14 @@ static void on_reply(void *waiter, const lq_chat_response_t *resp)
         lq_jsonw_obj_close(&w);
         ctx_set_jsonw(c, (unsigned)(e->http_status >= 400 ? e->http_status : 502), &w);
     }
+    if (c->mode == LQ_MODE_STREAM) {
+        pthread_mutex_lock(&c->smu);
+        c->s_done = 1;
+        pthread_mutex_unlock(&c->smu);
+        ctx_resume(c);
+        ctx_unref(c);
+        return;
+    }
     ctx_resume(c);
 }
 
@@ -348,6 +599,18 @@ static void on_timeout(void *waiter)
 
     snprintf(msg, sizeof(msg),
              "No result within the time limit; the job goes on: GET /v1/jobs/%s", c->job_id);
+    if (c->mode == LQ_MODE_STREAM) {
+        lq_job_error_t e = {"timeout", "timeout", msg, 504};
+        if (!stream_finish(c, NULL, &e)) {
+            pthread_mutex_lock(&c->smu);
+            c->s_done = 1;
+            pthread_mutex_unlock(&c->smu);
+            ctx_set_error(c, 504, msg, "timeout", NULL, "timeout");
+            ctx_resume(c);
+        }
+        ctx_unref(c); /* the waiter's reference */
+        return;
+    }
     ctx_set_error(c, 504, msg, "timeout", NULL, "timeout");
     ctx_resume(c);
 }
@@ -466,28 +729,39 @@ static enum MHD_Result handle_submit(req_ctx_t *c)
                       perr.param[0] ? perr.param : NULL, perr.code[0] ? perr.code : NULL);
         return send_answer(c);
     }
-    if (stream) {
+    if (stream && c->route != R_CHAT) {
         lq_chat_request_clear(&req);
-        ctx_set_error(c, 400, "Streaming (stream: true) is not available on this server yet.",
-                      "invalid_request_error", "stream", "unsupported_value");
+        ctx_set_error(c, 400, "stream: true is for POST /v1/chat/completions; a job's result "
+                      "is read with GET /v1/jobs/{id}.", "invalid_request_error", "stream",
+                      "unsupported_value");
         return send_answer(c);
     }
     c->created_ms = lq_wall_ms();
     lq_uuid7(c->job_id, c->created_ms);
     snprintf(c->model, sizeof(c->model), "%s", req.model);
-    c->mode = c->route == R_CHAT ? LQ_MODE_SYNC : LQ_MODE_ASYNC;
+    snprintf(c->s_model, sizeof(c->s_model), "%s", req.model);
+    c->mode = c->route != R_CHAT ? LQ_MODE_ASYNC : stream ? LQ_MODE_STREAM : LQ_MODE_SYNC;
+    c->stream_flags = stream;
+    if (c->mode == LQ_MODE_STREAM) {
+        if (pthread_mutex_init(&c->smu, NULL) != 0) {
+            lq_chat_request_clear(&req);
+            ctx_set_error(c, 500, "internal error", "server_error", NULL, NULL);
+            return send_answer(c);
+        }
+        c->smu_init = 1;
+    }
     req.job_id = strdup(c->job_id);
     req.tenant_id = strdup(c->id.tenant_id);
     req.project_id = c->id.project_id[0] ? strdup(c->id.project_id) : NULL;
     req.api_key_id = strdup(c->id.key_id);
     req.created_at_ms = c->created_ms;
     req.mode = c->mode;
-    if (c->mode == LQ_MODE_SYNC) {
+    if (c->mode != LQ_MODE_ASYNC) {
         req.reply_topic = strdup(s->reply_topic);
         req.deadline_ms = c->created_ms + s->sync_timeout_ms;
     }
     if (!req.job_id || !req.tenant_id || !req.api_key_id ||
-        (c->mode == LQ_MODE_SYNC && !req.reply_topic) ||
+        (c->mode != LQ_MODE_ASYNC && !req.reply_topic) ||
         lq_encode_chat_request(codec, &req, &buf, &len, errstr, sizeof(errstr))) {
         LQ_ERROR("job %s: cannot encode: %s", c->job_id, errstr);
         lq_chat_request_clear(&req);
@@ -501,8 +775,13 @@ static enum MHD_Result handle_submit(req_ctx_t *c)
      * never come before the suspend. */
     c->phase = PH_WAIT;
     MHD_suspend_connection(c->conn);
-    if (c->mode == LQ_MODE_SYNC &&
-        ingest_replies_wait(s->replies, c->job_id, c, lq_mono_ms() + s->sync_timeout_ms)) {
+    if (c->mode == LQ_MODE_STREAM)
+        atomic_fetch_add(&c->refs, 1); /* the waiter's: chunks may arrive after the handler */
+    if (c->mode != LQ_MODE_ASYNC &&
+        ingest_replies_wait(s->replies, c->job_id, c, lq_mono_ms() + s->sync_timeout_ms,
+                            c->mode == LQ_MODE_STREAM ? s->sync_timeout_ms : 0)) {
+        if (c->mode == LQ_MODE_STREAM)
+            ctx_unref(c);
         ctx_set_error(c, 500, "internal error", "server_error", NULL, NULL);
         ctx_resume(c);
         return MHD_YES;
@@ -518,6 +797,8 @@ static enum MHD_Result handle_submit(req_ctx_t *c)
         lq_metric_add(s->m_enqueue_failed, 1);
         LQ_WARN("job %s: cannot produce: %s", c->job_id, rd_kafka_err2str(kerr));
         if (c->mode == LQ_MODE_ASYNC || ingest_replies_cancel(s->replies, c->job_id)) {
+            if (c->mode == LQ_MODE_STREAM)
+                ctx_unref(c); /* the waiter's reference: we took it back */
             c->retry_after = 1;
             ctx_set_error(c, 503, "The request queue is full; retry later.", "service_unavailable",
                           NULL, "enqueue_failed");
@@ -633,6 +914,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
     if (c->phase == PH_RESPOND)
         return send_answer(c);
+    if (c->phase == PH_STREAM)
+        return c->s_queued ? MHD_YES : stream_start(c);
     if (c->route >= R_HEALTHZ)
         return handle_unauthenticated(c);
 
@@ -709,9 +992,17 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     char labels[96];
 
     (void)conn;
-    (void)toe;
     if (!c)
         return;
+    if (c->mode == LQ_MODE_STREAM && c->job_id[0]) {
+        /* the stream ended before its result (client gone): take the waiter back and stop
+         * the job */
+        if (ingest_replies_cancel(s->replies, c->job_id)) {
+            ctx_unref(c);
+            if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+                send_cancel(s, c, "client_disconnected");
+        }
+    }
     {
         unsigned st = c->status < 600 ? c->status : 599;
         lq_metric_t *m = atomic_load_explicit(&s->m_requests[c->route][st], memory_order_acquire);
@@ -780,6 +1071,8 @@ lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char
                                        "requests acknowledged by Kafka", NULL);
     s->m_enqueue_failed = lq_metrics_counter("llmq_ingest_enqueue_failed_total",
                                              "requests Kafka did not take (answered 503)", NULL);
+    s->m_cancels = lq_metrics_counter("llmq_ingest_cancels_total",
+                                      "jobs cancelled because their stream's client went away", NULL);
     for (i = 0; i < R_COUNT; i++) {
         char labels[64];
         snprintf(labels, sizeof(labels), "route=\"%s\"", route_names[i]);
@@ -857,7 +1150,7 @@ lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char
     snprintf(s->reply_topic, sizeof(s->reply_topic), "%s%s", s->topics.replies_prefix, s->node_id);
 
     /* The reply topic must be consumed before the first sync request is accepted. */
-    err = ingest_replies_create(&s->replies, cfg, s->reply_topic, on_reply, on_timeout, errstr,
+    err = ingest_replies_create(&s->replies, cfg, s->reply_topic, on_reply, stream_on_chunk, on_timeout, errstr,
                                 errstr_size);
     if (err)
         goto fail;

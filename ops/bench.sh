@@ -7,6 +7,8 @@
 # all share its cores):
 #   1. sync overhead: an open-loop generator at a fixed rate on POST /v1/chat/completions
 #      against the mock provider; overhead = end-to-end latency - the mock's latency;
+#      then the same with "stream": true: added time to first token = time to the first
+#      streamed chunk - the mock's time to its first word;
 #   2. async submit throughput: wrk, many keep-alive connections, POST /v1/jobs — every 202
 #      means Kafka acknowledged the request — then a check that every accepted job was
 #      processed and persisted (async_lost must be 0);
@@ -17,7 +19,7 @@
 # run when it ran; every run's figures under "<kafka>_<key>").
 #
 # Environment: BENCH_KAFKA (both), BENCH_ASYNC_SECONDS (15), BENCH_ASYNC_CONNECTIONS (128),
-# BENCH_SYNC_RATE (1000), BENCH_SYNC_SECONDS (20), BENCH_MOCK_LATENCY_MS (20),
+# BENCH_SYNC_RATE (1000), BENCH_STREAM_RATE (200), BENCH_SYNC_SECONDS (20), BENCH_MOCK_LATENCY_MS (20),
 # LLMQ_BENCH_PORT (18080), BENCH_DAEMON_ARGS (extra arguments for every daemon, e.g.
 # "--set kafka.linger.ms=5")
 set -euo pipefail
@@ -31,6 +33,7 @@ KAFKAS=${BENCH_KAFKA:-both}
 ASYNC_SECONDS=${BENCH_ASYNC_SECONDS:-15}
 ASYNC_CONNS=${BENCH_ASYNC_CONNECTIONS:-128}
 SYNC_RATE=${BENCH_SYNC_RATE:-1000}
+STREAM_RATE=${BENCH_STREAM_RATE:-200}
 SYNC_SECONDS=${BENCH_SYNC_SECONDS:-20}
 MOCK_MS=${BENCH_MOCK_LATENCY_MS:-20}
 LLMQ_BUILD=$LLMQ_ROOT/build-bench
@@ -53,6 +56,7 @@ export LLMQ_PG_URL=$PG_URL LLMQ_LOG_LEVEL=warn
 KEY=$("$LLMQ_BUILD/llmqctl" key create --tenant bench 2>/dev/null)
 BODY='{"model":"mock","messages":[{"role":"user","content":"Summarise the benefits of durable queues in one line."}]}'
 echo "$BODY" >"$STATE/body.json"
+echo "${BODY%\}},\"stream\":true}" >"$STATE/body-stream.json"
 cat >"$STATE/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '$BODY'
@@ -143,6 +147,13 @@ for kafka in $KAFKAS; do
   say "  $sync"
 
   sink_quiet
+  say "stream: $STREAM_RATE streams/s for ${SYNC_SECONDS}s, mock provider: first word after $MOCK_MS ms"
+  stream=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$STREAM_RATE" \
+    --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body-stream.json" \
+    --header "Authorization: Bearer $KEY" --ttft-marker '"delta"')
+  say "  $stream"
+
+  sink_quiet
   base=$(usage_rows)
   say "async submit, whole pipeline: wrk, $ASYNC_CONNS connections, ${ASYNC_SECONDS}s"
   read -r a_rps a_bad a_total a_p50 a_p99 <<<"$(run_wrk "$kafka-full" "http://127.0.0.1:$PORT/v1/jobs")"
@@ -159,7 +170,7 @@ for kafka in $KAFKAS; do
   read -r i_rps i_bad _ i_p50 i_p99 <<<"$(run_wrk "$kafka-ingest" "http://127.0.0.1:$PORT/v1/jobs")"
   kill -CONT "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
   say "  $i_rps req/s, $i_bad not 202, p50 $i_p50, p99 $i_p99"
-  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" <<'PY'
+  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" <<'PY'
 import json, sys
 def ms(v):
     v = v or "0ms"
@@ -167,8 +178,8 @@ def ms(v):
         if v.endswith(unit):
             return round(float(v[:-2]) * f, 3)
     return round(float(v[:-1]) * 1000.0, 3) if v.endswith("s") else None
-kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync = sys.argv[1:]
-s = json.loads(sync); mock = float(mock)
+kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream = sys.argv[1:]
+s = json.loads(sync); mock = float(mock); st = json.loads(stream)
 print(json.dumps({"kafka": kafka, "async_rps": round(float(a_rps)), "async_non_202": int(a_bad),
     "async_p50_ms": ms(a_p50), "async_p99_ms": ms(a_p99), "async_lost": int(lost),
     "async_ingest_only_rps": round(float(i_rps)), "async_ingest_only_non_202": int(i_bad),
@@ -177,7 +188,11 @@ print(json.dumps({"kafka": kafka, "async_rps": round(float(a_rps)), "async_non_2
     "sync_p99_ms": s["p99_ms"], "mock_latency_ms": mock,
     "sync_overhead_p50_ms": round(s["p50_ms"] - mock, 3),
     "sync_overhead_p95_ms": round(s["p95_ms"] - mock, 3),
-    "sync_overhead_p99_ms": round(s["p99_ms"] - mock, 3)}))
+    "sync_overhead_p99_ms": round(s["p99_ms"] - mock, 3),
+    "stream_rate": st["target_rps"], "stream_errors": st["errors"] + st["non_2xx"],
+    "stream_ttft_added_p50_ms": round(st["ttft_p50_ms"] - mock, 3),
+    "stream_ttft_added_p99_ms": round(st["ttft_p99_ms"] - mock, 3),
+    "stream_total_p50_ms": st["p50_ms"]}))
 PY
 )")
   stop_daemons

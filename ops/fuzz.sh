@@ -15,8 +15,10 @@ cmake -S "$LLMQ_ROOT" -B "$LLMQ_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLLMQ_
   -DCMAKE_C_COMPILER=clang -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
 cmake --build "$LLMQ_BUILD" >/dev/null
 declare -A CORPUS=([fuzz_request_parse]=tests/data/requests [fuzz_openai_response]=tests/data/openai
-  [fuzz_avro_decode]=tests/data/fuzz/avro)
-for t in fuzz_request_parse fuzz_openai_response fuzz_avro_decode; do
+  [fuzz_avro_decode]=tests/data/fuzz/avro [fuzz_sse_stream]=tests/data/streams
+  [fuzz_anthropic_response]=tests/data/anthropic [fuzz_gemini_response]=tests/data/gemini)
+for t in fuzz_request_parse fuzz_openai_response fuzz_avro_decode fuzz_sse_stream \
+  fuzz_anthropic_response fuzz_gemini_response; do
   src=$LLMQ_ROOT/tests/fuzz/$t.c
   bin=$OUT/bin/$t
   # the target's own objects with libFuzzer's main instead of tests/fuzz/driver.c

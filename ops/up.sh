@@ -9,6 +9,9 @@
 #   LLMQ_STATE         state folder (default <checkout>/.llmq)
 #   OPENAI_API_KEY     when set, models other than "mock" go to OpenAI
 #   OPENAI_BASE_URL    an OpenAI-compatible server instead (default https://api.openai.com/v1)
+#   ANTHROPIC_API_KEY, GEMINI_API_KEY, OPENROUTER_API_KEY, PERPLEXITY_API_KEY
+#                      when set, claude-*, gemini-*, vendor/model and sonar* models go there
+#   LLMQ_ROUTING_FILE  a routing table (docs/routing.md) instead of the above
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -57,6 +60,10 @@ if [[ -n ${OPENAI_API_KEY:-} ]]; then
   export LLMQ_OPENAI_API_KEY=$OPENAI_API_KEY
   [[ -n ${OPENAI_BASE_URL:-} ]] && export LLMQ_OPENAI_BASE_URL=$OPENAI_BASE_URL
 fi
+[[ -n ${ANTHROPIC_API_KEY:-} ]] && export LLMQ_ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY
+[[ -n ${GEMINI_API_KEY:-} ]] && export LLMQ_GEMINI_API_KEY=$GEMINI_API_KEY
+[[ -n ${OPENROUTER_API_KEY:-} ]] && export LLMQ_OPENROUTER_API_KEY=$OPENROUTER_API_KEY
+[[ -n ${PERPLEXITY_API_KEY:-} ]] && export LLMQ_PERPLEXITY_API_KEY=$PERPLEXITY_API_KEY
 
 say "starting the daemons"
 llmq_daemon_start sink "$STATE/run/sink.pid" "$STATE/logs/sink.log" \

@@ -13,8 +13,8 @@
 /* Generated at build time from schemas/ (the .avsc files) (cmake/embed.cmake). */
 extern const char *const lq_embedded_schemas[LQ_SCHEMA_COUNT];
 
-static const char *const schema_names[LQ_SCHEMA_COUNT] = {"ChatRequest", "ChatResponse",
-                                                         "UsageEvent", "TraceEvent"};
+static const char *const schema_names[LQ_SCHEMA_COUNT] = {
+    "ChatRequest", "ChatResponse", "UsageEvent", "TraceEvent", "ChatChunk", "JobCancel"};
 
 #define MAX_WRITERS 8
 #define HEADER_LEN 10
@@ -620,6 +620,24 @@ static int check_value(span_reader_t *r, avro_schema_t s, int depth)
     return -1;
 }
 
+int lq_codec_identify(const lq_codec_t *c, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    uint64_t fp = 0;
+    size_t i, w;
+    int id;
+
+    if (!c || len < HEADER_LEN || p[0] != 0xC3 || p[1] != 0x01)
+        return -1;
+    for (i = 0; i < 8; i++)
+        fp |= (uint64_t)p[2 + i] << (8 * i);
+    for (id = 0; id < LQ_SCHEMA_COUNT; id++)
+        for (w = 0; w < c->slots[id].n_writers; w++)
+            if (c->slots[id].writers[w].fingerprint == fp)
+                return id;
+    return -1;
+}
+
 /* Read the framed record into the slot's value, resolving an older writer. */
 static lq_err_t start_decode(lq_codec_t *c, lq_schema_id_t id, const void *buf, size_t len,
                              avro_value_t **out, char *errstr, size_t errstr_size)
@@ -850,6 +868,8 @@ lq_err_t lq_encode_chat_response(lq_codec_t *c, const lq_chat_response_t *r, con
     }
     TRY(put_int(v, "attempts", r->attempts));
     TRY(put_opt_str(v, "worker_id", r->worker_id));
+    TRY(put_int(v, "replay", r->replay));
+    TRY(put_opt_str(v, "extra_json", r->extra_json));
     return finish_encode(c, LQ_SCHEMA_CHAT_RESPONSE, buf, len, errstr, errstr_size);
 bad:
     snprintf(errstr, errstr_size, "ChatResponse: %s", avro_strerror());
@@ -880,6 +900,7 @@ void lq_chat_response_clear(lq_chat_response_t *r)
     free(r->error.code);
     free(r->error.message);
     free(r->worker_id);
+    free(r->extra_json);
     memset(r, 0, sizeof(*r));
 }
 
@@ -935,6 +956,8 @@ lq_err_t lq_decode_chat_response(lq_codec_t *c, const void *buf, size_t len,
     }
     TRY(get_int_or(v, "attempts", &r->attempts, 1));
     TRY(get_opt_str(v, "worker_id", &r->worker_id));
+    TRY(get_int_or(v, "replay", &r->replay, 0));
+    TRY(get_opt_str(v, "extra_json", &r->extra_json));
     return LQ_OK;
 bad:
     snprintf(errstr, errstr_size, "ChatResponse: %s", avro_strerror());
@@ -1142,5 +1165,108 @@ lq_err_t lq_decode_trace_event(lq_codec_t *c, const void *buf, size_t len, lq_tr
 bad:
     snprintf(errstr, errstr_size, "TraceEvent: %s", avro_strerror());
     lq_trace_event_clear(t);
+    return LQ_ERR_AVRO;
+}
+
+/* ---------- ChatChunk ---------- */
+
+lq_err_t lq_encode_chat_chunk(lq_codec_t *c, const lq_chat_chunk_t *k, const void **buf,
+                              size_t *len, char *errstr, size_t errstr_size)
+{
+    avro_value_t *v = &c->slots[LQ_SCHEMA_CHAT_CHUNK].value;
+
+    avro_value_reset(v);
+    TRY(put_str(v, "job_id", k->job_id));
+    TRY(put_int(v, "seq", k->seq));
+    TRY(put_str(v, "delta", k->delta ? k->delta : ""));
+    TRY(put_opt_str(v, "provider_model", k->provider_model));
+    TRY(put_opt_str(v, "worker_id", k->worker_id));
+    TRY(put_long(v, "ts_ms", k->ts_ms));
+    return finish_encode(c, LQ_SCHEMA_CHAT_CHUNK, buf, len, errstr, errstr_size);
+bad:
+    snprintf(errstr, errstr_size, "ChatChunk: %s", avro_strerror());
+    return LQ_ERR_AVRO;
+}
+
+void lq_chat_chunk_clear(lq_chat_chunk_t *k)
+{
+    if (!k)
+        return;
+    free(k->job_id);
+    free(k->delta);
+    free(k->provider_model);
+    free(k->worker_id);
+    memset(k, 0, sizeof(*k));
+}
+
+lq_err_t lq_decode_chat_chunk(lq_codec_t *c, const void *buf, size_t len, lq_chat_chunk_t *k,
+                              char *errstr, size_t errstr_size)
+{
+    avro_value_t *v = &c->slots[LQ_SCHEMA_CHAT_CHUNK].value;
+    lq_err_t err;
+
+    memset(k, 0, sizeof(*k));
+    err = start_decode(c, LQ_SCHEMA_CHAT_CHUNK, buf, len, &v, errstr, errstr_size);
+    if (err)
+        return err;
+    TRY(get_str(v, "job_id", &k->job_id));
+    TRY(get_int(v, "seq", &k->seq));
+    TRY(get_str(v, "delta", &k->delta));
+    TRY(get_opt_str(v, "provider_model", &k->provider_model));
+    TRY(get_opt_str(v, "worker_id", &k->worker_id));
+    TRY(get_long(v, "ts_ms", &k->ts_ms));
+    return LQ_OK;
+bad:
+    snprintf(errstr, errstr_size, "ChatChunk: %s", avro_strerror());
+    lq_chat_chunk_clear(k);
+    return LQ_ERR_AVRO;
+}
+
+/* ---------- JobCancel ---------- */
+
+lq_err_t lq_encode_job_cancel(lq_codec_t *c, const lq_job_cancel_t *k, const void **buf,
+                              size_t *len, char *errstr, size_t errstr_size)
+{
+    avro_value_t *v = &c->slots[LQ_SCHEMA_JOB_CANCEL].value;
+
+    avro_value_reset(v);
+    TRY(put_str(v, "job_id", k->job_id));
+    TRY(put_str(v, "tenant_id", k->tenant_id));
+    TRY(put_str(v, "reason", k->reason));
+    TRY(put_long(v, "ts_ms", k->ts_ms));
+    return finish_encode(c, LQ_SCHEMA_JOB_CANCEL, buf, len, errstr, errstr_size);
+bad:
+    snprintf(errstr, errstr_size, "JobCancel: %s", avro_strerror());
+    return LQ_ERR_AVRO;
+}
+
+void lq_job_cancel_clear(lq_job_cancel_t *k)
+{
+    if (!k)
+        return;
+    free(k->job_id);
+    free(k->tenant_id);
+    free(k->reason);
+    memset(k, 0, sizeof(*k));
+}
+
+lq_err_t lq_decode_job_cancel(lq_codec_t *c, const void *buf, size_t len, lq_job_cancel_t *k,
+                              char *errstr, size_t errstr_size)
+{
+    avro_value_t *v = &c->slots[LQ_SCHEMA_JOB_CANCEL].value;
+    lq_err_t err;
+
+    memset(k, 0, sizeof(*k));
+    err = start_decode(c, LQ_SCHEMA_JOB_CANCEL, buf, len, &v, errstr, errstr_size);
+    if (err)
+        return err;
+    TRY(get_str(v, "job_id", &k->job_id));
+    TRY(get_str(v, "tenant_id", &k->tenant_id));
+    TRY(get_str(v, "reason", &k->reason));
+    TRY(get_long(v, "ts_ms", &k->ts_ms));
+    return LQ_OK;
+bad:
+    snprintf(errstr, errstr_size, "JobCancel: %s", avro_strerror());
+    lq_job_cancel_clear(k);
     return LQ_ERR_AVRO;
 }

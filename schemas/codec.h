@@ -18,6 +18,8 @@ typedef enum lq_schema_id {
     LQ_SCHEMA_CHAT_RESPONSE,
     LQ_SCHEMA_USAGE_EVENT,
     LQ_SCHEMA_TRACE_EVENT,
+    LQ_SCHEMA_CHAT_CHUNK,
+    LQ_SCHEMA_JOB_CANCEL,
     LQ_SCHEMA_COUNT
 } lq_schema_id_t;
 
@@ -42,6 +44,10 @@ lq_err_t lq_codec_register_writer(lq_codec_t *c, lq_schema_id_t id, const char *
 /** The current schema's fingerprint (CRC-64-AVRO of its Parsing Canonical Form). */
 uint64_t lq_codec_fingerprint(const lq_codec_t *c, lq_schema_id_t id);
 
+/** Which record type a framed message holds (by its writer fingerprint, current or
+ * registered); -1 when it is not a single-object message of a known schema. */
+int lq_codec_identify(const lq_codec_t *c, const void *buf, size_t len);
+
 /* Encoders: on LQ_OK, *buf points into the codec (valid until its next encode). */
 lq_err_t lq_encode_chat_request(lq_codec_t *c, const lq_chat_request_t *r, const void **buf,
                                 size_t *len, char *errstr, size_t errstr_size);
@@ -51,6 +57,10 @@ lq_err_t lq_encode_usage_event(lq_codec_t *c, const lq_usage_event_t *u, const v
                                size_t *len, char *errstr, size_t errstr_size);
 lq_err_t lq_encode_trace_event(lq_codec_t *c, const lq_trace_event_t *t, const void **buf,
                                size_t *len, char *errstr, size_t errstr_size);
+lq_err_t lq_encode_chat_chunk(lq_codec_t *c, const lq_chat_chunk_t *k, const void **buf,
+                              size_t *len, char *errstr, size_t errstr_size);
+lq_err_t lq_encode_job_cancel(lq_codec_t *c, const lq_job_cancel_t *k, const void **buf,
+                              size_t *len, char *errstr, size_t errstr_size);
 
 /* Decoders: *out is zeroed first; on LQ_OK the caller clears it (lq_*_clear). On error
  * *out holds nothing to free. */
@@ -62,5 +72,9 @@ lq_err_t lq_decode_usage_event(lq_codec_t *c, const void *buf, size_t len, lq_us
                                char *errstr, size_t errstr_size);
 lq_err_t lq_decode_trace_event(lq_codec_t *c, const void *buf, size_t len, lq_trace_event_t *out,
                                char *errstr, size_t errstr_size);
+lq_err_t lq_decode_chat_chunk(lq_codec_t *c, const void *buf, size_t len, lq_chat_chunk_t *out,
+                              char *errstr, size_t errstr_size);
+lq_err_t lq_decode_job_cancel(lq_codec_t *c, const void *buf, size_t len, lq_job_cancel_t *out,
+                              char *errstr, size_t errstr_size);
 
 #endif

@@ -91,8 +91,26 @@ typedef struct lq_chat_response {
     int has_error;
     lq_job_error_t error;
     int32_t attempts;
-    char *worker_id; /* optional */
+    char *worker_id;  /* optional */
+    int32_t replay;   /* 0 for the first run, n for the n-th replay from the dead-letter topic */
+    char *extra_json; /* optional: top-level provider fields (citations, ...) */
 } lq_chat_response_t;
+
+typedef struct lq_chat_chunk {
+    char *job_id;
+    int32_t seq;
+    char *delta;
+    char *provider_model; /* optional */
+    char *worker_id;      /* optional */
+    int64_t ts_ms;
+} lq_chat_chunk_t;
+
+typedef struct lq_job_cancel {
+    char *job_id;
+    char *tenant_id;
+    char *reason;
+    int64_t ts_ms;
+} lq_job_cancel_t;
 
 typedef struct lq_usage_event {
     char *event_id;
@@ -143,5 +161,7 @@ void lq_chat_request_clear(lq_chat_request_t *r);
 void lq_chat_response_clear(lq_chat_response_t *r);
 void lq_usage_event_clear(lq_usage_event_t *u);
 void lq_trace_event_clear(lq_trace_event_t *t);
+void lq_chat_chunk_clear(lq_chat_chunk_t *k);
+void lq_job_cancel_clear(lq_job_cancel_t *k);
 
 #endif

@@ -159,19 +159,19 @@ static void row_open(lq_jsonw_t *w, const char *topic, int32_t partition, int64_
     lq_jsonw_kint(w, "_offset", offset);
 }
 
-static int status_rank(lq_job_status_t s)
+/* A job's row only moves forward: queued < running < final, and a replay from the
+ * dead-letter topic (run n) starts above everything of run n - 1. */
+static int status_rank(lq_job_status_t s, int32_t replay)
 {
-    switch (s) {
-    case LQ_STATUS_QUEUED: return 0;
-    case LQ_STATUS_RUNNING: return 1;
-    default: return 2;
-    }
+    int base = s == LQ_STATUS_QUEUED ? 0 : s == LQ_STATUS_RUNNING ? 1 : 2;
+    return (replay > 0 && replay < 1000 ? replay : 0) * 4 + base;
 }
 
 /* The columns every jobs row has, from a request (queued) or a response. */
 static void write_job_head(lq_jsonw_t *w, const char *job_id, const char *tenant_id,
                            const char *project_id, const char *api_key_id, const char *model,
-                           lq_mode_t mode, lq_job_status_t status, int64_t created_ms)
+                           lq_mode_t mode, lq_job_status_t status, int32_t replay,
+                           int64_t created_ms)
 {
     lq_jsonw_kstr(w, "id", job_id);
     lq_jsonw_kstr(w, "tenant_id", tenant_id);
@@ -180,7 +180,7 @@ static void write_job_head(lq_jsonw_t *w, const char *job_id, const char *tenant
     lq_jsonw_kstr(w, "model", model);
     lq_jsonw_kstr(w, "mode", lq_mode_name(mode));
     lq_jsonw_kstr(w, "status", lq_job_status_name(status));
-    lq_jsonw_kint(w, "status_rank", status_rank(status));
+    lq_jsonw_kint(w, "status_rank", status_rank(status, replay));
     lq_jsonw_kint(w, "created_ms", created_ms);
 }
 
@@ -197,7 +197,7 @@ void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t le
     }
     row_open(w, topic, partition, offset);
     write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode,
-                   LQ_STATUS_QUEUED, r.created_at_ms);
+                   LQ_STATUS_QUEUED, r.attempt, r.created_at_ms);
     lq_jsonw_obj_close(w);
     b->n_jobs++;
     lq_chat_request_clear(&r);
@@ -216,7 +216,7 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
     }
     row_open(w, topic, partition, offset);
     write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode,
-                   r.status, r.created_at_ms);
+                   r.status, r.replay, r.created_at_ms);
     lq_jsonw_kstr(w, "provider", r.provider);
     lq_jsonw_kint_or_null(w, "started_ms", r.started_at_ms);
     lq_jsonw_kint_or_null(w, "finished_ms", r.finished_at_ms);

@@ -11,6 +11,7 @@ void worker_result_clear(worker_result_t *r)
     free(r->content);
     free(r->finish_reason);
     free(r->extra_json);
+    free(r->response_extra_json);
     free(r->provider_model);
     free(r->err_type);
     free(r->err_code);

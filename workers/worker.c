@@ -17,13 +17,27 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "schemas/codec.h"
+#include "common/hashmap.h"
+#include "workers/breaker.h"
 #include "workers/offset_tracker.h"
+#include "workers/pricing.h"
 #include "workers/provider.h"
+#include "workers/routing.h"
 
-typedef enum provider_kind { PROV_MOCK = 0, PROV_OPENAI = 1 } provider_kind_t;
-static const char *const provider_names[] = {"mock", "openai"};
+typedef enum timer_kind { T_NONE = 0, T_MOCK_DONE, T_MOCK_TOKEN, T_RETRY, T_FIRST_BYTE } timer_kind_t;
 
-typedef enum timer_kind { T_NONE = 0, T_MOCK_DONE, T_RETRY } timer_kind_t;
+#define MAX_HISTORY 16
+#define CANCEL_MEMORY 4096 /* cancellations remembered for jobs not (yet) seen here */
+
+/* One attempt (or a candidate skipped), for the trace and the dead-letter record. */
+typedef struct attempt_rec {
+    int endpoint;
+    char model[96];
+    int64_t start_ms;
+    int32_t duration_ms;
+    int http_status;    /* what the client would have seen; 0 = ok */
+    char outcome[64];   /* "ok", an error code, "breaker_open", "cancelled" */
+} attempt_rec_t;
 
 typedef struct job {
     struct worker *w;
@@ -38,8 +52,21 @@ typedef struct job {
     int64_t first_attempt_ms; /* wall clock, for the trace's provider span */
     int64_t provider_us;
     int attempts;
-    provider_kind_t provider;
-    char route[160];
+    route_decision_t dec;
+    size_t cand;          /* index of the candidate being tried */
+    int cand_attempts;    /* attempts on that candidate */
+    int endpoint;         /* endpoint of the current/last attempt */
+    int fallbacks;
+    char route[400];
+    attempt_rec_t hist[MAX_HISTORY];
+    int n_hist;
+    int cancelled, finished;
+    /* streaming */
+    worker_stream_t *stream;
+    int32_t chunk_seq;
+    int got_first_byte;
+    int64_t ttft_ms;      /* request start to first text, -1 = none */
+    size_t mock_pos;      /* mock streaming: bytes of the mock text sent */
     timer_kind_t timer;
     int64_t due_us;
     size_t heap_idx;
@@ -74,17 +101,23 @@ struct worker {
     job_t **heap;
     size_t heap_len, heap_cap;
     /* settings */
-    int64_t mock_latency_us;
+    int64_t mock_latency_us, mock_interval_us;
     int mock_tokens;
     int max_attempts;
-    char openai_url[512];
-    char openai_auth[600];
-    int openai_configured;
-    long connect_timeout_ms, timeout_ms;
+    long connect_timeout_ms, timeout_ms, first_byte_timeout_ms;
     size_t max_response;
+    routing_t *routing;
+    pricing_t *pricing;
+    breaker_t *breakers;   /* one per endpoint */
+    size_t *key_next;      /* per endpoint: the next key to use */
+    lq_metric_t **m_endpoint_latency, **m_breaker_open;
+    lq_hashmap_t *jobs;    /* job id -> job in flight (for cancellations) */
+    lq_hashmap_t *cancelled; /* job ids cancelled before they arrived here */
+    char *cancel_ring[CANCEL_MEMORY];
+    size_t cancel_next;
     lq_http_admin_t *admin;
-    lq_metric_t *m_inflight, *m_succeeded, *m_failed, *m_retries, *m_dead, *m_produce_failed;
-    lq_metric_t *m_provider_latency[2];
+    lq_metric_t *m_inflight, *m_succeeded, *m_failed, *m_cancelled, *m_retries, *m_fallbacks,
+        *m_dead, *m_produce_failed, *m_chunks;
 };
 
 /* ---------- timers (binary min-heap on due_us) ---------- */
@@ -122,10 +155,44 @@ static lq_err_t timer_add(worker_t *w, job_t *j, timer_kind_t kind, int64_t due_
     return LQ_OK;
 }
 
+static void heap_fix(worker_t *w, size_t i)
+{
+    for (;;) { /* sift down */
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < w->heap_len && w->heap[l]->due_us < w->heap[m]->due_us)
+            m = l;
+        if (r < w->heap_len && w->heap[r]->due_us < w->heap[m]->due_us)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(w, i, m);
+        i = m;
+    }
+    while (i > 0 && w->heap[(i - 1) / 2]->due_us > w->heap[i]->due_us) { /* sift up */
+        heap_swap(w, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+/* Take j's pending timer out of the heap (a job finishing before its timer fires). */
+static void timer_remove(worker_t *w, job_t *j)
+{
+    size_t i = j->heap_idx;
+
+    if (j->timer == T_NONE || i >= w->heap_len || w->heap[i] != j)
+        return;
+    j->timer = T_NONE;
+    w->heap_len--;
+    if (i == w->heap_len)
+        return;
+    w->heap[i] = w->heap[w->heap_len];
+    w->heap[i]->heap_idx = i;
+    heap_fix(w, i);
+}
+
 static job_t *timer_pop_due(worker_t *w, int64_t now_us)
 {
     job_t *top;
-    size_t i = 0;
 
     if (!w->heap_len || w->heap[0]->due_us > now_us)
         return NULL;
@@ -134,17 +201,7 @@ static job_t *timer_pop_due(worker_t *w, int64_t now_us)
     if (w->heap_len) {
         w->heap[0] = w->heap[w->heap_len];
         w->heap[0]->heap_idx = 0;
-        for (;;) {
-            size_t l = 2 * i + 1, r = l + 1, m = i;
-            if (l < w->heap_len && w->heap[l]->due_us < w->heap[m]->due_us)
-                m = l;
-            if (r < w->heap_len && w->heap[r]->due_us < w->heap[m]->due_us)
-                m = r;
-            if (m == i)
-                break;
-            heap_swap(w, i, m);
-            i = m;
-        }
+        heap_fix(w, 0);
     }
     return top;
 }
@@ -188,6 +245,7 @@ static void mark_done(worker_t *w, job_t *j)
 
 static void job_free(job_t *j)
 {
+    worker_stream_free(j->stream);
     lq_chat_request_clear(&j->req);
     worker_result_clear(&j->result);
     free(j->resp);
@@ -259,6 +317,13 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 /* ---------- results ---------- */
 
+static const char *endpoint_name(worker_t *w, int ep)
+{
+    const route_endpoint_t *e = routing_endpoint(w->routing, ep);
+
+    return e ? e->name : "none";
+}
+
 static void publish_status(worker_t *w, job_t *j, lq_job_status_t status)
 {
     lq_codec_t *codec = lq_codec_thread();
@@ -275,13 +340,97 @@ static void publish_status(worker_t *w, job_t *j, lq_job_status_t status)
     r.status = status;
     r.mode = j->req.mode;
     r.model = j->req.model;
-    r.provider = (char *)provider_names[j->provider];
+    r.provider = j->dec.n ? (char *)endpoint_name(w, j->dec.candidates[0].endpoint) : NULL;
     r.created_at_ms = j->req.created_at_ms;
     r.started_at_ms = j->picked_ms;
     r.attempts = j->attempts;
     r.worker_id = w->id;
+    r.replay = j->req.attempt;
     if (codec && !lq_encode_chat_response(codec, &r, &buf, &len, errstr, sizeof(errstr)))
         produce(w, j, w->topics.responses, j->req.tenant_id, buf, len);
+}
+
+/* The usage event id: the job id for a request's first run, a distinct id derived from it
+ * for each replay from the dead-letter topic (each run's tokens are counted once). */
+static void usage_event_id(const lq_chat_request_t *req, char out[40])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(req->job_id);
+    uint32_t x = (uint32_t)req->attempt;
+    int i;
+
+    snprintf(out, 40, "%s", req->job_id);
+    if (!req->attempt || n != 36)
+        return;
+    for (i = 0; i < 8; i++) { /* xor the replay number into the last 8 hex digits */
+        char *c = &out[35 - i];
+        const char *pos = strchr(hex, *c >= 'A' && *c <= 'F' ? *c + 32 : *c);
+        unsigned v = pos ? (unsigned)(pos - hex) : 0;
+        *c = hex[(v ^ (x >> (4 * i))) & 15];
+    }
+}
+
+/* The attempt history as JSON (dead-letter header and trace attribute). */
+static void history_json(worker_t *w, const job_t *j, char *buf, size_t size)
+{
+    size_t o = 0;
+    int i;
+
+    o += (size_t)snprintf(buf + o, size - o, "[");
+    for (i = 0; i < j->n_hist && o < size; i++) {
+        const attempt_rec_t *h = &j->hist[i];
+        o += (size_t)snprintf(buf + o, size - o,
+                              "%s{\"endpoint\":\"%s\",\"model\":\"%s\",\"start_ms\":%lld,"
+                              "\"duration_ms\":%d,\"status\":%d,\"outcome\":\"%s\"}",
+                              i ? "," : "", endpoint_name(w, h->endpoint), h->model,
+                              (long long)h->start_ms, (int)h->duration_ms, h->http_status,
+                              h->outcome);
+    }
+    if (o < size)
+        snprintf(buf + o, size - o, "]");
+    else if (size > 2)
+        snprintf(buf + size - 3, 3, "]"); /* truncated: still closes the array */
+}
+
+/* Copy a request whose last attempt failed on a retriable error to the dead-letter topic,
+ * with its attempt history, so an operator can replay it (llmqctl dlq replay). */
+static void dead_letter(worker_t *w, job_t *j)
+{
+    lq_codec_t *codec = lq_codec_thread();
+    const void *buf;
+    size_t len;
+    char errstr[256], hist[4096], attempts[16];
+    rd_kafka_headers_t *hdrs;
+    rd_kafka_resp_err_t e;
+
+    if (!codec || lq_encode_chat_request(codec, &j->req, &buf, &len, errstr, sizeof(errstr))) {
+        LQ_ERROR("job %s: cannot encode for the dead-letter topic", j->req.job_id);
+        return;
+    }
+    history_json(w, j, hist, sizeof(hist));
+    snprintf(attempts, sizeof(attempts), "%d", j->attempts);
+    hdrs = rd_kafka_headers_new(4);
+    rd_kafka_header_add(hdrs, "llmq-error", -1,
+                        j->result.err_message ? j->result.err_message : "failed", -1);
+    rd_kafka_header_add(hdrs, "llmq-error-code", -1, j->result.err_code ? j->result.err_code : "", -1);
+    rd_kafka_header_add(hdrs, "llmq-attempts", -1, attempts, -1);
+    rd_kafka_header_add(hdrs, "llmq-history", -1, hist, -1);
+    j->pending++;
+    e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(w->topics.dlq),
+                          RD_KAFKA_V_KEY(j->req.tenant_id, strlen(j->req.tenant_id)),
+                          RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_HEADERS(hdrs),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(j),
+                          RD_KAFKA_V_END);
+    if (e) {
+        rd_kafka_headers_destroy(hdrs);
+        j->pending--;
+        LQ_ERROR("job %s: cannot produce to %s: %s", j->req.job_id, w->topics.dlq,
+                 rd_kafka_err2str(e));
+        return;
+    }
+    lq_metric_add(w->m_dead, 1);
+    LQ_WARN("job %s tenant %s: dead-lettered after %d attempt(s)", j->req.job_id,
+            j->req.tenant_id, j->attempts);
 }
 
 static void finish_job(worker_t *w, job_t *j)
@@ -292,15 +441,24 @@ static void finish_job(worker_t *w, job_t *j)
     lq_choice_t choice;
     lq_usage_event_t u;
     lq_trace_event_t t;
-    lq_span_t spans[2];
-    char *span_keys[2] = {"provider", "attempts"}, *span_vals[2];
-    char attempts_s[16];
+    lq_span_t spans[2 + MAX_HISTORY];
+    char *span_keys[5] = {"endpoint", "attempts", "fallbacks", "history", "ttft_ms"};
+    char *span_vals[5];
+    char *att_keys[MAX_HISTORY][3], *att_vals[MAX_HISTORY][3];
+    char att_status[MAX_HISTORY][16];
+    char attempts_s[16], fallbacks_s[16], ttft_s[24], hist[4096], event_id[40];
+    const char *provider = endpoint_name(w, j->endpoint);
+    const char *priced_model;
     const void *buf;
     size_t len;
     char errstr[256];
     int64_t now = lq_wall_ms();
     int32_t provider_ms = (int32_t)(j->provider_us / 1000);
+    int i, n_spans;
 
+    j->finished = 1;
+    if (lq_hashmap_get(w->jobs, j->req.job_id) == j)
+        lq_hashmap_remove(w->jobs, j->req.job_id);
     if (!codec) {
         LQ_ERROR("job %s: no codec", j->req.job_id);
         job_release(j);
@@ -311,10 +469,10 @@ static void finish_job(worker_t *w, job_t *j)
     r.tenant_id = j->req.tenant_id;
     r.project_id = j->req.project_id;
     r.api_key_id = j->req.api_key_id;
-    r.status = res->ok ? LQ_STATUS_SUCCEEDED : LQ_STATUS_FAILED;
+    r.status = j->cancelled ? LQ_STATUS_CANCELLED : res->ok ? LQ_STATUS_SUCCEEDED : LQ_STATUS_FAILED;
     r.mode = j->req.mode;
     r.model = j->req.model;
-    r.provider = (char *)provider_names[j->provider];
+    r.provider = j->dec.n ? (char *)provider : NULL;
     r.provider_model = res->provider_model;
     r.created_at_ms = j->req.created_at_ms;
     r.started_at_ms = j->picked_ms;
@@ -323,7 +481,9 @@ static void finish_job(worker_t *w, job_t *j)
     r.worker_id = w->id;
     r.prompt_tokens = res->prompt_tokens;
     r.completion_tokens = res->completion_tokens;
-    if (res->ok) {
+    r.extra_json = res->response_extra_json;
+    r.replay = j->req.attempt;
+    if (res->ok && !j->cancelled) {
         memset(&choice, 0, sizeof(choice));
         choice.index = 0;
         choice.role = "assistant";
@@ -339,8 +499,9 @@ static void finish_job(worker_t *w, job_t *j)
         r.error.code = res->err_code;
         r.error.message = res->err_message ? res->err_message : "the request failed";
         r.error.http_status = res->http_status ? res->http_status : 502;
-        lq_metric_add(w->m_failed, 1);
-        LQ_INFO("job %s tenant %s failed: %s", j->req.job_id, j->req.tenant_id, r.error.message);
+        lq_metric_add(j->cancelled ? w->m_cancelled : w->m_failed, 1);
+        LQ_INFO("job %s tenant %s %s: %s", j->req.job_id, j->req.tenant_id,
+                j->cancelled ? "cancelled" : "failed", r.error.message);
     }
     if (!lq_encode_chat_response(codec, &r, &buf, &len, errstr, sizeof(errstr))) {
         produce(w, j, w->topics.responses, j->req.tenant_id, buf, len);
@@ -349,19 +510,31 @@ static void finish_job(worker_t *w, job_t *j)
     } else {
         LQ_ERROR("job %s: %s", j->req.job_id, errstr);
     }
+    if (!res->ok && !j->cancelled && res->retriable)
+        dead_letter(w, j);
 
     memset(&u, 0, sizeof(u));
-    u.event_id = j->req.job_id;
+    usage_event_id(&j->req, event_id);
+    u.event_id = event_id;
     u.job_id = j->req.job_id;
     u.tenant_id = j->req.tenant_id;
     u.project_id = j->req.project_id;
     u.api_key_id = j->req.api_key_id;
     u.model = j->req.model;
-    u.provider = (char *)provider_names[j->provider];
+    u.provider = (char *)provider;
     u.provider_model = res->provider_model;
     u.status = r.status;
     u.prompt_tokens = res->prompt_tokens;
     u.completion_tokens = res->completion_tokens;
+    priced_model = j->dec.n ? j->dec.candidates[j->cand < j->dec.n ? j->cand : j->dec.n - 1].model
+                            : j->req.model;
+    if (j->dec.n && routing_endpoint(w->routing, j->endpoint)->is_mock)
+        priced_model = "mock";
+    u.has_cost = pricing_cost(w->pricing, priced_model, res->prompt_tokens,
+                              res->completion_tokens, &u.cost_usd) ||
+                 (res->provider_model &&
+                  pricing_cost(w->pricing, res->provider_model, res->prompt_tokens,
+                               res->completion_tokens, &u.cost_usd));
     u.latency_ms = provider_ms;
     u.ts_ms = now;
     if (!lq_encode_usage_event(codec, &u, &buf, &len, errstr, sizeof(errstr)))
@@ -370,8 +543,14 @@ static void finish_job(worker_t *w, job_t *j)
         LQ_ERROR("job %s: %s", j->req.job_id, errstr);
 
     snprintf(attempts_s, sizeof(attempts_s), "%d", j->attempts);
-    span_vals[0] = (char *)provider_names[j->provider];
+    snprintf(fallbacks_s, sizeof(fallbacks_s), "%d", j->fallbacks);
+    snprintf(ttft_s, sizeof(ttft_s), "%lld", (long long)j->ttft_ms);
+    history_json(w, j, hist, sizeof(hist));
+    span_vals[0] = (char *)provider;
     span_vals[1] = attempts_s;
+    span_vals[2] = fallbacks_s;
+    span_vals[3] = hist;
+    span_vals[4] = ttft_s;
     memset(spans, 0, sizeof(spans));
     spans[0].name = "queue";
     spans[0].start_ms = j->req.created_at_ms;
@@ -382,14 +561,32 @@ static void finish_job(worker_t *w, job_t *j)
     spans[1].duration_ms = (int32_t)(now - spans[1].start_ms);
     spans[1].attr_keys = span_keys;
     spans[1].attr_values = span_vals;
-    spans[1].n_attrs = 2;
+    spans[1].n_attrs = j->ttft_ms >= 0 ? 5 : 4;
+    n_spans = 2;
+    for (i = 0; i < j->n_hist; i++) {
+        lq_span_t *sp = &spans[n_spans++];
+        const attempt_rec_t *h = &j->hist[i];
+        snprintf(att_status[i], sizeof(att_status[i]), "%d", h->http_status);
+        att_keys[i][0] = "endpoint";
+        att_vals[i][0] = (char *)endpoint_name(w, h->endpoint);
+        att_keys[i][1] = "model";
+        att_vals[i][1] = (char *)h->model;
+        att_keys[i][2] = "outcome";
+        att_vals[i][2] = (char *)h->outcome;
+        sp->name = "attempt";
+        sp->start_ms = h->start_ms;
+        sp->duration_ms = h->duration_ms;
+        sp->attr_keys = att_keys[i];
+        sp->attr_values = att_vals[i];
+        sp->n_attrs = 3;
+    }
     memset(&t, 0, sizeof(t));
     t.trace_id = j->req.job_id;
     t.job_id = j->req.job_id;
     t.tenant_id = j->req.tenant_id;
     t.project_id = j->req.project_id;
     t.model = j->req.model;
-    t.provider = (char *)provider_names[j->provider];
+    t.provider = (char *)provider;
     t.status = r.status;
     t.route = j->route;
     t.worker_id = w->id;
@@ -398,12 +595,48 @@ static void finish_job(worker_t *w, job_t *j)
     t.provider_ms = provider_ms;
     t.total_ms = (int32_t)(now - j->req.created_at_ms);
     t.spans = spans;
-    t.n_spans = 2;
+    t.n_spans = (size_t)n_spans;
     if (!lq_encode_trace_event(codec, &t, &buf, &len, errstr, sizeof(errstr)))
         produce(w, j, w->topics.traces, j->req.tenant_id, buf, len);
     else
         LQ_ERROR("job %s: %s", j->req.job_id, errstr);
     job_release(j);
+}
+
+/* ---------- streaming ---------- */
+
+/* A piece of answer text: to the requester's reply topic as a ChatChunk. */
+static void on_delta(void *arg, const char *text, size_t len)
+{
+    job_t *j = arg;
+    worker_t *w = j->w;
+    lq_codec_t *codec = lq_codec_thread();
+    lq_chat_chunk_t k;
+    const void *buf;
+    size_t blen;
+    char errstr[256];
+    char *copy;
+
+    if (!len || j->req.mode != LQ_MODE_STREAM || !j->req.reply_topic || !codec)
+        return;
+    if (j->ttft_ms < 0)
+        j->ttft_ms = lq_wall_ms() - j->req.created_at_ms;
+    copy = malloc(len + 1);
+    if (!copy)
+        return;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    memset(&k, 0, sizeof(k));
+    k.job_id = j->req.job_id;
+    k.seq = j->chunk_seq++;
+    k.delta = copy;
+    k.worker_id = w->id;
+    k.ts_ms = lq_wall_ms();
+    if (!lq_encode_chat_chunk(codec, &k, &buf, &blen, errstr, sizeof(errstr))) {
+        produce(w, j, j->req.reply_topic, j->req.job_id, buf, blen);
+        lq_metric_add(w->m_chunks, 1);
+    }
+    free(copy);
 }
 
 /* ---------- provider calls ---------- */
@@ -412,7 +645,20 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
     job_t *j = arg;
     size_t n = size * nmemb;
+    long status = 0;
 
+    j->got_first_byte = 1;
+    if (j->stream && j->easy) {
+        curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status < 300) {
+            if (worker_stream_emitted(j->stream) > j->w->max_response) {
+                j->resp_too_big = 1;
+                return 0;
+            }
+            worker_stream_feed(j->stream, data, n, on_delta, j);
+            return n;
+        }
+    }
     if (j->resp_len + n > j->w->max_response) {
         j->resp_too_big = 1;
         return 0; /* abort the transfer */
@@ -436,6 +682,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     job_t *j = arg;
     size_t n = size * nmemb;
 
+    j->got_first_byte = 1;
     if (n > 12 && strncasecmp(data, "retry-after:", 12) == 0) {
         size_t i = 12, o = 0;
         while (i < n && data[i] == ' ')
@@ -448,56 +695,153 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 static void provider_done(worker_t *w, job_t *j);
+static void start_attempt(worker_t *w, job_t *j);
+
+static void history_add(worker_t *w, job_t *j, int ep, const char *model, int64_t start_ms,
+                        int32_t duration_ms, int status, const char *outcome)
+{
+    attempt_rec_t *h;
+
+    (void)w;
+    if (j->n_hist >= MAX_HISTORY)
+        return;
+    h = &j->hist[j->n_hist++];
+    h->endpoint = ep;
+    {
+        size_t n = strnlen(model, sizeof(h->model) - 1);
+        memmove(h->model, model, n);
+        h->model[n] = '\0';
+    }
+    h->start_ms = start_ms;
+    h->duration_ms = duration_ms;
+    h->http_status = status;
+    snprintf(h->outcome, sizeof(h->outcome), "%s", outcome);
+}
+
+/* The mock provider streams its text word by word. */
+static void mock_stream_step(worker_t *w, job_t *j)
+{
+    const char *text = j->result.content ? j->result.content : "";
+    size_t total = strlen(text);
+
+    do {
+        size_t end = j->mock_pos;
+        while (end < total && text[end] == ' ')
+            end++;
+        while (end < total && text[end] != ' ')
+            end++;
+        if (end > j->mock_pos)
+            on_delta(j, text + j->mock_pos, end - j->mock_pos);
+        j->mock_pos = end;
+    } while (j->mock_pos < total && w->mock_interval_us == 0);
+    if (j->mock_pos >= total) {
+        provider_done(w, j);
+        return;
+    }
+    if (timer_add(w, j, T_MOCK_TOKEN, lq_mono_us() + w->mock_interval_us)) {
+        worker_result_fail(&j->result, "server_error", NULL, "out of memory", 500, 0);
+        provider_done(w, j);
+    }
+}
+
+/* The next candidate whose breaker lets a call through; 0 when none is left. */
+static int pick_candidate(worker_t *w, job_t *j)
+{
+    int64_t now = lq_mono_ms();
+
+    while (j->cand < j->dec.n) {
+        int ep = j->dec.candidates[j->cand].endpoint;
+        if (breaker_allow(&w->breakers[ep], now))
+            return 1;
+        history_add(w, j, ep, j->dec.candidates[j->cand].model, lq_wall_ms(), 0, 503,
+                    "breaker_open");
+        j->cand++;
+        j->cand_attempts = 0;
+        if (j->cand < j->dec.n)
+            j->fallbacks++;
+    }
+    return 0;
+}
 
 static void start_attempt(worker_t *w, job_t *j)
 {
+    const route_candidate_t *c;
+    const route_endpoint_t *ep;
+    worker_http_request_t hr;
+    worker_target_t target;
+    CURL *e;
+    size_t i;
+
+    worker_result_clear(&j->result);
+    if (!pick_candidate(w, j)) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "No provider can take the request now: the circuit breaker of "
+                 "every candidate (%s) is open.", j->route);
+        worker_result_fail(&j->result, "provider_error", "provider_unavailable", msg, 503, 1);
+        finish_job(w, j);
+        return;
+    }
+    c = &j->dec.candidates[j->cand];
+    ep = routing_endpoint(w->routing, c->endpoint);
+    j->endpoint = c->endpoint;
     j->attempts++;
+    j->cand_attempts++;
     j->attempt_start_us = lq_mono_us();
     if (!j->first_attempt_ms)
         j->first_attempt_ms = lq_wall_ms();
-    worker_result_clear(&j->result);
-    if (j->provider == PROV_MOCK) {
+    if (ep->is_mock) {
         worker_mock_complete(&j->req, w->mock_tokens, &j->result);
-        if (timer_add(w, j, T_MOCK_DONE, j->attempt_start_us + w->mock_latency_us)) {
+        j->mock_pos = 0;
+        if (timer_add(w, j, j->req.mode == LQ_MODE_STREAM && j->result.ok ? T_MOCK_TOKEN : T_MOCK_DONE,
+                      j->attempt_start_us + w->mock_latency_us)) {
             worker_result_fail(&j->result, "server_error", NULL, "out of memory", 500, 0);
             provider_done(w, j);
         }
         return;
     }
-    {
-        char *body = worker_openai_request_body(&j->req);
-        CURL *e = curl_easy_init();
-        if (!body || !e) {
-            free(body);
-            if (e)
-                curl_easy_cleanup(e);
-            worker_result_fail(&j->result, "server_error", NULL, "cannot build the provider request",
-                               500, 0);
-            provider_done(w, j);
-            return;
-        }
-        j->resp_len = 0;
-        j->resp_too_big = 0;
-        j->retry_after[0] = '\0';
-        j->headers = curl_slist_append(NULL, "Content-Type: application/json");
-        j->headers = curl_slist_append(j->headers, w->openai_auth);
-        curl_easy_setopt(e, CURLOPT_URL, w->openai_url);
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
-        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
-        curl_easy_setopt(e, CURLOPT_PRIVATE, j);
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, w->connect_timeout_ms);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, w->timeout_ms);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-        curl_easy_setopt(e, CURLOPT_USERAGENT, "llmq-worker/0.1");
-        free(body);
-        j->easy = e;
-        curl_multi_add_handle(w->multi, e);
+    memset(&target, 0, sizeof(target));
+    target.wire = ep->wire;
+    target.base_url = ep->base_url;
+    target.api_key = ep->n_keys ? ep->keys[w->key_next[c->endpoint]++ % ep->n_keys] : "";
+    target.model = c->model;
+    target.headers = (const char *const *)ep->headers;
+    target.n_headers = ep->n_headers;
+    target.default_max_tokens = ep->default_max_tokens;
+    e = curl_easy_init();
+    if (!e || worker_build_request(&j->req, &target, j->req.mode == LQ_MODE_STREAM, &hr)) {
+        if (e)
+            curl_easy_cleanup(e);
+        worker_result_fail(&j->result, "server_error", NULL, "cannot build the provider request",
+                           500, 0);
+        provider_done(w, j);
+        return;
     }
+    j->resp_len = 0;
+    j->resp_too_big = 0;
+    j->retry_after[0] = '\0';
+    j->got_first_byte = 0;
+    worker_stream_free(j->stream);
+    j->stream = j->req.mode == LQ_MODE_STREAM ? worker_stream_new(ep->wire) : NULL;
+    j->headers = NULL;
+    for (i = 0; i < hr.n_headers; i++)
+        j->headers = curl_slist_append(j->headers, hr.headers[i]);
+    curl_easy_setopt(e, CURLOPT_URL, hr.url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
+    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, hr.body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, w->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, w->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "llmq-worker/0.1");
+    worker_http_request_clear(&hr);
+    j->easy = e;
+    curl_multi_add_handle(w->multi, e);
+    timer_add(w, j, T_FIRST_BYTE, j->attempt_start_us + w->first_byte_timeout_ms * 1000);
 }
 
 static int64_t backoff_us(int attempt, int64_t retry_after_ms)
@@ -514,73 +858,190 @@ static int64_t backoff_us(int attempt, int64_t retry_after_ms)
     return wait > 30000000 ? 30000000 : wait;
 }
 
+/* Errors another provider may not have: the next candidate is worth a try. */
+static int worth_fallback(const worker_result_t *r)
+{
+    if (r->retriable)
+        return 1;
+    return r->err_type && (strcmp(r->err_type, "provider_auth_error") == 0 ||
+                           (r->err_code && strcmp(r->err_code, "insufficient_credits") == 0));
+}
+
 static void provider_done(worker_t *w, job_t *j)
 {
     int64_t spent = lq_mono_us() - j->attempt_start_us;
+    const route_candidate_t *c = &j->dec.candidates[j->cand];
+    int64_t now_ms = lq_mono_ms();
+    int streamed = j->stream ? worker_stream_emitted(j->stream) > 0 : j->mock_pos > 0;
 
     j->provider_us += spent;
-    lq_metric_observe_us(w->m_provider_latency[j->provider], spent);
-    if (!j->result.ok && j->result.retriable && j->attempts < w->max_attempts) {
+    lq_metric_observe_us(w->m_endpoint_latency[c->endpoint], spent);
+    history_add(w, j, c->endpoint, c->model, lq_wall_ms() - spent / 1000, (int32_t)(spent / 1000),
+                j->result.ok ? 0 : j->result.http_status,
+                j->result.ok ? "ok" : j->result.err_code ? j->result.err_code : j->result.err_type);
+    /* the breaker counts what says the endpoint is unwell: 5xx, 429, timeouts, resets */
+    {
+        breaker_t *b = &w->breakers[c->endpoint];
+        int was_open = b->state == BREAKER_OPEN;
+        breaker_record(b, j->result.ok || !j->result.retriable, now_ms);
+        if (!was_open && b->state == BREAKER_OPEN) {
+            lq_metric_add(w->m_breaker_open[c->endpoint], 1);
+            LQ_WARN("circuit breaker of endpoint %s opened (%d consecutive failures)",
+                    endpoint_name(w, c->endpoint), b->threshold);
+        }
+    }
+    if (j->result.ok || j->cancelled || streamed) {
+        if (!j->result.ok && streamed && j->result.retriable)
+            j->result.retriable = 0; /* the client has part of an answer: not replayable */
+        finish_job(w, j);
+        return;
+    }
+    if (j->result.retriable && j->cand_attempts < w->max_attempts &&
+        breaker_state(&w->breakers[c->endpoint], now_ms) == BREAKER_CLOSED) {
         lq_metric_add(w->m_retries, 1);
         LQ_DEBUG("job %s: attempt %d failed (%s); retrying", j->req.job_id, j->attempts,
                  j->result.err_message);
-        if (timer_add(w, j, T_RETRY, lq_mono_us() + backoff_us(j->attempts, j->result.retry_after_ms)) ==
+        if (timer_add(w, j, T_RETRY, lq_mono_us() + backoff_us(j->cand_attempts, j->result.retry_after_ms)) ==
             LQ_OK)
             return;
     }
+    if (worth_fallback(&j->result) && j->cand + 1 < j->dec.n) {
+        LQ_DEBUG("job %s: %s failed (%s); falling back", j->req.job_id,
+                 endpoint_name(w, c->endpoint), j->result.err_message);
+        j->cand++;
+        j->cand_attempts = 0;
+        j->fallbacks++;
+        lq_metric_add(w->m_fallbacks, 1);
+        start_attempt(w, j);
+        return;
+    }
     finish_job(w, j);
+}
+
+static void detach_easy(worker_t *w, job_t *j)
+{
+    if (!j->easy)
+        return;
+    curl_multi_remove_handle(w->multi, j->easy);
+    curl_easy_cleanup(j->easy);
+    j->easy = NULL;
+    curl_slist_free_all(j->headers);
+    j->headers = NULL;
 }
 
 static void curl_done(worker_t *w, CURL *e, CURLcode code)
 {
     job_t *j = NULL;
     long status = 0;
+    worker_wire_t wire;
 
     curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&j);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    curl_multi_remove_handle(w->multi, e);
-    curl_easy_cleanup(e);
-    j->easy = NULL;
-    curl_slist_free_all(j->headers);
-    j->headers = NULL;
+    if (j->timer == T_FIRST_BYTE)
+        timer_remove(w, j);
+    detach_easy(w, j);
+    wire = routing_endpoint(w->routing, j->endpoint)->wire;
     if (j->resp_too_big) {
         worker_result_fail(&j->result, "provider_error", "response_too_large",
                            "The provider's answer was larger than the configured limit.", 502, 0);
+    } else if (j->stream && status >= 200 && status < 300) {
+        /* a transfer error mid-stream reads as a stream without its end marker */
+        worker_stream_finish(j->stream, &j->result);
     } else if (code != CURLE_OK) {
-        worker_openai_parse_response(0, NULL, 0, NULL, curl_easy_strerror(code),
-                                     code == CURLE_OPERATION_TIMEDOUT, &j->result);
+        worker_parse_response(wire, 0, NULL, 0, NULL, curl_easy_strerror(code),
+                              code == CURLE_OPERATION_TIMEDOUT, &j->result);
     } else {
-        worker_openai_parse_response(status, j->resp, j->resp_len,
-                                     j->retry_after[0] ? j->retry_after : NULL, NULL, 0, &j->result);
+        worker_parse_response(wire, status, j->resp, j->resp_len,
+                              j->retry_after[0] ? j->retry_after : NULL, NULL, 0, &j->result);
     }
     provider_done(w, j);
 }
 
-/* ---------- consuming ---------- */
-
-static void route_job(worker_t *w, job_t *j)
+/* The provider sent nothing within provider.first_byte_timeout_ms. */
+static void first_byte_timeout(worker_t *w, job_t *j)
 {
-    const char *model = j->req.model;
+    char msg[200];
 
-    if (strcmp(model, "mock") == 0 || strncmp(model, "mock-", 5) == 0) {
-        j->provider = PROV_MOCK;
-        snprintf(j->route, sizeof(j->route), "model %s: built-in mock provider", model);
-    } else if (!w->openai_configured) {
-        j->provider = PROV_MOCK;
-        snprintf(j->route, sizeof(j->route), "no provider key configured: mock provider");
-    } else {
-        j->provider = PROV_OPENAI;
-        snprintf(j->route, sizeof(j->route), "default: openai-compatible provider");
-    }
+    if (j->got_first_byte || !j->easy)
+        return;
+    detach_easy(w, j);
+    snprintf(msg, sizeof(msg), "The provider sent nothing for %ld ms.", w->first_byte_timeout_ms);
+    worker_result_fail(&j->result, "provider_error", "provider_timeout", msg, 504, 1);
+    provider_done(w, j);
 }
+
+/* ---------- cancellations ---------- */
+
+static void remember_cancel(worker_t *w, const char *job_id)
+{
+    char **slot = &w->cancel_ring[w->cancel_next++ % CANCEL_MEMORY];
+
+    if (*slot) { /* forget the oldest */
+        if (lq_hashmap_get(w->cancelled, *slot))
+            lq_hashmap_remove(w->cancelled, *slot);
+        free(*slot);
+    }
+    *slot = strdup(job_id);
+    if (*slot)
+        lq_hashmap_put(w->cancelled, *slot, *slot);
+}
+
+static void cancel_job(worker_t *w, const char *job_id, const char *reason)
+{
+    job_t *j = lq_hashmap_get(w->jobs, job_id);
+    char msg[160];
+
+    if (!j || j->finished) {
+        remember_cancel(w, job_id); /* not here yet (or never): skip it if it comes */
+        return;
+    }
+    detach_easy(w, j);
+    timer_remove(w, j);
+    if (j->attempt_start_us && !j->result.ok)
+        j->provider_us += lq_mono_us() - j->attempt_start_us;
+    snprintf(msg, sizeof(msg), "The job was cancelled (%s).", reason);
+    worker_result_fail(&j->result, "cancelled", reason, msg, 499, 0);
+    j->result.ok = 0;
+    j->cancelled = 1;
+    LQ_DEBUG("job %s cancelled: %s", job_id, reason);
+    finish_job(w, j);
+}
+
+static void handle_cancel(worker_t *w, rd_kafka_message_t *m)
+{
+    lq_codec_t *codec = lq_codec_thread();
+    lq_job_cancel_t k;
+    char errstr[256];
+    rd_kafka_topic_partition_list_t *l;
+
+    if (codec && lq_decode_job_cancel(codec, m->payload, m->len, &k, errstr, sizeof(errstr)) == LQ_OK) {
+        cancel_job(w, k.job_id, k.reason);
+        lq_job_cancel_clear(&k);
+    } else {
+        LQ_WARN("cancellation p%d@%lld ignored: %s", m->partition, (long long)m->offset,
+                codec ? errstr : "no codec");
+    }
+    l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, w->topics.cancels, m->partition)->offset = m->offset + 1;
+    rd_kafka_offsets_store(w->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* ---------- consuming ---------- */
 
 static void handle_message(worker_t *w, rd_kafka_message_t *m)
 {
-    job_t *j = calloc(1, sizeof(*j));
-    partition_state_t *ps = part_state(w, m->partition);
+    job_t *j;
+    partition_state_t *ps;
     lq_codec_t *codec = lq_codec_thread();
     char errstr[256];
 
+    if (strcmp(rd_kafka_topic_name(m->rkt), w->topics.cancels) == 0) {
+        handle_cancel(w, m);
+        return;
+    }
+    j = calloc(1, sizeof(*j));
+    ps = part_state(w, m->partition);
     if (!j) {
         LQ_ERROR("out of memory; message p%d@%lld left for redelivery", m->partition,
                  (long long)m->offset);
@@ -591,6 +1052,7 @@ static void handle_message(worker_t *w, rd_kafka_message_t *m)
     j->offset = m->offset;
     j->pending = 1;
     j->picked_ms = lq_wall_ms();
+    j->ttft_ms = -1;
     if (ps && ps->tracker && worker_offsets_add(ps->tracker, m->offset) == LQ_OK)
         j->generation = ps->generation;
     else
@@ -620,7 +1082,23 @@ static void handle_message(worker_t *w, rd_kafka_message_t *m)
         job_release(j);
         return;
     }
-    route_job(w, j);
+    if (routing_decide(w->routing, &j->req, &j->dec)) {
+        snprintf(j->route, sizeof(j->route), "no route: %s", j->dec.error);
+        worker_result_fail(&j->result, "invalid_request_error", "model_not_found", j->dec.error,
+                           404, 0);
+        finish_job(w, j);
+        return;
+    }
+    routing_describe(w->routing, &j->dec, j->route, sizeof(j->route));
+    j->endpoint = j->dec.candidates[0].endpoint;
+    if (lq_hashmap_get(w->cancelled, j->req.job_id)) {
+        j->cancelled = 1;
+        worker_result_fail(&j->result, "cancelled", "cancelled_before_start",
+                           "The job was cancelled before it started.", 499, 0);
+        finish_job(w, j);
+        return;
+    }
+    lq_hashmap_put(w->jobs, j->req.job_id, j);
     if (j->req.mode == LQ_MODE_ASYNC)
         publish_status(w, j, LQ_STATUS_RUNNING);
     start_attempt(w, j);
@@ -635,14 +1113,17 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     atomic_store(&w->joined, 1);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (i = 0; i < parts->cnt; i++) {
-            partition_state_t *ps = part_state(w, parts->elems[i].partition);
-            if (!ps)
+            partition_state_t *ps;
+            if (strcmp(parts->elems[i].topic, w->topics.requests) != 0)
+                continue; /* cancels: offsets stored as they are read */
+            if (!(ps = part_state(w, parts->elems[i].partition)))
                 continue;
             worker_offsets_destroy(ps->tracker);
             ps->tracker = worker_offsets_create();
             ps->generation = ++w->generation;
         }
-        LQ_INFO("assigned %d partition(s) of %s", parts->cnt, w->topics.requests);
+        LQ_INFO("assigned %d partition(s) of %s and %s", parts->cnt, w->topics.requests,
+                w->topics.cancels);
         rd_kafka_assign(rk, parts);
         w->paused = 0;
     } else {
@@ -652,8 +1133,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
             LQ_WARN("commit on revoke: %s", rd_kafka_err2str(ce));
         for (i = 0; i < parts->cnt; i++) {
-            partition_state_t *ps = part_state(w, parts->elems[i].partition);
-            if (!ps)
+            partition_state_t *ps;
+            if (strcmp(parts->elems[i].topic, w->topics.requests) != 0)
+                continue;
+            if (!(ps = part_state(w, parts->elems[i].partition)))
                 continue;
             worker_offsets_destroy(ps->tracker);
             ps->tracker = NULL;
@@ -693,6 +1176,71 @@ static int ready_fn(void *arg, char *why, size_t why_size)
 
 /* ---------- lifecycle ---------- */
 
+static char *read_text_file(const char *path, char *errstr, size_t errstr_size)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+
+    if (!f) {
+        snprintf(errstr, errstr_size, "%s: cannot open", path);
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < 16 * 1024 * 1024 &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+        fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        buf[n] = '\0';
+    } else {
+        free(buf);
+        buf = NULL;
+        snprintf(errstr, errstr_size, "%s: cannot read (or larger than 16 MiB)", path);
+    }
+    fclose(f);
+    return buf;
+}
+
+/* The routing table, the price table, and per-endpoint state. */
+static int load_tables(worker_t *w, const lq_config_t *cfg, char *errstr, size_t errstr_size)
+{
+    const char *rpath = lq_config_str(cfg, "routing.file"), *ppath = lq_config_str(cfg, "pricing.file");
+    char *text = NULL, sub_err[300];
+    size_t n, i;
+
+    if (*rpath && !(text = read_text_file(rpath, errstr, errstr_size)))
+        return -1;
+    w->routing = routing_load(text, cfg, sub_err, sizeof(sub_err));
+    free(text);
+    if (!w->routing) {
+        snprintf(errstr, errstr_size, "routing%s%s: %s", *rpath ? " file " : "", rpath, sub_err);
+        return -1;
+    }
+    text = NULL;
+    if (*ppath && !(text = read_text_file(ppath, errstr, errstr_size)))
+        return -1;
+    w->pricing = pricing_load(text, sub_err, sizeof(sub_err));
+    free(text);
+    if (!w->pricing) {
+        snprintf(errstr, errstr_size, "pricing: %s", sub_err);
+        return -1;
+    }
+    n = routing_endpoint_count(w->routing);
+    w->breakers = calloc(n, sizeof(*w->breakers));
+    w->key_next = calloc(n, sizeof(*w->key_next));
+    w->m_endpoint_latency = calloc(n, sizeof(*w->m_endpoint_latency));
+    w->m_breaker_open = calloc(n, sizeof(*w->m_breaker_open));
+    w->jobs = lq_hashmap_create(1024);
+    w->cancelled = lq_hashmap_create(1024);
+    if (!w->breakers || !w->key_next || !w->m_endpoint_latency || !w->m_breaker_open || !w->jobs ||
+        !w->cancelled) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < n; i++)
+        breaker_init(&w->breakers[i], (int)lq_config_int(cfg, "breaker.failures"),
+                     lq_config_int(cfg, "breaker.open_ms"));
+    return 0;
+}
+
 lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, size_t errstr_size)
 {
     static const char *const consumer_defaults[] = {
@@ -727,41 +1275,41 @@ lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, siz
     }
     w->max_inflight = (size_t)lq_config_int(cfg, "worker.max_inflight");
     w->mock_latency_us = lq_config_int(cfg, "mock.latency_ms") * 1000;
+    w->mock_interval_us = lq_config_int(cfg, "mock.token_interval_ms") * 1000;
     w->mock_tokens = (int)lq_config_int(cfg, "mock.completion_tokens");
     w->max_attempts = (int)lq_config_int(cfg, "provider.max_attempts");
     w->connect_timeout_ms = (long)lq_config_int(cfg, "provider.connect_timeout_ms");
     w->timeout_ms = (long)lq_config_int(cfg, "provider.timeout_ms");
+    w->first_byte_timeout_ms = (long)lq_config_int(cfg, "provider.first_byte_timeout_ms");
     w->max_response = (size_t)lq_config_int(cfg, "provider.max_response_bytes");
-    w->openai_configured = *lq_config_str(cfg, "openai.api_key") != '\0';
-    {
-        const char *base = lq_config_str(cfg, "openai.base_url");
-        size_t n = strlen(base);
-        while (n && base[n - 1] == '/')
-            n--;
-        if (snprintf(w->openai_url, sizeof(w->openai_url), "%.*s/chat/completions", (int)n, base) >=
-                (int)sizeof(w->openai_url) ||
-            snprintf(w->openai_auth, sizeof(w->openai_auth), "Authorization: Bearer %s",
-                     lq_config_str(cfg, "openai.api_key")) >= (int)sizeof(w->openai_auth)) {
-            snprintf(errstr, errstr_size, "setting openai.base_url or openai.api_key is too long");
-            err = LQ_ERR_CONFIG;
-            goto fail;
-        }
+    if (load_tables(w, cfg, errstr, errstr_size)) {
+        err = LQ_ERR_CONFIG;
+        goto fail;
     }
     w->m_inflight = lq_metrics_gauge("llmq_worker_inflight_jobs", "jobs in flight", NULL);
     w->m_succeeded = lq_metrics_counter("llmq_worker_jobs_total", "finished jobs by status",
                                         "status=\"succeeded\"");
     w->m_failed = lq_metrics_counter("llmq_worker_jobs_total", "finished jobs by status",
                                      "status=\"failed\"");
+    w->m_cancelled = lq_metrics_counter("llmq_worker_jobs_total", "finished jobs by status",
+                                        "status=\"cancelled\"");
     w->m_retries = lq_metrics_counter("llmq_worker_retries_total", "provider calls retried", NULL);
+    w->m_fallbacks = lq_metrics_counter("llmq_worker_fallbacks_total",
+                                        "jobs moved to their next candidate endpoint", NULL);
+    w->m_chunks = lq_metrics_counter("llmq_worker_stream_chunks_total",
+                                     "streamed pieces of answers sent to reply topics", NULL);
     w->m_dead = lq_metrics_counter("llmq_worker_dead_letters_total",
-                                   "undecodable requests sent to the dead-letter topic", NULL);
+                                   "requests copied to the dead-letter topic", NULL);
     w->m_produce_failed = lq_metrics_counter("llmq_worker_produce_failed_total",
                                              "results Kafka did not take", NULL);
-    for (i = 0; i < 2; i++) {
-        char labels[64];
-        snprintf(labels, sizeof(labels), "provider=\"%s\"", provider_names[i]);
-        w->m_provider_latency[i] = lq_metrics_histogram("llmq_worker_provider_duration_seconds",
+    for (i = 0; i < (int)routing_endpoint_count(w->routing); i++) {
+        char labels[200];
+        snprintf(labels, sizeof(labels), "endpoint=\"%s\"", endpoint_name(w, i));
+        w->m_endpoint_latency[i] = lq_metrics_histogram("llmq_worker_provider_duration_seconds",
                                                         "time of one provider call", labels);
+        w->m_breaker_open[i] = lq_metrics_counter("llmq_worker_breaker_opened_total",
+                                                  "times an endpoint's circuit breaker opened",
+                                                  labels);
     }
     if (pipe2(w->wake_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
         err = LQ_ERR_IO;
@@ -808,8 +1356,9 @@ lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, siz
     w->producer_q = rd_kafka_queue_get_main(w->producer);
     rd_kafka_queue_io_event_enable(w->consumer_q, w->wake_fds[1], "c", 1);
     rd_kafka_queue_io_event_enable(w->producer_q, w->wake_fds[1], "p", 1);
-    subs = rd_kafka_topic_partition_list_new(1);
+    subs = rd_kafka_topic_partition_list_new(2);
     rd_kafka_topic_partition_list_add(subs, w->topics.requests, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(subs, w->topics.cancels, RD_KAFKA_PARTITION_UA);
     {
         rd_kafka_resp_err_t e = rd_kafka_subscribe(w->consumer, subs);
         rd_kafka_topic_partition_list_destroy(subs);
@@ -824,9 +1373,15 @@ lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, siz
                               errstr_size);
     if (err)
         goto fail;
-    LQ_INFO("worker %s consuming %s (group %s, up to %zu in flight, providers: mock%s)", w->id,
-            w->topics.requests, lq_config_str(cfg, "worker.group"), w->max_inflight,
-            w->openai_configured ? ", openai" : "");
+    {
+        char eps[512];
+        size_t o = 0;
+        for (i = 0; i < (int)routing_endpoint_count(w->routing) && o < sizeof(eps); i++)
+            o += (size_t)snprintf(eps + o, sizeof(eps) - o, "%s%s", i ? ", " : "", endpoint_name(w, i));
+        LQ_INFO("worker %s consuming %s (group %s, up to %zu in flight, endpoints: %s; prices %s)",
+                w->id, w->topics.requests, lq_config_str(cfg, "worker.group"), w->max_inflight,
+                eps, pricing_version(w->pricing));
+    }
     *out = w;
     return LQ_OK;
 fail:
@@ -899,6 +1454,10 @@ lq_err_t worker_run(worker_t *w, int (*stop_flag)(void))
             j->timer = T_NONE;
             if (kind == T_RETRY)
                 start_attempt(w, j);
+            else if (kind == T_FIRST_BYTE)
+                first_byte_timeout(w, j);
+            else if (kind == T_MOCK_TOKEN)
+                mock_stream_step(w, j);
             else
                 provider_done(w, j); /* the mock provider's answer is due */
         }
@@ -952,6 +1511,16 @@ void worker_destroy(worker_t *w)
         worker_offsets_destroy(w->parts[i].tracker);
     free(w->parts);
     free(w->heap);
+    routing_free(w->routing);
+    pricing_free(w->pricing);
+    free(w->breakers);
+    free(w->key_next);
+    free(w->m_endpoint_latency);
+    free(w->m_breaker_open);
+    lq_hashmap_destroy(w->jobs);
+    lq_hashmap_destroy(w->cancelled);
+    for (i = 0; i < CANCEL_MEMORY; i++)
+        free(w->cancel_ring[i]);
     if (w->wake_fds[0] >= 0)
         close(w->wake_fds[0]);
     if (w->wake_fds[1] >= 0)

@@ -13,13 +13,15 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: llmq-kafka-embedded [--brokers N] [--partitions N] [--bootstrap-file PATH]\n"
-            "Creates the llmq topics (llmq.requests, llmq.responses, llmq.usage, llmq.traces\n"
+            "Creates the llmq topics (llmq.requests, llmq.cancels, llmq.responses, llmq.usage,\n"
+            "llmq.traces "
             "with N partitions, llmq.requests.dlq with 1) and prints the bootstrap address.\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *topics[] = {"llmq.requests", "llmq.responses", "llmq.usage", "llmq.traces"};
+    const char *topics[] = {"llmq.requests", "llmq.cancels", "llmq.responses", "llmq.usage",
+                            "llmq.traces"};
     int brokers = 1, partitions = 8, i, sig = 0;
     const char *bootstrap_file = NULL;
     char errstr[256];
@@ -61,7 +63,7 @@ int main(int argc, char **argv)
         rd_kafka_destroy(rk);
         return 1;
     }
-    for (i = 0; i < 4; i++)
+    for (i = 0; i < (int)(sizeof(topics) / sizeof(topics[0])); i++)
         rd_kafka_mock_topic_create(mc, topics[i], partitions, brokers < 3 ? brokers : 3);
     rd_kafka_mock_topic_create(mc, "llmq.requests.dlq", 1, 1);
     printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));

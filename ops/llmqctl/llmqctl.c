@@ -10,6 +10,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "schemas/codec.h"
 
 static void usage(FILE *fp)
 {
@@ -25,6 +26,9 @@ static void usage(FILE *fp)
             "  key revoke KEY_ID                         revoke a key\n"
             "  topics create [--partitions N] [--prefix P]\n"
             "                                            create the Kafka topics (P.requests, ...)\n"
+            "  dlq replay [--prefix P] [--max N] [--dry-run]\n"
+            "                                            send dead-lettered requests (P.requests.dlq)\n"
+            "                                            back to P.requests as async jobs\n"
             "\n"
             "PostgreSQL comes from --pg or LLMQ_PG_URL; Kafka from --brokers or\n"
             "LLMQ_KAFKA_BROKERS.\n");
@@ -119,12 +123,14 @@ static int cmd_topics_create(int argc, char **argv, const char *brokers)
     const char *parts_s = arg_value(argc, argv, "--partitions");
     const char *prefix = arg_value(argc, argv, "--prefix");
     int parts = parts_s ? atoi(parts_s) : 8;
-    char n[5][256];
-    const char *names[5] = {n[0], n[1], n[2], n[3], n[4]};
-    static const char *const suffixes[5] = {"requests", "responses", "usage", "traces",
-                                            "requests.dlq"};
+    char n[6][256];
+    const char *names[6] = {n[0], n[1], n[2], n[3], n[4], n[5]};
+    /* cancels is co-partitioned with requests: the worker that owns a tenant's partition
+     * of one owns it in the other (range assignment), so it sees that tenant's cancels */
+    static const char *const suffixes[6] = {"requests", "responses", "usage", "traces",
+                                            "requests.dlq", "cancels"};
     int k;
-    int partitions[] = {parts, parts, parts, parts, 1};
+    int partitions[] = {parts, parts, parts, parts, 1, parts};
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char errstr[512];
     rd_kafka_t *rk;
@@ -134,7 +140,7 @@ static int cmd_topics_create(int argc, char **argv, const char *brokers)
         fprintf(stderr, "llmqctl: --partitions must be at least 1\n");
         return 2;
     }
-    for (k = 0; k < 5; k++)
+    for (k = 0; k < 6; k++)
         snprintf(n[k], sizeof(n[k]), "%s.%s", prefix ? prefix : "llmq", suffixes[k]);
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr))) {
         fprintf(stderr, "llmqctl: %s\n", errstr);
@@ -146,14 +152,144 @@ static int cmd_topics_create(int argc, char **argv, const char *brokers)
         fprintf(stderr, "llmqctl: %s\n", errstr);
         return 1;
     }
-    if (lq_kafka_create_topics(rk, names, partitions, 5, NULL, 15000, errstr, sizeof(errstr))) {
+    if (lq_kafka_create_topics(rk, names, partitions, 6, NULL, 15000, errstr, sizeof(errstr))) {
         fprintf(stderr, "llmqctl: %s\n", errstr);
         rc = 1;
     } else {
-        printf("topics ready: %s, %s, %s, %s (%d partitions), %s\n", n[0], n[1], n[2], n[3],
-               parts, n[4]);
+        printf("topics ready: %s, %s, %s, %s, %s (%d partitions), %s\n", n[0], n[5], n[1], n[2],
+               n[3], parts, n[4]);
     }
     rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* Replay the dead-letter topic: every request not replayed yet (the consumer group
+ * llmq-dlq-replay remembers where it stopped) goes back to the requests topic as an async
+ * job with its replay counter raised; the group's offsets are committed only after Kafka
+ * acknowledged the copies. */
+static int cmd_dlq_replay(int argc, char **argv, const char *brokers)
+{
+    const char *prefix = arg_value(argc, argv, "--prefix"), *max_s = arg_value(argc, argv, "--max");
+    const char *group = arg_value(argc, argv, "--group");
+    int dry_run = 0, i;
+    long max = max_s ? atol(max_s) : -1;
+    char dlq[256], requests[256], errstr[512];
+    rd_kafka_conf_t *cc = rd_kafka_conf_new(), *pc = rd_kafka_conf_new();
+    rd_kafka_t *consumer = NULL, *producer = NULL;
+    rd_kafka_topic_partition_list_t *subs;
+    lq_codec_t *codec = NULL;
+    long replayed = 0, skipped = 0, failed = 0;
+    int64_t idle_until;
+    int rc = 1;
+
+    for (i = 0; i < argc; i++)
+        dry_run |= strcmp(argv[i], "--dry-run") == 0;
+    snprintf(dlq, sizeof(dlq), "%s.requests.dlq", prefix ? prefix : "llmq");
+    snprintf(requests, sizeof(requests), "%s.requests", prefix ? prefix : "llmq");
+    if (rd_kafka_conf_set(cc, "bootstrap.servers", brokers, errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(cc, "group.id", group ? group : "llmq-dlq-replay", errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(cc, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(cc, "auto.offset.reset", "earliest", errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(pc, "bootstrap.servers", brokers, errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(pc, "enable.idempotence", "true", errstr, sizeof(errstr))) {
+        fprintf(stderr, "llmqctl: %s\n", errstr);
+        rd_kafka_conf_destroy(cc);
+        rd_kafka_conf_destroy(pc);
+        return 2;
+    }
+    if (lq_codec_create(&codec, errstr, sizeof(errstr))) {
+        fprintf(stderr, "llmqctl: %s\n", errstr);
+        rd_kafka_conf_destroy(cc);
+        rd_kafka_conf_destroy(pc);
+        return 1;
+    }
+    consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, sizeof(errstr));
+    if (!consumer)
+        rd_kafka_conf_destroy(cc);
+    producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof(errstr));
+    if (!producer)
+        rd_kafka_conf_destroy(pc);
+    if (!consumer || !producer) {
+        fprintf(stderr, "llmqctl: %s\n", errstr);
+        goto out;
+    }
+    rd_kafka_poll_set_consumer(consumer);
+    subs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subs, dlq, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(consumer, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    /* read until the topic has been quiet for a while (joining the group takes seconds) */
+    idle_until = lq_mono_ms() + 15000;
+    while (lq_mono_ms() < idle_until && (max < 0 || replayed + skipped < max)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 200);
+        lq_chat_request_t req;
+        const void *buf;
+        size_t len;
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                fprintf(stderr, "llmqctl: %s\n", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        idle_until = lq_mono_ms() + 3000;
+        if (lq_decode_chat_request(codec, m->payload, m->len, &req, errstr, sizeof(errstr))) {
+            fprintf(stderr, "skip p%d@%lld: not a request llmq can read (%s)\n", m->partition,
+                    (long long)m->offset, errstr);
+            skipped++;
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        /* the original caller of a sync or streaming request is gone: run it as a job */
+        req.attempt++;
+        req.mode = LQ_MODE_ASYNC;
+        free(req.reply_topic);
+        req.reply_topic = NULL;
+        req.deadline_ms = 0;
+        printf("%s %s tenant %s model %s (replay %d)\n", dry_run ? "would replay" : "replay",
+               req.job_id, req.tenant_id, req.model, req.attempt);
+        if (!dry_run) {
+            if (lq_encode_chat_request(codec, &req, &buf, &len, errstr, sizeof(errstr)) ||
+                rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(requests),
+                                  RD_KAFKA_V_KEY(req.tenant_id, strlen(req.tenant_id)),
+                                  RD_KAFKA_V_VALUE((void *)buf, len),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) {
+                fprintf(stderr, "llmqctl: cannot replay %s\n", req.job_id);
+                failed++;
+            }
+        }
+        replayed++;
+        lq_chat_request_clear(&req);
+        rd_kafka_message_destroy(m);
+    }
+    if (dry_run) {
+        printf("%ld request(s) would be replayed, %ld unreadable; nothing changed\n", replayed, skipped);
+        rc = 0;
+        goto out;
+    }
+    if (rd_kafka_flush(producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR || failed) {
+        fprintf(stderr, "llmqctl: not every replay reached Kafka; offsets not committed (run again)\n");
+        goto out;
+    }
+    if (replayed + skipped > 0) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(consumer, NULL, 0);
+        if (e) {
+            fprintf(stderr, "llmqctl: commit: %s\n", rd_kafka_err2str(e));
+            goto out;
+        }
+    }
+    printf("replayed %ld request(s) from %s to %s; %ld unreadable skipped\n", replayed, dlq,
+           requests, skipped);
+    rc = 0;
+out:
+    if (consumer) {
+        rd_kafka_consumer_close(consumer);
+        rd_kafka_destroy(consumer);
+    }
+    if (producer)
+        rd_kafka_destroy(producer);
+    lq_codec_destroy(codec);
     return rc;
 }
 
@@ -188,6 +324,8 @@ int main(int argc, char **argv)
     argv += i;
     if (!strcmp(argv[0], "topics") && argc >= 2 && !strcmp(argv[1], "create"))
         return cmd_topics_create(argc, argv, brokers ? brokers : "127.0.0.1:9092");
+    if (!strcmp(argv[0], "dlq") && argc >= 2 && !strcmp(argv[1], "replay"))
+        return cmd_dlq_replay(argc, argv, brokers ? brokers : "127.0.0.1:9092");
 
     if (lq_pg_connect(pg ? pg : "postgresql:///llmq", "llmqctl", &conn, errstr, sizeof(errstr))) {
         fprintf(stderr, "llmqctl: %s\n", errstr);

@@ -3,6 +3,8 @@
  * Sends requests at a fixed rate over keep-alive connections, whatever the server's
  * latency: a request that finds no free connection waits, and its latency counts from
  * when it was due (no coordinated omission). Prints one JSON object with the figures.
+ * Streamed (chunked) answers are read to their end; with --ttft-marker TEXT the time to
+ * the first received bytes holding TEXT (e.g. "delta") is measured too (ttft_* figures).
  *
  *   llmq-loadgen --port P --path /v1/chat/completions --rate 1000 --duration 20
  *                --connections 64 --body FILE --header "Authorization: Bearer KEY"
@@ -25,6 +27,7 @@ typedef struct conn {
     int fd;
     int busy;
     int64_t due_us; /* when the request in flight was due */
+    int first_seen;  /* the --ttft-marker arrived for the request in flight */
     char buf[65536];
     size_t len;
 } conn_t;
@@ -75,8 +78,15 @@ static int take_response(conn_t *c)
         return 0;
     head = (size_t)(end - c->buf) + 4;
     cl = strcasestr(c->buf, "\r\nContent-Length:");
-    if (cl && cl < end)
+    if (cl && cl < end) {
         body = (size_t)strtoul(cl + 17, NULL, 10);
+    } else if ((cl = strcasestr(c->buf, "\r\nTransfer-Encoding: chunked")) && cl < end) {
+        /* a streamed answer: complete at the last (zero-length) chunk */
+        char *last = strstr(c->buf + head - 2, "\r\n0\r\n\r\n");
+        if (!last)
+            return 0;
+        body = (size_t)(last + 7 - (c->buf + head));
+    }
     total = head + body;
     if (c->len < total)
         return 0;
@@ -90,7 +100,8 @@ int main(int argc, char **argv)
 {
     int port = 8080, conns = 64, i, ep;
     double rate = 1000, duration = 10;
-    const char *path = "/", *body_file = NULL;
+    const char *path = "/", *body_file = NULL, *ttft_marker = NULL;
+    int64_t *ttft = NULL, n_ttft = 0;
     char headers[4096] = "", *body = NULL, *req = NULL;
     size_t body_len = 0, req_len;
     conn_t *cs;
@@ -105,6 +116,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--duration")) duration = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--connections")) conns = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--body")) body_file = argv[i + 1];
+        else if (!strcmp(argv[i], "--ttft-marker")) ttft_marker = argv[i + 1];
         else if (!strcmp(argv[i], "--header")) {
             size_t n = strlen(headers);
             snprintf(headers + n, sizeof(headers) - n, "%s\r\n", argv[i + 1]);
@@ -132,6 +144,7 @@ int main(int argc, char **argv)
 
     qcap = (size_t)(rate * duration) + 16;
     lat = calloc(qcap, sizeof(int64_t));
+    ttft = calloc(qcap, sizeof(int64_t));
     queue_due = calloc(qcap, sizeof(int64_t));
     cs = calloc((size_t)conns, sizeof(conn_t));
     ep = epoll_create1(0);
@@ -166,6 +179,7 @@ int main(int argc, char **argv)
                 continue;
             }
             cs[i].busy = 1;
+            cs[i].first_seen = 0;
             cs[i].due_us = queue_due[qhead++];
             pending++;
         }
@@ -194,6 +208,13 @@ int main(int argc, char **argv)
                 continue;
             }
             c->len += (size_t)r;
+            if (ttft_marker && c->busy && !c->first_seen) {
+                c->buf[c->len] = '\0';
+                if (strstr(c->buf, ttft_marker)) {
+                    ttft[n_ttft++] = now_us() - c->due_us;
+                    c->first_seen = 1;
+                }
+            }
             while ((status = take_response(c)) != 0) {
                 if (c->busy) {
                     lat[done++] = now_us() - c->due_us;
@@ -206,14 +227,20 @@ int main(int argc, char **argv)
         }
     }
     qsort(lat, (size_t)done, sizeof(int64_t), cmp_i64);
+    qsort(ttft, (size_t)n_ttft, sizeof(int64_t), cmp_i64);
     {
         double secs = (double)(now_us() - start) / 1e6;
 #define PCT(p) (done ? (double)lat[(size_t)((double)(done - 1) * (p))] / 1000.0 : 0.0)
         printf("{\"target_rps\": %.0f, \"sent\": %lld, \"completed\": %lld, \"errors\": %lld, "
                "\"non_2xx\": %lld, \"achieved_rps\": %.1f, \"p50_ms\": %.3f, \"p95_ms\": %.3f, "
-               "\"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
+               "\"p99_ms\": %.3f, \"max_ms\": %.3f",
                rate, (long long)sent, (long long)done, (long long)errors, (long long)non2xx,
                (double)done / secs, PCT(0.50), PCT(0.95), PCT(0.99), PCT(1.0));
+#define TPCT(p) (n_ttft ? (double)ttft[(size_t)((double)(n_ttft - 1) * (p))] / 1000.0 : 0.0)
+        if (ttft_marker)
+            printf(", \"ttft_count\": %lld, \"ttft_p50_ms\": %.3f, \"ttft_p95_ms\": %.3f, "
+                   "\"ttft_p99_ms\": %.3f", (long long)n_ttft, TPCT(0.50), TPCT(0.95), TPCT(0.99));
+        printf("}\n");
     }
     return 0;
 }

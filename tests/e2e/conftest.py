@@ -123,6 +123,7 @@ class Stack:
             "topic.usage": f"{prefix}.usage",
             "topic.traces": f"{prefix}.traces",
             "topic.dlq": f"{prefix}.requests.dlq",
+            "topic.cancels": f"{prefix}.cancels",
             "topic.replies_prefix": f"{prefix}.replies.",
         }
         self.sink = Daemon(f"{prefix}-sink", "llmq-sink",

@@ -33,16 +33,40 @@ def test_sigkill_worker_mid_run(pg_url, brokers, log_dir, db):
             assert r.status_code == 202, r.text
             return r.json()["id"], key
 
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            jobs = list(pool.map(submit, range(1000)))
-        assert len({j for j, _ in jobs}) == 1000
-        ids = [j for j, _ in jobs]
-        # kill one worker while work is in flight: after some jobs finished, well before all
+        # submit in the background; kill one worker while work is in flight: after some jobs
+        # finished, well before all (however slowly or quickly the submissions go)
+        accepted = []
+
+        def submit_and_keep(i):
+            accepted.append(submit(i))
+
+        pool = concurrent.futures.ThreadPoolExecutor(16)
+        futures = [pool.submit(submit_and_keep, i) for i in range(1000)]
         victim = stack.workers[0]
-        finished = poll(lambda: count_jobs(db, ids, "succeeded"), lambda n: n >= 150, 60, 0.05)
+        seen = []
+
+        def worker_done(w):
+            text = requests.get(f"http://127.0.0.1:{w.settings['admin.port']}/metrics", timeout=5).text
+            m = re.search(r'^llmq_worker_jobs_total\{status="succeeded"\} (\d+)', text, re.M)
+            return int(m.group(1)) if m else 0
+
+        def probe():
+            # the workers' own counts: PostgreSQL lags by the sinks' batching
+            seen.append((round(time.time() - t0, 2), len(accepted),
+                         sum(worker_done(w) for w in stack.workers)))
+            return seen[-1][2]
+
+        t0 = time.time()
+        finished = poll(probe, lambda n: n >= 150, 60, 0.05)
         assert victim.proc.poll() is None
         victim.kill()
-        assert finished < 700, f"the kill came too late to matter ({finished} jobs already done)"
+        assert finished < 700, f"the kill came too late to matter ({finished} jobs already done): {seen[-20:]}"
+        for f in futures:
+            f.result()
+        pool.shutdown()
+        jobs = list(accepted)
+        assert len({j for j, _ in jobs}) == 1000
+        ids = [j for j, _ in jobs]
         # every job reaches succeeded
         done, usage = poll(lambda: (count_jobs(db, ids, "succeeded"), count_usage(db, ids)),
                            lambda v: v == (1000, 1000), 120, 0.5)

@@ -104,8 +104,8 @@ def test_wrong_provider_key_is_not_the_clients_fault(pg_url, brokers, log_dir, f
         _, key = create_tenant(pg_url)
         r = requests.post(f"{s.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
                           json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}, timeout=60)
-        assert r.status_code == 502
-        assert r.json()["error"]["type"] == "provider_auth_error"
+        assert r.status_code == 502, r.text
+        assert r.json()["error"]["type"] == "provider_auth_error", r.text
         assert "sk-wrong-secret" not in r.text
         assert "sk-wrong-secret" not in s.workers[0].log_text()
     finally:

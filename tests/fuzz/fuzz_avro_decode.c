@@ -51,6 +51,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             lq_usage_event_clear(&u);
         break;
     }
+    case LQ_SCHEMA_CHAT_CHUNK: {
+        lq_chat_chunk_t k;
+        if (lq_decode_chat_chunk(c, buf, size + 9, &k, err, sizeof(err)) == LQ_OK)
+            lq_chat_chunk_clear(&k);
+        break;
+    }
+    case LQ_SCHEMA_JOB_CANCEL: {
+        lq_job_cancel_t k;
+        if (lq_decode_job_cancel(c, buf, size + 9, &k, err, sizeof(err)) == LQ_OK)
+            lq_job_cancel_clear(&k);
+        break;
+    }
     default: {
         lq_trace_event_t t;
         if (lq_decode_trace_event(c, buf, size + 9, &t, err, sizeof(err)) == LQ_OK)

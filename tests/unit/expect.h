@@ -247,10 +247,12 @@ static inline int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Run fn on every NAME of dir/NAME.json in name order; returns the count. An .expect
- * without its .json is a failed check. */
-static inline size_t run_dir(const char *dir, void (*fn)(const char *dir, const char *name))
+/* Run fn on every NAME of dir/NAME<ext> (ext such as ".json") in name order; returns the
+ * count. An .expect without its NAME<ext> is a failed check. */
+static inline size_t run_dir_ext(const char *dir, const char *ext,
+                                 void (*fn)(const char *dir, const char *name))
 {
+    size_t el = strlen(ext);
     DIR *d = opendir(dir);
     struct dirent *de;
     char **names = NULL;
@@ -266,7 +268,7 @@ static inline size_t run_dir(const char *dir, void (*fn)(const char *dir, const 
         FILE *fp;
         if (l > 7 && strcmp(de->d_name + l - 7, ".expect") == 0) {
             /* an .expect without its body is a broken case */
-            make_path(path, sizeof(path), dir, de->d_name, (int)(l - 7), ".json");
+            make_path(path, sizeof(path), dir, de->d_name, (int)(l - 7), ext);
             fp = fopen(path, "rb");
             cur_case = de->d_name;
             ck(fp != NULL, "body for this .expect", path, "exists");
@@ -274,12 +276,12 @@ static inline size_t run_dir(const char *dir, void (*fn)(const char *dir, const 
                 fclose(fp);
             continue;
         }
-        if (l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
+        if (l <= el || strcmp(de->d_name + l - el, ext) != 0)
             continue;
         names = realloc(names, (n + 1) * sizeof(*names));
         if (!names)
             abort();
-        names[n] = strndup(de->d_name, l - 5);
+        names[n] = strndup(de->d_name, l - el);
         if (!names[n])
             abort();
         n++;
@@ -293,6 +295,12 @@ static inline size_t run_dir(const char *dir, void (*fn)(const char *dir, const 
     }
     free(names);
     return n;
+}
+
+/* Run fn on every NAME of dir/NAME.json (see run_dir_ext). */
+static inline size_t run_dir(const char *dir, void (*fn)(const char *dir, const char *name))
+{
+    return run_dir_ext(dir, ".json", fn);
 }
 
 /* main's argument: the tests/data folder, or NULL after a usage line. */
@@ -319,5 +327,91 @@ static inline void run_cases(const char *data, const char *sub, const char *what
     cur_case = "(folder)";
     ck(n > 0, "number of cases", "0", "at least one");
 }
+
+#ifdef LQ_WORKER_PROVIDER_H /* the test includes workers/provider.h first */
+
+/* Compare r with the worker_result_t fields of e (ok, content, finish_reason, extra_json,
+ * response_extra_json, provider_model, prompt_tokens, completion_tokens, err_type, err_code,
+ * http_status, retriable, retry_after_ms, err_message_contains, err_message_excludes). */
+static inline void exp_worker_result(expect_t *e, const worker_result_t *r)
+{
+    const char *mc, *mx;
+
+    exp_int(e, "ok", r->ok, -1);
+    exp_str(e, "content", r->content);
+    exp_str(e, "finish_reason", r->finish_reason);
+    exp_json(e, "extra_json", r->extra_json);
+    exp_json(e, "response_extra_json", r->response_extra_json);
+    exp_str(e, "provider_model", r->provider_model);
+    exp_int(e, "prompt_tokens", r->prompt_tokens, 0);
+    exp_int(e, "completion_tokens", r->completion_tokens, 0);
+    exp_str(e, "err_type", r->err_type);
+    exp_str(e, "err_code", r->err_code);
+    exp_int(e, "http_status", r->http_status, 0);
+    exp_int(e, "retriable", r->retriable, 0);
+    exp_int(e, "retry_after_ms", r->retry_after_ms, 0);
+    mc = exp_get(e, "err_message_contains");
+    mx = exp_get(e, "err_message_excludes");
+    if (r->ok) {
+        ck(r->err_message == NULL, "err_message", r->err_message, "(null)");
+        return;
+    }
+    ck(r->err_message && *r->err_message, "err_message", r->err_message, "a message");
+    if (mc)
+        ck(r->err_message && strstr(r->err_message, mc), "err_message_contains", r->err_message,
+           mc);
+    if (mx)
+        ck(r->err_message && !strstr(r->err_message, mx), "err_message_excludes",
+           r->err_message, mx);
+    /* a provider's 401/403 is never the client's 401/403 */
+    ck(r->http_status != 401 && r->http_status != 403, "client status not 401/403", r->err_type,
+       "another status");
+    ck(r->err_message && strlen(r->err_message) < 400, "err_message bounded", r->err_message,
+       "under 400 bytes");
+}
+
+/* A whole-answer parser (worker_openai_parse_response's signature). */
+typedef void (*exp_parse_fn)(long http_status, const char *body, size_t len,
+                             const char *retry_after, const char *transport_error,
+                             int transport_timeout, worker_result_t *out);
+
+/* Case NAME of dir: NAME.json is an answer body, NAME.expect the call's inputs (status,
+ * retry_after, transport_error, timeout, no_body) and the expected result
+ * (exp_worker_result). */
+static inline void exp_answer_case(const char *dir, const char *name, exp_parse_fn parse)
+{
+    char path[4096];
+    char *body, *exact;
+    size_t len = 0;
+    expect_t e;
+    worker_result_t out;
+    const char *st, *ra, *te, *to, *nb;
+
+    body = case_body(dir, name, &len, path, sizeof(path));
+    if (expect_load(&e, path) != 0 || !body) {
+        ck(0, "expect file readable", path, "");
+        free(body);
+        return;
+    }
+    st = exp_get(&e, "status");
+    ck(st != NULL, "status line present", NULL, "status=...");
+    ra = exp_get(&e, "retry_after");
+    te = exp_get(&e, "transport_error");
+    to = exp_get(&e, "timeout");
+    nb = exp_get(&e, "no_body");
+    exact = exact_copy(body, len);   /* no terminator: the parser must honour len */
+    memset(&out, 0x5a, sizeof(out)); /* garbage in: the function resets *out */
+    parse(st ? atol(st) : -1, nb && atoi(nb) ? NULL : exact, nb && atoi(nb) ? 0 : len, ra, te,
+          to ? atoi(to) : 0, &out);
+    exp_worker_result(&e, &out);
+    exp_all_used(&e);
+    expect_free(&e);
+    worker_result_clear(&out);
+    ck(out.content == NULL && out.err_message == NULL && out.ok == 0, "cleared", "set", "zeroed");
+    free(exact);
+    free(body);
+}
+
+#endif /* LQ_WORKER_PROVIDER_H */
 
 #endif /* LQ_TEST_EXPECT_H */

@@ -175,6 +175,47 @@ static void test_response_usage_trace(lq_codec_t *c)
     lq_trace_event_clear(&dt);
 }
 
+/* Streamed pieces and cancellations; lq_codec_identify tells the record types apart. */
+static void test_chunk_cancel(lq_codec_t *c)
+{
+    lq_chat_chunk_t k = {"job-1", 7, "hel\u00e9lo", NULL, "w1", 1700000000000LL}, dk;
+    lq_job_cancel_t x = {"job-1", "tenant-a", "client_disconnected", 1700000000001LL}, dx;
+    lq_chat_response_t r = {0}, dr;
+    const void *buf;
+    size_t len;
+    char err[256];
+
+    CHECK_INT(lq_encode_chat_chunk(c, &k, &buf, &len, err, sizeof(err)), LQ_OK);
+    CHECK_INT(lq_codec_identify(c, buf, len), LQ_SCHEMA_CHAT_CHUNK);
+    CHECK_INT(lq_decode_chat_chunk(c, buf, len, &dk, err, sizeof(err)), LQ_OK);
+    CHECK_STR(dk.job_id, "job-1");
+    CHECK_INT(dk.seq, 7);
+    CHECK_STR(dk.delta, "hel\u00e9lo");
+    CHECK(dk.provider_model == NULL);
+    CHECK_STR(dk.worker_id, "w1");
+    CHECK(dk.ts_ms == 1700000000000LL);
+    lq_chat_chunk_clear(&dk);
+    /* a chunk is not a response */
+    CHECK(lq_decode_chat_response(c, buf, len, &dr, err, sizeof(err)) != LQ_OK);
+
+    CHECK_INT(lq_encode_job_cancel(c, &x, &buf, &len, err, sizeof(err)), LQ_OK);
+    CHECK_INT(lq_codec_identify(c, buf, len), LQ_SCHEMA_JOB_CANCEL);
+    CHECK_INT(lq_decode_job_cancel(c, buf, len, &dx, err, sizeof(err)), LQ_OK);
+    CHECK_STR(dx.tenant_id, "tenant-a");
+    CHECK_STR(dx.reason, "client_disconnected");
+    lq_job_cancel_clear(&dx);
+
+    r.job_id = r.tenant_id = r.model = "j";
+    r.extra_json = "{\"citations\":[\"https://example.org\"]}";
+    CHECK_INT(lq_encode_chat_response(c, &r, &buf, &len, err, sizeof(err)), LQ_OK);
+    CHECK_INT(lq_codec_identify(c, buf, len), LQ_SCHEMA_CHAT_RESPONSE);
+    CHECK_INT(lq_decode_chat_response(c, buf, len, &dr, err, sizeof(err)), LQ_OK);
+    CHECK_STR(dr.extra_json, "{\"citations\":[\"https://example.org\"]}");
+    lq_chat_response_clear(&dr);
+    CHECK_INT(lq_codec_identify(c, "\xc3\x01garbage!", 10), -1);
+    CHECK_INT(lq_codec_identify(c, "x", 1), -1);
+}
+
 /* An older writer: UsageEvent before cost_usd, provider_model and api_key_id existed. */
 static const char *const usage_v0 =
     "{\"type\":\"record\",\"name\":\"UsageEvent\",\"namespace\":\"io.llmq.v1\",\"fields\":["
@@ -273,8 +314,8 @@ static void test_fingerprints(void)
 
 int main(int argc, char **argv)
 {
-    static const char *const files[LQ_SCHEMA_COUNT] = {"chat_request", "chat_response",
-                                                       "usage_event", "trace_event"};
+    static const char *const files[LQ_SCHEMA_COUNT] = {
+        "chat_request", "chat_response", "usage_event", "trace_event", "chat_chunk", "job_cancel"};
     lq_codec_t *c = NULL;
     char err[256];
     int i;
@@ -294,6 +335,8 @@ int main(int argc, char **argv)
         lq_usage_event_t u = {0};
         lq_trace_event_t t = {0};
         lq_span_t span = {0};
+        lq_chat_chunk_t chunk = {"id", 3, "del", "m", "w", 5};
+        lq_job_cancel_t cancel = {"id", "t", "client_disconnected", 5};
         char *keys[1] = {"k"}, *vals[1] = {"v"};
         const void *buf;
         size_t len;
@@ -324,7 +367,9 @@ int main(int argc, char **argv)
             e = i == 0 ? lq_encode_chat_request(c, &r, &buf, &len, err, sizeof(err))
                 : i == 1 ? lq_encode_chat_response(c, &resp, &buf, &len, err, sizeof(err))
                 : i == 2 ? lq_encode_usage_event(c, &u, &buf, &len, err, sizeof(err))
-                         : lq_encode_trace_event(c, &t, &buf, &len, err, sizeof(err));
+                : i == 3 ? lq_encode_trace_event(c, &t, &buf, &len, err, sizeof(err))
+                : i == 4 ? lq_encode_chat_chunk(c, &chunk, &buf, &len, err, sizeof(err))
+                         : lq_encode_job_cancel(c, &cancel, &buf, &len, err, sizeof(err));
             snprintf(path, sizeof(path), "%s/%s.bin", argv[2], files[i]);
             fp = fopen(path, "wb");
             if (e || !fp)
@@ -347,6 +392,7 @@ int main(int argc, char **argv)
     test_request_roundtrip(c);
     test_response_usage_trace(c);
     test_evolution(c);
+    test_chunk_cancel(c);
     test_fingerprints();
     lq_codec_destroy(c);
     TEST_DONE();

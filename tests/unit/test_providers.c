@@ -4,9 +4,9 @@
  *
  *   inputs:  status=N (0 = transport failure), retry_after=..., transport_error=...,
  *            timeout=0|1, no_body=1 (pass NULL instead of the file's bytes)
- *   result:  ok, content, finish_reason, extra_json, provider_model, prompt_tokens,
- *            completion_tokens, err_type, err_code, http_status, retriable, retry_after_ms,
- *            err_message_contains=..., err_message_excludes=...
+ *   result:  ok, content, finish_reason, extra_json, response_extra_json, provider_model,
+ *            prompt_tokens, completion_tokens, err_type, err_code, http_status, retriable,
+ *            retry_after_ms, err_message_contains=..., err_message_excludes=...
  *
  * Every result field is compared; a field the .expect file does not name must be NULL/0.
  * <null> means NULL, <any> skips the field; *_json values are compared as JSON; other
@@ -24,65 +24,7 @@
 
 static void openai_case(const char *dir, const char *name)
 {
-    char path[4096];
-    char *body, *exact;
-    size_t len = 0;
-    expect_t e;
-    worker_result_t out;
-    const char *st, *ra, *te, *to, *nb, *mc, *mx;
-    int ok;
-
-    body = case_body(dir, name, &len, path, sizeof(path));
-    if (expect_load(&e, path) != 0 || !body) {
-        ck(0, "expect file readable", path, "");
-        free(body);
-        return;
-    }
-    st = exp_get(&e, "status");
-    ck(st != NULL, "status line present", NULL, "status=...");
-    ra = exp_get(&e, "retry_after");
-    te = exp_get(&e, "transport_error");
-    to = exp_get(&e, "timeout");
-    nb = exp_get(&e, "no_body");
-    exact = exact_copy(body, len); /* no terminator: the parser must honour len */
-    memset(&out, 0x5a, sizeof(out)); /* garbage in: the function resets *out */
-    worker_openai_parse_response(st ? atol(st) : -1, nb && atoi(nb) ? NULL : exact,
-                                 nb && atoi(nb) ? 0 : len, ra, te, to ? atoi(to) : 0, &out);
-    exp_int(&e, "ok", out.ok, -1);
-    ok = out.ok;
-    exp_str(&e, "content", out.content);
-    exp_str(&e, "finish_reason", out.finish_reason);
-    exp_json(&e, "extra_json", out.extra_json);
-    exp_str(&e, "provider_model", out.provider_model);
-    exp_int(&e, "prompt_tokens", out.prompt_tokens, 0);
-    exp_int(&e, "completion_tokens", out.completion_tokens, 0);
-    exp_str(&e, "err_type", out.err_type);
-    exp_str(&e, "err_code", out.err_code);
-    exp_int(&e, "http_status", out.http_status, 0);
-    exp_int(&e, "retriable", out.retriable, 0);
-    exp_int(&e, "retry_after_ms", out.retry_after_ms, 0);
-    mc = exp_get(&e, "err_message_contains");
-    mx = exp_get(&e, "err_message_excludes");
-    if (ok) {
-        ck(out.err_message == NULL, "err_message", out.err_message, "(null)");
-    } else {
-        ck(out.err_message && *out.err_message, "err_message", out.err_message, "a message");
-        if (mc)
-            ck(out.err_message && strstr(out.err_message, mc), "err_message_contains",
-               out.err_message, mc);
-        if (mx)
-            ck(out.err_message && !strstr(out.err_message, mx), "err_message_excludes",
-               out.err_message, mx);
-        /* a provider's 401/403 is never the client's 401/403 */
-        ck(out.http_status != 401 && out.http_status != 403, "client status not 401/403",
-           out.err_type, "another status");
-    }
-    exp_all_used(&e);
-    expect_free(&e);
-    worker_result_clear(&out);
-    ck(out.content == NULL && out.err_message == NULL && out.ok == 0, "cleared", "set", "zeroed");
-    free(exact);
-    free(body);
+    exp_answer_case(dir, name, worker_openai_parse_response);
 }
 
 /* ---- the mock provider ---- */

@@ -6,7 +6,7 @@
  *   message_contains=...      a substring of the error message
  *   model=..., n_messages=N, message.I.role/content/content_json/name/extra_json=...,
  *   max_tokens=N, temperature=X, top_p=X, n_stop=N, stop.I=..., user=..., extra_json=...,
- *   stream=0|1
+ *   stream=0..3 (bit 1 stream, bit 2 include_usage)
  *
  * For a valid request every field is compared: a field the .expect file does not name must
  * be absent (NULL / not set). The file format (escapes, <null>, *_json compared as JSON,

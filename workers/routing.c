@@ -1,0 +1,730 @@
+/* Routing tables: loading (JSON) and decisions. See workers/routing.h and docs/routing.md. */
+#include "workers/routing.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+typedef struct route_rule {
+    char *name;
+    char **words; /* lower case */
+    size_t n_words;
+    char **models;
+    size_t n_models;
+    int json, code;
+    int64_t min_messages, min_prompt_tokens;
+    char **targets;
+    size_t n_targets;
+} route_rule_t;
+
+typedef struct rule_set {
+    char *scope; /* "global", "tenant:X", "project:X" */
+    route_rule_t *rules;
+    size_t n;
+} rule_set_t;
+
+typedef struct alias {
+    char *name;
+    char **targets;
+    size_t n;
+} alias_t;
+
+typedef struct prefix_map {
+    char *prefix;
+    char *endpoint;
+} prefix_map_t;
+
+struct routing {
+    route_endpoint_t *endpoints;
+    size_t n_endpoints;
+    alias_t *aliases;
+    size_t n_aliases;
+    prefix_map_t *prefixes;
+    size_t n_prefixes;
+    char *slash_endpoint;   /* models with a '/' (OpenRouter style) */
+    char *default_endpoint; /* everything else */
+    rule_set_t *sets;       /* [0] global, then tenants and projects */
+    size_t n_sets;
+};
+
+/* ---------- small helpers ---------- */
+
+static char *dup_s(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* A JSON string or array of strings into a vector (lower-cased when lower). */
+static int strv_from_json(json_t *j, char ***out, size_t *n, int lower)
+{
+    size_t i, cnt = json_is_array(j) ? json_array_size(j) : (json_is_string(j) ? 1 : 0);
+    char **v;
+
+    *out = NULL;
+    *n = 0;
+    if (!j)
+        return 0;
+    if (!cnt && !json_is_array(j))
+        return -1;
+    v = calloc(cnt ? cnt : 1, sizeof(*v));
+    if (!v)
+        return -1;
+    for (i = 0; i < cnt; i++) {
+        json_t *e = json_is_array(j) ? json_array_get(j, i) : j;
+        char *p;
+        if (!json_is_string(e) || !(v[i] = strdup(json_string_value(e)))) {
+            free_strv(v, i);
+            return -1;
+        }
+        for (p = v[i]; lower && *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static void endpoint_clear(route_endpoint_t *e)
+{
+    free(e->name);
+    free(e->base_url);
+    free_strv(e->keys, e->n_keys);
+    free_strv(e->headers, e->n_headers);
+    memset(e, 0, sizeof(*e));
+}
+
+void routing_free(routing_t *r)
+{
+    size_t i, k;
+
+    if (!r)
+        return;
+    for (i = 0; i < r->n_endpoints; i++)
+        endpoint_clear(&r->endpoints[i]);
+    free(r->endpoints);
+    for (i = 0; i < r->n_aliases; i++) {
+        free(r->aliases[i].name);
+        free_strv(r->aliases[i].targets, r->aliases[i].n);
+    }
+    free(r->aliases);
+    for (i = 0; i < r->n_prefixes; i++) {
+        free(r->prefixes[i].prefix);
+        free(r->prefixes[i].endpoint);
+    }
+    free(r->prefixes);
+    for (i = 0; i < r->n_sets; i++) {
+        for (k = 0; k < r->sets[i].n; k++) {
+            route_rule_t *ru = &r->sets[i].rules[k];
+            free(ru->name);
+            free_strv(ru->words, ru->n_words);
+            free_strv(ru->models, ru->n_models);
+            free_strv(ru->targets, ru->n_targets);
+        }
+        free(r->sets[i].rules);
+        free(r->sets[i].scope);
+    }
+    free(r->sets);
+    free(r->slash_endpoint);
+    free(r->default_endpoint);
+    free(r);
+}
+
+size_t routing_endpoint_count(const routing_t *r)
+{
+    return r->n_endpoints;
+}
+
+const route_endpoint_t *routing_endpoint(const routing_t *r, int i)
+{
+    return i >= 0 && (size_t)i < r->n_endpoints ? &r->endpoints[i] : NULL;
+}
+
+int routing_find_endpoint(const routing_t *r, const char *name)
+{
+    size_t i;
+
+    for (i = 0; name && i < r->n_endpoints; i++)
+        if (strcmp(r->endpoints[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* ---------- loading ---------- */
+
+static route_endpoint_t *add_endpoint(routing_t *r, const char *name)
+{
+    route_endpoint_t *n = realloc(r->endpoints, (r->n_endpoints + 1) * sizeof(*n));
+
+    if (!n)
+        return NULL;
+    r->endpoints = n;
+    n = &r->endpoints[r->n_endpoints];
+    memset(n, 0, sizeof(*n));
+    if (!(n->name = strdup(name)))
+        return NULL;
+    r->n_endpoints++;
+    return n;
+}
+
+static int add_key(route_endpoint_t *e, const char *key)
+{
+    char **n;
+
+    if (!key || !*key)
+        return 0;
+    n = realloc(e->keys, (e->n_keys + 1) * sizeof(*n));
+    if (!n)
+        return -1;
+    e->keys = n;
+    if (!(e->keys[e->n_keys] = strdup(key)))
+        return -1;
+    e->n_keys++;
+    return 0;
+}
+
+static int add_header(route_endpoint_t *e, const char *name, const char *value)
+{
+    char **n = realloc(e->headers, (e->n_headers + 1) * sizeof(*n));
+    size_t len = strlen(name) + strlen(value) + 3;
+
+    if (!n)
+        return -1;
+    e->headers = n;
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return -1; /* no header injection through the routing table */
+    if (!(e->headers[e->n_headers] = malloc(len)))
+        return -1;
+    snprintf(e->headers[e->n_headers], len, "%s: %s", name, value);
+    e->n_headers++;
+    return 0;
+}
+
+static int add_prefix(routing_t *r, const char *prefix, const char *endpoint)
+{
+    prefix_map_t *n = realloc(r->prefixes, (r->n_prefixes + 1) * sizeof(*n));
+
+    if (!n)
+        return -1;
+    r->prefixes = n;
+    n[r->n_prefixes].prefix = strdup(prefix);
+    n[r->n_prefixes].endpoint = strdup(endpoint);
+    if (!n[r->n_prefixes].prefix || !n[r->n_prefixes].endpoint) {
+        free(n[r->n_prefixes].prefix);
+        free(n[r->n_prefixes].endpoint);
+        return -1;
+    }
+    r->n_prefixes++;
+    return 0;
+}
+
+static int load_endpoint(routing_t *r, const char *name, json_t *j, char *errstr,
+                         size_t errstr_size)
+{
+    route_endpoint_t *e;
+    json_t *v;
+    const char *k, *wire_name;
+    int wire;
+
+    if (!json_is_object(j)) {
+        snprintf(errstr, errstr_size, "endpoint %s: not an object", name);
+        return -1;
+    }
+    if (routing_find_endpoint(r, name) >= 0) {
+        snprintf(errstr, errstr_size, "endpoint %s: defined twice", name);
+        return -1;
+    }
+    if (!(e = add_endpoint(r, name)))
+        return -1;
+    wire_name = json_string_value(json_object_get(j, "wire"));
+    if (!wire_name)
+        wire_name = "openai";
+    if (strcmp(wire_name, "mock") == 0) {
+        e->is_mock = 1;
+        return 0;
+    }
+    wire = worker_wire_parse(wire_name);
+    if (wire < 0) {
+        snprintf(errstr, errstr_size, "endpoint %s: unknown wire (openai, anthropic, gemini, mock)", name);
+        return -1;
+    }
+    e->wire = (worker_wire_t)wire;
+    v = json_object_get(j, "base_url");
+    if (!json_is_string(v) || !*json_string_value(v)) {
+        snprintf(errstr, errstr_size, "endpoint %s: base_url missing", name);
+        return -1;
+    }
+    e->base_url = strdup(json_string_value(v));
+    if (!e->base_url)
+        return -1;
+    while (*e->base_url && e->base_url[strlen(e->base_url) - 1] == '/')
+        e->base_url[strlen(e->base_url) - 1] = '\0';
+    v = json_object_get(j, "api_key_env");
+    if (v) {
+        char **names = NULL;
+        size_t n = 0, i;
+        if (strv_from_json(v, &names, &n, 0)) {
+            snprintf(errstr, errstr_size, "endpoint %s: api_key_env must be a name or a list", name);
+            return -1;
+        }
+        for (i = 0; i < n; i++) {
+            const char *val = getenv(names[i]);
+            if (add_key(e, val)) {
+                free_strv(names, n);
+                return -1;
+            }
+        }
+        free_strv(names, n);
+    }
+    v = json_object_get(j, "api_key");
+    if (json_is_string(v) && add_key(e, json_string_value(v)))
+        return -1;
+    json_object_foreach(json_object_get(j, "headers"), k, v) {
+        if (!json_is_string(v) || add_header(e, k, json_string_value(v))) {
+            snprintf(errstr, errstr_size, "endpoint %s: bad header %s", name, k);
+            return -1;
+        }
+    }
+    v = json_object_get(j, "default_max_tokens");
+    e->default_max_tokens = json_is_integer(v) ? (int32_t)json_integer_value(v) : 4096;
+    return 0;
+}
+
+static int load_rules(routing_t *r, const char *scope, json_t *arr, char *errstr,
+                      size_t errstr_size)
+{
+    rule_set_t *ns, *set;
+    size_t i;
+
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr)) {
+        snprintf(errstr, errstr_size, "rules of %s: not a list", scope);
+        return -1;
+    }
+    ns = realloc(r->sets, (r->n_sets + 1) * sizeof(*ns));
+    if (!ns)
+        return -1;
+    r->sets = ns;
+    set = &r->sets[r->n_sets++];
+    memset(set, 0, sizeof(*set));
+    set->scope = strdup(scope);
+    set->rules = calloc(json_array_size(arr) + 1, sizeof(*set->rules));
+    if (!set->scope || !set->rules)
+        return -1;
+    for (i = 0; i < json_array_size(arr); i++) {
+        json_t *j = json_array_get(arr, i), *cond = json_object_get(j, "if"), *v;
+        route_rule_t *ru = &set->rules[set->n++];
+        char name[32];
+        snprintf(name, sizeof(name), "rule%zu", i + 1);
+        v = json_object_get(j, "name");
+        ru->name = strdup(json_is_string(v) ? json_string_value(v) : name);
+        if (!ru->name)
+            return -1;
+        if (cond && !json_is_object(cond)) {
+            snprintf(errstr, errstr_size, "rule %s (%s): \"if\" must be an object", ru->name, scope);
+            return -1;
+        }
+        if (strv_from_json(json_object_get(cond, "words"), &ru->words, &ru->n_words, 1) ||
+            strv_from_json(json_object_get(cond, "models"), &ru->models, &ru->n_models, 0) ||
+            strv_from_json(json_object_get(j, "then"), &ru->targets, &ru->n_targets, 0) ||
+            ru->n_targets == 0) {
+            snprintf(errstr, errstr_size, "rule %s (%s): \"then\" must list targets; words/models "
+                     "must be strings", ru->name, scope);
+            return -1;
+        }
+        ru->json = json_is_true(json_object_get(cond, "json"));
+        ru->code = json_is_true(json_object_get(cond, "code"));
+        v = json_object_get(cond, "min_messages");
+        ru->min_messages = json_is_integer(v) ? json_integer_value(v) : 0;
+        v = json_object_get(cond, "min_prompt_tokens");
+        ru->min_prompt_tokens = json_is_integer(v) ? json_integer_value(v) : 0;
+    }
+    return 0;
+}
+
+/* The endpoints a deployment without a routing file gets, from the settings. */
+static int builtin_endpoints(routing_t *r, const lq_config_t *cfg)
+{
+    static const struct {
+        const char *name, *wire;
+    } providers[] = {{"openai", "openai"},
+                     {"anthropic", "anthropic"},
+                     {"gemini", "gemini"},
+                     {"openrouter", "openai"},
+                     {"perplexity", "openai"}};
+    size_t i;
+
+    for (i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
+        char key_s[64], url_s[64];
+        const char *key;
+        route_endpoint_t *e;
+        snprintf(key_s, sizeof(key_s), "%s.api_key", providers[i].name);
+        snprintf(url_s, sizeof(url_s), "%s.base_url", providers[i].name);
+        key = lq_config_str(cfg, key_s);
+        if (!key || !*key)
+            continue;
+        if (!(e = add_endpoint(r, providers[i].name)))
+            return -1;
+        e->wire = (worker_wire_t)worker_wire_parse(providers[i].wire);
+        e->base_url = strdup(lq_config_str(cfg, url_s));
+        e->default_max_tokens = 4096;
+        if (!e->base_url || add_key(e, key))
+            return -1;
+        while (*e->base_url && e->base_url[strlen(e->base_url) - 1] == '/')
+            e->base_url[strlen(e->base_url) - 1] = '\0';
+        if (strcmp(providers[i].name, "openrouter") == 0) {
+            const char *ref = lq_config_str(cfg, "openrouter.referer"),
+                       *title = lq_config_str(cfg, "openrouter.title");
+            if ((*ref && add_header(e, "HTTP-Referer", ref)) ||
+                (*title && add_header(e, "X-Title", title)))
+                return -1;
+        }
+    }
+    if (add_prefix(r, "claude-", "anthropic") || add_prefix(r, "gemini-", "gemini") ||
+        add_prefix(r, "sonar", "perplexity") || add_prefix(r, "mock", "mock"))
+        return -1;
+    r->slash_endpoint = strdup("openrouter");
+    r->default_endpoint = strdup("openai");
+    return r->slash_endpoint && r->default_endpoint ? 0 : -1;
+}
+
+routing_t *routing_load(const char *json_text, const lq_config_t *cfg, char *errstr,
+                        size_t errstr_size)
+{
+    routing_t *r = calloc(1, sizeof(*r));
+    json_t *root = NULL, *v;
+    json_error_t jerr;
+    const char *k;
+    route_endpoint_t *mock;
+
+    snprintf(errstr, errstr_size, "out of memory");
+    if (!r || !(mock = add_endpoint(r, "mock")))
+        goto fail;
+    mock->is_mock = 1;
+    if (!json_text) {
+        if (builtin_endpoints(r, cfg) || load_rules(r, "global", NULL, errstr, errstr_size))
+            goto fail;
+        return r;
+    }
+    root = json_loads(json_text, 0, &jerr);
+    if (!json_is_object(root)) {
+        snprintf(errstr, errstr_size, "routing table: line %d: %s", jerr.line,
+                 root ? "not a JSON object" : jerr.text);
+        goto fail;
+    }
+    json_object_foreach(json_object_get(root, "endpoints"), k, v) {
+        if (strcmp(k, "mock") == 0)
+            continue; /* always there */
+        if (load_endpoint(r, k, v, errstr, errstr_size))
+            goto fail;
+    }
+    json_object_foreach(json_object_get(root, "aliases"), k, v) {
+        alias_t *na = realloc(r->aliases, (r->n_aliases + 1) * sizeof(*na));
+        if (!na)
+            goto fail;
+        r->aliases = na;
+        memset(&na[r->n_aliases], 0, sizeof(*na));
+        if (!(na[r->n_aliases].name = strdup(k)))
+            goto fail;
+        r->n_aliases++;
+        if (strv_from_json(v, &na[r->n_aliases - 1].targets, &na[r->n_aliases - 1].n, 0)) {
+            snprintf(errstr, errstr_size, "alias %s: a target or a list of targets", k);
+            goto fail;
+        }
+    }
+    v = json_object_get(root, "model_prefixes");
+    if (v) {
+        json_t *e;
+        json_object_foreach(v, k, e) {
+            if (!json_is_string(e) || add_prefix(r, k, json_string_value(e))) {
+                snprintf(errstr, errstr_size, "model_prefixes: %s must name an endpoint", k);
+                goto fail;
+            }
+        }
+    } else if (add_prefix(r, "claude-", "anthropic") || add_prefix(r, "gemini-", "gemini") ||
+               add_prefix(r, "sonar", "perplexity") || add_prefix(r, "mock", "mock")) {
+        goto fail;
+    }
+    r->slash_endpoint = dup_s(json_string_value(json_object_get(root, "slash_models")));
+    r->default_endpoint = dup_s(json_string_value(json_object_get(root, "default_endpoint")));
+    if (load_rules(r, "global", json_object_get(root, "rules"), errstr, errstr_size))
+        goto fail;
+    {
+        static const char *const scopes[] = {"project", "tenant"};
+        size_t s;
+        for (s = 0; s < 2; s++) {
+            char key[16], scope[200];
+            json_t *m;
+            snprintf(key, sizeof(key), "%ss", scopes[s]);
+            json_object_foreach(json_object_get(root, key), k, m) {
+                snprintf(scope, sizeof(scope), "%s:%s", scopes[s], k);
+                if (load_rules(r, scope, json_object_get(m, "rules"), errstr, errstr_size))
+                    goto fail;
+            }
+        }
+    }
+    json_decref(root);
+    errstr[0] = '\0';
+    return r;
+fail:
+    json_decref(root);
+    routing_free(r);
+    return NULL;
+}
+
+/* ---------- decisions ---------- */
+
+static const alias_t *find_alias(const routing_t *r, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_aliases; i++)
+        if (strcmp(r->aliases[i].name, name) == 0)
+            return &r->aliases[i];
+    return NULL;
+}
+
+static int has_real_endpoint(const routing_t *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_endpoints; i++)
+        if (!r->endpoints[i].is_mock)
+            return 1;
+    return 0;
+}
+
+static void add_candidate(route_decision_t *d, int ep, const char *model)
+{
+    size_t i;
+
+    for (i = 0; i < d->n; i++)
+        if (d->candidates[i].endpoint == ep && strcmp(d->candidates[i].model, model) == 0)
+            return; /* listed already */
+    if (d->n >= ROUTE_MAX_CANDIDATES)
+        return;
+    d->candidates[d->n].endpoint = ep;
+    snprintf(d->candidates[d->n].model, sizeof(d->candidates[d->n].model), "%s", model);
+    d->n++;
+}
+
+/* One model name (no alias) to its endpoint. */
+static int resolve_model(const routing_t *r, const char *model, route_decision_t *d)
+{
+    const char *colon = strchr(model, ':');
+    size_t i, best = 0;
+    const char *ep_name = NULL;
+    int ep;
+
+    if (colon) {
+        char name[64];
+        size_t n = (size_t)(colon - model);
+        if (n < sizeof(name)) {
+            memcpy(name, model, n);
+            name[n] = '\0';
+            if ((ep = routing_find_endpoint(r, name)) >= 0) {
+                add_candidate(d, ep, colon + 1);
+                return 0;
+            }
+        }
+    }
+    for (i = 0; i < r->n_prefixes; i++) {
+        size_t n = strlen(r->prefixes[i].prefix);
+        if (n > best && strncmp(model, r->prefixes[i].prefix, n) == 0) {
+            best = n;
+            ep_name = r->prefixes[i].endpoint;
+        }
+    }
+    if (!ep_name && strchr(model, '/') && r->slash_endpoint &&
+        routing_find_endpoint(r, r->slash_endpoint) >= 0)
+        ep_name = r->slash_endpoint;
+    if (!ep_name)
+        ep_name = r->default_endpoint;
+    ep = routing_find_endpoint(r, ep_name);
+    if (ep < 0 && !has_real_endpoint(r))
+        ep = 0; /* no provider configured at all: the mock serves every model (demos) */
+    if (ep < 0) {
+        snprintf(d->error, sizeof(d->error), "no provider is configured for model %s%s%s", model,
+                 ep_name ? " (it needs endpoint " : "", ep_name ? ep_name : "");
+        if (ep_name)
+            strncat(d->error, ")", sizeof(d->error) - strlen(d->error) - 1);
+        return -1;
+    }
+    add_candidate(d, ep, model);
+    return 0;
+}
+
+static int resolve_target(const routing_t *r, const char *target, const char *client_model,
+                          route_decision_t *d, int depth)
+{
+    const alias_t *a;
+    size_t i;
+    int ok = 0;
+
+    if (strcmp(target, "$model") == 0)
+        target = client_model;
+    a = depth < 4 ? find_alias(r, target) : NULL;
+    if (!a)
+        return resolve_model(r, target, d);
+    for (i = 0; i < a->n; i++)
+        if (resolve_target(r, a->targets[i], client_model, d, depth + 1) == 0)
+            ok = 1;
+    return ok ? 0 : -1;
+}
+
+/* Does the word w (lower case) occur in text as a whole word, any case? */
+static int has_word(const char *text, const char *w)
+{
+    size_t n = strlen(w);
+    const char *p = text;
+
+    if (!n)
+        return 0;
+    for (; *p; p++) {
+        size_t i;
+        if (p != text && isalnum((unsigned char)p[-1]))
+            continue;
+        for (i = 0; i < n && p[i] && tolower((unsigned char)p[i]) == w[i]; i++)
+            ;
+        if (i == n && !isalnum((unsigned char)p[n]))
+            return 1;
+    }
+    return 0;
+}
+
+static const char *last_user_text(const lq_chat_request_t *req)
+{
+    size_t i = req->n_messages;
+
+    while (i-- > 0)
+        if (strcmp(req->messages[i].role, "user") == 0)
+            return req->messages[i].content;
+    return "";
+}
+
+static int wants_json(const lq_chat_request_t *req, const char *text)
+{
+    if (req->extra_json && strstr(req->extra_json, "\"response_format\"") &&
+        (strstr(req->extra_json, "json_object") || strstr(req->extra_json, "json_schema")))
+        return 1;
+    return has_word(text, "json");
+}
+
+static int looks_like_code(const char *text)
+{
+    static const char *const words[] = {"code", "function", "python", "javascript", "sql",
+                                        "regex", "compile", "bug", "refactor", NULL};
+    size_t i;
+
+    if (strstr(text, "```"))
+        return 1;
+    for (i = 0; words[i]; i++)
+        if (has_word(text, words[i]))
+            return 1;
+    return 0;
+}
+
+static int64_t prompt_tokens_estimate(const lq_chat_request_t *req)
+{
+    int64_t bytes = 0;
+    size_t i;
+
+    for (i = 0; i < req->n_messages; i++)
+        bytes += (int64_t)strlen(req->messages[i].content) + 12;
+    return bytes / 4;
+}
+
+static int rule_matches(const route_rule_t *ru, const lq_chat_request_t *req, const char *text)
+{
+    size_t i;
+
+    if (ru->n_words) {
+        int any = 0;
+        for (i = 0; i < ru->n_words && !any; i++)
+            any = has_word(text, ru->words[i]);
+        if (!any)
+            return 0;
+    }
+    if (ru->n_models) {
+        int any = 0;
+        for (i = 0; i < ru->n_models && !any; i++)
+            any = strcmp(req->model, ru->models[i]) == 0;
+        if (!any)
+            return 0;
+    }
+    if (ru->json && !wants_json(req, text))
+        return 0;
+    if (ru->code && !looks_like_code(text))
+        return 0;
+    if (ru->min_messages && (int64_t)req->n_messages < ru->min_messages)
+        return 0;
+    if (ru->min_prompt_tokens && prompt_tokens_estimate(req) < ru->min_prompt_tokens)
+        return 0;
+    return 1;
+}
+
+int routing_decide(const routing_t *r, const lq_chat_request_t *req, route_decision_t *out)
+{
+    const char *text = last_user_text(req);
+    char scopes[3][200];
+    size_t s, i, k;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(scopes[0], sizeof(scopes[0]), "project:%s", req->project_id ? req->project_id : "");
+    snprintf(scopes[1], sizeof(scopes[1]), "tenant:%s", req->tenant_id ? req->tenant_id : "");
+    snprintf(scopes[2], sizeof(scopes[2]), "global");
+    for (s = 0; s < 3; s++) {
+        for (i = 0; i < r->n_sets; i++) {
+            const rule_set_t *set = &r->sets[i];
+            if (strcmp(set->scope, scopes[s]) != 0)
+                continue;
+            for (k = 0; k < set->n; k++) {
+                const route_rule_t *ru = &set->rules[k];
+                size_t t;
+                if (!rule_matches(ru, req, text))
+                    continue;
+                snprintf(out->rule, sizeof(out->rule), "%s", ru->name);
+                snprintf(out->scope, sizeof(out->scope), "%s", set->scope);
+                for (t = 0; t < ru->n_targets; t++)
+                    resolve_target(r, ru->targets[t], req->model, out, 0);
+                if (out->n) {
+                    out->error[0] = '\0';
+                    return 0;
+                }
+                return -1; /* the matching rule names nothing that can serve it */
+            }
+        }
+    }
+    snprintf(out->rule, sizeof(out->rule), "default");
+    snprintf(out->scope, sizeof(out->scope), "global");
+    if (resolve_target(r, "$model", req->model, out, 0) == 0 && out->n)
+        return 0;
+    if (!out->error[0])
+        snprintf(out->error, sizeof(out->error), "no provider can serve model %s", req->model);
+    return -1;
+}
+
+void routing_describe(const routing_t *r, const route_decision_t *d, char *buf, size_t size)
+{
+    size_t i, o;
+
+    o = (size_t)snprintf(buf, size, "rule %s (%s):", d->rule, d->scope);
+    for (i = 0; i < d->n && o < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%s %s:%s", i ? "," : "",
+                              r->endpoints[d->candidates[i].endpoint].name,
+                              d->candidates[i].model);
+    if (!d->n && o < size)
+        snprintf(buf + o, size - o, " %s", d->error);
+}
