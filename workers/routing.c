@@ -14,7 +14,7 @@ typedef struct route_rule {
     size_t n_words;
     char **models;
     size_t n_models;
-    int json, code;
+    int json, code, spread;
     int64_t min_messages, min_prompt_tokens;
     char **targets;
     size_t n_targets;
@@ -30,6 +30,7 @@ typedef struct alias {
     char *name;
     char **targets;
     size_t n;
+    int spread; /* rotate the targets' order per request */
 } alias_t;
 
 typedef struct prefix_map {
@@ -344,6 +345,7 @@ static int load_rules(routing_t *r, const char *scope, json_t *arr, char *errstr
                      "must be strings", ru->name, scope);
             return -1;
         }
+        ru->spread = json_is_true(json_object_get(j, "spread"));
         ru->json = json_is_true(json_object_get(cond, "json"));
         ru->code = json_is_true(json_object_get(cond, "code"));
         v = json_object_get(cond, "min_messages");
@@ -439,8 +441,13 @@ routing_t *routing_load(const char *json_text, const lq_config_t *cfg, char *err
         if (!(na[r->n_aliases].name = strdup(k)))
             goto fail;
         r->n_aliases++;
-        if (strv_from_json(v, &na[r->n_aliases - 1].targets, &na[r->n_aliases - 1].n, 0)) {
-            snprintf(errstr, errstr_size, "alias %s: a target or a list of targets", k);
+        if (json_is_object(v)) { /* {"targets": [...], "spread": true} */
+            na[r->n_aliases - 1].spread = json_is_true(json_object_get(v, "spread"));
+            v = json_object_get(v, "targets");
+        }
+        if (!v || strv_from_json(v, &na[r->n_aliases - 1].targets, &na[r->n_aliases - 1].n, 0)) {
+            snprintf(errstr, errstr_size, "alias %s: a target, a list of targets, or "
+                     "{\"targets\": [...], \"spread\": true}", k);
             goto fail;
         }
     }
@@ -566,11 +573,25 @@ static int resolve_model(const routing_t *r, const char *model, route_decision_t
     return 0;
 }
 
+/* Spread load: rotate candidates [from, d->n) by seq (each request starts elsewhere;
+ * the others stay behind it as fallbacks). */
+static void rotate(route_decision_t *d, size_t from, uint64_t seq)
+{
+    size_t n = d->n - from, k, i;
+    route_candidate_t tmp[ROUTE_MAX_CANDIDATES];
+
+    if (n < 2 || !(k = (size_t)(seq % n)))
+        return;
+    for (i = 0; i < n; i++)
+        tmp[i] = d->candidates[from + (i + k) % n];
+    memcpy(&d->candidates[from], tmp, n * sizeof(tmp[0]));
+}
+
 static int resolve_target(const routing_t *r, const char *target, const char *client_model,
-                          route_decision_t *d, int depth)
+                          route_decision_t *d, int depth, uint64_t seq)
 {
     const alias_t *a;
-    size_t i;
+    size_t i, from = d->n;
     int ok = 0;
 
     if (strcmp(target, "$model") == 0)
@@ -579,8 +600,10 @@ static int resolve_target(const routing_t *r, const char *target, const char *cl
     if (!a)
         return resolve_model(r, target, d);
     for (i = 0; i < a->n; i++)
-        if (resolve_target(r, a->targets[i], client_model, d, depth + 1) == 0)
+        if (resolve_target(r, a->targets[i], client_model, d, depth + 1, seq) == 0)
             ok = 1;
+    if (a->spread)
+        rotate(d, from, seq);
     return ok ? 0 : -1;
 }
 
@@ -675,7 +698,8 @@ static int rule_matches(const route_rule_t *ru, const lq_chat_request_t *req, co
     return 1;
 }
 
-int routing_decide(const routing_t *r, const lq_chat_request_t *req, route_decision_t *out)
+int routing_decide(const routing_t *r, const lq_chat_request_t *req, uint64_t seq,
+                   route_decision_t *out)
 {
     const char *text = last_user_text(req);
     char scopes[3][200];
@@ -698,7 +722,9 @@ int routing_decide(const routing_t *r, const lq_chat_request_t *req, route_decis
                 snprintf(out->rule, sizeof(out->rule), "%s", ru->name);
                 snprintf(out->scope, sizeof(out->scope), "%s", set->scope);
                 for (t = 0; t < ru->n_targets; t++)
-                    resolve_target(r, ru->targets[t], req->model, out, 0);
+                    resolve_target(r, ru->targets[t], req->model, out, 0, seq);
+                if (ru->spread)
+                    rotate(out, 0, seq);
                 if (out->n) {
                     out->error[0] = '\0';
                     return 0;
@@ -709,7 +735,7 @@ int routing_decide(const routing_t *r, const lq_chat_request_t *req, route_decis
     }
     snprintf(out->rule, sizeof(out->rule), "default");
     snprintf(out->scope, sizeof(out->scope), "global");
-    if (resolve_target(r, "$model", req->model, out, 0) == 0 && out->n)
+    if (resolve_target(r, "$model", req->model, out, 0, seq) == 0 && out->n)
         return 0;
     if (!out->error[0])
         snprintf(out->error, sizeof(out->error), "no provider can serve model %s", req->model);

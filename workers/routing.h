@@ -58,8 +58,10 @@ const route_endpoint_t *routing_endpoint(const routing_t *r, int i);
 /** Index of the endpoint called name, or -1. */
 int routing_find_endpoint(const routing_t *r, const char *name);
 
-/** Decide the candidates for req. Returns 0, or -1 with out->error set. */
-int routing_decide(const routing_t *r, const lq_chat_request_t *req, route_decision_t *out);
+/** Decide the candidates for req. seq (a counter of the caller's) picks the rotation of
+ * rules and aliases marked "spread". Returns 0, or -1 with out->error set. */
+int routing_decide(const routing_t *r, const lq_chat_request_t *req, uint64_t seq,
+                   route_decision_t *out);
 
 /** "rule web (tenant:acme): perplexity:sonar, openai:gpt-4o" into buf. */
 void routing_describe(const routing_t *r, const route_decision_t *d, char *buf, size_t size);

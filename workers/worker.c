@@ -110,6 +110,7 @@ struct worker {
     pricing_t *pricing;
     breaker_t *breakers;   /* one per endpoint */
     size_t *key_next;      /* per endpoint: the next key to use */
+    uint64_t route_seq;    /* rotates "spread" rules and aliases */
     lq_metric_t **m_endpoint_latency, **m_breaker_open;
     lq_hashmap_t *jobs;    /* job id -> job in flight (for cancellations) */
     lq_hashmap_t *cancelled; /* job ids cancelled before they arrived here */
@@ -1082,7 +1083,7 @@ static void handle_message(worker_t *w, rd_kafka_message_t *m)
         job_release(j);
         return;
     }
-    if (routing_decide(w->routing, &j->req, &j->dec)) {
+    if (routing_decide(w->routing, &j->req, w->route_seq++, &j->dec)) {
         snprintf(j->route, sizeof(j->route), "no route: %s", j->dec.error);
         worker_result_fail(&j->result, "invalid_request_error", "model_not_found", j->dec.error,
                            404, 0);

@@ -20,7 +20,8 @@ from fake_providers import (AnthropicServer, GeminiServer, OpenAIServer, OpenRou
 def fakes():
     f = {"openai": OpenAIServer(), "anthropic": AnthropicServer(), "gemini": GeminiServer(),
          "openrouter": OpenRouterServer(), "perplexity": PerplexityServer(),
-         "flaky": OpenAIServer(), "slow": OpenAIServer(), "dlq": OpenAIServer(), "broken": OpenAIServer()}
+         "flaky": OpenAIServer(), "slow": OpenAIServer(), "dlq": OpenAIServer(), "broken": OpenAIServer(),
+         "odd": OpenAIServer(), "odd2": OpenAIServer(), "slowb": OpenAIServer()}
     yield f
     for s in f.values():
         s.close()
@@ -36,7 +37,7 @@ def routed(pg_url, brokers, log_dir, fakes, state_dir):
     endpoints = {}
     wires = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "openrouter": "openai",
              "perplexity": "openai", "flaky": "openai", "slow": "openai", "dlq": "openai",
-             "broken": "openai"}
+             "broken": "openai", "odd": "openai", "odd2": "openai", "slowb": "openai"}
     for name, srv in fakes.items():
         env[f"TEST_{name.upper()}_KEY"] = srv.api_key
         endpoints[name] = {"wire": wires[name], "base_url": srv.base_url,
@@ -307,3 +308,31 @@ def test_first_byte_timeout_is_a_clear_504(routed, tenant):
                       timeout=60)
     assert r.status_code == 504, r.text
     assert r.json()["error"]["code"] == "provider_timeout"
+
+
+def test_malformed_answers_fail_clearly(routed, fakes, tenant):
+    _, key = tenant
+    r = requests.post(f"{routed.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                      json={"model": "odd:malformed", "messages": [{"role": "user", "content": "x y z"}]},
+                      timeout=60)
+    assert r.status_code == 502, r.text
+    assert r.json()["error"]["code"] == "bad_provider_response"
+    # streamed: the garbage line comes after the first word, so the client has text already
+    r = requests.post(f"{routed.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                      json={"model": "odd2:malformed", "stream": True,
+                            "messages": [{"role": "user", "content": "x y z"}]}, timeout=60)
+    events = [line[6:] for line in r.text.splitlines() if line.startswith("data: ")]
+    assert json.loads(events[0])["object"] == "chat.completion.chunk"
+    assert "error" in json.loads(events[-1]) and "[DONE]" not in events
+
+
+def test_slow_bytes_still_arrive(routed, fakes, tenant):
+    _, key = tenant
+    fakes["slowb"].byte_interval = 0.003
+    try:
+        prompt = "slowly " + uuid.uuid4().hex[:4]
+        r = client(routed, key).chat.completions.create(model="slowb:slow-bytes",
+                                                        messages=[{"role": "user", "content": prompt}])
+        assert r.choices[0].message.content == f"echo: {prompt}"
+    finally:
+        fakes["slowb"].byte_interval = 0.2

@@ -18,7 +18,8 @@ static const char *const table =
     "  \"gemini\": {\"wire\": \"gemini\", \"base_url\": \"https://g.example/v1beta\"},"
     "  \"router\": {\"base_url\": \"https://r.example/api/v1\", \"headers\": {\"X-Title\": \"llmq\"}}},"
     " \"slash_models\": \"router\", \"default_endpoint\": \"openai\","
-    " \"aliases\": {\"smart\": [\"anthropic:claude-sonnet-4-5\", \"openai:gpt-4o\"], \"nested\": \"smart\"},"
+    " \"aliases\": {\"smart\": [\"anthropic:claude-sonnet-4-5\", \"openai:gpt-4o\"], \"nested\": \"smart\","
+    "   \"pool\": {\"targets\": [\"openai:gpt-4o\", \"router:openai/gpt-4o\", \"gemini:g\"], \"spread\": true}},"
     " \"rules\": ["
     "   {\"name\": \"web\", \"if\": {\"words\": [\"search\", \"Latest\"]}, \"then\": [\"gemini:gemini-2.5-pro\", \"$model\"]},"
     "   {\"name\": \"json\", \"if\": {\"json\": true}, \"then\": \"smart\"},"
@@ -48,7 +49,7 @@ static void expect_route(routing_t *rt, lq_chat_request_t *r, const char *want)
     route_decision_t d;
     char buf[512];
 
-    CHECK_INT(routing_decide(rt, r, &d), 0);
+    CHECK_INT(routing_decide(rt, r, 0, &d), 0);
     routing_describe(rt, &d, buf, sizeof(buf));
     CHECK_STR(buf, want);
 }
@@ -122,6 +123,18 @@ static void test_routing(const lq_config_t *cfg)
     expect_route(rt, &r, "rule p1-json (project:p1): router:x/y");
     r = req_of("gpt-4o", plain, 1, "other", "p1", NULL);
     expect_route(rt, &r, "rule default (global): openai:gpt-4o");
+    /* a "spread" alias starts each request at the next target; the rest follow as fallbacks */
+    r = req_of("pool", plain, 1, "t", NULL, NULL);
+    expect_route(rt, &r, "rule default (global): openai:gpt-4o, router:openai/gpt-4o, gemini:g");
+    {
+        char buf[512];
+        CHECK_INT(routing_decide(rt, &r, 1, &d), 0);
+        routing_describe(rt, &d, buf, sizeof(buf));
+        CHECK_STR(buf, "rule default (global): router:openai/gpt-4o, gemini:g, openai:gpt-4o");
+        CHECK_INT(routing_decide(rt, &r, 5, &d), 0);
+        routing_describe(rt, &d, buf, sizeof(buf));
+        CHECK_STR(buf, "rule default (global): gemini:g, openai:gpt-4o, router:openai/gpt-4o");
+    }
     routing_free(rt);
 
     /* without a table: endpoints from the settings; nothing configured = the mock serves all */
@@ -136,7 +149,7 @@ static void test_routing(const lq_config_t *cfg)
                       err, sizeof(err));
     CHECK(rt != NULL);
     r = req_of("claude-sonnet-4-5", plain, 1, "t", NULL, NULL);
-    CHECK_INT(routing_decide(rt, &r, &d), -1);
+    CHECK_INT(routing_decide(rt, &r, 0, &d), -1);
     CHECK(strstr(d.error, "no provider is configured for model claude-sonnet-4-5") != NULL);
     CHECK(strstr(d.error, "anthropic") != NULL);
     routing_free(rt);
