@@ -180,9 +180,10 @@ lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *
 {
     json_error_t jerr;
     json_t *root = NULL, *model, *messages, *v, *extra = NULL, *val;
-    const char *key;
+    const char *key, *mt_key = "max_completion_tokens";
     lq_err_t err = LQ_ERR_NOMEM;
     size_t i, n;
+    int keep_completion_key = 0;
 
     memset(out, 0, sizeof(*out));
     *stream = 0;
@@ -237,7 +238,6 @@ lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *
             goto out;
     }
     {
-        const char *mt_key = "max_completion_tokens";
         v = json_object_get(root, mt_key);
         if (!v || json_is_null(v)) {
             mt_key = "max_tokens";
@@ -252,6 +252,8 @@ lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *
     if (v && !json_is_null(v)) {
         out->has_max_tokens = 1;
         out->max_tokens = (int32_t)json_integer_value(v);
+        /* newer OpenAI models refuse max_tokens: remember which name the client used */
+        keep_completion_key = strcmp(mt_key, "max_completion_tokens") == 0;
     }
     err = parse_number(root, "temperature", 0, 2, &out->temperature, &out->has_temperature, perr);
     if (err)
@@ -330,7 +332,7 @@ lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *
             *stream |= INGEST_STREAM_USAGE;
     }
     json_object_foreach(root, key, val) {
-        if (is_modelled(key))
+        if (is_modelled(key) && !(keep_completion_key && !strcmp(key, "max_completion_tokens")))
             continue;
         if (!extra && !(extra = json_object()))
             goto out;
