@@ -4,15 +4,82 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+
 #include "common/clock.h"
 #include "common/hashmap.h"
 #include "common/ids.h"
 
 const char *const INGEST_AUTH_SQL =
-    "SELECT k.id, k.tenant_id, coalesce(k.project_id, '') FROM api_keys k"
+    "SELECT k.id, k.tenant_id, coalesce(k.project_id, ''), k.role, coalesce(k.user_id, ''),"
+    " k.key_sha256, array_to_string(k.scopes, ','),"
+    " coalesce((extract(epoch FROM k.expires_at) * 1000)::bigint, 0) FROM api_keys k"
     " JOIN tenants t ON t.id = k.tenant_id"
-    " WHERE k.key_sha256 = $1 AND k.revoked_at IS NULL"
-    " AND (k.expires_at IS NULL OR k.expires_at > now()) AND NOT t.disabled";
+    " LEFT JOIN projects p ON p.tenant_id = k.tenant_id AND p.id = k.project_id"
+    " LEFT JOIN users u ON u.tenant_id = k.tenant_id AND u.id = k.user_id"
+    " WHERE k.key_prefix = $1 AND k.revoked_at IS NULL"
+    " AND (k.expires_at IS NULL OR k.expires_at > now()) AND NOT t.disabled"
+    " AND NOT coalesce(p.disabled, false) AND NOT coalesce(u.disabled, false)"
+    " LIMIT 16";
+
+static const char *const role_names[] = {"", "viewer", "developer", "admin", "owner", "platform"};
+
+ingest_role_t ingest_role_parse(const char *name)
+{
+    int i;
+
+    for (i = 1; name && i <= ROLE_PLATFORM; i++)
+        if (strcmp(name, role_names[i]) == 0)
+            return (ingest_role_t)i;
+    return ROLE_NONE;
+}
+
+const char *ingest_role_name(ingest_role_t r)
+{
+    return r >= ROLE_VIEWER && r <= ROLE_PLATFORM ? role_names[r] : "none";
+}
+
+unsigned ingest_scope_parse(const char *name)
+{
+    return !strcmp(name, "chat") ? INGEST_SCOPE_CHAT : !strcmp(name, "jobs") ? INGEST_SCOPE_JOBS
+         : !strcmp(name, "admin") ? INGEST_SCOPE_ADMIN : 0u;
+}
+
+void ingest_auth_prefix(const char *key, char out[16])
+{
+    snprintf(out, 16, "%.12s", key);
+}
+
+int ingest_auth_match(const struct pg_result *cres, const char *key_hash, ingest_identity_t *id)
+{
+    const PGresult *res = (const PGresult *)cres;
+    int r, found = -1;
+
+    /* every row is compared, so the time does not say which one matched */
+    for (r = 0; r < PQntuples(res); r++) {
+        const char *h = PQgetvalue(res, r, 5);
+        if (strlen(h) == 64 && CRYPTO_memcmp(h, key_hash, 64) == 0 && found < 0)
+            found = r;
+    }
+    if (found < 0)
+        return -1;
+    memset(id, 0, sizeof(*id));
+    snprintf(id->key_id, sizeof(id->key_id), "%s", PQgetvalue(res, found, 0));
+    snprintf(id->tenant_id, sizeof(id->tenant_id), "%s", PQgetvalue(res, found, 1));
+    snprintf(id->project_id, sizeof(id->project_id), "%s", PQgetvalue(res, found, 2));
+    id->role = ingest_role_parse(PQgetvalue(res, found, 3));
+    snprintf(id->user_id, sizeof(id->user_id), "%s", PQgetvalue(res, found, 4));
+    {
+        char scopes[128], *p, *save = NULL;
+        snprintf(scopes, sizeof(scopes), "%s", PQgetvalue(res, found, 6));
+        for (p = strtok_r(scopes, ",", &save); p; p = strtok_r(NULL, ",", &save))
+            id->scopes |= ingest_scope_parse(p);
+    }
+    id->expires_wall_ms = atoll(PQgetvalue(res, found, 7));
+    return id->role == ROLE_NONE ? -1 : 0;
+}
 
 typedef struct entry {
     ingest_identity_t id;
@@ -96,6 +163,13 @@ static void clear_all(ingest_auth_t *a)
     a->map = lq_hashmap_create(256);
 }
 
+void ingest_auth_flush(ingest_auth_t *a)
+{
+    pthread_rwlock_wrlock(&a->lock);
+    clear_all(a);
+    pthread_rwlock_unlock(&a->lock);
+}
+
 void ingest_auth_store(ingest_auth_t *a, const char *key_hash, const ingest_identity_t *id)
 {
     entry_t *e = calloc(1, sizeof(*e)), *old;
@@ -106,6 +180,11 @@ void ingest_auth_store(ingest_auth_t *a, const char *key_hash, const ingest_iden
         e->id = *id;
     e->denied = id == NULL;
     e->expires_ms = lq_mono_ms() + (id ? a->ttl_ms : a->negative_ttl_ms);
+    if (id && id->expires_wall_ms) { /* never cache a key past its expiry */
+        int64_t left = id->expires_wall_ms - lq_wall_ms();
+        if (lq_mono_ms() + left < e->expires_ms)
+            e->expires_ms = lq_mono_ms() + (left > 0 ? left : 0);
+    }
     pthread_rwlock_wrlock(&a->lock);
     if (a->map && lq_hashmap_size(a->map) >= a->max_entries)
         clear_all(a); /* bounded memory against floods of random keys */

@@ -8,10 +8,34 @@
 
 #include "common/err.h"
 
+/* Roles, in order: each can do what the ones before it can. */
+typedef enum ingest_role {
+    ROLE_NONE = 0,
+    ROLE_VIEWER = 1,    /* reads: jobs, usage, the tenant's settings */
+    ROLE_DEVELOPER = 2, /* uses the API: chat completions, jobs */
+    ROLE_ADMIN = 3,     /* manages its tenant: projects, users, keys up to developer */
+    ROLE_OWNER = 4,     /* also manages admins and owners */
+    ROLE_PLATFORM = 5   /* operators of the installation: manage tenants */
+} ingest_role_t;
+
+ingest_role_t ingest_role_parse(const char *name); /* ROLE_NONE when unknown */
+const char *ingest_role_name(ingest_role_t r);
+
+/* Scopes narrow what a key may call (none listed = everything its role allows). */
+#define INGEST_SCOPE_CHAT 1u  /* POST /v1/chat/completions */
+#define INGEST_SCOPE_JOBS 2u  /* /v1/jobs */
+#define INGEST_SCOPE_ADMIN 4u /* /admin/v1 */
+/** The bit of a scope name, 0 when unknown. */
+unsigned ingest_scope_parse(const char *name);
+
 typedef struct ingest_identity {
     char tenant_id[64];
     char project_id[64]; /* "" when the key is not bound to a project */
     char key_id[40];
+    char user_id[128];   /* "" when the key is not bound to a user */
+    ingest_role_t role;
+    unsigned scopes;     /* INGEST_SCOPE_* bits; 0 = not narrowed */
+    int64_t expires_wall_ms; /* the key's expiry, 0 = none (the cache keeps it no longer) */
 } ingest_identity_t;
 
 typedef struct ingest_auth ingest_auth_t;
@@ -33,7 +57,20 @@ ingest_auth_result_t ingest_auth_lookup(ingest_auth_t *a, const char *key_hash,
 /** Remember a database answer: id NULL = no such (or revoked) key. */
 void ingest_auth_store(ingest_auth_t *a, const char *key_hash, const ingest_identity_t *id);
 
-/** SQL for the lookup: $1 = key hash; columns key id, tenant id, project id. */
+/** Forget every cached answer (keys, tenants, projects or users changed). */
+void ingest_auth_flush(ingest_auth_t *a);
+
+/** The lookup prefix of a presented key (its first 12 characters). */
+void ingest_auth_prefix(const char *key, char out[16]);
+
+/** SQL for the lookup: $1 = key prefix; columns key id, tenant id, project id, role,
+ * user id, key SHA-256 (hex), scopes (comma-separated) — the caller compares the hash in constant time. Revoked,
+ * expired keys and keys of a disabled tenant, project or user are not returned. */
 extern const char *const INGEST_AUTH_SQL;
+
+/** The row of INGEST_AUTH_SQL's answer whose hash equals key_hash (constant-time
+ * comparison) into *id; 0 when found, -1 when none. */
+struct pg_result;
+int ingest_auth_match(const struct pg_result *res, const char *key_hash, ingest_identity_t *id);
 
 #endif

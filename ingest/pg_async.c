@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "common/pg.h"
 
-#define MAX_PARAMS 8
+#define MAX_PARAMS 16
 
 typedef struct task {
     struct task *next;
@@ -101,10 +101,17 @@ static void *pool_main(void *arg)
                 atomic_store(&p->ready, 1);
                 t->cb(res, NULL, t->arg);
             } else {
-                LQ_WARN("postgres query failed: %s", PQerrorMessage(conn));
+                const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+                const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+                char msg[400];
+                snprintf(msg, sizeof(msg), "%.5s %s", state ? state : "XX000",
+                         primary ? primary : "database query failed");
+                /* LQ...: refusals the admin functions raise on purpose (not a fault) */
+                if (!state || strncmp(state, "LQ", 2) != 0)
+                    LQ_WARN("postgres query failed: %s", PQerrorMessage(conn));
                 if (PQstatus(conn) != CONNECTION_OK)
                     atomic_store(&p->ready, 0);
-                t->cb(NULL, "database query failed", t->arg);
+                t->cb(NULL, msg, t->arg);
             }
             PQclear(res);
         }

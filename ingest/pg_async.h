@@ -12,8 +12,10 @@
 
 typedef struct ingest_pg ingest_pg_t;
 
-/** Called on a pool thread. res is NULL when the query could not run (errmsg says why);
- * the callee must not keep res. */
+/** Called on a pool thread. res is NULL when the query could not run: errmsg is then
+ * "SQLSTATE message" (the server's SQLSTATE and primary message) for a failed query, or
+ * a plain sentence when the database could not be reached. Never show errmsg to a client
+ * except for the project's own LQ... refusals. The callee must not keep res. */
 typedef void (*ingest_pg_cb)(const PGresult *res, const char *errmsg, void *arg);
 
 lq_err_t ingest_pg_create(ingest_pg_t **out, const char *conninfo, int threads, size_t max_queue,

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,8 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/openai_json.h"
+#include "common/pg.h"
+#include "ingest/admin.h"
 #include "ingest/auth.h"
 #include "ingest/pg_async.h"
 #include "ingest/replies.h"
@@ -31,6 +34,7 @@ typedef enum route {
     R_CHAT = 0,
     R_JOBS_POST,
     R_JOB_GET,
+    R_ADMIN,
     R_HEALTHZ,
     R_READYZ,
     R_METRICS,
@@ -40,8 +44,8 @@ typedef enum route {
 } route_t;
 
 static const char *const route_names[R_COUNT] = {
-    "/v1/chat/completions", "/v1/jobs", "/v1/jobs/{id}", "/healthz", "/readyz", "/metrics",
-    "other", "other"};
+    "/v1/chat/completions", "/v1/jobs", "/v1/jobs/{id}", "/admin/v1", "/healthz", "/readyz",
+    "/metrics", "other", "other"};
 
 typedef enum phase { PH_NEW = 0, PH_AUTH, PH_WAIT, PH_RESPOND, PH_STREAM } phase_t;
 
@@ -59,8 +63,8 @@ struct ingest_server {
     struct MHD_Daemon *d;
     int port;
     rd_kafka_t *producer;
-    pthread_t poller, health;
-    int poller_started, health_started;
+    pthread_t poller, health, auth_listener;
+    int poller_started, health_started, auth_listener_started;
     atomic_int stopping;
     atomic_int kafka_ok;
     ingest_pg_t *pg;
@@ -89,6 +93,9 @@ typedef struct req_ctx {
     size_t len, cap;
     int too_large;
     char key_hash[65];
+    char key_prefix[16];
+    char method[8];
+    admin_call_t admin;
     int auth_state; /* 0 unknown, 1 ok, -1 denied, -2 database unavailable */
     ingest_identity_t id;
     char job_id[LQ_UUID_STR_LEN + 1];
@@ -121,6 +128,7 @@ static void ctx_unref(req_ctx_t *c)
     if (atomic_fetch_sub(&c->refs, 1) == 1) {
         if (c->smu_init)
             pthread_mutex_destroy(&c->smu);
+        ingest_admin_call_clear(&c->admin);
         free(c->sbuf);
         free(c->body);
         free(c->resp);
@@ -178,6 +186,8 @@ static route_t match_route(const char *url, const char *method)
         return is_post ? R_JOBS_POST : R_BAD_METHOD;
     if (strncmp(url, "/v1/jobs/", 9) == 0 && url[9] && !strchr(url + 9, '/'))
         return is_get ? R_JOB_GET : R_BAD_METHOD;
+    if (strncmp(url, "/admin/v1/", 10) == 0)
+        return R_ADMIN; /* methods are checked per admin path */
     if (strcmp(url, "/healthz") == 0)
         return is_get ? R_HEALTHZ : R_BAD_METHOD;
     if (strcmp(url, "/readyz") == 0)
@@ -312,6 +322,51 @@ static void *poller_main(void *arg)
 
     while (!atomic_load(&s->stopping))
         rd_kafka_poll(s->producer, 50);
+    return NULL;
+}
+
+/* Changes of keys, tenants, projects or users reach this node within a second: the
+ * database notifies llmq_auth (triggers of migration 0002) and the cached answers go. */
+static void *auth_listener_main(void *arg)
+{
+    ingest_server_t *s = arg;
+    PGconn *conn = NULL;
+    char errstr[256];
+
+    while (!atomic_load(&s->stopping)) {
+        PGnotify *n;
+        struct timeval tv = {0, 500000};
+        fd_set fds;
+        int sock;
+
+        if (!conn) {
+            if (lq_pg_connect(lq_config_str(s->cfg, "pg.url"), "llmq-ingest-listen", &conn, errstr,
+                              sizeof(errstr)) ||
+                lq_pg_exec(conn, "LISTEN llmq_auth", errstr, sizeof(errstr))) {
+                if (conn)
+                    PQfinish(conn);
+                conn = NULL;
+                nanosleep(&(struct timespec){1, 0}, NULL);
+                continue;
+            }
+            ingest_auth_flush(s->auth); /* changes may have come while not listening */
+        }
+        sock = PQsocket(conn);
+        FD_ZERO(&fds);
+        if (sock >= 0)
+            FD_SET(sock, &fds);
+        if (sock < 0 || (select(sock + 1, &fds, NULL, NULL, &tv) > 0 && !PQconsumeInput(conn))) {
+            PQfinish(conn);
+            conn = NULL;
+            continue;
+        }
+        while ((n = PQnotifies(conn))) {
+            ingest_auth_flush(s->auth);
+            PQfreemem(n);
+        }
+    }
+    if (conn)
+        PQfinish(conn);
     return NULL;
 }
 
@@ -625,13 +680,10 @@ static void auth_cb(const PGresult *res, const char *errmsg, void *arg)
     if (!res) {
         (void)errmsg;
         c->auth_state = -2;
-    } else if (PQntuples(res) == 0) {
+    } else if (ingest_auth_match(res, c->key_hash, &c->id) != 0) {
         ingest_auth_store(s->auth, c->key_hash, NULL);
         c->auth_state = -1;
     } else {
-        snprintf(c->id.key_id, sizeof(c->id.key_id), "%s", PQgetvalue(res, 0, 0));
-        snprintf(c->id.tenant_id, sizeof(c->id.tenant_id), "%s", PQgetvalue(res, 0, 1));
-        snprintf(c->id.project_id, sizeof(c->id.project_id), "%s", PQgetvalue(res, 0, 2));
         ingest_auth_store(s->auth, c->key_hash, &c->id);
         c->auth_state = 1;
     }
@@ -667,9 +719,10 @@ static void job_get_cb(const PGresult *res, const char *errmsg, void *arg)
     req_ctx_t *c = arg;
     recent_job_t rj;
 
+    (void)errmsg;
     if (!res) {
         c->retry_after = 1;
-        ctx_set_error(c, 503, errmsg ? errmsg : "database unavailable", "service_unavailable",
+        ctx_set_error(c, 503, "database unavailable", "service_unavailable",
                       NULL, "database_unavailable");
     } else if (PQntuples(res) == 1) {
         json_t *o = json_object();
@@ -833,6 +886,74 @@ static enum MHD_Result handle_job_get(req_ctx_t *c, const char *url)
     return MHD_YES;
 }
 
+/* Roles and scopes for the /v1 routes: viewers read, developers (and above) use the API. */
+static int role_allows(req_ctx_t *c)
+{
+    ingest_role_t need = c->route == R_JOB_GET ? ROLE_VIEWER : ROLE_DEVELOPER;
+    unsigned scope = c->route == R_CHAT ? INGEST_SCOPE_CHAT
+                   : c->route == R_ADMIN ? INGEST_SCOPE_ADMIN : INGEST_SCOPE_JOBS;
+    char msg[200];
+
+    if (c->route == R_ADMIN)
+        return 1; /* each admin path checks its own role */
+    if (c->id.role < need) {
+        snprintf(msg, sizeof(msg), "This key's role (%s) cannot do this; it needs %s or above.",
+                 ingest_role_name(c->id.role), ingest_role_name(need));
+        ctx_set_error(c, 403, msg, "permission_denied", NULL, "insufficient_role");
+        return 0;
+    }
+    if (c->id.scopes && !(c->id.scopes & scope)) {
+        ctx_set_error(c, 403, "This key's scopes do not include this route.", "permission_denied",
+                      NULL, "insufficient_scope");
+        return 0;
+    }
+    return 1;
+}
+
+static void admin_cb(const PGresult *res, const char *errmsg, void *arg)
+{
+    req_ctx_t *c = arg;
+    int status = 500;
+    char *body = ingest_admin_answer(&c->admin, res, errmsg, &status);
+
+    free(c->resp);
+    c->resp = body;
+    c->resp_len = body ? strlen(body) : 0;
+    c->status = body ? (unsigned)status : 500;
+    c->phase = PH_RESPOND;
+    ctx_resume(c);
+}
+
+static enum MHD_Result handle_admin(req_ctx_t *c, const char *url)
+{
+    admin_call_t *a = &c->admin;
+
+    ingest_admin_plan(c->method, url, c->body ? c->body : "", c->len, &c->id, a);
+    if (a->status) {
+        if (a->immediate) {
+            free(c->resp);
+            c->resp = a->immediate;
+            a->immediate = NULL;
+            c->resp_len = strlen(c->resp);
+            c->status = (unsigned)a->status;
+            c->phase = PH_RESPOND;
+        } else {
+            ctx_set_error(c, (unsigned)a->status, a->message, a->type, NULL, a->code);
+        }
+        return send_answer(c);
+    }
+    c->phase = PH_WAIT;
+    MHD_suspend_connection(c->conn);
+    if (ingest_pg_submit(c->srv->pg, a->sql, a->n_params, (const char *const *)a->params,
+                         admin_cb, c)) {
+        c->retry_after = 1;
+        ctx_set_error(c, 503, "Too many requests waiting for the database; retry later.",
+                      "service_unavailable", NULL, "database_busy");
+        ctx_resume(c);
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result handle_unauthenticated(req_ctx_t *c)
 {
     ingest_server_t *s = c->srv;
@@ -937,6 +1058,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         key = h + 7;
         while (*key == ' ')
             key++;
+        ingest_auth_prefix(key, c->key_prefix);
         if (ingest_auth_hash(key, c->key_hash)) {
             ctx_set_error(c, 500, "internal error", "server_error", NULL, NULL);
             return send_answer(c);
@@ -949,7 +1071,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             c->auth_state = -1;
             break;
         case INGEST_AUTH_MISS: {
-            const char *params[1] = {c->key_hash};
+            const char *params[1] = {c->key_prefix};
             c->phase = PH_AUTH;
             MHD_suspend_connection(conn);
             if (ingest_pg_submit(s->pg, INGEST_AUTH_SQL, 1, params, auth_cb, c)) {
@@ -973,12 +1095,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
     if (c->phase == PH_WAIT) /* resumed without an answer: should not happen */
         return suspend_and_wait(c);
+    if (!role_allows(c))
+        return send_answer(c);
     switch (c->route) {
     case R_CHAT:
     case R_JOBS_POST:
         return handle_submit(c);
     case R_JOB_GET:
         return handle_job_get(c, url);
+    case R_ADMIN:
+        snprintf(c->method, sizeof(c->method), "%s", method);
+        return handle_admin(c, url);
     default:
         return handle_unauthenticated(c);
     }
@@ -1160,6 +1287,11 @@ lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char
         goto fail;
     }
     s->health_started = 1;
+    if (pthread_create(&s->auth_listener, NULL, auth_listener_main, s) != 0) {
+        err = LQ_ERR_NOMEM;
+        goto fail;
+    }
+    s->auth_listener_started = 1;
     LQ_INFO("ingest node %s listening on http://%s:%d (reply topic %s)", s->node_id,
             lq_config_str(cfg, "http.bind"), s->port, s->reply_topic);
     *out = s;
@@ -1210,6 +1342,8 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
         pthread_join(s->poller, NULL);
     if (s->health_started)
         pthread_join(s->health, NULL);
+    if (s->auth_listener_started)
+        pthread_join(s->auth_listener, NULL);
     if (s->producer)
         rd_kafka_destroy(s->producer);
     ingest_auth_destroy(s->auth);

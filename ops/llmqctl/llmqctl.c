@@ -18,12 +18,27 @@ static void usage(FILE *fp)
             "usage: llmqctl [--pg URL] [--brokers HOST:PORT] COMMAND ...\n"
             "\n"
             "  migrate                                   apply pending database migrations\n"
-            "  tenant create ID [--name NAME]            create a tenant (ID: a-z 0-9 _ -)\n"
+            "  tenant create ID [--name NAME] [--tier T] create a tenant (ID: a-z 0-9 _ -)\n"
             "  tenant list                               list tenants\n"
-            "  key create --tenant ID [--project P] [--name N]\n"
+            "  tenant set ID [--tier T] [--limits JSON] [--name N]\n"
+            "                                            change a tenant (limits: e.g. {\"rpm\":600})\n"
+            "  tenant disable ID | tenant enable ID      stop (or restart) every key of a tenant\n"
+            "  project create --tenant T ID [--name N]   create a project\n"
+            "  project list --tenant T                   list a tenant's projects\n"
+            "  project disable --tenant T ID             stop the project's keys\n"
+            "  user create --tenant T ID [--role R] [--email E] [--name N]\n"
+            "                                            R: viewer, developer (default), admin, owner\n"
+            "  user list --tenant T                      list a tenant's users\n"
+            "  user disable --tenant T ID                stop the user's keys\n"
+            "  key create --tenant T [--role R] [--project P] [--user U] [--scopes chat,jobs,admin]\n"
+            "             [--expires-in-days N] [--name N]\n"
             "                                            create an API key; prints it once\n"
-            "  key list --tenant ID                      list a tenant's keys (prefixes only)\n"
-            "  key revoke KEY_ID                         revoke a key\n"
+            "                                            (R: viewer, developer, admin, owner, platform)\n"
+            "  key list --tenant T                       list a tenant's keys (prefixes only)\n"
+            "  key revoke [--tenant T] KEY_ID            revoke a key\n"
+            "  audit list --tenant T [--limit N]         the tenant's audit log, newest first\n"
+            "  audit verify [--tenant T]                 check the audit log's hash chains; names\n"
+            "                                            the first broken entry (exit 1)\n"
             "  topics create [--partitions N] [--prefix P]\n"
             "                                            create the Kafka topics (P.requests, ...)\n"
             "  dlq replay [--prefix P] [--max N] [--dry-run]\n"
@@ -41,6 +56,22 @@ static const char *arg_value(int argc, char **argv, const char *name)
     for (i = 0; i < argc - 1; i++)
         if (strcmp(argv[i], name) == 0)
             return argv[i + 1];
+    return NULL;
+}
+
+/* The first argument from argv[start] on that is neither an option nor an option's value. */
+static const char *positional(int argc, char **argv, int start)
+{
+    int i;
+
+    for (i = start; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) == 0) {
+            if (strcmp(argv[i], "--dry-run") != 0)
+                i++; /* skip its value */
+            continue;
+        }
+        return argv[i];
+    }
     return NULL;
 }
 
@@ -80,14 +111,48 @@ static int exec_params(PGconn *conn, const char *sql, int n, const char *const *
     return rc;
 }
 
+/* Run an admin function (SELECT fn(...)::text) and print its JSON; LQ409 ("exists") is
+ * success when exists_ok. */
+static int call_admin(PGconn *conn, const char *sql, int n, const char *const *params,
+                      int exists_ok, char *out, size_t out_size)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        if (exists_ok && state && !strcmp(state, "LQ409")) {
+            fprintf(stderr, "llmqctl: %s (nothing changed)\n", msg ? msg : "exists");
+        } else {
+            fprintf(stderr, "llmqctl: %s\n", msg ? msg : PQerrorMessage(conn));
+            rc = 1;
+        }
+    } else if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+        fprintf(stderr, "llmqctl: nothing matched\n");
+        rc = 1;
+    } else if (out) {
+        snprintf(out, out_size, "%s", PQgetvalue(res, 0, 0));
+    } else {
+        printf("%s\n", PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    return rc;
+}
+
 static int cmd_key_create(PGconn *conn, int argc, char **argv)
 {
     const char *tenant = arg_value(argc, argv, "--tenant");
     const char *project = arg_value(argc, argv, "--project");
+    const char *user = arg_value(argc, argv, "--user");
     const char *name = arg_value(argc, argv, "--name");
+    const char *role = arg_value(argc, argv, "--role");
+    const char *scopes = arg_value(argc, argv, "--scopes");
+    const char *days = arg_value(argc, argv, "--expires-in-days");
     unsigned char raw[24];
-    char hex[49], key[64], hash[65], id[LQ_UUID_STR_LEN + 1], prefix[16];
-    const char *params[6];
+    char hex[49], key[64], hash[65], id[LQ_UUID_STR_LEN + 1], prefix[16], scopes_s[128],
+        expires[32], answer[1024];
+    const char *params[11];
 
     if (!tenant) {
         fprintf(stderr, "llmqctl: key create needs --tenant ID\n");
@@ -102,20 +167,93 @@ static int cmd_key_create(PGconn *conn, int argc, char **argv)
     snprintf(prefix, sizeof(prefix), "%.12s", key);
     lq_sha256_hex(hash, key, strlen(key));
     lq_uuid7(id, lq_wall_ms());
-    params[0] = id;
+    snprintf(scopes_s, sizeof(scopes_s), "{%s}", scopes ? scopes : "");
+    if (days)
+        snprintf(expires, sizeof(expires), "%lld", (long long)(lq_wall_ms() / 1000 + atoll(days) * 86400));
+    params[0] = "llmqctl";
     params[1] = tenant;
-    params[2] = project;
-    params[3] = name ? name : "";
-    params[4] = prefix;
-    params[5] = hash;
-    if (exec_params(conn,
-                    "INSERT INTO api_keys (id, tenant_id, project_id, name, key_prefix, key_sha256)"
-                    " VALUES ($1, $2, $3, $4, $5, $6)",
-                    6, params, 0))
+    params[2] = id;
+    params[3] = project;
+    params[4] = user;
+    params[5] = name ? name : "";
+    params[6] = role ? role : "developer";
+    params[7] = scopes_s;
+    params[8] = days ? expires : NULL;
+    params[9] = prefix;
+    params[10] = hash;
+    if (call_admin(conn,
+                   "SELECT admin_create_key($1, $2, $3::uuid, $4, $5, $6, $7, $8::text[],"
+                   " to_timestamp($9::double precision), $10, $11)::text",
+                   11, params, 0, answer, sizeof(answer)))
         return 1;
     printf("%s\n", key);
-    fprintf(stderr, "key id %s for tenant %s: store the key now, it is not shown again\n", id, tenant);
+    fprintf(stderr, "key id %s (%s) for tenant %s: store the key now, it is not shown again\n", id,
+            role ? role : "developer", tenant);
     return 0;
+}
+
+/* Walk every hash chain of the audit log (or one tenant's), recomputing each entry's hash
+ * here, independently of the database. Exit 1 naming the first broken entry. */
+static int cmd_audit_verify(PGconn *conn, const char *tenant)
+{
+    const char *params[1] = {tenant};
+    PGresult *res = PQexecParams(conn,
+                                 "SELECT tenant_id, seq, ts_us, actor, action, target, details::text,"
+                                 " prev_hash, hash FROM audit_log WHERE $1::text IS NULL OR tenant_id = $1"
+                                 " ORDER BY tenant_id, seq",
+                                 1, NULL, params, NULL, NULL, 0);
+    char prev[65] = "", cur_tenant[128] = "\x01", expect_hash[65];
+    long long expect_seq = 0, entries = 0, chains = 0;
+    int r, rc = 0;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "llmqctl: %s", PQerrorMessage(conn));
+        PQclear(res);
+        return 1;
+    }
+    for (r = 0; r < PQntuples(res); r++) {
+        const char *t = PQgetvalue(res, r, 0), *seq = PQgetvalue(res, r, 1);
+        const char *row_prev = PQgetvalue(res, r, 7), *row_hash = PQgetvalue(res, r, 8);
+        size_t len;
+        char *text;
+        if (strcmp(t, cur_tenant) != 0) { /* a new chain starts from zeros */
+            snprintf(cur_tenant, sizeof(cur_tenant), "%s", t);
+            memset(prev, '0', 64);
+            prev[64] = '\0';
+            expect_seq = 1;
+            chains++;
+        }
+        len = strlen(prev) + strlen(t) + strlen(seq) + strlen(PQgetvalue(res, r, 2)) +
+              strlen(PQgetvalue(res, r, 3)) + strlen(PQgetvalue(res, r, 4)) +
+              strlen(PQgetvalue(res, r, 5)) + strlen(PQgetvalue(res, r, 6)) + 16;
+        text = malloc(len);
+        if (!text) {
+            rc = 1;
+            break;
+        }
+        snprintf(text, len, "%s|%s|%s|%s|%s|%s|%s|%s", row_prev, t, seq, PQgetvalue(res, r, 2),
+                 PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), PQgetvalue(res, r, 5),
+                 PQgetvalue(res, r, 6));
+        lq_sha256_hex(expect_hash, text, strlen(text));
+        free(text);
+        if (atoll(seq) != expect_seq || strcmp(row_prev, prev) != 0 ||
+            strcmp(row_hash, expect_hash) != 0) {
+            printf("BROKEN: tenant \"%s\" entry %s (%s %s): %s\n", t, seq, PQgetvalue(res, r, 4),
+                   PQgetvalue(res, r, 5),
+                   atoll(seq) != expect_seq ? "an entry is missing before it"
+                   : strcmp(row_prev, prev) != 0 ? "it does not follow the entry before it"
+                                                  : "its content does not match its hash");
+            rc = 1;
+            break;
+        }
+        snprintf(prev, sizeof(prev), "%s", row_hash);
+        expect_seq++;
+        entries++;
+    }
+    PQclear(res);
+    if (!rc)
+        printf("audit log intact: %lld entries in %lld chain(s)\n", entries, chains);
+    return rc;
 }
 
 static int cmd_topics_create(int argc, char **argv, const char *brokers)
@@ -341,17 +479,72 @@ int main(int argc, char **argv)
             rc = 0;
         }
     } else if (!strcmp(argv[0], "tenant") && argc >= 3 && !strcmp(argv[1], "create")) {
-        const char *name = arg_value(argc, argv, "--name");
-        const char *params[2] = {argv[2], name ? name : argv[2]};
-        rc = exec_params(conn,
-                         "INSERT INTO tenants (id, name) VALUES ($1, $2)"
-                         " ON CONFLICT (id) DO NOTHING",
-                         2, params, 2);
+        const char *params[4] = {"llmqctl", argv[2], arg_value(argc, argv, "--name"),
+                                 arg_value(argc, argv, "--tier")};
+        char answer[1024];
+        rc = call_admin(conn, "SELECT admin_create_tenant($1, $2, $3, $4)::text", 4, params, 1,
+                        answer, sizeof(answer));
         if (rc == 0)
             printf("tenant %s\n", argv[2]);
     } else if (!strcmp(argv[0], "tenant") && argc >= 2 && !strcmp(argv[1], "list")) {
-        rc = exec_params(conn, "SELECT id, name, disabled, created_at FROM tenants ORDER BY id", 0,
-                         NULL, 1);
+        rc = exec_params(conn, "SELECT id, name, tier, limits, disabled, created_at FROM tenants"
+                         " ORDER BY id", 0, NULL, 1);
+    } else if (!strcmp(argv[0], "tenant") && argc >= 3 &&
+               (!strcmp(argv[1], "set") || !strcmp(argv[1], "disable") || !strcmp(argv[1], "enable"))) {
+        const char *tier = arg_value(argc, argv, "--tier"), *limits = arg_value(argc, argv, "--limits");
+        const char *name = arg_value(argc, argv, "--name");
+        const char *params[6] = {"llmqctl", argv[2], name, tier, limits,
+                                 !strcmp(argv[1], "disable") ? "true"
+                                 : !strcmp(argv[1], "enable") ? "false" : NULL};
+        rc = call_admin(conn,
+                        "SELECT admin_update_tenant($1, $2, jsonb_strip_nulls(jsonb_build_object("
+                        "'name', $3::text, 'tier', $4::text, 'limits', $5::jsonb,"
+                        " 'disabled', $6::boolean)))::text",
+                        6, params, 0, NULL, 0);
+    } else if (!strcmp(argv[0], "project") && argc >= 3 && !strcmp(argv[1], "create")) {
+        const char *params[4] = {"llmqctl", arg_value(argc, argv, "--tenant"), positional(argc, argv, 2),
+                                 arg_value(argc, argv, "--name")};
+        rc = params[1] ? call_admin(conn, "SELECT admin_create_project($1, $2, $3, $4)::text", 4,
+                                    params, 0, NULL, 0)
+                       : 2;
+    } else if (!strcmp(argv[0], "project") && argc >= 2 && !strcmp(argv[1], "list")) {
+        const char *params[1] = {arg_value(argc, argv, "--tenant")};
+        rc = params[0] ? exec_params(conn, "SELECT id, name, disabled, created_at FROM projects"
+                                     " WHERE tenant_id = $1 ORDER BY id", 1, params, 1)
+                       : 2;
+    } else if (!strcmp(argv[0], "project") && argc >= 3 && !strcmp(argv[1], "disable")) {
+        const char *params[3] = {"llmqctl", arg_value(argc, argv, "--tenant"), positional(argc, argv, 2)};
+        rc = params[1] ? call_admin(conn, "SELECT admin_update_project($1, $2, $3,"
+                                    " '{\"disabled\": true}')::text", 3, params, 0, NULL, 0)
+                       : 2;
+    } else if (!strcmp(argv[0], "user") && argc >= 3 && !strcmp(argv[1], "create")) {
+        const char *role = arg_value(argc, argv, "--role");
+        const char *params[6] = {"llmqctl", arg_value(argc, argv, "--tenant"), positional(argc, argv, 2),
+                                 arg_value(argc, argv, "--email"), arg_value(argc, argv, "--name"),
+                                 role ? role : "developer"};
+        rc = params[1] ? call_admin(conn, "SELECT admin_create_user($1, $2, $3, $4, $5, $6)::text",
+                                    6, params, 0, NULL, 0)
+                       : 2;
+    } else if (!strcmp(argv[0], "user") && argc >= 2 && !strcmp(argv[1], "list")) {
+        const char *params[1] = {arg_value(argc, argv, "--tenant")};
+        rc = params[0] ? exec_params(conn, "SELECT id, email, name, role, disabled, created_at"
+                                     " FROM users WHERE tenant_id = $1 ORDER BY id", 1, params, 1)
+                       : 2;
+    } else if (!strcmp(argv[0], "user") && argc >= 3 && !strcmp(argv[1], "disable")) {
+        const char *params[4] = {"llmqctl", "platform", arg_value(argc, argv, "--tenant"),
+                                 positional(argc, argv, 2)};
+        rc = params[2] ? call_admin(conn, "SELECT admin_update_user($1, $2, $3, $4,"
+                                    " '{\"disabled\": true}')::text", 4, params, 0, NULL, 0)
+                       : 2;
+    } else if (!strcmp(argv[0], "audit") && argc >= 2 && !strcmp(argv[1], "list")) {
+        const char *limit = arg_value(argc, argv, "--limit");
+        const char *params[2] = {arg_value(argc, argv, "--tenant"), limit ? limit : "50"};
+        rc = params[0] ? exec_params(conn, "SELECT seq, to_timestamp(ts_us / 1e6) AS ts, actor,"
+                                     " action, target, details FROM audit_log WHERE tenant_id = $1"
+                                     " ORDER BY seq DESC LIMIT $2::int", 2, params, 1)
+                       : 2;
+    } else if (!strcmp(argv[0], "audit") && argc >= 2 && !strcmp(argv[1], "verify")) {
+        rc = cmd_audit_verify(conn, arg_value(argc, argv, "--tenant"));
     } else if (!strcmp(argv[0], "key") && argc >= 2 && !strcmp(argv[1], "create")) {
         rc = cmd_key_create(conn, argc, argv);
     } else if (!strcmp(argv[0], "key") && argc >= 2 && !strcmp(argv[1], "list")) {
@@ -361,15 +554,21 @@ int main(int argc, char **argv)
             fprintf(stderr, "llmqctl: key list needs --tenant ID\n");
         } else {
             rc = exec_params(conn,
-                             "SELECT id, key_prefix || '…' AS key, project_id, name, created_at,"
-                             " revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at",
+                             "SELECT id, key_prefix || '…' AS key, role, project_id, user_id, name,"
+                             " scopes, created_at, expires_at, revoked_at FROM api_keys"
+                             " WHERE tenant_id = $1 ORDER BY created_at",
                              1, params, 1);
         }
     } else if (!strcmp(argv[0], "key") && argc >= 3 && !strcmp(argv[1], "revoke")) {
-        const char *params[1] = {argv[2]};
-        rc = exec_params(conn,
-                         "UPDATE api_keys SET revoked_at = now() WHERE id = $1::uuid AND revoked_at IS NULL",
-                         1, params, 0);
+        const char *params[3] = {"llmqctl", arg_value(argc, argv, "--tenant"), positional(argc, argv, 2)};
+        if (!params[2] || !lq_uuid_valid(params[2])) {
+            fprintf(stderr, "llmqctl: key revoke needs a key id\n");
+        } else {
+            rc = call_admin(conn,
+                            "SELECT admin_revoke_key($1, 'platform', coalesce($2,"
+                            " (SELECT tenant_id FROM api_keys WHERE id = $3::uuid)), $3::uuid)::text",
+                            3, params, 0, NULL, 0);
+        }
     } else {
         usage(stderr);
     }
