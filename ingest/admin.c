@@ -51,6 +51,10 @@ static const char *const SQL_KEY_CREATE =
     "SELECT admin_create_key($1, $2, $3::uuid, $4, $5, $6, $7, $8::text[],"
     " to_timestamp($9::double precision), $10, $11)::text";
 static const char *const SQL_KEY_REVOKE = "SELECT admin_revoke_key($1, $2, $3, $4::uuid)::text";
+static const char *const SQL_POLICY_GET =
+    "SELECT jsonb_build_object('object', 'policy', 'tenant', id, 'policy', policy)::text"
+    " FROM tenants WHERE id = $1";
+static const char *const SQL_POLICY_SET = "SELECT admin_set_policy($1, $2, $3, $4::jsonb)::text";
 static const char *const SQL_AUDIT_LIST =
     "SELECT jsonb_build_object('object', 'list', 'data', coalesce(jsonb_agg(jsonb_build_object("
     "'seq', seq, 'ts', ts_us / 1000000.0, 'actor', actor, 'action', action, 'target', target,"
@@ -366,11 +370,23 @@ static void plan_tenant_sub(admin_call_t *c, const char *method, char **seg, int
             param(c, t);
             param(c, id);
         }
+    } else if (!strcmp(what, "policy") && n == 3 && get) {
+        begin(c, who, ROLE_VIEWER, SQL_POLICY_GET, 200, NULL, t);
+    } else if ((!strcmp(what, "policy") && n == 3 && !strcmp(method, "PUT")) ||
+               (!strcmp(what, "projects") && n == 5 && !strcmp(seg[4], "policy") &&
+                (!strcmp(method, "PUT") || del))) {
+        char *text = del ? NULL : json_dumps(body, JSON_COMPACT);
+        if (begin(c, who, ROLE_ADMIN, SQL_POLICY_SET, 200, actor, t)) {
+            param(c, n == 5 ? id : NULL);
+            param(c, text);
+        }
+        free(text);
     } else if (!strcmp(what, "audit") && n == 3 && get) {
         if (begin(c, who, ROLE_ADMIN, SQL_AUDIT_LIST, 200, NULL, t))
             param(c, "100");
     } else if ((n == 2 || (n <= 4 && (!strcmp(what, "projects") || !strcmp(what, "users") ||
-                                      !strcmp(what, "keys") || !strcmp(what, "audit"))))) {
+                                      !strcmp(what, "keys") || !strcmp(what, "audit") ||
+                                      !strcmp(what, "policy"))))) {
         refuse(c, 405, "invalid_request_error", "method_not_allowed",
                "Method not allowed on this path.");
     } else {

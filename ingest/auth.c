@@ -15,7 +15,8 @@
 const char *const INGEST_AUTH_SQL =
     "SELECT k.id, k.tenant_id, coalesce(k.project_id, ''), k.role, coalesce(k.user_id, ''),"
     " k.key_sha256, array_to_string(k.scopes, ','),"
-    " coalesce((extract(epoch FROM k.expires_at) * 1000)::bigint, 0) FROM api_keys k"
+    " coalesce((extract(epoch FROM k.expires_at) * 1000)::bigint, 0),"
+    " coalesce(p.policy, t.policy)::text FROM api_keys k"
     " JOIN tenants t ON t.id = k.tenant_id"
     " LEFT JOIN projects p ON p.tenant_id = k.tenant_id AND p.id = k.project_id"
     " LEFT JOIN users u ON u.tenant_id = k.tenant_id AND u.id = k.user_id"
@@ -78,6 +79,7 @@ int ingest_auth_match(const struct pg_result *cres, const char *key_hash, ingest
             id->scopes |= ingest_scope_parse(p);
     }
     id->expires_wall_ms = atoll(PQgetvalue(res, found, 7));
+    ingest_policy_parse(PQgetvalue(res, found, 8), &id->policy);
     return id->role == ROLE_NONE ? -1 : 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "ingest/policy.h"
 
 /* Roles, in order: each can do what the ones before it can. */
 typedef enum ingest_role {
@@ -36,6 +37,7 @@ typedef struct ingest_identity {
     ingest_role_t role;
     unsigned scopes;     /* INGEST_SCOPE_* bits; 0 = not narrowed */
     int64_t expires_wall_ms; /* the key's expiry, 0 = none (the cache keeps it no longer) */
+    ingest_policy_t policy;  /* the project's prompt policy, else the tenant's */
 } ingest_identity_t;
 
 typedef struct ingest_auth ingest_auth_t;

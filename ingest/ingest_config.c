@@ -19,6 +19,8 @@ const lq_config_def_t ingest_settings[] = {
      "how long Kafka may take to acknowledge a request before the client gets 503"},
     {"ingest.max_messages", LQ_CFG_INT, "1024", 1, 100000, "messages allowed in one request"},
     {"ingest.max_model_len", LQ_CFG_INT, "256", 1, 4096, "longest model name accepted"},
+    {"ingest.max_json_depth", LQ_CFG_INT, "64", 4, 2000,
+     "deepest nesting of arrays and objects accepted in a request body"},
     {"ingest.recent_jobs", LQ_CFG_INT, "200000", 0, 10000000,
      "accepted async jobs remembered in memory, so a poll that comes before the job is in "
      "PostgreSQL answers queued rather than 404"},

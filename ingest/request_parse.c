@@ -175,6 +175,32 @@ static lq_err_t parse_number(json_t *root, const char *key, double lo, double hi
     return LQ_OK;
 }
 
+/* The deepest nesting of arrays and objects, outside strings (a linear pre-scan: a
+ * hostile body is refused before a parser builds anything). */
+static size_t json_depth(const char *p, size_t len)
+{
+    size_t i, depth = 0, deepest = 0;
+    int in_str = 0;
+
+    for (i = 0; i < len; i++) {
+        char ch = p[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > deepest)
+                deepest = depth;
+        } else if ((ch == ']' || ch == '}') && depth) {
+            depth--;
+        }
+    }
+    return deepest;
+}
+
 lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *lim,
                            lq_chat_request_t *out, int *stream, ingest_parse_error_t *perr)
 {
@@ -187,6 +213,9 @@ lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *
 
     memset(out, 0, sizeof(*out));
     *stream = 0;
+    if (lim->max_depth && json_depth(body, len) > lim->max_depth)
+        return fail(perr, "", "invalid_json", "the body nests arrays and objects deeper than %zu",
+                    lim->max_depth);
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         err = fail(perr, NULL, "invalid_json",

@@ -12,6 +12,7 @@ typedef struct ingest_limits {
     size_t max_messages;      /* messages per request */
     size_t max_model_len;     /* bytes of the model name */
     size_t max_stop;          /* stop sequences */
+    size_t max_depth;         /* JSON nesting (0 = the parser's own limit) */
 } ingest_limits_t;
 
 typedef struct ingest_parse_error {

@@ -79,6 +79,7 @@ struct ingest_server {
     char **recent_ring;
     size_t recent_cap, recent_next;
     lq_metric_t *m_inflight, *m_latency[R_COUNT], *m_enqueued, *m_enqueue_failed, *m_cancels;
+    lq_metric_t *m_policy_blocked, *m_policy_redacted;
     _Atomic(lq_metric_t *) m_requests[R_COUNT][600]; /* by route and status, made on first use */
 };
 
@@ -760,6 +761,39 @@ static enum MHD_Result suspend_and_wait(req_ctx_t *c)
     return MHD_YES;
 }
 
+static void audit_done(const PGresult *res, const char *errmsg, void *arg)
+{
+    (void)res;
+    (void)arg;
+    if (errmsg)
+        LQ_WARN("policy block not recorded in the audit log: %s", errmsg);
+}
+
+/* A blocked request goes to the tenant's audit log (what was found, never the text). */
+static void audit_block(req_ctx_t *c, const policy_verdict_t *v)
+{
+    char actor[256], details[300];
+    const char *params[4];
+    json_t *d = json_pack("{s:s,s:s,s:s}", "found", v->what, "where", v->param, "project",
+                          c->id.project_id);
+    char *dt = d ? json_dumps(d, JSON_COMPACT) : NULL;
+
+    json_decref(d);
+    snprintf(actor, sizeof(actor), "key:%s%s%s (%s)", c->id.key_id, c->id.user_id[0] ? " user:" : "",
+             c->id.user_id, ingest_role_name(c->id.role));
+    snprintf(details, sizeof(details), "%s", dt ? dt : "{}");
+    free(dt);
+    params[0] = c->id.tenant_id;
+    params[1] = actor;
+    params[2] = v->policy;
+    params[3] = details;
+    if (ingest_pg_submit(c->srv->pg,
+                         "SELECT audit_append($1, $2, 'policy.block', $3, $4::jsonb)", 4, params,
+                         audit_done, NULL))
+        LQ_WARN("policy block of tenant %s not recorded: the database queue is full",
+                c->id.tenant_id);
+}
+
 static enum MHD_Result handle_submit(req_ctx_t *c)
 {
     ingest_server_t *s = c->srv;
@@ -788,6 +822,23 @@ static enum MHD_Result handle_submit(req_ctx_t *c)
                       "is read with GET /v1/jobs/{id}.", "invalid_request_error", "stream",
                       "unsupported_value");
         return send_answer(c);
+    }
+    {
+        policy_verdict_t v;
+        ingest_policy_apply(&c->id.policy, &req, &v);
+        if (v.redacted)
+            lq_metric_add(s->m_policy_redacted, v.redacted);
+        if (v.blocked) {
+            char msg[300];
+            lq_chat_request_clear(&req);
+            lq_metric_add(s->m_policy_blocked, 1);
+            snprintf(msg, sizeof(msg), "The request was blocked by the policy %s (%s %s in %s).",
+                     v.policy, strcmp(v.policy, "blocked_keyword") == 0 ? "the keyword" : "a",
+                     v.what, v.param);
+            audit_block(c, &v);
+            ctx_set_error(c, 400, msg, "invalid_request_error", v.param, "policy_violation");
+            return send_answer(c);
+        }
     }
     c->created_ms = lq_wall_ms();
     lq_uuid7(c->job_id, c->created_ms);
@@ -1186,6 +1237,7 @@ lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char
     s->limits.max_messages = (size_t)lq_config_int(cfg, "ingest.max_messages");
     s->limits.max_model_len = (size_t)lq_config_int(cfg, "ingest.max_model_len");
     s->limits.max_stop = 4;
+    s->limits.max_depth = (size_t)lq_config_int(cfg, "ingest.max_json_depth");
     s->recent_cap = (size_t)lq_config_int(cfg, "ingest.recent_jobs");
     if (s->recent_cap) {
         s->recent = lq_hashmap_create(s->recent_cap);
@@ -1198,6 +1250,10 @@ lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char
                                        "requests acknowledged by Kafka", NULL);
     s->m_enqueue_failed = lq_metrics_counter("llmq_ingest_enqueue_failed_total",
                                              "requests Kafka did not take (answered 503)", NULL);
+    s->m_policy_blocked = lq_metrics_counter("llmq_ingest_policy_blocked_total",
+                                             "requests refused by the prompt policy", NULL);
+    s->m_policy_redacted = lq_metrics_counter("llmq_ingest_policy_redacted_total",
+                                              "secrets masked in prompts before queueing", NULL);
     s->m_cancels = lq_metrics_counter("llmq_ingest_cancels_total",
                                       "jobs cancelled because their stream's client went away", NULL);
     for (i = 0; i < R_COUNT; i++) {

@@ -13,7 +13,8 @@
 #      means Kafka acknowledged the request — then a check that every accepted job was
 #      processed and persisted (async_lost must be 0);
 #   3. ingest capacity: async submit with the worker and sink paused (in production they run
-#      on other machines).
+#      on other machines);
+#   4. the prompt scanner's cost per KB of prompt (llmq-scan-bench).
 #
 # The last line printed is one JSON object with the figures (headline keys from the apache
 # run when it ran; every run's figures under "<kafka>_<key>").
@@ -199,10 +200,15 @@ PY
   [[ $kafka == apache ]] && "$LLMQ_ROOT/ops/kafka.sh" stop "$STATE/apache-kafka" >/dev/null
 done
 
-python3 - "${RESULTS[@]}" <<'PY'
+say "prompt scanner (secrets) on 1 KB and 64 KB of prompt-like text"
+SCAN=$("$LLMQ_BUILD/llmq-scan-bench" 64)
+say "  $SCAN"
+
+python3 - "$SCAN" "${RESULTS[@]}" <<'PY'
 import json, sys
-runs = [json.loads(a) for a in sys.argv[1:]]
-out = {}
+scan = json.loads(sys.argv[1])
+runs = [json.loads(a) for a in sys.argv[2:]]
+out = {"scan_ns_per_kb": scan["scan_ns_per_kb_p50"], "scan_mb_per_s": scan["scan_mb_per_s"]}
 head = next((r for r in runs if r["kafka"] == "apache"), runs[0])
 out.update({k: v for k, v in head.items() if k != "kafka"})
 out["headline_kafka"] = head["kafka"]

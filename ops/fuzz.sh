@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the fuzz targets (tests/fuzz) under libFuzzer with ASan/UBSan for a bounded time each.
-#   ops/fuzz.sh [SECONDS_PER_TARGET]      (default 60)
+#   ops/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]      (default 60, every target)
 # Installs clang when missing. Corpora start from tests/data; new inputs are kept in
 # .llmq/fuzz/<target>/ (not committed); crashes are written there as crash-*.
 set -euo pipefail
@@ -16,9 +16,13 @@ cmake -S "$LLMQ_ROOT" -B "$LLMQ_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLLMQ_
 cmake --build "$LLMQ_BUILD" >/dev/null
 declare -A CORPUS=([fuzz_request_parse]=tests/data/requests [fuzz_openai_response]=tests/data/openai
   [fuzz_avro_decode]=tests/data/fuzz/avro [fuzz_sse_stream]=tests/data/streams
-  [fuzz_anthropic_response]=tests/data/anthropic [fuzz_gemini_response]=tests/data/gemini)
-for t in fuzz_request_parse fuzz_openai_response fuzz_avro_decode fuzz_sse_stream \
-  fuzz_anthropic_response fuzz_gemini_response; do
+  [fuzz_anthropic_response]=tests/data/anthropic [fuzz_gemini_response]=tests/data/gemini
+  [fuzz_secret_scan]=tests/data/fuzz/secrets)
+TARGETS=(fuzz_request_parse fuzz_openai_response fuzz_avro_decode fuzz_sse_stream
+  fuzz_anthropic_response fuzz_gemini_response fuzz_secret_scan)
+# ops/fuzz.sh SECONDS TARGET...: only those targets
+[[ $# -gt 1 ]] && TARGETS=("${@:2}")
+for t in "${TARGETS[@]}"; do
   src=$LLMQ_ROOT/tests/fuzz/$t.c
   bin=$OUT/bin/$t
   # the target's own objects with libFuzzer's main instead of tests/fuzz/driver.c

@@ -2,11 +2,13 @@
 # Install what is missing, build, and run every test:
 #   1. unit tests (no services), in a warnings-as-errors build
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
-#   3. end-to-end tests against a real Apache Kafka broker and a real PostgreSQL, with
+#   3. libFuzzer on the request parser and the prompt scanner, a bounded time each
+#   4. end-to-end tests against a real Apache Kafka broker and a real PostgreSQL, with
 #      real clients (the official OpenAI SDK, fastavro, confluent-kafka)
 #
 # Environment:
 #   LLMQ_TEST_SKIP_ASAN=1   skip step 2
+#   LLMQ_TEST_FUZZ_SECONDS  seconds per fuzz target in step 3 (default 15; 0 skips it)
 #   LLMQ_TEST_E2E_ARGS      extra pytest arguments (e.g. "-k sdk")
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -27,6 +29,12 @@ if [[ ${LLMQ_TEST_SKIP_ASAN:-0} != 1 ]]; then
   (cd "$LLMQ_ROOT/build-asan" && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$LLMQ_ROOT/tests/lsan.supp \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest -L unit --output-on-failure --timeout 300)
+fi
+
+FUZZ_SECONDS=${LLMQ_TEST_FUZZ_SECONDS:-15}
+if ((FUZZ_SECONDS > 0)); then
+  say "fuzzing the request parser and the prompt scanner (${FUZZ_SECONDS}s each)"
+  "$LLMQ_ROOT/ops/fuzz.sh" "$FUZZ_SECONDS" fuzz_request_parse fuzz_secret_scan
 fi
 
 say "test clients"

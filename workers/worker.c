@@ -16,6 +16,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/secret_scan.h"
 #include "schemas/codec.h"
 #include "common/hashmap.h"
 #include "workers/breaker.h"
@@ -118,7 +119,7 @@ struct worker {
     size_t cancel_next;
     lq_http_admin_t *admin;
     lq_metric_t *m_inflight, *m_succeeded, *m_failed, *m_cancelled, *m_retries, *m_fallbacks,
-        *m_dead, *m_produce_failed, *m_chunks;
+        *m_dead, *m_produce_failed, *m_chunks, *m_output_redacted;
 };
 
 /* ---------- timers (binary min-heap on due_us) ---------- */
@@ -443,8 +444,9 @@ static void finish_job(worker_t *w, job_t *j)
     lq_usage_event_t u;
     lq_trace_event_t t;
     lq_span_t spans[2 + MAX_HISTORY];
-    char *span_keys[5] = {"endpoint", "attempts", "fallbacks", "history", "ttft_ms"};
-    char *span_vals[5];
+    char *span_keys[6] = {"endpoint", "attempts", "fallbacks", "history", "ttft_ms", "output_findings"};
+    char *span_vals[6];
+    char findings[160] = "";
     char *att_keys[MAX_HISTORY][3], *att_vals[MAX_HISTORY][3];
     char att_status[MAX_HISTORY][16];
     char attempts_s[16], fallbacks_s[16], ttft_s[24], hist[4096], event_id[40];
@@ -458,6 +460,24 @@ static void finish_job(worker_t *w, job_t *j)
     int i, n_spans;
 
     j->finished = 1;
+    if (res->ok && res->content) {
+        /* credentials in an answer are masked before it is stored or returned, and named
+         * in the trace */
+        lq_secret_finding_t f[8];
+        size_t n = lq_secret_scan(res->content, strlen(res->content), f, 8), k;
+        for (k = 0; k < n && k < 8; k++) {
+            const char *name = lq_secret_kind_name(f[k].kind);
+            if (!strstr(findings, name) && strlen(findings) + strlen(name) + 2 < sizeof(findings))
+                snprintf(findings + strlen(findings), sizeof(findings) - strlen(findings), "%s%s",
+                         findings[0] ? "," : "", name);
+        }
+        if (n) {
+            lq_secret_redact(res->content);
+            lq_metric_add(w->m_output_redacted, (int64_t)n);
+        }
+        if (res->extra_json)
+            lq_secret_redact(res->extra_json);
+    }
     if (lq_hashmap_get(w->jobs, j->req.job_id) == j)
         lq_hashmap_remove(w->jobs, j->req.job_id);
     if (!codec) {
@@ -563,6 +583,11 @@ static void finish_job(worker_t *w, job_t *j)
     spans[1].attr_keys = span_keys;
     spans[1].attr_values = span_vals;
     spans[1].n_attrs = j->ttft_ms >= 0 ? 5 : 4;
+    if (findings[0]) {
+        span_keys[spans[1].n_attrs] = "output_findings";
+        span_vals[spans[1].n_attrs] = findings;
+        spans[1].n_attrs++;
+    }
     n_spans = 2;
     for (i = 0; i < j->n_hist; i++) {
         lq_span_t *sp = &spans[n_spans++];
@@ -1297,6 +1322,8 @@ lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, siz
     w->m_retries = lq_metrics_counter("llmq_worker_retries_total", "provider calls retried", NULL);
     w->m_fallbacks = lq_metrics_counter("llmq_worker_fallbacks_total",
                                         "jobs moved to their next candidate endpoint", NULL);
+    w->m_output_redacted = lq_metrics_counter("llmq_worker_output_secrets_redacted_total",
+                                              "credentials masked in providers' answers", NULL);
     w->m_chunks = lq_metrics_counter("llmq_worker_stream_chunks_total",
                                      "streamed pieces of answers sent to reply topics", NULL);
     w->m_dead = lq_metrics_counter("llmq_worker_dead_letters_total",

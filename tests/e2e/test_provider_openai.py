@@ -5,7 +5,7 @@ import openai
 import pytest
 import requests
 
-from conftest import Stack, create_tenant, poll, wait_job
+from conftest import Stack, create_tenant, openai_stack, poll, wait_job
 from fake_openai import FakeOpenAI
 
 
@@ -18,14 +18,8 @@ def fake():
 
 @pytest.fixture(scope="module")
 def provider_stack(pg_url, brokers, log_dir, fake):
-    import os
-    from conftest import BUILD, run
-    prefix = "oai" + uuid.uuid4().hex[:6]
-    run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create", "--partitions", "2",
-         "--prefix", prefix])
-    s = Stack(pg_url, brokers, log_dir, prefix=prefix,
-              worker_settings={"openai.base_url": fake.base_url, "provider.max_attempts": 3},
-              worker_env={"LLMQ_OPENAI_API_KEY": fake.api_key}).start()
+    s = openai_stack(pg_url, brokers, log_dir, fake, "oai", partitions=2,
+                     worker_settings={"provider.max_attempts": 3})
     yield s
     s.stop()
 

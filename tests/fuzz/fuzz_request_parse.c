@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const ingest_limits_t lim = {64, 256, 4};
+    static const ingest_limits_t lim = {64, 256, 4, 64};
     lq_chat_request_t req;
     ingest_parse_error_t perr;
     int stream = 0;

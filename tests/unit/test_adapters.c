@@ -236,7 +236,7 @@ static void run_streams(const char *data_dir)
 
 static void build_case(const char *dir, const char *name)
 {
-    static const ingest_limits_t lim = {64, 256, 4};
+    static const ingest_limits_t lim = {64, 256, 4, 64};
     char path[4096], *body;
     size_t len = 0, i;
     expect_t e;

@@ -369,7 +369,7 @@ static void test_request_roundtrip(void)
         "\"user\":\"u\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
         "\"tool_choice\":\"auto\",\"response_format\":{\"type\":\"text\"},\"seed\":1,"
         "\"stream\":true}";
-    ingest_limits_t lim = {16, 64, 4};
+    ingest_limits_t lim = {16, 64, 4, 64};
     lq_chat_request_t req;
     ingest_parse_error_t perr;
     int stream = 0;

@@ -10,7 +10,7 @@
  *
  * For a valid request every field is compared: a field the .expect file does not name must
  * be absent (NULL / not set). The file format (escapes, <null>, *_json compared as JSON,
- * unknown keys fail the case) is described in expect.h. The parser runs with the limits {max_messages 8, max_model_len 64,
+ * unknown keys fail the case) is described in expect.h. The parser runs with the limits {max_messages 8, max_model_len 64, max_depth 128,
  * max_stop 4}. */
 #include <stdint.h>
 
@@ -36,7 +36,7 @@ static void exp_num(expect_t *e, const char *key, int has, double got)
 
 /* ---- the cases ---- */
 
-static const ingest_limits_t limits = {8, 64, 4};
+static const ingest_limits_t limits = {8, 64, 4, 128};
 
 static void check_valid(expect_t *e, const lq_chat_request_t *r, int stream)
 {
@@ -186,24 +186,24 @@ static void test_limits_are_honoured(void)
     int stream;
 
     cur_case = "(limits)";
-    lim = (ingest_limits_t){2, 6, 2};
+    lim = (ingest_limits_t){2, 6, 2, 0};
     memset(&perr, 0, sizeof(perr));
     CHECK_INT(ingest_parse_chat(body, strlen(body), &lim, &r, &stream, &perr), LQ_OK);
     CHECK_INT(r.n_messages, 2);
     CHECK_INT(r.n_stop, 2);
     lq_chat_request_clear(&r);
 
-    lim = (ingest_limits_t){1, 64, 4};
+    lim = (ingest_limits_t){1, 64, 4, 0};
     CHECK_INT(ingest_parse_chat(body, strlen(body), &lim, &r, &stream, &perr), LQ_ERR_INVALID);
     CHECK_STR(perr.code, "too_many_messages");
     CHECK(r.messages == NULL && r.model == NULL);
 
-    lim = (ingest_limits_t){8, 5, 4};
+    lim = (ingest_limits_t){8, 5, 4, 0};
     CHECK_INT(ingest_parse_chat(body, strlen(body), &lim, &r, &stream, &perr), LQ_ERR_INVALID);
     CHECK_STR(perr.param, "model");
     CHECK_STR(perr.code, "invalid_value");
 
-    lim = (ingest_limits_t){8, 64, 1};
+    lim = (ingest_limits_t){8, 64, 1, 0};
     CHECK_INT(ingest_parse_chat(body, strlen(body), &lim, &r, &stream, &perr), LQ_ERR_INVALID);
     CHECK_STR(perr.param, "stop");
 }

@@ -1,0 +1,297 @@
+/* Credential shapes, matched by hand. See common/secret_scan.h. */
+#include "common/secret_scan.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <string.h>
+
+static const char *const names[LQ_SECRET_KIND_COUNT] = {
+    "openai_key",   "anthropic_key", "aws_access_key", "aws_secret_key",
+    "github_token", "gitlab_token",  "private_key",    "slack_token",
+    "google_api_key", "stripe_key",  "llmq_key",       "jwt"};
+
+const char *lq_secret_kind_name(lq_secret_kind_t k)
+{
+    return k < LQ_SECRET_KIND_COUNT ? names[k] : "secret";
+}
+
+int lq_secret_kind_parse(const char *name)
+{
+    int i;
+
+    for (i = 0; name && i < LQ_SECRET_KIND_COUNT; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int lq_secret_severity(lq_secret_kind_t k)
+{
+    return k == LQ_SECRET_JWT ? LQ_SEVERITY_MEDIUM : LQ_SEVERITY_HIGH;
+}
+
+/* character classes */
+enum { C_ALNUM = 1, C_DASH = 2, C_UNDER = 4, C_HEX = 8, C_UPPERNUM = 16, C_B64 = 32 };
+static unsigned char cls[256];
+static unsigned char first[256]; /* bytes that may start a secret */
+
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void build_tables(void)
+{
+    int c;
+
+    for (c = 0; c < 256; c++) {
+        unsigned char k = 0;
+        if (isalnum(c))
+            k |= C_ALNUM | C_B64;
+        if (isxdigit(c) && !isupper(c))
+            k |= C_HEX;
+        if (isdigit(c) || isupper(c))
+            k |= C_UPPERNUM;
+        if (c == '-')
+            k |= C_DASH;
+        if (c == '_')
+            k |= C_UNDER;
+        if (c == '/' || c == '+')
+            k |= C_B64;
+        cls[c] = k;
+    }
+    first['s'] = first['r'] = first['A'] = first['g'] = first['x'] = first['-'] = 1;
+    first['l'] = first['e'] = first['a'] = 1;
+}
+
+static void init_tables(void)
+{
+    pthread_once(&tables_once, build_tables);
+}
+
+static size_t run(const unsigned char *p, size_t n, unsigned mask)
+{
+    size_t i = 0;
+
+    while (i < n && (cls[p[i]] & mask))
+        i++;
+    return i;
+}
+
+static int starts(const unsigned char *p, size_t n, const char *lit)
+{
+    size_t l = strlen(lit);
+
+    return n >= l && memcmp(p, lit, l) == 0;
+}
+
+static int starts_ci(const unsigned char *p, size_t n, const char *lit)
+{
+    size_t l = strlen(lit), i;
+
+    if (n < l)
+        return 0;
+    for (i = 0; i < l; i++)
+        if (tolower(p[i]) != lit[i])
+            return 0;
+    return 1;
+}
+
+#define TOKEN (C_ALNUM | C_DASH | C_UNDER)
+
+/* The secret starting at p (n bytes left), its length, or 0. */
+static size_t match(const unsigned char *p, size_t n, lq_secret_kind_t *kind)
+{
+    size_t r;
+
+    switch (p[0]) {
+    case 's':
+        if (starts(p, n, "sk-ant-") && (r = run(p + 7, n - 7, TOKEN)) >= 20) {
+            *kind = LQ_SECRET_ANTHROPIC_KEY;
+            return 7 + r;
+        }
+        if (starts(p, n, "sk-") && (r = run(p + 3, n - 3, TOKEN)) >= 20) {
+            *kind = LQ_SECRET_OPENAI_KEY;
+            return 3 + r;
+        }
+        if ((starts(p, n, "sk_live_") || starts(p, n, "sk_test_")) &&
+            (r = run(p + 8, n - 8, C_ALNUM)) >= 20) {
+            *kind = LQ_SECRET_STRIPE_KEY;
+            return 8 + r;
+        }
+        return 0;
+    case 'r':
+        if (starts(p, n, "rk_live_") && (r = run(p + 8, n - 8, C_ALNUM)) >= 20) {
+            *kind = LQ_SECRET_STRIPE_KEY;
+            return 8 + r;
+        }
+        return 0;
+    case 'A':
+        if ((starts(p, n, "AKIA") || starts(p, n, "ASIA")) && run(p + 4, n - 4, C_UPPERNUM) == 16) {
+            *kind = LQ_SECRET_AWS_ACCESS_KEY;
+            return 20;
+        }
+        if (starts(p, n, "AIza") && (r = run(p + 4, n - 4, TOKEN)) >= 35) {
+            *kind = LQ_SECRET_GOOGLE_API_KEY;
+            return 4 + r;
+        }
+        return 0;
+    case 'g':
+        if (n > 4 && p[0] == 'g' && p[1] == 'h' && strchr("pousr", p[2]) && p[3] == '_' &&
+            (r = run(p + 4, n - 4, C_ALNUM)) >= 36) {
+            *kind = LQ_SECRET_GITHUB_TOKEN;
+            return 4 + r;
+        }
+        if (starts(p, n, "github_pat_") && (r = run(p + 11, n - 11, C_ALNUM | C_UNDER)) >= 22) {
+            *kind = LQ_SECRET_GITHUB_TOKEN;
+            return 11 + r;
+        }
+        if (starts(p, n, "glpat-") && (r = run(p + 6, n - 6, TOKEN)) >= 20) {
+            *kind = LQ_SECRET_GITLAB_TOKEN;
+            return 6 + r;
+        }
+        return 0;
+    case 'x':
+        if (n > 5 && p[1] == 'o' && p[2] == 'x' && strchr("baprs", p[3]) && p[4] == '-' &&
+            (r = run(p + 5, n - 5, C_ALNUM | C_DASH)) >= 10) {
+            *kind = LQ_SECRET_SLACK_TOKEN;
+            return 5 + r;
+        }
+        return 0;
+    case 'l':
+        if (starts(p, n, "llmq-") && run(p + 5, n - 5, C_HEX) == 48) {
+            *kind = LQ_SECRET_LLMQ_KEY;
+            return 53;
+        }
+        return 0;
+    case 'e': {
+        /* a JWT: three base64url parts, the first two JSON objects ("eyJ") */
+        size_t a, b, c;
+        if (!starts(p, n, "eyJ") || (a = run(p, n, TOKEN)) < 10 || a >= n || p[a] != '.' ||
+            !starts(p + a + 1, n - a - 1, "eyJ") || (b = run(p + a + 1, n - a - 1, TOKEN)) < 10 ||
+            a + 1 + b >= n || p[a + 1 + b] != '.' ||
+            (c = run(p + a + 2 + b, n - a - 2 - b, TOKEN)) < 10)
+            return 0;
+        *kind = LQ_SECRET_JWT;
+        return a + 2 + b + c;
+    }
+    case 'a':
+        if (starts_ci(p, n, "aws_secret_access_key")) {
+            size_t i = 21;
+            while (i < n && i < 30 && strchr(" \t\"'=:", p[i]))
+                i++;
+            if (i < n && run(p + i, n - i, C_B64) == 40) {
+                *kind = LQ_SECRET_AWS_SECRET_KEY;
+                return i + 40;
+            }
+        }
+        return 0;
+    case '-': {
+        /* -----BEGIN [RSA |EC |OPENSSH |DSA |ENCRYPTED |PGP ]PRIVATE KEY----- ... -----END ...----- */
+        const unsigned char *hdr_end, *end;
+        size_t i;
+        if (!starts(p, n, "-----BEGIN "))
+            return 0;
+        hdr_end = NULL;
+        for (i = 11; i + 16 <= n && i < 60; i++)
+            if (memcmp(p + i, "PRIVATE KEY", 11) == 0) {
+                size_t k = i + 11;
+                if (starts(p + k, n - k, " BLOCK"))
+                    k += 6;
+                if (starts(p + k, n - k, "-----"))
+                    hdr_end = p + k + 5;
+                break;
+            }
+        if (!hdr_end)
+            return 0;
+        *kind = LQ_SECRET_PRIVATE_KEY;
+        end = NULL;
+        for (i = (size_t)(hdr_end - p); i + 8 <= n; i++)
+            if (memcmp(p + i, "-----END", 8) == 0) {
+                end = p + i + 8;
+                break;
+            }
+        if (!end)
+            return n; /* cut off: everything after the header counts */
+        i = (size_t)(end - p);
+        while (i < n && p[i] != '\n' && i < (size_t)(end - p) + 60)
+            i++;
+        return i;
+    }
+    default:
+        return 0;
+    }
+}
+
+size_t lq_secret_scan(const char *text, size_t len, lq_secret_finding_t *out, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t i = 0, found = 0;
+
+    init_tables();
+    while (i < len) {
+        lq_secret_kind_t kind;
+        size_t m;
+        if (!first[p[i]] || (i > 0 && (cls[p[i - 1]] & (C_ALNUM | C_UNDER)) && p[i] != '-')) {
+            i++;
+            continue;
+        }
+        m = match(p + i, len - i, &kind);
+        if (!m) {
+            i++;
+            continue;
+        }
+        if (found < max) {
+            out[found].kind = kind;
+            out[found].start = i;
+            out[found].len = m;
+        }
+        found++;
+        i += m;
+    }
+    return found;
+}
+
+void lq_secret_mask(char *text, const lq_secret_finding_t *f, size_t n)
+{
+    size_t k, i;
+
+    for (k = 0; k < n; k++) {
+        if (f[k].len <= 8) {
+            memset(text + f[k].start, '*', f[k].len);
+            continue;
+        }
+        for (i = 4; i + 2 < f[k].len; i++)
+            if (text[f[k].start + i] != '\n') /* keep a PEM block's lines */
+                text[f[k].start + i] = '*';
+    }
+}
+
+size_t lq_secret_redact(char *text)
+{
+    lq_secret_finding_t f[32];
+    size_t len = strlen(text), total = 0, n;
+
+    /* Scan again until nothing is left: more than 32 secrets take several passes, and
+     * masking one can expose another (its neighbour no longer sticks to a word). Each
+     * pass masks at least one, so this ends. */
+    while ((n = lq_secret_scan(text, len, f, 32)) > 0) {
+        lq_secret_mask(text, f, n < 32 ? n : 32);
+        total += n < 32 ? n : 32;
+    }
+    return total;
+}
+
+int lq_contains_word(const char *text, size_t len, const char *word)
+{
+    size_t w = strlen(word), i, j;
+
+    if (!w || w > len)
+        return 0;
+    for (i = 0; i + w <= len; i++) {
+        if (i > 0 && isalnum((unsigned char)text[i - 1]))
+            continue;
+        for (j = 0; j < w && tolower((unsigned char)text[i + j]) == tolower((unsigned char)word[j]); j++)
+            ;
+        if (j == w && (i + w == len || !isalnum((unsigned char)text[i + w])))
+            return 1;
+    }
+    return 0;
+}

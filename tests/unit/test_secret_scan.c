@@ -1,0 +1,112 @@
+/* common/secret_scan: every credential shape found (and nothing in look-alikes), masking
+ * keeps length and edges, keywords as whole words. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/secret_scan.h"
+#include "testutil.h"
+
+typedef struct scase {
+    const char *text;
+    const char *kinds; /* the findings' kinds, comma-separated, "" for none */
+    const char *masked;
+} scase_t;
+
+static const scase_t cases[] = {
+    {"my key is sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz012345 ok", "openai_key",
+     "my key is sk-p**********************************45 ok"},
+    {"sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123", "anthropic_key",
+     "sk-a*************************************23"},
+    {"aws: AKIAIOSFODNN7EXAMPLE", "aws_access_key", "aws: AKIA**************LE"},
+    {"AKIAIOSFODNN7EXAMPL", "", NULL},                 /* 15 after the prefix: too short */
+    {"XAKIAIOSFODNN7EXAMPLE", "", NULL},               /* inside a word */
+    {"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", "aws_secret_key", NULL},
+    {"token ghp_0123456789abcdefghijABCDEFGHIJ0123456789", "github_token", NULL},
+    {"github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "github_token", NULL},
+    {"glpat-abcdefghij0123456789", "gitlab_token", NULL},
+    {"-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAIBAA\n-----END RSA PRIVATE KEY-----\nafter",
+     "private_key", NULL},
+    {"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA", "private_key", NULL},
+    {"-----BEGIN PUBLIC KEY-----\nMIIBIjANBg\n-----END PUBLIC KEY-----", "", NULL},
+    {"slack xoxb-123456789012-abcdefghij", "slack_token", NULL},
+    {"AIzaSyA-abcdefghijklmnopqrstuvwxyz012345", "google_api_key", NULL},
+    {"sk_live_abcdefghijklmnopqrstuvwx and rk_live_abcdefghijklmnopqrstuvwx", "stripe_key,stripe_key",
+     NULL},
+    {"llmq-0123456789abcdef0123456789abcdef0123456789abcdef", "llmq_key", NULL},
+    {"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+     "jwt", NULL},
+    {"two: sk-aaaaaaaaaaaaaaaaaaaaaaaa, AKIAABCDEFGHIJKLMNOP.", "openai_key,aws_access_key", NULL},
+    /* look-alikes */
+    {"the task-force-alpha-bravo-charlie-delta met", "", NULL},
+    {"risk-assessment-of-the-whole-programme", "", NULL},
+    {"sk-short", "", NULL},
+    {"uuid 01a201d2-158f-771f-868f-884037abdccb and sha256 "
+     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "", NULL},
+    {"", "", NULL},
+};
+
+static void test_cases(void)
+{
+    size_t i, k;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const scase_t *c = &cases[i];
+        lq_secret_finding_t f[8];
+        size_t n = lq_secret_scan(c->text, strlen(c->text), f, 8);
+        char kinds[256] = "", *copy;
+        for (k = 0; k < n && k < 8; k++) {
+            strcat(kinds, k ? "," : "");
+            strcat(kinds, lq_secret_kind_name(f[k].kind));
+            CHECK(f[k].start + f[k].len <= strlen(c->text));
+        }
+        if (strcmp(kinds, c->kinds) != 0)
+            fprintf(stderr, "case %zu: %s\n", i, c->text);
+        CHECK_STR(kinds, c->kinds);
+        copy = strdup(c->text);
+        CHECK_INT((int)lq_secret_redact(copy), (int)n);
+        CHECK_INT((int)strlen(copy), (int)strlen(c->text));
+        if (c->masked)
+            CHECK_STR(copy, c->masked);
+        /* masked text holds no secret any more */
+        CHECK_INT((int)lq_secret_scan(copy, strlen(copy), f, 8), 0);
+        free(copy);
+    }
+}
+
+static void test_many_and_names(void)
+{
+    char text[4096] = "";
+    lq_secret_finding_t f[4];
+    int i;
+
+    for (i = 0; i < 40; i++)
+        strcat(text, "x sk-aaaaaaaaaaaaaaaaaaaaaaaaaa ");
+    CHECK_INT((int)lq_secret_scan(text, strlen(text), f, 4), 40); /* counts past max */
+    CHECK_INT((int)lq_secret_redact(text), 40);
+    CHECK_INT((int)lq_secret_scan(text, strlen(text), f, 4), 0);
+    for (i = 0; i < LQ_SECRET_KIND_COUNT; i++)
+        CHECK_INT(lq_secret_kind_parse(lq_secret_kind_name((lq_secret_kind_t)i)), i);
+    CHECK_INT(lq_secret_kind_parse("nope"), -1);
+    CHECK_INT(lq_secret_severity(LQ_SECRET_JWT), LQ_SEVERITY_MEDIUM);
+    CHECK_INT(lq_secret_severity(LQ_SECRET_PRIVATE_KEY), LQ_SEVERITY_HIGH);
+}
+
+static void test_words(void)
+{
+    const char *t = "Project Bluebird launches; bluebirds sing.";
+
+    CHECK(lq_contains_word(t, strlen(t), "bluebird"));
+    CHECK(lq_contains_word(t, strlen(t), "SING"));
+    CHECK(!lq_contains_word(t, strlen(t), "blue"));
+    CHECK(!lq_contains_word(t, strlen(t), "ings"));
+    CHECK(!lq_contains_word(t, strlen(t), ""));
+}
+
+int main(void)
+{
+    test_cases();
+    test_many_and_names();
+    test_words();
+    TEST_DONE();
+}
