@@ -354,6 +354,10 @@ const lq_config_def_t lq_common_settings[] = {
     {"kafka.compression", LQ_CFG_STRING, "none", 0, 0,
      "compression of produced batches: none, lz4, zstd, gzip or snappy (none is cheapest in "
      "CPU for llmq's small batches; lz4 stretches the embedded cluster's memory)"},
+    {"secrets.master_key_file", LQ_CFG_STRING, "", 0, 0,
+     "file holding the master key that encrypts tenants' provider keys (32 bytes: 64 hex "
+     "digits or base64); empty = the environment variable LLMQ_MASTER_KEY, or no provider "
+     "keys of tenants"},
     {"pg.url", LQ_CFG_STRING, "postgresql:///llmq", 0, 0,
      "PostgreSQL connection string (libpq URI or key=value)"},
     {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0, "topic of accepted chat requests (key = tenant)"},

@@ -21,6 +21,26 @@ lq_err_t lq_random_bytes(void *buf, size_t n)
     return LQ_OK;
 }
 
+int lq_unhex(const char *hex, unsigned char *out, size_t max)
+{
+    size_t len = strlen(hex), i;
+
+    if (len % 2 || len / 2 > max)
+        return -1;
+    for (i = 0; i < len; i++) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (v < 0)
+            return -1;
+        if (i % 2)
+            out[i / 2] = (unsigned char)(out[i / 2] | v);
+        else
+            out[i / 2] = (unsigned char)(v << 4);
+    }
+    return (int)(len / 2);
+}
+
 void lq_hex(char *out, const unsigned char *in, size_t n)
 {
     static const char digits[] = "0123456789abcdef";

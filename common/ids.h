@@ -24,6 +24,8 @@ lq_err_t lq_random_bytes(void *buf, size_t n);
 
 /** Lower-case hex of n bytes into out (2n+1 bytes). */
 void lq_hex(char *out, const unsigned char *in, size_t n);
+/** Hex digits to bytes (at most max); the byte count, or -1 for bad or too long input. */
+int lq_unhex(const char *hex, unsigned char *out, size_t max);
 
 /** SHA-256 of data as 64 hex chars + NUL. */
 lq_err_t lq_sha256_hex(char out[65], const void *data, size_t len);

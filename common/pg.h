@@ -18,6 +18,13 @@ void lq_pg_errstr(PGconn *conn, char *errstr, size_t errstr_size);
 /** Run a command that returns no rows; LQ_ERR_DB with the server's message on failure. */
 lq_err_t lq_pg_exec(PGconn *conn, const char *sql, char *errstr, size_t errstr_size);
 
+/** Keep a connection listening on channel (LISTEN): connect when *conn is NULL, then wait
+ * up to wait_ms for notifications. Returns how many arrived; 1 after a (re)connection too
+ * (changes may have been missed: reload); -1 when the database cannot be reached (after a
+ * one-second pause, so a loop around it does not spin). */
+int lq_pg_listen_poll(PGconn **conn, const char *conninfo, const char *app_name,
+                      const char *channel, int wait_ms);
+
 /** Apply the migrations compiled into the binary that are not yet recorded in
  * schema_migrations, each in its own transaction, under an advisory lock. *applied gets the
  * count of newly applied ones (may be NULL). */

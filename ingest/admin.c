@@ -55,6 +55,10 @@ static const char *const SQL_POLICY_GET =
     "SELECT jsonb_build_object('object', 'policy', 'tenant', id, 'policy', policy)::text"
     " FROM tenants WHERE id = $1";
 static const char *const SQL_POLICY_SET = "SELECT admin_set_policy($1, $2, $3, $4::jsonb)::text";
+static const char *const SQL_PKEYS_LIST = "SELECT admin_list_provider_keys($1, $2)::text";
+static const char *const SQL_PKEY_STORE =
+    "SELECT admin_store_provider_key($1, $2, $3::uuid, $4, $5, $6, $7, $8, $9)::text";
+static const char *const SQL_PKEY_REVOKE = "SELECT admin_revoke_provider_key($1, $2, $3::uuid)::text";
 static const char *const SQL_AUDIT_LIST =
     "SELECT jsonb_build_object('object', 'list', 'data', coalesce(jsonb_agg(jsonb_build_object("
     "'seq', seq, 'ts', ts_us / 1000000.0, 'actor', actor, 'action', action, 'target', target,"
@@ -305,8 +309,60 @@ static void patch(admin_call_t *c, const ingest_identity_t *who, ingest_role_t l
     free(changes);
 }
 
+/* A tenant's own key for a provider endpoint: encrypted here, so the database and its
+ * backups only ever hold ciphertext. */
+static void plan_provider_key_store(admin_call_t *c, json_t *body, const ingest_identity_t *who,
+                                    const lq_master_key_t *master, const char *actor,
+                                    const char *t)
+{
+    const char *endpoint, *key;
+    char id[LQ_UUID_STR_LEN + 1], aad[256], masked[32], nonce_hex[2 * LQ_BOX_NONCE_LEN + 1],
+        tag_hex[2 * LQ_BOX_TAG_LEN + 1], *ct_hex;
+    unsigned char nonce[LQ_BOX_NONCE_LEN], tag[LQ_BOX_TAG_LEN], ct[512];
+    size_t len;
+
+    if (!needs(c, who, ROLE_ADMIN))
+        return;
+    if (!master) {
+        refuse(c, 503, "service_unavailable", "no_master_key",
+               "Provider keys of tenants are not enabled on this installation (no master key).");
+        return;
+    }
+    if (body_str(body, "endpoint", &endpoint) || body_str(body, "key", &key) || !endpoint || !key ||
+        (len = strlen(key)) == 0 || len > sizeof(ct)) {
+        refuse(c, 400, "invalid_request_error", "invalid_value",
+               "A provider key needs an endpoint (its name in the routing table) and a key of 1 to "
+               "512 characters.");
+        return;
+    }
+    lq_uuid7(id, lq_wall_ms());
+    snprintf(aad, sizeof(aad), "%s|%s|%s", t, endpoint, id);
+    if (lq_box_seal(master, aad, key, len, ct, nonce, tag) != LQ_OK ||
+        !(ct_hex = malloc(2 * len + 1))) {
+        refuse(c, 500, "server_error", "encryption_failed", "internal error");
+        return;
+    }
+    lq_hex(ct_hex, ct, len);
+    lq_hex(nonce_hex, nonce, sizeof(nonce));
+    lq_hex(tag_hex, tag, sizeof(tag));
+    lq_mask_secret(key, masked, sizeof(masked));
+    c->sql = SQL_PKEY_STORE;
+    c->ok_status = 201;
+    param(c, actor);
+    param(c, t);
+    param(c, id);
+    param(c, endpoint);
+    param(c, master->id);
+    param(c, nonce_hex);
+    param(c, ct_hex);
+    param(c, tag_hex);
+    param(c, masked);
+    free(ct_hex);
+}
+
 static void plan_tenant_sub(admin_call_t *c, const char *method, char **seg, int n, json_t *body,
-                            const ingest_identity_t *who, const char *actor)
+                            const ingest_identity_t *who, const lq_master_key_t *master,
+                            const char *actor)
 {
     static const char *const tenant_fields[] = {"name", "tier", "limits", "disabled", NULL};
     static const char *const project_fields[] = {"name", "disabled", NULL};
@@ -381,12 +437,21 @@ static void plan_tenant_sub(admin_call_t *c, const char *method, char **seg, int
             param(c, text);
         }
         free(text);
+    } else if (!strcmp(what, "provider-keys") && n == 3 && get) {
+        begin(c, who, ROLE_ADMIN, SQL_PKEYS_LIST, 200, actor, t);
+    } else if (!strcmp(what, "provider-keys") && n == 3 && post) {
+        plan_provider_key_store(c, body, who, master, actor, t);
+    } else if (!strcmp(what, "provider-keys") && n == 4 && del) {
+        if (!lq_uuid_valid(id))
+            refuse(c, 404, "invalid_request_error", "not_found", "No provider key %.40s.", id);
+        else if (begin(c, who, ROLE_ADMIN, SQL_PKEY_REVOKE, 200, actor, t))
+            param(c, id);
     } else if (!strcmp(what, "audit") && n == 3 && get) {
         if (begin(c, who, ROLE_ADMIN, SQL_AUDIT_LIST, 200, NULL, t))
             param(c, "100");
     } else if ((n == 2 || (n <= 4 && (!strcmp(what, "projects") || !strcmp(what, "users") ||
                                       !strcmp(what, "keys") || !strcmp(what, "audit") ||
-                                      !strcmp(what, "policy"))))) {
+                                      !strcmp(what, "policy") || !strcmp(what, "provider-keys"))))) {
         refuse(c, 405, "invalid_request_error", "method_not_allowed",
                "Method not allowed on this path.");
     } else {
@@ -395,7 +460,8 @@ static void plan_tenant_sub(admin_call_t *c, const char *method, char **seg, int
 }
 
 void ingest_admin_plan(const char *method, const char *path, const char *body, size_t len,
-                       const ingest_identity_t *caller, admin_call_t *out)
+                       const ingest_identity_t *caller, const lq_master_key_t *master,
+                       admin_call_t *out)
 {
     char copy[512], *seg[MAX_SEGMENTS], *p, *save = NULL, actor[256];
     int n = 0;
@@ -445,7 +511,7 @@ void ingest_admin_plan(const char *method, const char *path, const char *body, s
         plan_tenants(out, method, jb, caller, actor);
     } else if (!strcmp(seg[0], "tenants")) {
         actor_of(caller, actor, sizeof(actor));
-        plan_tenant_sub(out, method, seg, n, jb, caller, actor);
+        plan_tenant_sub(out, method, seg, n, jb, caller, master, actor);
     } else {
         not_found(out);
     }

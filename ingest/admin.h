@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 
+#include "common/secretbox.h"
 #include "ingest/auth.h"
 
 #define ADMIN_MAX_PARAMS 12
@@ -32,9 +33,11 @@ typedef struct admin_call {
     char key[80];       /* key creation: the clear key, shown once in the answer */
 } admin_call_t;
 
-/** Plan method + path (from "/admin/v1/") with its JSON body for caller. */
+/** Plan method + path (from "/admin/v1/") with its JSON body for caller. master: the key
+ * that encrypts tenants' provider keys, or NULL when this node has none. */
 void ingest_admin_plan(const char *method, const char *path, const char *body, size_t len,
-                       const ingest_identity_t *caller, admin_call_t *out);
+                       const ingest_identity_t *caller, const lq_master_key_t *master,
+                       admin_call_t *out);
 void ingest_admin_call_clear(admin_call_t *c);
 
 /** The answer of a planned call from its result (res NULL: errmsg is pg_async's

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +68,8 @@ struct ingest_server {
     atomic_int kafka_ok;
     ingest_pg_t *pg;
     ingest_auth_t *auth;
+    lq_master_key_t master; /* encrypts tenants' provider keys (admin API) */
+    int has_master;
     ingest_replies_t *replies;
     ingest_limits_t limits;
     size_t max_body;
@@ -332,40 +333,11 @@ static void *auth_listener_main(void *arg)
 {
     ingest_server_t *s = arg;
     PGconn *conn = NULL;
-    char errstr[256];
 
-    while (!atomic_load(&s->stopping)) {
-        PGnotify *n;
-        struct timeval tv = {0, 500000};
-        fd_set fds;
-        int sock;
-
-        if (!conn) {
-            if (lq_pg_connect(lq_config_str(s->cfg, "pg.url"), "llmq-ingest-listen", &conn, errstr,
-                              sizeof(errstr)) ||
-                lq_pg_exec(conn, "LISTEN llmq_auth", errstr, sizeof(errstr))) {
-                if (conn)
-                    PQfinish(conn);
-                conn = NULL;
-                nanosleep(&(struct timespec){1, 0}, NULL);
-                continue;
-            }
-            ingest_auth_flush(s->auth); /* changes may have come while not listening */
-        }
-        sock = PQsocket(conn);
-        FD_ZERO(&fds);
-        if (sock >= 0)
-            FD_SET(sock, &fds);
-        if (sock < 0 || (select(sock + 1, &fds, NULL, NULL, &tv) > 0 && !PQconsumeInput(conn))) {
-            PQfinish(conn);
-            conn = NULL;
-            continue;
-        }
-        while ((n = PQnotifies(conn))) {
-            ingest_auth_flush(s->auth);
-            PQfreemem(n);
-        }
-    }
+    while (!atomic_load(&s->stopping))
+        if (lq_pg_listen_poll(&conn, lq_config_str(s->cfg, "pg.url"), "llmq-ingest-listen",
+                              "llmq_auth", 500) > 0)
+            ingest_auth_flush(s->auth); /* a change, or a reconnection that may have missed one */
     if (conn)
         PQfinish(conn);
     return NULL;
@@ -979,7 +951,8 @@ static enum MHD_Result handle_admin(req_ctx_t *c, const char *url)
 {
     admin_call_t *a = &c->admin;
 
-    ingest_admin_plan(c->method, url, c->body ? c->body : "", c->len, &c->id, a);
+    ingest_admin_plan(c->method, url, c->body ? c->body : "", c->len, &c->id,
+                      c->srv->has_master ? &c->srv->master : NULL, a);
     if (a->status) {
         if (a->immediate) {
             free(c->resp);
@@ -1238,6 +1211,18 @@ lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char
     s->limits.max_model_len = (size_t)lq_config_int(cfg, "ingest.max_model_len");
     s->limits.max_stop = 4;
     s->limits.max_depth = (size_t)lq_config_int(cfg, "ingest.max_json_depth");
+    {
+        char merr[200];
+        lq_err_t ke = lq_master_key_load(lq_config_str(cfg, "secrets.master_key_file"), &s->master,
+                                         merr, sizeof(merr));
+        if (ke == LQ_OK) {
+            s->has_master = 1;
+        } else if (ke != LQ_ERR_NOT_FOUND) {
+            snprintf(errstr, errstr_size, "%s", merr);
+            err = LQ_ERR_CONFIG;
+            goto fail;
+        }
+    }
     s->recent_cap = (size_t)lq_config_int(cfg, "ingest.recent_jobs");
     if (s->recent_cap) {
         s->recent = lq_hashmap_create(s->recent_cap);
@@ -1403,6 +1388,7 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
     if (s->producer)
         rd_kafka_destroy(s->producer);
     ingest_auth_destroy(s->auth);
+    lq_master_key_wipe(&s->master);
     if (s->recent) {
         lq_hashmap_foreach(s->recent, free_recent, NULL);
         lq_hashmap_destroy(s->recent);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <librdkafka/rdkafka.h>
 
 #include "common/clock.h"
@@ -20,6 +21,7 @@
 #include "schemas/codec.h"
 #include "common/hashmap.h"
 #include "workers/breaker.h"
+#include "workers/byok.h"
 #include "workers/offset_tracker.h"
 #include "workers/pricing.h"
 #include "workers/provider.h"
@@ -62,6 +64,7 @@ typedef struct job {
     attempt_rec_t hist[MAX_HISTORY];
     int n_hist;
     int cancelled, finished;
+    int tenant_key;       /* the last attempt used the tenant's own provider key */
     /* streaming */
     worker_stream_t *stream;
     int32_t chunk_seq;
@@ -109,6 +112,7 @@ struct worker {
     size_t max_response;
     routing_t *routing;
     pricing_t *pricing;
+    worker_byok_t *byok;   /* tenants' own provider keys, NULL when off */
     breaker_t *breakers;   /* one per endpoint */
     size_t *key_next;      /* per endpoint: the next key to use */
     uint64_t route_seq;    /* rotates "spread" rules and aliases */
@@ -444,8 +448,8 @@ static void finish_job(worker_t *w, job_t *j)
     lq_usage_event_t u;
     lq_trace_event_t t;
     lq_span_t spans[2 + MAX_HISTORY];
-    char *span_keys[6] = {"endpoint", "attempts", "fallbacks", "history", "ttft_ms", "output_findings"};
-    char *span_vals[6];
+    char *span_keys[7] = {"endpoint", "attempts", "fallbacks", "history", "ttft_ms", "", ""};
+    char *span_vals[7];
     char findings[160] = "";
     char *att_keys[MAX_HISTORY][3], *att_vals[MAX_HISTORY][3];
     char att_status[MAX_HISTORY][16];
@@ -586,6 +590,11 @@ static void finish_job(worker_t *w, job_t *j)
     if (findings[0]) {
         span_keys[spans[1].n_attrs] = "output_findings";
         span_vals[spans[1].n_attrs] = findings;
+        spans[1].n_attrs++;
+    }
+    if (j->tenant_key) { /* which credentials the call used (never the key itself) */
+        span_keys[spans[1].n_attrs] = "key";
+        span_vals[spans[1].n_attrs] = "tenant";
         spans[1].n_attrs++;
     }
     n_spans = 2;
@@ -795,6 +804,7 @@ static void start_attempt(worker_t *w, job_t *j)
     const route_endpoint_t *ep;
     worker_http_request_t hr;
     worker_target_t target;
+    char tenant_key[600];
     CURL *e;
     size_t i;
 
@@ -829,6 +839,10 @@ static void start_attempt(worker_t *w, job_t *j)
     target.wire = ep->wire;
     target.base_url = ep->base_url;
     target.api_key = ep->n_keys ? ep->keys[w->key_next[c->endpoint]++ % ep->n_keys] : "";
+    j->tenant_key = worker_byok_get(w->byok, j->req.tenant_id, ep->name, tenant_key,
+                                    sizeof(tenant_key));
+    if (j->tenant_key)
+        target.api_key = tenant_key; /* the tenant's own key for this provider */
     target.model = c->model;
     target.headers = (const char *const *)ep->headers;
     target.n_headers = ep->n_headers;
@@ -865,6 +879,7 @@ static void start_attempt(worker_t *w, job_t *j)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "llmq-worker/0.1");
     worker_http_request_clear(&hr);
+    OPENSSL_cleanse(tenant_key, sizeof(tenant_key));
     j->easy = e;
     curl_multi_add_handle(w->multi, e);
     timer_add(w, j, T_FIRST_BYTE, j->attempt_start_us + w->first_byte_timeout_ms * 1000);
@@ -1312,6 +1327,14 @@ lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, siz
         err = LQ_ERR_CONFIG;
         goto fail;
     }
+    {
+        int fatal = 0;
+        w->byok = worker_byok_start(cfg, &fatal, errstr, errstr_size);
+        if (!w->byok && fatal) {
+            err = LQ_ERR_CONFIG;
+            goto fail;
+        }
+    }
     w->m_inflight = lq_metrics_gauge("llmq_worker_inflight_jobs", "jobs in flight", NULL);
     w->m_succeeded = lq_metrics_counter("llmq_worker_jobs_total", "finished jobs by status",
                                         "status=\"succeeded\"");
@@ -1521,6 +1544,7 @@ void worker_destroy(worker_t *w)
     if (!w)
         return;
     lq_http_admin_stop(w->admin);
+    worker_byok_stop(w->byok);
     if (w->consumer_q)
         rd_kafka_queue_destroy(w->consumer_q);
     if (w->producer_q)

@@ -4,12 +4,14 @@
 #include <string.h>
 
 #include <librdkafka/rdkafka.h>
+#include <openssl/crypto.h>
 
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "common/secretbox.h"
 #include "schemas/codec.h"
 
 static void usage(FILE *fp)
@@ -36,6 +38,15 @@ static void usage(FILE *fp)
             "                                            (R: viewer, developer, admin, owner, platform)\n"
             "  key list --tenant T                       list a tenant's keys (prefixes only)\n"
             "  key revoke [--tenant T] KEY_ID            revoke a key\n"
+            "  provider-key set --tenant T --endpoint E  store the tenant's own key for an endpoint,\n"
+            "                                            read from standard input (encrypted with\n"
+            "                                            the master key: --master-key-file F or\n"
+            "                                            LLMQ_MASTER_KEY)\n"
+            "  provider-key list --tenant T              the tenant's provider keys, masked\n"
+            "  provider-key revoke --tenant T ID         stop using a provider key\n"
+            "  provider-key rotate --old-key-file F --new-key-file G\n"
+            "                                            re-encrypt every provider key under a new\n"
+            "                                            master key\n"
             "  audit list --tenant T [--limit N]         the tenant's audit log, newest first\n"
             "  audit verify [--tenant T]                 check the audit log's hash chains; names\n"
             "                                            the first broken entry (exit 1)\n"
@@ -190,6 +201,155 @@ static int cmd_key_create(PGconn *conn, int argc, char **argv)
     fprintf(stderr, "key id %s (%s) for tenant %s: store the key now, it is not shown again\n", id,
             role ? role : "developer", tenant);
     return 0;
+}
+
+/* The key comes from standard input (never the command line: it would be in the
+ * process list and the shell's history). */
+static int cmd_provider_key_set(PGconn *conn, int argc, char **argv)
+{
+    const char *tenant = arg_value(argc, argv, "--tenant"), *endpoint = arg_value(argc, argv, "--endpoint");
+    lq_master_key_t mk;
+    char key[600], errstr[256], id[LQ_UUID_STR_LEN + 1], aad[256], masked[32],
+        nonce_hex[2 * LQ_BOX_NONCE_LEN + 1], tag_hex[2 * LQ_BOX_TAG_LEN + 1], ct_hex[1100];
+    unsigned char nonce[LQ_BOX_NONCE_LEN], tag[LQ_BOX_TAG_LEN], ct[512];
+    const char *params[9];
+    size_t len;
+    int rc;
+
+    if (!tenant || !endpoint) {
+        fprintf(stderr, "llmqctl: provider-key set needs --tenant T --endpoint E (the key on stdin)\n");
+        return 2;
+    }
+    if (lq_master_key_load(arg_value(argc, argv, "--master-key-file"), &mk, errstr, sizeof(errstr))) {
+        fprintf(stderr, "llmqctl: %s\n", errstr);
+        return 1;
+    }
+    if (!fgets(key, sizeof(key), stdin))
+        key[0] = '\0';
+    key[strcspn(key, "\r\n")] = '\0';
+    len = strlen(key);
+    if (len == 0 || len > sizeof(ct)) {
+        fprintf(stderr, "llmqctl: give the key (1 to 512 characters) on standard input\n");
+        lq_master_key_wipe(&mk);
+        return 2;
+    }
+    lq_uuid7(id, lq_wall_ms());
+    snprintf(aad, sizeof(aad), "%s|%s|%s", tenant, endpoint, id);
+    rc = lq_box_seal(&mk, aad, key, len, ct, nonce, tag) != LQ_OK;
+    lq_mask_secret(key, masked, sizeof(masked));
+    OPENSSL_cleanse(key, sizeof(key));
+    if (rc) {
+        lq_master_key_wipe(&mk);
+        fprintf(stderr, "llmqctl: encryption failed\n");
+        return 1;
+    }
+    lq_hex(ct_hex, ct, len);
+    lq_hex(nonce_hex, nonce, sizeof(nonce));
+    lq_hex(tag_hex, tag, sizeof(tag));
+    params[0] = "llmqctl";
+    params[1] = tenant;
+    params[2] = id;
+    params[3] = endpoint;
+    params[4] = mk.id;
+    params[5] = nonce_hex;
+    params[6] = ct_hex;
+    params[7] = tag_hex;
+    params[8] = masked;
+    rc = call_admin(conn, "SELECT admin_store_provider_key($1, $2, $3::uuid, $4, $5, $6, $7, $8, $9)::text",
+                    9, params, 0, NULL, 0);
+    lq_master_key_wipe(&mk);
+    return rc;
+}
+
+/* Re-encrypt every provider key under the old master key with the new one, in one
+ * transaction (all or nothing). */
+static int cmd_provider_key_rotate(PGconn *conn, int argc, char **argv)
+{
+    lq_master_key_t oldk, newk;
+    char errstr[256];
+    PGresult *res;
+    int r, rc = 1, moved = 0;
+
+    if (!arg_value(argc, argv, "--old-key-file") || !arg_value(argc, argv, "--new-key-file")) {
+        fprintf(stderr, "llmqctl: provider-key rotate needs --old-key-file F --new-key-file G\n");
+        return 2;
+    }
+    if (lq_master_key_load(arg_value(argc, argv, "--old-key-file"), &oldk, errstr, sizeof(errstr)) ||
+        lq_master_key_load(arg_value(argc, argv, "--new-key-file"), &newk, errstr, sizeof(errstr))) {
+        fprintf(stderr, "llmqctl: %s\n", errstr);
+        return 1;
+    }
+    if (lq_pg_exec(conn, "BEGIN", errstr, sizeof(errstr)))
+        goto out;
+    {
+        const char *params[1] = {oldk.id};
+        res = PQexecParams(conn, "SELECT tenant_id, endpoint, id::text, encode(nonce, 'hex'),"
+                                 " encode(ciphertext, 'hex'), encode(tag, 'hex') FROM provider_keys"
+                                 " WHERE master_key_id = $1 FOR UPDATE", 1, NULL, params, NULL, NULL, 0);
+    }
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "llmqctl: %s", PQerrorMessage(conn));
+        PQclear(res);
+        goto rollback;
+    }
+    for (r = 0; r < PQntuples(res); r++) {
+        unsigned char nonce[LQ_BOX_NONCE_LEN], tag[LQ_BOX_TAG_LEN], ct[512], plain[512];
+        char aad[256], nonce_hex[2 * LQ_BOX_NONCE_LEN + 1], tag_hex[2 * LQ_BOX_TAG_LEN + 1],
+            ct_hex[1100];
+        const char *params[6];
+        int n;
+        PGresult *u;
+        snprintf(aad, sizeof(aad), "%s|%s|%s", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+                 PQgetvalue(res, r, 2));
+        if (lq_unhex(PQgetvalue(res, r, 3), nonce, sizeof(nonce)) != LQ_BOX_NONCE_LEN ||
+            lq_unhex(PQgetvalue(res, r, 5), tag, sizeof(tag)) != LQ_BOX_TAG_LEN ||
+            (n = lq_unhex(PQgetvalue(res, r, 4), ct, sizeof(ct))) <= 0 ||
+            lq_box_open(&oldk, aad, ct, (size_t)n, nonce, tag, plain) != LQ_OK ||
+            lq_box_seal(&newk, aad, plain, (size_t)n, ct, nonce, tag) != LQ_OK) {
+            fprintf(stderr, "llmqctl: provider key %s does not decrypt with the old master key; "
+                    "nothing changed\n", PQgetvalue(res, r, 2));
+            OPENSSL_cleanse(plain, sizeof(plain));
+            PQclear(res);
+            goto rollback;
+        }
+        OPENSSL_cleanse(plain, sizeof(plain));
+        lq_hex(ct_hex, ct, (size_t)n);
+        lq_hex(nonce_hex, nonce, sizeof(nonce));
+        lq_hex(tag_hex, tag, sizeof(tag));
+        params[0] = PQgetvalue(res, r, 2);
+        params[1] = newk.id;
+        params[2] = nonce_hex;
+        params[3] = ct_hex;
+        params[4] = tag_hex;
+        params[5] = PQgetvalue(res, r, 0);
+        u = PQexecParams(conn, "WITH u AS (UPDATE provider_keys SET master_key_id = $2,"
+                               " nonce = decode($3, 'hex'), ciphertext = decode($4, 'hex'),"
+                               " tag = decode($5, 'hex') WHERE id = $1::uuid RETURNING endpoint)"
+                               " SELECT audit_append($6, 'llmqctl', 'provider_key.rotate', endpoint,"
+                               " jsonb_build_object('id', $1::text)) FROM u", 6, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(u) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "llmqctl: %s", PQerrorMessage(conn));
+            PQclear(u);
+            PQclear(res);
+            goto rollback;
+        }
+        PQclear(u);
+        moved++;
+    }
+    PQclear(res);
+    if (lq_pg_exec(conn, "COMMIT", errstr, sizeof(errstr))) {
+        fprintf(stderr, "llmqctl: %s\n", errstr);
+        goto out;
+    }
+    printf("re-encrypted %d provider key(s) from master key %s to %s\n", moved, oldk.id, newk.id);
+    rc = 0;
+    goto out;
+rollback:
+    lq_pg_exec(conn, "ROLLBACK", errstr, sizeof(errstr));
+out:
+    lq_master_key_wipe(&oldk);
+    lq_master_key_wipe(&newk);
+    return rc;
 }
 
 /* Walk every hash chain of the audit log (or one tenant's), recomputing each entry's hash
@@ -536,6 +696,21 @@ int main(int argc, char **argv)
         rc = params[2] ? call_admin(conn, "SELECT admin_update_user($1, $2, $3, $4,"
                                     " '{\"disabled\": true}')::text", 4, params, 0, NULL, 0)
                        : 2;
+    } else if (!strcmp(argv[0], "provider-key") && argc >= 2 && !strcmp(argv[1], "set")) {
+        rc = cmd_provider_key_set(conn, argc, argv);
+    } else if (!strcmp(argv[0], "provider-key") && argc >= 2 && !strcmp(argv[1], "list")) {
+        const char *params[2] = {"llmqctl", arg_value(argc, argv, "--tenant")};
+        rc = params[1] ? call_admin(conn, "SELECT admin_list_provider_keys($1, $2)::text", 2, params,
+                                    0, NULL, 0)
+                       : 2;
+    } else if (!strcmp(argv[0], "provider-key") && argc >= 3 && !strcmp(argv[1], "revoke")) {
+        const char *params[3] = {"llmqctl", arg_value(argc, argv, "--tenant"), positional(argc, argv, 2)};
+        rc = params[1] && params[2] && lq_uuid_valid(params[2])
+                 ? call_admin(conn, "SELECT admin_revoke_provider_key($1, $2, $3::uuid)::text", 3,
+                              params, 0, NULL, 0)
+                 : 2;
+    } else if (!strcmp(argv[0], "provider-key") && argc >= 2 && !strcmp(argv[1], "rotate")) {
+        rc = cmd_provider_key_rotate(conn, argc, argv);
     } else if (!strcmp(argv[0], "audit") && argc >= 2 && !strcmp(argv[1], "list")) {
         const char *limit = arg_value(argc, argv, "--limit");
         const char *params[2] = {arg_value(argc, argv, "--tenant"), limit ? limit : "50"};
