@@ -663,10 +663,9 @@ static void auth_cb(const PGresult *res, const char *errmsg, void *arg)
     ctx_resume(c);
 }
 
-static const char *const JOB_GET_SQL =
-    "SELECT status, model, floor(extract(epoch from created_at))::bigint,"
-    " floor(extract(epoch from started_at))::bigint, floor(extract(epoch from finished_at))::bigint,"
-    " result::text, error::text FROM jobs WHERE id = $1::uuid AND tenant_id = $2";
+/* through a function running as llmq_tenant_reader: row-level security sees to it that
+ * only the caller's tenant's rows are visible, whatever the query (migration 0005) */
+static const char *const JOB_GET_SQL = "SELECT * FROM tenant_job($2, $1::uuid)";
 
 static void set_int_or_null(json_t *o, const char *key, const PGresult *res, int col)
 {

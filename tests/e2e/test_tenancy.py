@@ -218,3 +218,24 @@ def test_audit_log_records_changes_and_verify_finds_tampering(stack, pg_url, wor
             db.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
     bad = ctl(pg_url, "audit", "verify", "--tenant", t, check=False)
     assert bad.returncode == 1 and f'tenant "{t}" entry 3' in bad.stdout, bad.stdout
+
+
+def test_row_level_security_is_a_second_wall(stack, world, pg_url):
+    """The role the API's reads run as sees one tenant's rows, whatever the query says."""
+    body = {"model": "mock", "messages": [{"role": "user", "content": "rls"}]}
+    for t in ("akeys", "bkeys"):
+        assert call(stack, "POST", "/v1/chat/completions", world[t]["developer"], body).status_code == 200
+    tables = ["jobs", "usage_events", "traces", "api_keys", "audit_log"]
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        poll(lambda: db.execute("SELECT count(DISTINCT tenant_id) FROM usage_events WHERE tenant_id IN (%s, %s)",
+                                (world["a"], world["b"])).fetchone()[0], lambda n: n == 2, 10)
+        db.execute("SET ROLE llmq_tenant_reader")
+        try:
+            for table in tables:
+                db.execute("SELECT set_config('llmq.tenant', %s, false)", (world["a"],))
+                seen = {r[0] for r in db.execute(f"SELECT DISTINCT tenant_id FROM {table}").fetchall()}
+                assert seen == {world["a"]}, (table, seen)  # no WHERE clause, one tenant
+                db.execute("SELECT set_config('llmq.tenant', '', false)")
+                assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+        finally:
+            db.execute("RESET ROLE")
