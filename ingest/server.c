@@ -829,6 +829,7 @@ static enum MHD_Result handle_submit(req_ctx_t *c)
     req.tenant_id = strdup(c->id.tenant_id);
     req.project_id = c->id.project_id[0] ? strdup(c->id.project_id) : NULL;
     req.api_key_id = strdup(c->id.key_id);
+    req.user_id = c->id.user_id[0] ? strdup(c->id.user_id) : NULL;
     req.created_at_ms = c->created_ms;
     req.mode = c->mode;
     if (c->mode != LQ_MODE_ASYNC) {

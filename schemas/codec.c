@@ -702,6 +702,7 @@ lq_err_t lq_encode_chat_request(lq_codec_t *c, const lq_chat_request_t *r, const
     TRY(put_str(v, "tenant_id", r->tenant_id));
     TRY(put_opt_str(v, "project_id", r->project_id));
     TRY(put_opt_str(v, "api_key_id", r->api_key_id));
+    TRY(put_opt_str(v, "user_id", r->user_id));
     TRY(put_long(v, "created_at_ms", r->created_at_ms));
     TRY(put_opt_long(v, "deadline_ms", r->deadline_ms, r->deadline_ms != 0));
     TRY(put_enum(v, "mode", (int)r->mode));
@@ -740,6 +741,7 @@ void lq_chat_request_clear(lq_chat_request_t *r)
 
     if (!r)
         return;
+    free(r->user_id);
     free(r->job_id);
     free(r->tenant_id);
     free(r->project_id);
@@ -778,6 +780,7 @@ lq_err_t lq_decode_chat_request(lq_codec_t *c, const void *buf, size_t len,
     TRY(get_str(v, "tenant_id", &r->tenant_id));
     TRY(get_opt_str(v, "project_id", &r->project_id));
     TRY(get_opt_str(v, "api_key_id", &r->api_key_id));
+    TRY(get_opt_str(v, "user_id", &r->user_id));
     TRY(get_long(v, "created_at_ms", &r->created_at_ms));
     TRY(get_opt_long(v, "deadline_ms", &r->deadline_ms));
     TRY(get_enum(v, "mode", &e));
@@ -978,6 +981,7 @@ lq_err_t lq_encode_usage_event(lq_codec_t *c, const lq_usage_event_t *u, const v
     TRY(put_str(v, "tenant_id", u->tenant_id));
     TRY(put_opt_str(v, "project_id", u->project_id));
     TRY(put_opt_str(v, "api_key_id", u->api_key_id));
+    TRY(put_opt_str(v, "user_id", u->user_id));
     TRY(put_str(v, "model", u->model));
     TRY(put_str(v, "provider", u->provider));
     TRY(put_opt_str(v, "provider_model", u->provider_model));
@@ -1002,6 +1006,7 @@ void lq_usage_event_clear(lq_usage_event_t *u)
     free(u->tenant_id);
     free(u->project_id);
     free(u->api_key_id);
+    free(u->user_id);
     free(u->model);
     free(u->provider);
     free(u->provider_model);
@@ -1024,6 +1029,7 @@ lq_err_t lq_decode_usage_event(lq_codec_t *c, const void *buf, size_t len, lq_us
     TRY(get_str(v, "tenant_id", &u->tenant_id));
     TRY(get_opt_str(v, "project_id", &u->project_id));
     TRY(get_opt_str(v, "api_key_id", &u->api_key_id));
+    TRY(get_opt_str(v, "user_id", &u->user_id));
     TRY(get_str(v, "model", &u->model));
     TRY(get_str(v, "provider", &u->provider));
     TRY(get_opt_str(v, "provider_model", &u->provider_model));
@@ -1054,6 +1060,8 @@ lq_err_t lq_encode_trace_event(lq_codec_t *c, const lq_trace_event_t *t, const v
     TRY(put_str(v, "job_id", t->job_id));
     TRY(put_str(v, "tenant_id", t->tenant_id));
     TRY(put_opt_str(v, "project_id", t->project_id));
+    TRY(put_opt_str(v, "api_key_id", t->api_key_id));
+    TRY(put_opt_str(v, "user_id", t->user_id));
     TRY(put_str(v, "model", t->model));
     TRY(put_str(v, "provider", t->provider));
     TRY(put_enum(v, "status", (int)t->status));
@@ -1092,6 +1100,8 @@ void lq_trace_event_clear(lq_trace_event_t *t)
     free(t->job_id);
     free(t->tenant_id);
     free(t->project_id);
+    free(t->api_key_id);
+    free(t->user_id);
     free(t->model);
     free(t->provider);
     free(t->route);
@@ -1126,6 +1136,8 @@ lq_err_t lq_decode_trace_event(lq_codec_t *c, const void *buf, size_t len, lq_tr
     TRY(get_str(v, "job_id", &t->job_id));
     TRY(get_str(v, "tenant_id", &t->tenant_id));
     TRY(get_opt_str(v, "project_id", &t->project_id));
+    TRY(get_opt_str(v, "api_key_id", &t->api_key_id));
+    TRY(get_opt_str(v, "user_id", &t->user_id));
     TRY(get_str(v, "model", &t->model));
     TRY(get_str(v, "provider", &t->provider));
     TRY(get_enum(v, "status", &e));

@@ -36,6 +36,7 @@ typedef struct lq_chat_request {
     char *tenant_id;
     char *project_id;  /* optional */
     char *api_key_id;  /* optional */
+    char *user_id;     /* optional */
     int64_t created_at_ms;
     int64_t deadline_ms; /* optional */
     lq_mode_t mode;
@@ -118,6 +119,7 @@ typedef struct lq_usage_event {
     char *tenant_id;
     char *project_id;
     char *api_key_id;
+    char *user_id;
     char *model;
     char *provider;
     char *provider_model;
@@ -144,6 +146,8 @@ typedef struct lq_trace_event {
     char *job_id;
     char *tenant_id;
     char *project_id;
+    char *api_key_id; /* optional */
+    char *user_id;    /* optional */
     char *model;
     char *provider;
     lq_job_status_t status;

@@ -34,13 +34,13 @@ static const char *const JOBS_SQL =
  * double-counts; rows are upserted in key order so concurrent sinks cannot deadlock. */
 static const char *const USAGE_SQL =
     "WITH ins AS (INSERT INTO usage_events (event_id, job_id, tenant_id, project_id, api_key_id,"
-    " model, provider, provider_model, status, prompt_tokens, completion_tokens, cost_usd,"
-    " latency_ms, ts)"
+    " user_id, model, provider, provider_model, status, prompt_tokens, completion_tokens,"
+    " cost_usd, latency_ms, ts)"
     " SELECT DISTINCT ON (x.event_id) x.event_id, x.job_id, x.tenant_id, x.project_id,"
-    " x.api_key_id, x.model, x.provider, x.provider_model, x.status, x.prompt_tokens,"
+    " x.api_key_id, x.user_id, x.model, x.provider, x.provider_model, x.status, x.prompt_tokens,"
     " x.completion_tokens, x.cost_usd, x.latency_ms, to_timestamp(x.ts_ms / 1000.0)"
     " FROM jsonb_to_recordset($1::jsonb) AS x(event_id uuid, job_id uuid, tenant_id text,"
-    " project_id text, api_key_id uuid, model text, provider text, provider_model text,"
+    " project_id text, api_key_id uuid, user_id text, model text, provider text, provider_model text,"
     " status text, prompt_tokens int, completion_tokens int, cost_usd numeric, latency_ms int,"
     " ts_ms bigint)"
     " ON CONFLICT (event_id) DO NOTHING"
@@ -60,13 +60,13 @@ static const char *const USAGE_SQL =
     " WHEN EXCLUDED.cost_usd IS NULL THEN d.cost_usd ELSE d.cost_usd + EXCLUDED.cost_usd END";
 
 static const char *const TRACES_SQL =
-    "INSERT INTO traces (trace_id, job_id, tenant_id, project_id, model, provider, status, route,"
-    " worker_id, created_at, queue_ms, provider_ms, total_ms, spans)"
-    " SELECT x.trace_id, x.job_id, x.tenant_id, x.project_id, x.model, x.provider, x.status,"
-    " x.route, x.worker_id, to_timestamp(x.created_ms / 1000.0), x.queue_ms, x.provider_ms,"
-    " x.total_ms, x.spans"
+    "INSERT INTO traces (trace_id, job_id, tenant_id, project_id, api_key_id, user_id, model,"
+    " provider, status, route, worker_id, created_at, queue_ms, provider_ms, total_ms, spans)"
+    " SELECT x.trace_id, x.job_id, x.tenant_id, x.project_id, x.api_key_id, x.user_id, x.model,"
+    " x.provider, x.status, x.route, x.worker_id, to_timestamp(x.created_ms / 1000.0), x.queue_ms,"
+    " x.provider_ms, x.total_ms, x.spans"
     " FROM jsonb_to_recordset($1::jsonb) AS x(trace_id uuid, job_id uuid, tenant_id text,"
-    " project_id text, model text, provider text, status text, route text, worker_id text,"
+    " project_id text, api_key_id uuid, user_id text, model text, provider text, status text, route text, worker_id text,"
     " created_ms bigint, queue_ms int, provider_ms int, total_ms int, spans jsonb)"
     " ON CONFLICT (trace_id) DO NOTHING";
 
@@ -250,6 +250,7 @@ void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
     lq_jsonw_kstr(w, "tenant_id", u.tenant_id);
     lq_jsonw_kstr(w, "project_id", u.project_id);
     lq_jsonw_kstr(w, "api_key_id", u.api_key_id);
+    lq_jsonw_kstr(w, "user_id", u.user_id);
     lq_jsonw_kstr(w, "model", u.model);
     lq_jsonw_kstr(w, "provider", u.provider);
     lq_jsonw_kstr(w, "provider_model", u.provider_model);
@@ -285,6 +286,8 @@ void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
     lq_jsonw_kstr(w, "job_id", t.job_id);
     lq_jsonw_kstr(w, "tenant_id", t.tenant_id);
     lq_jsonw_kstr(w, "project_id", t.project_id);
+    lq_jsonw_kstr(w, "api_key_id", t.api_key_id);
+    lq_jsonw_kstr(w, "user_id", t.user_id);
     lq_jsonw_kstr(w, "model", t.model);
     lq_jsonw_kstr(w, "provider", t.provider);
     lq_jsonw_kstr(w, "status", lq_job_status_name(t.status));

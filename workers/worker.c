@@ -545,6 +545,7 @@ static void finish_job(worker_t *w, job_t *j)
     u.tenant_id = j->req.tenant_id;
     u.project_id = j->req.project_id;
     u.api_key_id = j->req.api_key_id;
+    u.user_id = j->req.user_id;
     u.model = j->req.model;
     u.provider = (char *)provider;
     u.provider_model = res->provider_model;
@@ -620,6 +621,8 @@ static void finish_job(worker_t *w, job_t *j)
     t.job_id = j->req.job_id;
     t.tenant_id = j->req.tenant_id;
     t.project_id = j->req.project_id;
+    t.api_key_id = j->req.api_key_id;
+    t.user_id = j->req.user_id;
     t.model = j->req.model;
     t.provider = (char *)provider;
     t.status = r.status;

@@ -47,6 +47,9 @@ static void usage(FILE *fp)
             "  provider-key rotate --old-key-file F --new-key-file G\n"
             "                                            re-encrypt every provider key under a new\n"
             "                                            master key\n"
+            "  policy set --tenant T [--project P] JSON  the prompt policy, e.g.\n"
+            "                                            '{\"kinds\":{\"jwt\":\"allow\"},\"blocked_keywords\":[\"x\"]}'\n"
+            "  policy show --tenant T                    the tenant's and its projects' policies\n"
             "  audit list --tenant T [--limit N]         the tenant's audit log, newest first\n"
             "  audit verify [--tenant T]                 check the audit log's hash chains; names\n"
             "                                            the first broken entry (exit 1)\n"
@@ -711,6 +714,18 @@ int main(int argc, char **argv)
                  : 2;
     } else if (!strcmp(argv[0], "provider-key") && argc >= 2 && !strcmp(argv[1], "rotate")) {
         rc = cmd_provider_key_rotate(conn, argc, argv);
+    } else if (!strcmp(argv[0], "policy") && argc >= 3 && !strcmp(argv[1], "set")) {
+        const char *params[4] = {"llmqctl", arg_value(argc, argv, "--tenant"),
+                                 arg_value(argc, argv, "--project"), positional(argc, argv, 2)};
+        rc = params[1] && params[3] ? call_admin(conn, "SELECT admin_set_policy($1, $2, $3, $4::jsonb)::text",
+                                                 4, params, 0, NULL, 0)
+                                    : 2;
+    } else if (!strcmp(argv[0], "policy") && argc >= 2 && !strcmp(argv[1], "show")) {
+        const char *params[1] = {arg_value(argc, argv, "--tenant")};
+        rc = params[0] ? exec_params(conn, "SELECT '' AS project, policy FROM tenants WHERE id = $1"
+                                     " UNION ALL SELECT id, policy FROM projects"
+                                     " WHERE tenant_id = $1 AND policy IS NOT NULL", 1, params, 1)
+                       : 2;
     } else if (!strcmp(argv[0], "audit") && argc >= 2 && !strcmp(argv[1], "list")) {
         const char *limit = arg_value(argc, argv, "--limit");
         const char *params[2] = {arg_value(argc, argv, "--tenant"), limit ? limit : "50"};

@@ -239,3 +239,50 @@ def test_row_level_security_is_a_second_wall(stack, world, pg_url):
                 assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
         finally:
             db.execute("RESET ROLE")
+
+
+def test_usage_and_traces_name_the_user_and_key(stack, pg_url, db):
+    t = "u" + uuid.uuid4().hex[:10]
+    ctl(pg_url, "tenant", "create", t)
+    ctl(pg_url, "user", "create", "--tenant", t, "dora", "--role", "developer")
+    key = ctl(pg_url, "key", "create", "--tenant", t, "--user", "dora").stdout.strip()
+    key_id = call(stack, "GET", "/admin/v1/me", key).json()["key_id"]
+    r = call(stack, "POST", "/v1/chat/completions", key,
+             {"model": "mock", "messages": [{"role": "user", "content": "who"}]})
+    job = r.json()["id"][len("chatcmpl-"):]
+    usage = poll(lambda: db.execute("SELECT user_id, api_key_id::text FROM usage_events WHERE job_id = %s",
+                                    (job,)).fetchone(), lambda v: v is not None, 10)
+    assert usage == ("dora", key_id)
+    trace = poll(lambda: db.execute("SELECT user_id, api_key_id::text FROM traces WHERE job_id = %s",
+                                    (job,)).fetchone(), lambda v: v is not None, 10)
+    assert trace == ("dora", key_id)
+
+
+def test_llmqctl_day_one(pg_url):
+    """What a new operator does on day one, with llmqctl alone."""
+    t = "d" + uuid.uuid4().hex[:10]
+    assert ctl(pg_url, "tenant", "create", t, "--name", "Day One", "--tier", "pro").returncode == 0
+    assert ctl(pg_url, "tenant", "create", t).returncode == 0  # again: nothing changes, no error
+    ctl(pg_url, "tenant", "set", t, "--limits", '{"rpm": 60}')
+    ctl(pg_url, "project", "create", "--tenant", t, "web")
+    ctl(pg_url, "user", "create", "--tenant", t, "ann", "--role", "owner", "--email", "ann@example.org")
+    key = ctl(pg_url, "key", "create", "--tenant", t, "--role", "owner", "--user", "ann", "--scopes", "admin",
+              "--expires-in-days", "30").stdout.strip()
+    assert key.startswith("llmq-")
+    ctl(pg_url, "policy", "set", "--tenant", t, '{"blocked_keywords": ["secret project"]}')
+    tenants = ctl(pg_url, "tenant", "list").stdout
+    assert t in tenants and '"rpm": 60' in tenants and "pro" in tenants
+    assert "web" in ctl(pg_url, "project", "list", "--tenant", t).stdout
+    assert "ann@example.org" in ctl(pg_url, "user", "list", "--tenant", t).stdout
+    keys = ctl(pg_url, "key", "list", "--tenant", t).stdout
+    assert key[:12] in keys and key not in keys and "owner" in keys and "{admin}" in keys
+    assert "secret project" in ctl(pg_url, "policy", "show", "--tenant", t).stdout
+    key_id = [line.split("\t")[0] for line in keys.splitlines()[1:]][0]
+    ctl(pg_url, "key", "revoke", key_id)
+    assert ctl(pg_url, "key", "revoke", key_id, check=False).returncode != 0  # already revoked
+    ctl(pg_url, "tenant", "disable", t)
+    audit = ctl(pg_url, "audit", "list", "--tenant", t).stdout
+    for action in ("tenant.create", "tenant.update", "project.create", "user.create", "key.create",
+                   "policy.set", "key.revoke"):
+        assert action in audit, action
+    assert ctl(pg_url, "audit", "verify", "--tenant", t).returncode == 0
