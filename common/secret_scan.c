@@ -34,6 +34,7 @@ int lq_secret_severity(lq_secret_kind_t k)
 enum { C_ALNUM = 1, C_DASH = 2, C_UNDER = 4, C_HEX = 8, C_UPPERNUM = 16, C_B64 = 32 };
 static unsigned char cls[256];
 static unsigned char first[256]; /* bytes that may start a secret */
+static unsigned char pair[65536 / 8]; /* bit (a << 8 | b): two bytes that may start one */
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
@@ -59,6 +60,16 @@ static void build_tables(void)
     }
     first['s'] = first['r'] = first['A'] = first['g'] = first['x'] = first['-'] = 1;
     first['l'] = first['e'] = first['a'] = 1;
+    {
+        /* the first two bytes of every shape: most letters of prose stop here */
+        static const char *const starts2[] = {"sk", "rk", "AK", "AS", "AI", "gh", "gl", "xo", "ll",
+                                              "ey", "aw", "aW", "AW", "Aw", "gi", "--", NULL};
+        int i2;
+        for (i2 = 0; starts2[i2]; i2++) {
+            unsigned v = (unsigned)(unsigned char)starts2[i2][0] << 8 | (unsigned char)starts2[i2][1];
+            pair[v >> 3] = (unsigned char)(pair[v >> 3] | (1u << (v & 7)));
+        }
+    }
 }
 
 static void init_tables(void)
@@ -229,7 +240,9 @@ size_t lq_secret_scan(const char *text, size_t len, lq_secret_finding_t *out, si
     while (i < len) {
         lq_secret_kind_t kind;
         size_t m;
-        if (!first[p[i]] || (i > 0 && (cls[p[i - 1]] & (C_ALNUM | C_UNDER)) && p[i] != '-')) {
+        unsigned two = i + 1 < len ? (unsigned)p[i] << 8 | p[i + 1] : 0;
+        if (!first[p[i]] || !(pair[two >> 3] & (1u << (two & 7))) ||
+            (i > 0 && (cls[p[i - 1]] & (C_ALNUM | C_UNDER)) && p[i] != '-')) {
             i++;
             continue;
         }
