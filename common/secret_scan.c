@@ -107,6 +107,22 @@ static int starts_ci(const unsigned char *p, size_t n, const char *lit)
 
 #define TOKEN (C_ALNUM | C_DASH | C_UNDER)
 
+/* aws_secret_access_key (any case) = <40 base64 characters> */
+static size_t aws_secret(const unsigned char *p, size_t n, lq_secret_kind_t *kind)
+{
+    size_t i = 21;
+
+    if (!starts_ci(p, n, "aws_secret_access_key"))
+        return 0;
+    while (i < n && i < 30 && strchr(" \t\"'=:", p[i]))
+        i++;
+    if (i < n && run(p + i, n - i, C_B64) == 40) {
+        *kind = LQ_SECRET_AWS_SECRET_KEY;
+        return i + 40;
+    }
+    return 0;
+}
+
 /* The secret starting at p (n bytes left), its length, or 0. */
 static size_t match(const unsigned char *p, size_t n, lq_secret_kind_t *kind)
 {
@@ -143,7 +159,7 @@ static size_t match(const unsigned char *p, size_t n, lq_secret_kind_t *kind)
             *kind = LQ_SECRET_GOOGLE_API_KEY;
             return 4 + r;
         }
-        return 0;
+        return aws_secret(p, n, kind); /* AWS_SECRET_ACCESS_KEY=... as in .env files */
     case 'g':
         if (n > 4 && p[0] == 'g' && p[1] == 'h' && strchr("pousr", p[2]) && p[3] == '_' &&
             (r = run(p + 4, n - 4, C_ALNUM)) >= 36) {
@@ -184,16 +200,7 @@ static size_t match(const unsigned char *p, size_t n, lq_secret_kind_t *kind)
         return a + 2 + b + c;
     }
     case 'a':
-        if (starts_ci(p, n, "aws_secret_access_key")) {
-            size_t i = 21;
-            while (i < n && i < 30 && strchr(" \t\"'=:", p[i]))
-                i++;
-            if (i < n && run(p + i, n - i, C_B64) == 40) {
-                *kind = LQ_SECRET_AWS_SECRET_KEY;
-                return i + 40;
-            }
-        }
-        return 0;
+        return aws_secret(p, n, kind);
     case '-': {
         /* -----BEGIN [RSA |EC |OPENSSH |DSA |ENCRYPTED |PGP ]PRIVATE KEY----- ... -----END ...----- */
         const unsigned char *hdr_end, *end;

@@ -147,3 +147,13 @@ void lq_mask_secret(const char *secret, char *out, size_t size)
     else
         snprintf(out, size, "%.4s…%s", secret, secret + n - 2);
 }
+
+int lq_printable_token(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++)
+        if (*s <= ' ' || *s >= 127)
+            return 0;
+    return 1;
+}

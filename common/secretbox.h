@@ -37,6 +37,10 @@ lq_err_t lq_box_open(const lq_master_key_t *k, const char *aad, const unsigned c
                      size_t len, const unsigned char nonce[LQ_BOX_NONCE_LEN],
                      const unsigned char tag[LQ_BOX_TAG_LEN], void *plain);
 
+/** 1 when s is printable ASCII without spaces (what may go into an HTTP header as a
+ * credential: no line breaks, so no header injection). */
+int lq_printable_token(const char *s);
+
 /** "sk-p…a9": the first 4 and last 2 characters (fewer for short values). */
 void lq_mask_secret(const char *secret, char *out, size_t size);
 

@@ -197,6 +197,8 @@ static void plan_keys_create(admin_call_t *c, json_t *body, const ingest_identit
     const char *name, *role_s, *project, *user;
     json_t *scopes = json_object_get(body, "scopes"), *exp = json_object_get(body, "expires_at");
     ingest_role_t role;
+    unsigned want_scopes = 0;
+    long long exp_cap = 0;
     unsigned char raw[24];
     char hex[49], prefix[16], hash[65], id[LQ_UUID_STR_LEN + 1], expires[32] = "", *scopes_s;
     size_t i;
@@ -230,6 +232,31 @@ static void plan_keys_create(admin_call_t *c, json_t *body, const ingest_identit
                    "scopes are chosen among chat, jobs, admin.");
             return;
         }
+        want_scopes |= ingest_scope_parse(sc);
+    }
+    /* a key never reaches further than the key that creates it: its project, its scopes,
+     * its expiry */
+    if (who->project_id[0]) {
+        if (project && strcmp(project, who->project_id) != 0) {
+            refuse(c, 403, "permission_denied", "insufficient_role",
+                   "A key of project %s creates keys of that project only.", who->project_id);
+            return;
+        }
+        project = who->project_id;
+    }
+    if (who->scopes) {
+        if (want_scopes & ~who->scopes) {
+            refuse(c, 403, "permission_denied", "insufficient_scope",
+                   "A key cannot give scopes it does not have.");
+            return;
+        }
+        if (!want_scopes)
+            want_scopes = who->scopes;
+    }
+    if (who->expires_wall_ms) {
+        long long cap = (long long)(who->expires_wall_ms / 1000);
+        if (!(exp && json_is_integer(exp)) || json_integer_value(exp) > cap)
+            exp_cap = cap;
     }
     if (lq_random_bytes(raw, sizeof(raw)) != LQ_OK) {
         refuse(c, 500, "server_error", "no_randomness", "internal error");
@@ -240,16 +267,20 @@ static void plan_keys_create(admin_call_t *c, json_t *body, const ingest_identit
     ingest_auth_prefix(c->key, prefix);
     lq_sha256_hex(hash, c->key, strlen(c->key));
     lq_uuid7(id, lq_wall_ms());
-    if (exp && json_is_integer(exp))
+    if (exp_cap)
+        snprintf(expires, sizeof(expires), "%lld", exp_cap);
+    else if (exp && json_is_integer(exp))
         snprintf(expires, sizeof(expires), "%lld", (long long)json_integer_value(exp));
     {
         /* scopes as a PostgreSQL array literal of validated words */
         size_t o = 0;
         char buf[128];
+        static const char *const names[] = {"chat", "jobs", "admin"};
+        size_t k;
         o += (size_t)snprintf(buf + o, sizeof(buf) - o, "{");
-        for (i = 0; scopes && i < json_array_size(scopes) && o < sizeof(buf); i++)
-            o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", i ? "," : "",
-                                  json_string_value(json_array_get(scopes, i)));
+        for (k = 0, i = 0; k < 3 && o < sizeof(buf); k++)
+            if (want_scopes & (1u << k))
+                o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", i++ ? "," : "", names[k]);
         if (o < sizeof(buf))
             snprintf(buf + o, sizeof(buf) - o, "}");
         scopes_s = buf;
@@ -329,10 +360,10 @@ static void plan_provider_key_store(admin_call_t *c, json_t *body, const ingest_
         return;
     }
     if (body_str(body, "endpoint", &endpoint) || body_str(body, "key", &key) || !endpoint || !key ||
-        (len = strlen(key)) == 0 || len > sizeof(ct)) {
+        (len = strlen(key)) == 0 || len > sizeof(ct) || !lq_printable_token(key)) {
         refuse(c, 400, "invalid_request_error", "invalid_value",
                "A provider key needs an endpoint (its name in the routing table) and a key of 1 to "
-               "512 characters.");
+               "512 printable characters without spaces.");
         return;
     }
     lq_uuid7(id, lq_wall_ms());

@@ -13,7 +13,11 @@
 #include "common/ids.h"
 
 const char *const INGEST_AUTH_SQL =
-    "SELECT k.id, k.tenant_id, coalesce(k.project_id, ''), k.role, coalesce(k.user_id, ''),"
+    "SELECT k.id, k.tenant_id, coalesce(k.project_id, ''),"
+    /* a key bound to a user never has more than the user's role now (demotion applies) */
+    " CASE WHEN u.role IS NOT NULL AND array_position(ARRAY['viewer','developer','admin','owner',"
+    "'platform'], u.role) < array_position(ARRAY['viewer','developer','admin','owner','platform'],"
+    " k.role) THEN u.role ELSE k.role END, coalesce(k.user_id, ''),"
     " k.key_sha256, array_to_string(k.scopes, ','),"
     " coalesce((extract(epoch FROM k.expires_at) * 1000)::bigint, 0),"
     " coalesce(p.policy, t.policy)::text FROM api_keys k"
@@ -77,6 +81,8 @@ int ingest_auth_match(const struct pg_result *cres, const char *key_hash, ingest
         snprintf(scopes, sizeof(scopes), "%s", PQgetvalue(res, found, 6));
         for (p = strtok_r(scopes, ",", &save); p; p = strtok_r(NULL, ",", &save))
             id->scopes |= ingest_scope_parse(p);
+        if (scopes[0] && !id->scopes)
+            id->scopes = INGEST_SCOPE_NONE; /* scopes listed, none known: nothing allowed */
     }
     id->expires_wall_ms = atoll(PQgetvalue(res, found, 7));
     ingest_policy_parse(PQgetvalue(res, found, 8), &id->policy);
@@ -91,6 +97,7 @@ typedef struct entry {
 
 struct ingest_auth {
     pthread_rwlock_t lock;
+    uint64_t generation; /* bumped by every flush (under the lock) */
     lq_hashmap_t *map;
     int64_t ttl_ms, negative_ttl_ms;
     size_t max_entries;
@@ -144,7 +151,7 @@ ingest_auth_result_t ingest_auth_lookup(ingest_auth_t *a, const char *key_hash,
     entry_t *e;
 
     pthread_rwlock_rdlock(&a->lock);
-    e = lq_hashmap_get(a->map, key_hash);
+    e = a->map ? lq_hashmap_get(a->map, key_hash) : NULL;
     if (e && e->expires_ms > lq_mono_ms()) {
         if (e->denied) {
             r = INGEST_AUTH_DENIED;
@@ -169,10 +176,63 @@ void ingest_auth_flush(ingest_auth_t *a)
 {
     pthread_rwlock_wrlock(&a->lock);
     clear_all(a);
+    a->generation++;
     pthread_rwlock_unlock(&a->lock);
 }
 
+uint64_t ingest_auth_generation(ingest_auth_t *a)
+{
+    uint64_t g;
+
+    pthread_rwlock_rdlock(&a->lock);
+    g = a->generation;
+    pthread_rwlock_unlock(&a->lock);
+    return g;
+}
+
+typedef struct denied_list {
+    char **keys;
+    size_t n, cap;
+} denied_list_t;
+
+static void collect_denied(const char *key, void *value, void *arg)
+{
+    denied_list_t *l = arg;
+    entry_t *e = value;
+
+    if (!e->denied || l->n == l->cap)
+        return;
+    if ((l->keys[l->n] = strdup(key)))
+        l->n++;
+}
+
+/* Full: forget the unknown keys first (a flood of random keys must not push the real ones
+ * out); everything only when that is not enough. Write lock held. */
+static void make_room(ingest_auth_t *a)
+{
+    denied_list_t l = {NULL, 0, lq_hashmap_size(a->map)};
+    size_t i;
+
+    l.keys = calloc(l.cap ? l.cap : 1, sizeof(char *));
+    if (l.keys) {
+        lq_hashmap_foreach(a->map, collect_denied, &l);
+        for (i = 0; i < l.n; i++) {
+            free(lq_hashmap_remove(a->map, l.keys[i]));
+            free(l.keys[i]);
+        }
+        free(l.keys);
+    }
+    if (lq_hashmap_size(a->map) >= a->max_entries * 3 / 4)
+        clear_all(a);
+}
+
 void ingest_auth_store(ingest_auth_t *a, const char *key_hash, const ingest_identity_t *id)
+{
+    ingest_auth_store_if(a, key_hash, id, UINT64_MAX);
+}
+
+void ingest_auth_store_if(ingest_auth_t *a, const char *key_hash, const ingest_identity_t *id,
+                          uint64_t generation)
 {
     entry_t *e = calloc(1, sizeof(*e)), *old;
 
@@ -188,8 +248,14 @@ void ingest_auth_store(ingest_auth_t *a, const char *key_hash, const ingest_iden
             e->expires_ms = lq_mono_ms() + (left > 0 ? left : 0);
     }
     pthread_rwlock_wrlock(&a->lock);
+    if (generation != UINT64_MAX && generation != a->generation) {
+        /* the answer was read before a change that flushed the cache: it may be stale */
+        pthread_rwlock_unlock(&a->lock);
+        free(e);
+        return;
+    }
     if (a->map && lq_hashmap_size(a->map) >= a->max_entries)
-        clear_all(a); /* bounded memory against floods of random keys */
+        make_room(a); /* bounded memory against floods of random keys */
     if (!a->map) {
         free(e);
     } else {

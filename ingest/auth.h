@@ -26,6 +26,7 @@ const char *ingest_role_name(ingest_role_t r);
 #define INGEST_SCOPE_CHAT 1u  /* POST /v1/chat/completions */
 #define INGEST_SCOPE_JOBS 2u  /* /v1/jobs */
 #define INGEST_SCOPE_ADMIN 4u /* /admin/v1 */
+#define INGEST_SCOPE_NONE 128u /* a key whose scopes are all unknown: matches no route */
 /** The bit of a scope name, 0 when unknown. */
 unsigned ingest_scope_parse(const char *name);
 
@@ -61,6 +62,12 @@ void ingest_auth_store(ingest_auth_t *a, const char *key_hash, const ingest_iden
 
 /** Forget every cached answer (keys, tenants, projects or users changed). */
 void ingest_auth_flush(ingest_auth_t *a);
+
+/** The number of flushes so far: read it before a database lookup and pass it to
+ * ingest_auth_store_if, so an answer read before a change is not cached after it. */
+uint64_t ingest_auth_generation(ingest_auth_t *a);
+void ingest_auth_store_if(ingest_auth_t *a, const char *key_hash, const ingest_identity_t *id,
+                          uint64_t generation);
 
 /** The lookup prefix of a presented key (its first 12 characters). */
 void ingest_auth_prefix(const char *key, char out[16]);

@@ -1,6 +1,7 @@
 #include "ingest/policy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -104,6 +105,66 @@ static int check_text(const ingest_policy_t *p, char *text, size_t msg, policy_v
     }
 }
 
+/* Every string inside a JSON value, decoded: checked, and replaced by its masked form when
+ * something was masked. (Never scan serialized JSON: its escapes hide word boundaries and
+ * masking could run over its syntax.) Returns 1 when blocked. */
+static int check_json_value(const ingest_policy_t *p, json_t *j, size_t msg, policy_verdict_t *v,
+                            int *changed)
+{
+    size_t i;
+    const char *k;
+    json_t *e;
+
+    if (json_is_string(j)) {
+        char *copy = strdup(json_string_value(j));
+        int before = v->redacted, blocked;
+        if (!copy)
+            return 0;
+        blocked = check_text(p, copy, msg, v);
+        if (!blocked && v->redacted != before) {
+            json_string_set(j, copy);
+            *changed = 1;
+        }
+        free(copy);
+        return blocked;
+    }
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, e)
+            if (check_json_value(p, e, msg, v, changed))
+                return 1;
+    } else if (json_is_object(j)) {
+        json_object_foreach(j, k, e)
+            if (check_json_value(p, e, msg, v, changed))
+                return 1;
+    }
+    return 0;
+}
+
+/* A JSON text field of a message (content parts, tool calls): check its strings and
+ * re-serialize it when one was masked. */
+static int check_json_text(const ingest_policy_t *p, char **text, size_t msg, policy_verdict_t *v)
+{
+    json_error_t jerr;
+    json_t *root;
+    int changed = 0, blocked;
+
+    if (!*text)
+        return 0;
+    root = json_loads(*text, JSON_DECODE_ANY, &jerr);
+    if (!root) /* not JSON (the parser made it, so this does not happen): as text */
+        return check_text(p, *text, msg, v);
+    blocked = check_json_value(p, root, msg, v, &changed);
+    if (!blocked && changed) {
+        char *out = json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (out) {
+            free(*text);
+            *text = out;
+        }
+    }
+    json_decref(root);
+    return blocked;
+}
+
 void ingest_policy_apply(const ingest_policy_t *p, lq_chat_request_t *req, policy_verdict_t *v)
 {
     size_t i;
@@ -111,8 +172,14 @@ void ingest_policy_apply(const ingest_policy_t *p, lq_chat_request_t *req, polic
     memset(v, 0, sizeof(*v));
     for (i = 0; i < req->n_messages; i++) {
         lq_message_t *m = &req->messages[i];
-        if (check_text(p, m->content, i, v) || check_text(p, m->content_json, i, v) ||
-            check_text(p, m->extra_json, i, v))
+        if (check_text(p, m->content, i, v) || check_text(p, m->name, i, v) ||
+            check_json_text(p, &m->content_json, i, v) || check_json_text(p, &m->extra_json, i, v))
             return;
+    }
+    /* fields of the request llmq passes through (tools, metadata, ...) and the user id */
+    if (check_text(p, req->user, req->n_messages, v) ||
+        check_json_text(p, &req->extra_json, req->n_messages, v)) {
+        snprintf(v->param, sizeof(v->param), "%s", "request");
+        return;
     }
 }

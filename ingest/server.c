@@ -96,6 +96,7 @@ typedef struct req_ctx {
     int too_large;
     char key_hash[65];
     char key_prefix[16];
+    uint64_t auth_generation; /* of the cache when the lookup was sent */
     char method[8];
     admin_call_t admin;
     int auth_state; /* 0 unknown, 1 ok, -1 denied, -2 database unavailable */
@@ -654,10 +655,10 @@ static void auth_cb(const PGresult *res, const char *errmsg, void *arg)
         (void)errmsg;
         c->auth_state = -2;
     } else if (ingest_auth_match(res, c->key_hash, &c->id) != 0) {
-        ingest_auth_store(s->auth, c->key_hash, NULL);
+        ingest_auth_store_if(s->auth, c->key_hash, NULL, c->auth_generation);
         c->auth_state = -1;
     } else {
-        ingest_auth_store(s->auth, c->key_hash, &c->id);
+        ingest_auth_store_if(s->auth, c->key_hash, &c->id, c->auth_generation);
         c->auth_state = 1;
     }
     ctx_resume(c);
@@ -743,7 +744,7 @@ static void audit_done(const PGresult *res, const char *errmsg, void *arg)
 /* A blocked request goes to the tenant's audit log (what was found, never the text). */
 static void audit_block(req_ctx_t *c, const policy_verdict_t *v)
 {
-    char actor[256], details[300];
+    char actor[256];
     const char *params[4];
     json_t *d = json_pack("{s:s,s:s,s:s}", "found", v->what, "where", v->param, "project",
                           c->id.project_id);
@@ -752,17 +753,16 @@ static void audit_block(req_ctx_t *c, const policy_verdict_t *v)
     json_decref(d);
     snprintf(actor, sizeof(actor), "key:%s%s%s (%s)", c->id.key_id, c->id.user_id[0] ? " user:" : "",
              c->id.user_id, ingest_role_name(c->id.role));
-    snprintf(details, sizeof(details), "%s", dt ? dt : "{}");
-    free(dt);
     params[0] = c->id.tenant_id;
     params[1] = actor;
     params[2] = v->policy;
-    params[3] = details;
+    params[3] = dt ? dt : "{}";
     if (ingest_pg_submit(c->srv->pg,
                          "SELECT audit_append($1, $2, 'policy.block', $3, $4::jsonb)", 4, params,
                          audit_done, NULL))
         LQ_WARN("policy block of tenant %s not recorded: the database queue is full",
                 c->id.tenant_id);
+    free(dt);
 }
 
 static enum MHD_Result handle_submit(req_ctx_t *c)
@@ -1096,6 +1096,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             break;
         case INGEST_AUTH_MISS: {
             const char *params[1] = {c->key_prefix};
+            c->auth_generation = ingest_auth_generation(s->auth);
             c->phase = PH_AUTH;
             MHD_suspend_connection(conn);
             if (ingest_pg_submit(s->pg, INGEST_AUTH_SQL, 1, params, auth_cb, c)) {

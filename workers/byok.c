@@ -43,6 +43,21 @@ static void free_map(lq_hashmap_t *m)
     lq_hashmap_destroy(m);
 }
 
+/* The tenant has a key for this endpoint that cannot be used: remember that (an empty
+ * value), so its requests fail instead of going out on the installation's key. */
+static void unusable(lq_hashmap_t *m, const char *name)
+{
+    char *empty = strdup("");
+    void *old = lq_hashmap_get(m, name);
+
+    if (empty && lq_hashmap_put(m, name, empty) == LQ_OK) {
+        if (old)
+            wipe_entry(name, old, NULL);
+    } else {
+        free(empty);
+    }
+}
+
 static int load(worker_byok_t *b, PGconn *conn)
 {
     PGresult *res = PQexec(conn, "SELECT tenant_id, endpoint, id::text, master_key_id,"
@@ -61,9 +76,12 @@ static int load(worker_byok_t *b, PGconn *conn)
         unsigned char nonce[LQ_BOX_NONCE_LEN], tag[LQ_BOX_TAG_LEN], ct[512];
         char aad[256], name[200], *plain;
         int n;
+        snprintf(name, sizeof(name), "%s|%s", t, ep);
         if (strcmp(PQgetvalue(res, r, 3), b->master.id) != 0) {
             LQ_WARN("provider key %s (tenant %s) is encrypted under master key %s, not this "
-                    "worker's %s: skipped", id, t, PQgetvalue(res, r, 3), b->master.id);
+                    "worker's %s: the tenant's requests to %s fail until it is fixed", id, t,
+                    PQgetvalue(res, r, 3), b->master.id, ep);
+            unusable(m, name);
             continue;
         }
         if (lq_unhex(PQgetvalue(res, r, 4), nonce, sizeof(nonce)) != LQ_BOX_NONCE_LEN ||
@@ -71,13 +89,14 @@ static int load(worker_byok_t *b, PGconn *conn)
             (n = lq_unhex(PQgetvalue(res, r, 5), ct, sizeof(ct))) <= 0 || !(plain = calloc(1, (size_t)n + 1)))
             continue;
         snprintf(aad, sizeof(aad), "%s|%s|%s", t, ep, id);
-        if (lq_box_open(&b->master, aad, ct, (size_t)n, nonce, tag, plain) != LQ_OK) {
+        if (lq_box_open(&b->master, aad, ct, (size_t)n, nonce, tag, plain) != LQ_OK ||
+            !lq_printable_token(plain)) {
             LQ_WARN("provider key %s (tenant %s) does not decrypt (altered, or moved from another "
-                    "row): skipped", id, t);
+                    "row): the tenant's requests to %s fail until it is fixed", id, t, ep);
             free(plain);
+            unusable(m, name);
             continue;
         }
-        snprintf(name, sizeof(name), "%s|%s", t, ep);
         old = lq_hashmap_get(m, name);
         if (lq_hashmap_put(m, name, plain) == LQ_OK) {
             if (old)
@@ -179,7 +198,9 @@ int worker_byok_get(worker_byok_t *b, const char *tenant, const char *endpoint, 
     snprintf(name, sizeof(name), "%s|%s", tenant, endpoint);
     pthread_mutex_lock(&b->mu);
     v = b->keys ? lq_hashmap_get(b->keys, name) : NULL;
-    if (v && strlen(v) < size) {
+    if (v && !*v)
+        found = -1; /* there is one, but it cannot be used */
+    else if (v && strlen(v) < size) {
         memcpy(out, v, strlen(v) + 1);
         found = 1;
     }

@@ -21,7 +21,9 @@ typedef struct worker_byok worker_byok_t;
 worker_byok_t *worker_byok_start(const lq_config_t *cfg, int *fatal, char *errstr, size_t errstr_size);
 void worker_byok_stop(worker_byok_t *b); /* NULL-safe; wipes the keys */
 
-/** Copy tenant's key for endpoint into out; 1 when there is one. */
+/** Copy tenant's key for endpoint into out: 1 when there is one, 0 when the tenant has
+ * none (the installation's key applies), -1 when it has one that cannot be used (another
+ * master key, altered): the call must fail rather than use the installation's key. */
 int worker_byok_get(worker_byok_t *b, const char *tenant, const char *endpoint, char *out, size_t size);
 
 #endif

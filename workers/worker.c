@@ -593,7 +593,7 @@ static void finish_job(worker_t *w, job_t *j)
         span_vals[spans[1].n_attrs] = findings;
         spans[1].n_attrs++;
     }
-    if (j->tenant_key) { /* which credentials the call used (never the key itself) */
+    if (j->tenant_key > 0) { /* which credentials the call used (never the key itself) */
         span_keys[spans[1].n_attrs] = "key";
         span_vals[spans[1].n_attrs] = "tenant";
         spans[1].n_attrs++;
@@ -844,6 +844,14 @@ static void start_attempt(worker_t *w, job_t *j)
     target.api_key = ep->n_keys ? ep->keys[w->key_next[c->endpoint]++ % ep->n_keys] : "";
     j->tenant_key = worker_byok_get(w->byok, j->req.tenant_id, ep->name, tenant_key,
                                     sizeof(tenant_key));
+    if (j->tenant_key < 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "This tenant's own key for %s cannot be used (it does not "
+                 "decrypt on this worker); an operator must check the master key.", ep->name);
+        worker_result_fail(&j->result, "provider_error", "provider_key_unavailable", msg, 502, 0);
+        provider_done(w, j);
+        return;
+    }
     if (j->tenant_key)
         target.api_key = tenant_key; /* the tenant's own key for this provider */
     target.model = c->model;
@@ -1198,6 +1206,15 @@ static void set_paused(worker_t *w, int pause)
     if (w->paused == pause)
         return;
     if (rd_kafka_assignment(w->consumer, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR && assigned) {
+        /* only the requests: cancellations must get through to a full worker */
+        rd_kafka_topic_partition_list_t *req = rd_kafka_topic_partition_list_new(assigned->cnt);
+        int i;
+        for (i = 0; i < assigned->cnt; i++)
+            if (strcmp(assigned->elems[i].topic, w->topics.requests) == 0)
+                rd_kafka_topic_partition_list_add(req, assigned->elems[i].topic,
+                                                  assigned->elems[i].partition);
+        rd_kafka_topic_partition_list_destroy(assigned);
+        assigned = req;
         if (pause)
             rd_kafka_pause_partitions(w->consumer, assigned);
         else
@@ -1480,7 +1497,9 @@ lq_err_t worker_run(worker_t *w, int (*stop_flag)(void))
                 set_paused(w, 0);
         }
         budget = 512;
-        while (budget-- > 0) {
+        /* never more than max_inflight: stop taking requests when full; once the request
+         * partitions are paused (top of the next turn) only cancellations come */
+        while (budget-- > 0 && (stopping || w->paused || w->inflight < w->max_inflight)) {
             rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 0);
             if (!m)
                 break;

@@ -231,8 +231,9 @@ static int cmd_provider_key_set(PGconn *conn, int argc, char **argv)
         key[0] = '\0';
     key[strcspn(key, "\r\n")] = '\0';
     len = strlen(key);
-    if (len == 0 || len > sizeof(ct)) {
-        fprintf(stderr, "llmqctl: give the key (1 to 512 characters) on standard input\n");
+    if (len == 0 || len > sizeof(ct) || !lq_printable_token(key)) {
+        fprintf(stderr, "llmqctl: give the key (1 to 512 printable characters, no spaces) on "
+                "standard input\n");
         lq_master_key_wipe(&mk);
         return 2;
     }

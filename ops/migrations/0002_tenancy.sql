@@ -75,13 +75,16 @@ BEGIN
     RETURN n;
 END $$;
 
+-- Only the owner of the tables (and functions running as it) may append to the log.
+REVOKE EXECUTE ON FUNCTION audit_append(text, text, text, text, jsonb) FROM PUBLIC;
+
 -- Running ingest nodes drop cached keys when these change (LISTEN llmq_auth).
 CREATE FUNCTION auth_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('llmq_auth', TG_TABLE_NAME);
     RETURN NULL;
 END $$;
-CREATE TRIGGER api_keys_changed AFTER UPDATE OR DELETE ON api_keys
+CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE ON api_keys
     FOR EACH STATEMENT EXECUTE FUNCTION auth_changed();
 CREATE TRIGGER tenants_changed AFTER UPDATE ON tenants
     FOR EACH STATEMENT EXECUTE FUNCTION auth_changed();
@@ -202,7 +205,8 @@ END $$;
 -- admins and owners.
 CREATE FUNCTION admin_may_manage(p_caller_role text, p_role text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT p_caller_role IN ('owner', 'platform')
+    SELECT p_caller_role = 'platform'
+        OR (p_caller_role = 'owner' AND p_role <> 'platform')
         OR (p_caller_role = 'admin' AND p_role IN ('viewer', 'developer'))
 $$;
 
@@ -255,6 +259,9 @@ BEGIN
     IF p_user IS NOT NULL AND NOT EXISTS
         (SELECT 1 FROM users WHERE tenant_id = p_tenant AND id = p_user) THEN
         RAISE EXCEPTION 'no user %', p_user USING ERRCODE = 'LQ400';
+    END IF;
+    IF NOT coalesce(p_scopes, '{}') <@ ARRAY['chat', 'jobs', 'admin'] THEN
+        RAISE EXCEPTION 'scopes are chosen among chat, jobs, admin' USING ERRCODE = 'LQ400';
     END IF;
     IF p_expires_at IS NOT NULL AND p_expires_at <= now() THEN
         RAISE EXCEPTION 'expires_at is in the past' USING ERRCODE = 'LQ400';

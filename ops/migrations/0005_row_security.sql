@@ -24,7 +24,8 @@ BEGIN
     END LOOP;
 END $$;
 
--- GET /v1/jobs/{id}: the job if it is the tenant's.
+-- GET /v1/jobs/{id}: the job if it is the tenant's. (search_path: llmq's tables live in
+-- the schema public.)
 CREATE FUNCTION tenant_job(p_tenant text, p_id uuid)
 RETURNS TABLE (status text, model text, created_s bigint, started_s bigint, finished_s bigint,
                result text, error text)

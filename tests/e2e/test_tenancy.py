@@ -286,3 +286,32 @@ def test_llmqctl_day_one(pg_url):
                    "policy.set", "key.revoke"):
         assert action in audit, action
     assert ctl(pg_url, "audit", "verify", "--tenant", t).returncode == 0
+
+
+def test_a_key_never_reaches_further_than_its_user_or_creator(stack, world, pg_url):
+    t, keys = new_tenant(pg_url)
+    ctl(pg_url, "user", "create", "--tenant", t, "eve", "--role", "owner")
+    eve = ctl(pg_url, "key", "create", "--tenant", t, "--role", "owner", "--user", "eve").stdout.strip()
+    assert call(stack, "GET", "/admin/v1/me", eve).json()["role"] == "owner"
+    # eve is demoted: her owner key acts as a developer at once
+    r = call(stack, "PATCH", f"/admin/v1/tenants/{t}/users/eve", keys["owner"], {"role": "developer"})
+    assert r.status_code == 200, r.text
+    assert poll(lambda: call(stack, "GET", "/admin/v1/me", eve).json()["role"], lambda v: v == "developer", 5) \
+        == "developer"
+    assert call(stack, "POST", f"/admin/v1/tenants/{t}/keys", eve, {"role": "developer"}).status_code == 403
+    # a project's admin key creates keys of its project only, with its scopes and expiry at most
+    ctl(pg_url, "project", "create", "--tenant", t, "p1")
+    ctl(pg_url, "project", "create", "--tenant", t, "p2")
+    padmin = ctl(pg_url, "key", "create", "--tenant", t, "--role", "admin", "--project", "p1",
+                 "--scopes", "admin,jobs", "--expires-in-days", "1").stdout.strip()
+    r = call(stack, "POST", f"/admin/v1/tenants/{t}/keys", padmin, {"role": "developer", "project": "p2"})
+    assert r.status_code == 403
+    r = call(stack, "POST", f"/admin/v1/tenants/{t}/keys", padmin, {"role": "developer", "scopes": ["chat"]})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_scope"
+    r = call(stack, "POST", f"/admin/v1/tenants/{t}/keys", padmin, {"role": "developer"})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert made["project"] == "p1" and sorted(made["scopes"]) == ["admin", "jobs"]
+    assert made["expires_at"] is not None and made["expires_at"] <= int(time.time()) + 86400 + 5
+    # scopes llmq does not know are refused, not silently ignored
+    assert ctl(pg_url, "key", "create", "--tenant", t, "--scopes", "chats", check=False).returncode != 0

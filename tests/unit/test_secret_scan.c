@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "common/secret_scan.h"
+#include "ingest/policy.h"
 #include "testutil.h"
 
 typedef struct scase {
@@ -22,6 +25,7 @@ static const scase_t cases[] = {
     {"AKIAIOSFODNN7EXAMPL", "", NULL},                 /* 15 after the prefix: too short */
     {"XAKIAIOSFODNN7EXAMPLE", "", NULL},               /* inside a word */
     {"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", "aws_secret_key", NULL},
+    {"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_key", NULL},
     {"token ghp_0123456789abcdefghijABCDEFGHIJ0123456789", "github_token", NULL},
     {"github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "github_token", NULL},
     {"glpat-abcdefghij0123456789", "gitlab_token", NULL},
@@ -103,8 +107,60 @@ static void test_words(void)
     CHECK(!lq_contains_word(t, strlen(t), ""));
 }
 
+/* The policy checks decoded strings of content parts and tool calls, and keeps their JSON
+ * valid when it masks (a secret after a newline, a PEM block before an image part). */
+static void test_policy_json(void)
+{
+    ingest_policy_t pol;
+    policy_verdict_t v;
+    lq_message_t m = {"user", NULL, NULL, NULL, NULL};
+    lq_chat_request_t req;
+    char content[] = "my token:\neyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_X";
+    const char *parts =
+        "[{\"type\":\"text\",\"text\":\"my token:\\neyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+        "dozjgNryP4J3jVmNHl0w5N_X\"},{\"type\":\"text\",\"text\":\"-----BEGIN RSA PRIVATE KEY-----\\nMIIE\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/y.png\"}}]";
+    json_error_t jerr;
+    json_t *j;
+
+    memset(&req, 0, sizeof(req));
+    m.content = content;
+    m.content_json = strdup(parts);
+    m.extra_json = strdup("{\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\",\"function\":"
+                          "{\"name\":\"f\",\"arguments\":\"{\\\"k\\\":\\\"AKIAIOSFODNN7EXAMPLE\\\"}\"}}]}");
+    req.messages = &m;
+    req.n_messages = 1;
+    ingest_policy_parse("{\"secrets\":\"redact\"}", &pol);
+    ingest_policy_apply(&pol, &req, &v);
+    CHECK_INT(v.blocked, 0);
+    CHECK(v.redacted >= 4);
+    CHECK(strstr(m.content_json, "eyJzdWIi") == NULL);      /* masked inside the part too */
+    CHECK(strstr(m.extra_json, "AKIAIOSFODNN7EXAMPLE") == NULL);
+    j = json_loads(m.content_json, 0, &jerr);                 /* still JSON, image kept */
+    CHECK(json_is_array(j) && json_array_size(j) == 3);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(json_array_get(j, 2), "image_url"), "url")),
+              "https://x/y.png");
+    json_decref(j);
+    j = json_loads(m.extra_json, 0, &jerr);
+    CHECK(j != NULL);
+    json_decref(j);
+    free(m.content_json);
+    free(m.extra_json);
+    /* default policy: a key inside a tool call's arguments blocks */
+    m.content = strdup("fine");
+    m.content_json = NULL;
+    m.extra_json = strdup("{\"tool_calls\":[{\"function\":{\"arguments\":\"sk-proj-abcdefghijklmnopqrstuvwxyz\"}}]}");
+    ingest_policy_parse(NULL, &pol);
+    ingest_policy_apply(&pol, &req, &v);
+    CHECK_INT(v.blocked, 1);
+    CHECK_STR(v.what, "openai_key");
+    free(m.content);
+    free(m.extra_json);
+}
+
 int main(void)
 {
+    test_policy_json();
     test_cases();
     test_many_and_names();
     test_words();
