@@ -13,7 +13,9 @@
 
 #define MAX_SEGMENTS 6
 
-/* ---------- SQL ---------- */
+/* ---------- SQL ----------
+ * Lists of a tenant's rows go through tenant_list (migration 0005), which runs as the
+ * row-level-security reader: it sees the caller's tenant only. */
 
 static const char *const SQL_TENANTS_LIST =
     "SELECT jsonb_build_object('object', 'list', 'data',"
@@ -22,31 +24,16 @@ static const char *const SQL_TENANT_GET =
     "SELECT admin_tenant_json(t)::text FROM tenants t WHERE t.id = $1";
 static const char *const SQL_TENANT_CREATE = "SELECT admin_create_tenant($1, $2, $3, $4)::text";
 static const char *const SQL_TENANT_UPDATE = "SELECT admin_update_tenant($1, $2, $3::jsonb)::text";
-static const char *const SQL_PROJECTS_LIST =
-    "SELECT jsonb_build_object('object', 'list', 'data', coalesce(jsonb_agg(jsonb_build_object("
-    "'object', 'project', 'id', id, 'name', name, 'disabled', disabled,"
-    " 'created_at', extract(epoch FROM created_at)::bigint) ORDER BY id), '[]'))::text"
-    " FROM projects WHERE tenant_id = $1";
+static const char *const SQL_PROJECTS_LIST = "SELECT tenant_list($1, 'projects', 0)";
 static const char *const SQL_PROJECT_CREATE = "SELECT admin_create_project($1, $2, $3, $4)::text";
 static const char *const SQL_PROJECT_UPDATE =
     "SELECT admin_update_project($1, $2, $3, $4::jsonb)::text";
-static const char *const SQL_USERS_LIST =
-    "SELECT jsonb_build_object('object', 'list', 'data', coalesce(jsonb_agg(jsonb_build_object("
-    "'object', 'user', 'id', id, 'email', email, 'name', name, 'role', role, 'disabled', disabled,"
-    " 'created_at', extract(epoch FROM created_at)::bigint) ORDER BY id), '[]'))::text"
-    " FROM users WHERE tenant_id = $1";
+static const char *const SQL_USERS_LIST = "SELECT tenant_list($1, 'users', 0)";
 static const char *const SQL_USER_CREATE =
     "SELECT admin_create_user($1, $2, $3, $4, $5, $6)::text";
 static const char *const SQL_USER_UPDATE =
     "SELECT admin_update_user($1, $2, $3, $4, $5::jsonb)::text";
-static const char *const SQL_KEYS_LIST =
-    "SELECT jsonb_build_object('object', 'list', 'data', coalesce(jsonb_agg(jsonb_build_object("
-    "'object', 'api_key', 'id', id, 'prefix', key_prefix, 'name', name, 'role', role,"
-    " 'project', project_id, 'user', user_id, 'scopes', to_jsonb(scopes),"
-    " 'created_at', extract(epoch FROM created_at)::bigint,"
-    " 'expires_at', extract(epoch FROM expires_at)::bigint,"
-    " 'revoked', revoked_at IS NOT NULL) ORDER BY created_at), '[]'))::text"
-    " FROM api_keys WHERE tenant_id = $1";
+static const char *const SQL_KEYS_LIST = "SELECT tenant_list($1, 'keys', 0)";
 static const char *const SQL_KEY_CREATE =
     "SELECT admin_create_key($1, $2, $3::uuid, $4, $5, $6, $7, $8::text[],"
     " to_timestamp($9::double precision), $10, $11)::text";
@@ -59,11 +46,7 @@ static const char *const SQL_PKEYS_LIST = "SELECT admin_list_provider_keys($1, $
 static const char *const SQL_PKEY_STORE =
     "SELECT admin_store_provider_key($1, $2, $3::uuid, $4, $5, $6, $7, $8, $9)::text";
 static const char *const SQL_PKEY_REVOKE = "SELECT admin_revoke_provider_key($1, $2, $3::uuid)::text";
-static const char *const SQL_AUDIT_LIST =
-    "SELECT jsonb_build_object('object', 'list', 'data', coalesce(jsonb_agg(jsonb_build_object("
-    "'seq', seq, 'ts', ts_us / 1000000.0, 'actor', actor, 'action', action, 'target', target,"
-    " 'details', details, 'hash', hash) ORDER BY seq DESC), '[]'))::text"
-    " FROM (SELECT * FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT $2::int) a";
+static const char *const SQL_AUDIT_LIST = "SELECT tenant_list($1, 'audit', $2::int)";
 
 /* ---------- helpers ---------- */
 
