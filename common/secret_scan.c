@@ -248,8 +248,11 @@ size_t lq_secret_scan(const char *text, size_t len, lq_secret_finding_t *out, si
         lq_secret_kind_t kind;
         size_t m;
         unsigned two = i + 1 < len ? (unsigned)p[i] << 8 | p[i + 1] : 0;
+        /* a secret starts a word; an escape such as \n before it counts as a boundary (JSON
+         * text, C strings) */
         if (!first[p[i]] || !(pair[two >> 3] & (1u << (two & 7))) ||
-            (i > 0 && (cls[p[i - 1]] & (C_ALNUM | C_UNDER)) && p[i] != '-')) {
+            (i > 0 && (cls[p[i - 1]] & (C_ALNUM | C_UNDER)) && p[i] != '-' &&
+             !(i > 1 && p[i - 2] == '\\'))) {
             i++;
             continue;
         }

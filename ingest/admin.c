@@ -391,8 +391,7 @@ static void plan_tenant_sub(admin_call_t *c, const char *method, char **seg, int
         return;
     }
     if (n == 2 && get) {
-        if (begin(c, who, ROLE_VIEWER, SQL_TENANT_GET, 200, NULL, t))
-            c->not_found_if_empty = 1;
+        begin(c, who, ROLE_VIEWER, SQL_TENANT_GET, 200, NULL, t);
     } else if (n == 2 && patching) {
         patch(c, who, ROLE_PLATFORM, SQL_TENANT_UPDATE, actor, 0, t, NULL, body, tenant_fields);
     } else if (!strcmp(what, "projects") && n == 3 && get) {

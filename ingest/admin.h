@@ -28,8 +28,7 @@ typedef struct admin_call {
     const char *sql;
     char *params[ADMIN_MAX_PARAMS]; /* malloc'ed; NULL = SQL NULL */
     int n_params;
-    int ok_status;      /* 200, or 201 for a creation */
-    int not_found_if_empty;
+    int ok_status;      /* 200, or 201 for a creation (no row: 404) */
     char key[80];       /* key creation: the clear key, shown once in the answer */
 } admin_call_t;
 

@@ -140,6 +140,23 @@ static int check_json_value(const ingest_policy_t *p, json_t *j, size_t msg, pol
     return 0;
 }
 
+/* Could the decoded strings of this JSON text hold anything the policy acts on? The raw
+ * text answers for almost every request without parsing it: a secret reads the same in
+ * JSON as decoded (escapes count as word boundaries for the scanner), a keyword too when
+ * matched anywhere; only \u and \/ escapes can hide one, so those are decoded. */
+static int worth_decoding(const ingest_policy_t *p, const char *text)
+{
+    lq_secret_finding_t f;
+    int w;
+
+    if (strstr(text, "\\u") || strstr(text, "\\/") || lq_secret_scan(text, strlen(text), &f, 1))
+        return 1;
+    for (w = 0; w < p->n_keywords; w++)
+        if (strcasestr(text, p->keywords[w]))
+            return 1;
+    return 0;
+}
+
 /* A JSON text field of a message (content parts, tool calls): check its strings and
  * re-serialize it when one was masked. */
 static int check_json_text(const ingest_policy_t *p, char **text, size_t msg, policy_verdict_t *v)
@@ -148,7 +165,7 @@ static int check_json_text(const ingest_policy_t *p, char **text, size_t msg, po
     json_t *root;
     int changed = 0, blocked;
 
-    if (!*text)
+    if (!*text || !worth_decoding(p, *text))
         return 0;
     root = json_loads(*text, JSON_DECODE_ANY, &jerr);
     if (!root) /* not JSON (the parser made it, so this does not happen): as text */

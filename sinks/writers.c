@@ -167,6 +167,16 @@ static int status_rank(lq_job_status_t s, int32_t replay)
     return (replay > 0 && replay < 1000 ? replay : 0) * 4 + base;
 }
 
+/* Whose it is: the columns usage and trace rows share. */
+static void write_who(lq_jsonw_t *w, const char *tenant_id, const char *project_id,
+                      const char *api_key_id, const char *user_id)
+{
+    lq_jsonw_kstr(w, "tenant_id", tenant_id);
+    lq_jsonw_kstr(w, "project_id", project_id);
+    lq_jsonw_kstr(w, "api_key_id", api_key_id);
+    lq_jsonw_kstr(w, "user_id", user_id);
+}
+
 /* The columns every jobs row has, from a request (queued) or a response. */
 static void write_job_head(lq_jsonw_t *w, const char *job_id, const char *tenant_id,
                            const char *project_id, const char *api_key_id, const char *model,
@@ -247,10 +257,7 @@ void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
     row_open(w, topic, partition, offset);
     lq_jsonw_kstr(w, "event_id", u.event_id);
     lq_jsonw_kstr(w, "job_id", u.job_id);
-    lq_jsonw_kstr(w, "tenant_id", u.tenant_id);
-    lq_jsonw_kstr(w, "project_id", u.project_id);
-    lq_jsonw_kstr(w, "api_key_id", u.api_key_id);
-    lq_jsonw_kstr(w, "user_id", u.user_id);
+    write_who(w, u.tenant_id, u.project_id, u.api_key_id, u.user_id);
     lq_jsonw_kstr(w, "model", u.model);
     lq_jsonw_kstr(w, "provider", u.provider);
     lq_jsonw_kstr(w, "provider_model", u.provider_model);
@@ -284,10 +291,7 @@ void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
     row_open(w, topic, partition, offset);
     lq_jsonw_kstr(w, "trace_id", t.trace_id);
     lq_jsonw_kstr(w, "job_id", t.job_id);
-    lq_jsonw_kstr(w, "tenant_id", t.tenant_id);
-    lq_jsonw_kstr(w, "project_id", t.project_id);
-    lq_jsonw_kstr(w, "api_key_id", t.api_key_id);
-    lq_jsonw_kstr(w, "user_id", t.user_id);
+    write_who(w, t.tenant_id, t.project_id, t.api_key_id, t.user_id);
     lq_jsonw_kstr(w, "model", t.model);
     lq_jsonw_kstr(w, "provider", t.provider);
     lq_jsonw_kstr(w, "status", lq_job_status_name(t.status));
