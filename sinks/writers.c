@@ -378,6 +378,8 @@ static lq_err_t write_rows_one_by_one(PGconn *conn, const char *sql, const char 
         err = lq_pg_exec(conn, "SAVEPOINT row", errstr, errstr_size);
         if (!err)
             err = run_rows(conn, sql, wrapped, errstr, errstr_size);
+        if (!err) /* keep one subtransaction open at a time, not one per row */
+            err = lq_pg_exec(conn, "RELEASE SAVEPOINT row", errstr, errstr_size);
         if (err == LQ_ERR_INVALID) {
             const char *topic = json_string_value(json_object_get(row, "_topic"));
             LQ_ERROR("%s p%lld@%lld refused by PostgreSQL (%s): kept in dead_letters",

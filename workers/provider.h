@@ -167,8 +167,6 @@ void worker_fail_bad_answer(worker_result_t *out, const char *message);
  * first 4 characters and "***". */
 void worker_mask_secrets(char *dst, size_t dst_size, const char *msg, size_t max_bytes);
 
-/** The wall clock in ms (for Retry-After dates). */
-int64_t worker_now_ms(void);
 
 /** Append "name: value" to r->headers; 0 or -1 (out of memory). */
 int worker_http_request_add_header(worker_http_request_t *r, const char *name,

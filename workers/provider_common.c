@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "common/clock.h"
 #include "workers/provider.h"
 
 static const char *const wire_names[] = {"openai", "anthropic", "gemini"};
@@ -230,13 +231,6 @@ void worker_mask_secrets(char *dst, size_t dst_size, const char *msg, size_t max
 
 /* ---- the error mapping table ---- */
 
-int64_t worker_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void worker_fail_transport(worker_result_t *out, const char *transport_error, int timeout)
 {
@@ -377,7 +371,7 @@ void worker_fail_http(worker_result_t *out, long http_status, const char *code,
         retriable = 1;
     }
     worker_result_fail(out, type, code, detail, status, retriable);
-    out->retry_after_ms = worker_retry_after_ms(retry_after, worker_now_ms());
+    out->retry_after_ms = worker_retry_after_ms(retry_after, lq_wall_ms());
 }
 
 /* ---- Retry-After ---- */

@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "common/secret_scan.h"
+
 typedef struct route_rule {
     char *name;
     char **words; /* lower case */
@@ -607,24 +609,9 @@ static int resolve_target(const routing_t *r, const char *target, const char *cl
     return ok ? 0 : -1;
 }
 
-/* Does the word w (lower case) occur in text as a whole word, any case? */
 static int has_word(const char *text, const char *w)
 {
-    size_t n = strlen(w);
-    const char *p = text;
-
-    if (!n)
-        return 0;
-    for (; *p; p++) {
-        size_t i;
-        if (p != text && isalnum((unsigned char)p[-1]))
-            continue;
-        for (i = 0; i < n && p[i] && tolower((unsigned char)p[i]) == w[i]; i++)
-            ;
-        if (i == n && !isalnum((unsigned char)p[n]))
-            return 1;
-    }
-    return 0;
+    return lq_contains_word(text, strlen(text), w);
 }
 
 static const char *last_user_text(const lq_chat_request_t *req)

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/http_admin.h"
 #include "common/ids.h"
+#include "common/jsonw.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -377,35 +378,42 @@ static void usage_event_id(const lq_chat_request_t *req, char out[40])
 }
 
 /* The attempt history as JSON (dead-letter header and trace attribute). */
-static void history_json(worker_t *w, const job_t *j, char *buf, size_t size)
+/* The attempt history as JSON (the trace's provider span and the dead-letter header),
+ * escaped by the JSON writer: models and error codes come from outside. malloc'ed. */
+static char *history_json(worker_t *w, const job_t *j)
 {
-    size_t o = 0;
+    lq_jsonw_t jw;
     int i;
 
-    o += (size_t)snprintf(buf + o, size - o, "[");
-    for (i = 0; i < j->n_hist && o < size; i++) {
+    lq_jsonw_init(&jw);
+    lq_jsonw_arr_open(&jw);
+    for (i = 0; i < j->n_hist; i++) {
         const attempt_rec_t *h = &j->hist[i];
-        o += (size_t)snprintf(buf + o, size - o,
-                              "%s{\"endpoint\":\"%s\",\"model\":\"%s\",\"start_ms\":%lld,"
-                              "\"duration_ms\":%d,\"status\":%d,\"outcome\":\"%s\"}",
-                              i ? "," : "", endpoint_name(w, h->endpoint), h->model,
-                              (long long)h->start_ms, (int)h->duration_ms, h->http_status,
-                              h->outcome);
+        lq_jsonw_obj_open(&jw);
+        lq_jsonw_kstr(&jw, "endpoint", endpoint_name(w, h->endpoint));
+        lq_jsonw_kstr(&jw, "model", h->model);
+        lq_jsonw_kint(&jw, "start_ms", h->start_ms);
+        lq_jsonw_kint(&jw, "duration_ms", h->duration_ms);
+        lq_jsonw_kint(&jw, "status", h->http_status);
+        lq_jsonw_kstr(&jw, "outcome", h->outcome);
+        lq_jsonw_obj_close(&jw);
     }
-    if (o < size)
-        snprintf(buf + o, size - o, "]");
-    else if (size > 2)
-        snprintf(buf + size - 3, 3, "]"); /* truncated: still closes the array */
+    lq_jsonw_arr_close(&jw);
+    if (jw.failed) {
+        lq_jsonw_free(&jw);
+        return NULL;
+    }
+    return jw.p; /* ours now */
 }
 
 /* Copy a request whose last attempt failed on a retriable error to the dead-letter topic,
  * with its attempt history, so an operator can replay it (llmqctl dlq replay). */
-static void dead_letter(worker_t *w, job_t *j)
+static void dead_letter(worker_t *w, job_t *j, const char *hist)
 {
     lq_codec_t *codec = lq_codec_thread();
     const void *buf;
     size_t len;
-    char errstr[256], hist[4096], attempts[16];
+    char errstr[256], attempts[16];
     rd_kafka_headers_t *hdrs;
     rd_kafka_resp_err_t e;
 
@@ -413,14 +421,13 @@ static void dead_letter(worker_t *w, job_t *j)
         LQ_ERROR("job %s: cannot encode for the dead-letter topic", j->req.job_id);
         return;
     }
-    history_json(w, j, hist, sizeof(hist));
     snprintf(attempts, sizeof(attempts), "%d", j->attempts);
     hdrs = rd_kafka_headers_new(4);
     rd_kafka_header_add(hdrs, "llmq-error", -1,
                         j->result.err_message ? j->result.err_message : "failed", -1);
     rd_kafka_header_add(hdrs, "llmq-error-code", -1, j->result.err_code ? j->result.err_code : "", -1);
     rd_kafka_header_add(hdrs, "llmq-attempts", -1, attempts, -1);
-    rd_kafka_header_add(hdrs, "llmq-history", -1, hist, -1);
+    rd_kafka_header_add(hdrs, "llmq-history", -1, hist ? hist : "[]", -1);
     j->pending++;
     e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(w->topics.dlq),
                           RD_KAFKA_V_KEY(j->req.tenant_id, strlen(j->req.tenant_id)),
@@ -453,7 +460,7 @@ static void finish_job(worker_t *w, job_t *j)
     char findings[160] = "";
     char *att_keys[MAX_HISTORY][3], *att_vals[MAX_HISTORY][3];
     char att_status[MAX_HISTORY][16];
-    char attempts_s[16], fallbacks_s[16], ttft_s[24], hist[4096], event_id[40];
+    char attempts_s[16], fallbacks_s[16], ttft_s[24], event_id[40], *hist = NULL;
     const char *provider = endpoint_name(w, j->endpoint);
     const char *priced_model;
     const void *buf;
@@ -476,7 +483,10 @@ static void finish_job(worker_t *w, job_t *j)
                          findings[0] ? "," : "", name);
         }
         if (n) {
-            lq_secret_redact(res->content);
+            if (n <= 8)
+                lq_secret_mask(res->content, f, n); /* the findings at hand */
+            else
+                lq_secret_redact(res->content);
             lq_metric_add(w->m_output_redacted, (int64_t)n);
         }
         if (res->extra_json)
@@ -535,8 +545,9 @@ static void finish_job(worker_t *w, job_t *j)
     } else {
         LQ_ERROR("job %s: %s", j->req.job_id, errstr);
     }
+    hist = history_json(w, j);
     if (!res->ok && !j->cancelled && res->retriable)
-        dead_letter(w, j);
+        dead_letter(w, j, hist);
 
     memset(&u, 0, sizeof(u));
     usage_event_id(&j->req, event_id);
@@ -571,11 +582,10 @@ static void finish_job(worker_t *w, job_t *j)
     snprintf(attempts_s, sizeof(attempts_s), "%d", j->attempts);
     snprintf(fallbacks_s, sizeof(fallbacks_s), "%d", j->fallbacks);
     snprintf(ttft_s, sizeof(ttft_s), "%lld", (long long)j->ttft_ms);
-    history_json(w, j, hist, sizeof(hist));
     span_vals[0] = (char *)provider;
     span_vals[1] = attempts_s;
     span_vals[2] = fallbacks_s;
-    span_vals[3] = hist;
+    span_vals[3] = hist ? hist : "[]";
     span_vals[4] = ttft_s;
     memset(spans, 0, sizeof(spans));
     spans[0].name = "queue";
@@ -638,6 +648,7 @@ static void finish_job(worker_t *w, job_t *j)
         produce(w, j, w->topics.traces, j->req.tenant_id, buf, len);
     else
         LQ_ERROR("job %s: %s", j->req.job_id, errstr);
+    free(hist);
     job_release(j);
 }
 
@@ -1026,11 +1037,13 @@ static void first_byte_timeout(worker_t *w, job_t *j)
 
 static void remember_cancel(worker_t *w, const char *job_id)
 {
-    char **slot = &w->cancel_ring[w->cancel_next++ % CANCEL_MEMORY];
+    char **slot;
 
+    if (lq_hashmap_get(w->cancelled, job_id))
+        return; /* remembered already (one ring slot per id) */
+    slot = &w->cancel_ring[w->cancel_next++ % CANCEL_MEMORY];
     if (*slot) { /* forget the oldest */
-        if (lq_hashmap_get(w->cancelled, *slot))
-            lq_hashmap_remove(w->cancelled, *slot);
+        lq_hashmap_remove(w->cancelled, *slot);
         free(*slot);
     }
     *slot = strdup(job_id);
