@@ -462,7 +462,8 @@ static void plan_tenant_sub(admin_call_t *c, const char *method, char **seg, int
     } else if (!strcmp(what, "audit") && n == 3 && get) {
         if (begin(c, who, ROLE_ADMIN, SQL_AUDIT_LIST, 200, NULL, t))
             param(c, "100");
-    } else if ((n == 2 || (n <= 4 && (!strcmp(what, "projects") || !strcmp(what, "users") ||
+    } else if ((n == 5 && !strcmp(what, "projects") && !strcmp(seg[4], "policy")) ||
+               (n == 2 || (n <= 4 && (!strcmp(what, "projects") || !strcmp(what, "users") ||
                                       !strcmp(what, "keys") || !strcmp(what, "audit") ||
                                       !strcmp(what, "policy") || !strcmp(what, "provider-keys"))))) {
         refuse(c, 405, "invalid_request_error", "method_not_allowed",

@@ -25,7 +25,8 @@ const lq_config_def_t ingest_settings[] = {
      "accepted async jobs remembered in memory, so a poll that comes before the job is in "
      "PostgreSQL answers queued rather than 404"},
     {"auth.cache_ttl_ms", LQ_CFG_INT, "30000", 0, 3600000,
-     "how long a valid key stays cached (revocations take up to this long)"},
+     "how long a valid key stays cached; changes (revocation, disabling) reach the node at once "
+     "through a PostgreSQL notification, this bounds it when notifications are lost"},
     {"auth.negative_ttl_ms", LQ_CFG_INT, "2000", 0, 3600000, "how long an unknown key stays cached"},
     {"auth.cache_max", LQ_CFG_INT, "100000", 16, 10000000, "keys cached at most"},
     {"pg.pool_size", LQ_CFG_INT, "2", 1, 64, "PostgreSQL connections for auth and polling"},

@@ -55,9 +55,11 @@ static void usage(FILE *fp)
             "                                            the first broken entry (exit 1)\n"
             "  topics create [--partitions N] [--prefix P]\n"
             "                                            create the Kafka topics (P.requests, ...)\n"
-            "  dlq replay [--prefix P] [--max N] [--dry-run]\n"
+            "  dlq replay [--prefix P] [--max N] [--dry-run] [--group G]\n"
             "                                            send dead-lettered requests (P.requests.dlq)\n"
-            "                                            back to P.requests as async jobs\n"
+            "                                            back to P.requests as async jobs (G: the\n"
+            "                                            group remembering progress, default\n"
+            "                                            llmq-dlq-replay)\n"
             "\n"
             "PostgreSQL comes from --pg or LLMQ_PG_URL; Kafka from --brokers or\n"
             "LLMQ_KAFKA_BROKERS.\n");
