@@ -32,8 +32,8 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
         LQ_DEBUG("kafka %s: %s", fac, buf);
 }
 
-lq_err_t lq_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
-                           char *errstr, size_t errstr_size)
+static lq_err_t conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
+                         char *errstr, size_t errstr_size)
 {
     char kerr[256];
 
@@ -44,35 +44,138 @@ lq_err_t lq_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *v
     return LQ_OK;
 }
 
+static lq_err_t conf_set_list(rd_kafka_conf_t *conf, const char *const *kv, char *errstr,
+                              size_t errstr_size)
+{
+    size_t i;
+
+    for (i = 0; kv && kv[i] && kv[i + 1]; i += 2)
+        if (conf_set(conf, kv[i], kv[i + 1], errstr, errstr_size))
+            return LQ_ERR_CONFIG;
+    return LQ_OK;
+}
+
+/* Settings every client of a role must have (see lq_kafka_role_t). */
+static lq_err_t conf_role(rd_kafka_conf_t *conf, const lq_kafka_spec_t *sp, char *errstr,
+                          size_t errstr_size)
+{
+    /* No compression by default: llmq's batches are small, and LZ4's per-batch set-up cost
+     * was the largest CPU item of the producers (see docs/benchmarks.md). */
+    const char *compression = sp->compression && *sp->compression ? sp->compression : "none";
+    const char *const producer[] = {"enable.idempotence", "true", "acks", "all",
+                                    "partitioner", "murmur2_random", "linger.ms", "2",
+                                    "compression.type", compression, NULL};
+    const char *const consumer[] = {"auto.offset.reset", "earliest", NULL};
+
+    if (sp->role == LQ_KAFKA_PRODUCER)
+        return conf_set_list(conf, producer, errstr, errstr_size);
+    if (sp->role != LQ_KAFKA_CONSUMER)
+        return LQ_OK;
+    if (!sp->group_id) {
+        snprintf(errstr, errstr_size, "kafka consumer %s: no consumer group", sp->client_id);
+        return LQ_ERR_CONFIG;
+    }
+    if (conf_set(conf, "group.id", sp->group_id, errstr, errstr_size))
+        return LQ_ERR_CONFIG;
+    return conf_set_list(conf, consumer, errstr, errstr_size);
+}
+
+static lq_err_t conf_passthrough(rd_kafka_conf_t *conf, const lq_config_t *cfg, char *errstr,
+                                 size_t errstr_size)
+{
+    size_t i, n = cfg ? lq_config_passthrough_count(cfg) : 0;
+
+    for (i = 0; i < n; i++) {
+        const char *k, *v;
+        lq_config_passthrough_get(cfg, i, &k, &v);
+        if (conf_set(conf, k, v, errstr, errstr_size))
+            return LQ_ERR_CONFIG;
+    }
+    return LQ_OK;
+}
+
+static rd_kafka_conf_t *conf_build(const lq_kafka_spec_t *sp, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    /* Requests are small and latency matters more than packet count: without Nagle off,
+     * Nagle's algorithm and delayed ACKs add ~40 ms per hop at low request rates. */
+    if (conf_set(conf, "bootstrap.servers", sp->brokers, errstr, errstr_size) ||
+        conf_set(conf, "client.id", sp->client_id, errstr, errstr_size) ||
+        conf_set(conf, "socket.nagle.disable", "true", errstr, errstr_size) ||
+        conf_role(conf, sp, errstr, errstr_size) ||
+        conf_set_list(conf, sp->settings, errstr, errstr_size) ||
+        conf_passthrough(conf, sp->cfg, errstr, errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    if (sp->on_delivery)
+        rd_kafka_conf_set_dr_msg_cb(conf, sp->on_delivery);
+    if (sp->on_rebalance)
+        rd_kafka_conf_set_rebalance_cb(conf, sp->on_rebalance);
+    rd_kafka_conf_set_opaque(conf, sp->opaque);
+    return conf;
+}
+
+lq_kafka_spec_t lq_kafka_spec(const lq_config_t *cfg, lq_kafka_role_t role,
+                              const char *client_id)
+{
+    lq_kafka_spec_t sp;
+
+    memset(&sp, 0, sizeof(sp));
+    sp.role = role;
+    sp.brokers = lq_config_str(cfg, "kafka.brokers");
+    sp.client_id = client_id;
+    sp.compression = lq_config_str(cfg, "kafka.compression");
+    sp.cfg = cfg;
+    return sp;
+}
+
+rd_kafka_t *lq_kafka_new(const lq_kafka_spec_t *sp, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf;
+    rd_kafka_t *rk;
+    char kerr[256];
+
+    if (!sp->brokers || !sp->client_id) {
+        snprintf(errstr, errstr_size, "kafka client: no brokers or client id");
+        return NULL;
+    }
+    conf = conf_build(sp, errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    rk = rd_kafka_new(sp->role == LQ_KAFKA_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf,
+                      kerr, sizeof(kerr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "kafka %s: %s", sp->client_id, kerr);
+        return NULL;
+    }
+    return rk;
+}
+
+int32_t lq_kafka_partition_of(const char *key, size_t key_len, int32_t partition_cnt)
+{
+    /* librdkafka's murmur2 partitioner uses neither the topic nor the opaques */
+    return rd_kafka_msg_partitioner_murmur2(NULL, key, key_len, partition_cnt, NULL, NULL);
+}
+
+/* Transitional: the daemons' own set-up, until each uses lq_kafka_new. */
+lq_err_t lq_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
+                           char *errstr, size_t errstr_size)
+{
+    return conf_set(conf, key, value, errstr, errstr_size);
+}
+
 rd_kafka_conf_t *lq_kafka_conf_new(const lq_config_t *cfg, const char *client_id,
                                    const char *const *defaults, char *errstr,
                                    size_t errstr_size)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    size_t i, n = lq_config_passthrough_count(cfg);
+    lq_kafka_spec_t sp = lq_kafka_spec(cfg, LQ_KAFKA_ADMIN, client_id);
 
-    if (lq_kafka_conf_set(conf, "bootstrap.servers", lq_config_str(cfg, "kafka.brokers"), errstr,
-                          errstr_size) ||
-        lq_kafka_conf_set(conf, "client.id", client_id, errstr, errstr_size))
-        goto fail;
-    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
-    /* Requests are small and latency matters more than packet count: without this, Nagle's
-     * algorithm and delayed ACKs add ~40 ms per hop at low request rates. */
-    if (lq_kafka_conf_set(conf, "socket.nagle.disable", "true", errstr, errstr_size))
-        goto fail;
-    for (i = 0; defaults && defaults[i] && defaults[i + 1]; i += 2)
-        if (lq_kafka_conf_set(conf, defaults[i], defaults[i + 1], errstr, errstr_size))
-            goto fail;
-    for (i = 0; i < n; i++) {
-        const char *k, *v;
-        lq_config_passthrough_get(cfg, i, &k, &v);
-        if (lq_kafka_conf_set(conf, k, v, errstr, errstr_size))
-            goto fail;
-    }
-    return conf;
-fail:
-    rd_kafka_conf_destroy(conf);
-    return NULL;
+    sp.settings = defaults;
+    return conf_build(&sp, errstr, errstr_size);
 }
 
 lq_err_t lq_kafka_create_topics(rd_kafka_t *rk, const char *const *names, const int *partitions,

@@ -53,8 +53,7 @@ static int has_writer(const char *list, const char *name)
 
 lq_err_t sink_create(sink_t **out, const lq_config_t *cfg, char *errstr, size_t errstr_size)
 {
-    static const char *const defaults[] = {"enable.auto.commit", "false",
-                                           "auto.offset.reset", "earliest",
+    static const char *const settings[] = {"enable.auto.commit", "false",
                                            "partition.assignment.strategy", "range",
                                            /* sinks are not latency-critical: fewer, fuller fetches
                                             * spare the brokers */
@@ -63,10 +62,9 @@ lq_err_t sink_create(sink_t **out, const lq_config_t *cfg, char *errstr, size_t 
                                            "session.timeout.ms", "10000",
                                            "heartbeat.interval.ms", "1000", NULL};
     sink_t *s = calloc(1, sizeof(*s));
-    rd_kafka_conf_t *conf;
+    lq_kafka_spec_t spec;
     rd_kafka_topic_partition_list_t *subs;
     const char *writers = lq_config_str(cfg, "sink.writers");
-    char kerr[256];
     lq_err_t err;
 
     *out = NULL;
@@ -98,17 +96,11 @@ lq_err_t sink_create(sink_t **out, const lq_config_t *cfg, char *errstr, size_t 
         if (err)
             goto fail;
     }
-    conf = lq_kafka_conf_new(cfg, "llmq-sink", defaults, errstr, errstr_size);
-    if (!conf || lq_kafka_conf_set(conf, "group.id", lq_config_str(cfg, "sink.group"), errstr, errstr_size)) {
-        if (conf)
-            rd_kafka_conf_destroy(conf);
-        err = LQ_ERR_CONFIG;
-        goto fail;
-    }
-    s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    spec = lq_kafka_spec(cfg, LQ_KAFKA_CONSUMER, "llmq-sink");
+    spec.group_id = lq_config_str(cfg, "sink.group");
+    spec.settings = settings;
+    s->consumer = lq_kafka_new(&spec, errstr, errstr_size);
     if (!s->consumer) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "kafka consumer: %s", kerr);
         err = LQ_ERR_KAFKA;
         goto fail;
     }
