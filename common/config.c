@@ -292,6 +292,70 @@ int lq_config_bool(const lq_config_t *cfg, const char *key)
     return strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
 }
 
+static size_t field_size(lq_cfg_type_t type)
+{
+    if (type == LQ_CFG_STRING)
+        return sizeof(const char *);
+    return type == LQ_CFG_INT ? sizeof(long long) : sizeof(int);
+}
+
+static lq_err_t check_binding(const lq_config_t *cfg, size_t i, size_t out_size, char *errstr,
+                              size_t errstr_size)
+{
+    const lq_config_def_t *d = cfg->entries[i].def;
+    size_t j, end = d->offset + field_size(d->type);
+
+    if (d->offset < sizeof(lq_config_t *) || end > out_size) {
+        snprintf(errstr, errstr_size, "BUG: setting %s is bound to no field of the settings",
+                 d->key);
+        return LQ_ERR_CONFIG;
+    }
+    for (j = 0; j < i; j++) {
+        const lq_config_def_t *o = cfg->entries[j].def;
+        if (o->offset < end && d->offset < o->offset + field_size(o->type)) {
+            snprintf(errstr, errstr_size, "BUG: settings %s and %s are bound to one field",
+                     o->key, d->key);
+            return LQ_ERR_CONFIG;
+        }
+    }
+    return LQ_OK;
+}
+
+static void bind_value(const cfg_entry_t *e, char *base)
+{
+    const char *v = e->value;
+
+    if (e->def->type == LQ_CFG_STRING) {
+        memcpy(base + e->def->offset, &v, sizeof(v));
+    } else if (e->def->type == LQ_CFG_INT) {
+        long long n = strtoll(v, NULL, 10);
+        memcpy(base + e->def->offset, &n, sizeof(n));
+    } else {
+        int b = strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
+        memcpy(base + e->def->offset, &b, sizeof(b));
+    }
+}
+
+lq_err_t lq_config_bind(const lq_config_t *cfg, void *out, size_t out_size, char *errstr,
+                        size_t errstr_size)
+{
+    lq_common_settings_t *common = out;
+    size_t i;
+
+    if (out_size < sizeof(*common)) {
+        snprintf(errstr, errstr_size, "BUG: settings struct smaller than the common settings");
+        return LQ_ERR_CONFIG;
+    }
+    for (i = 0; i < cfg->n_entries; i++)
+        if (check_binding(cfg, i, out_size, errstr, errstr_size))
+            return LQ_ERR_CONFIG;
+    memset(out, 0, out_size);
+    common->source = cfg;
+    for (i = 0; i < cfg->n_entries; i++)
+        bind_value(&cfg->entries[i], out);
+    return LQ_OK;
+}
+
 size_t lq_config_passthrough_count(const lq_config_t *cfg)
 {
     return cfg->n_pass;
@@ -347,26 +411,39 @@ int lq_config_handle_info_flags(const lq_config_def_t *const *tables, const char
 }
 
 const lq_config_def_t lq_common_settings[] = {
-    {"log.level", LQ_CFG_STRING, "info", 0, 0, "error, warn, info or debug"},
-    {"log.json", LQ_CFG_BOOL, "false", 0, 0, "write logs as one JSON object per line"},
+    {"log.level", LQ_CFG_STRING, "info", 0, 0, "error, warn, info or debug",
+     LQ_CFG_AT(lq_common_settings_t, log.level)},
+    {"log.json", LQ_CFG_BOOL, "false", 0, 0, "write logs as one JSON object per line",
+     LQ_CFG_AT(lq_common_settings_t, log.json)},
     {"kafka.brokers", LQ_CFG_STRING, "127.0.0.1:9092", 0, 0,
-     "Kafka bootstrap servers (host:port,...); other kafka.* keys in the config file go to librdkafka verbatim"},
+     "Kafka bootstrap servers (host:port,...); other kafka.* keys in the config file go to librdkafka verbatim",
+     LQ_CFG_AT(lq_common_settings_t, kafka.brokers)},
     {"kafka.compression", LQ_CFG_STRING, "none", 0, 0,
      "compression of produced batches: none, lz4, zstd, gzip or snappy (none is cheapest in "
-     "CPU for llmq's small batches; lz4 stretches the embedded cluster's memory)"},
+     "CPU for llmq's small batches; lz4 stretches the embedded cluster's memory)",
+     LQ_CFG_AT(lq_common_settings_t, kafka.compression)},
     {"secrets.master_key_file", LQ_CFG_STRING, "", 0, 0,
      "file holding the master key that encrypts tenants' provider keys (32 bytes: 64 hex "
      "digits or base64); empty = the environment variable LLMQ_MASTER_KEY, or no provider "
-     "keys of tenants"},
+     "keys of tenants",
+     LQ_CFG_AT(lq_common_settings_t, secrets.master_key_file)},
     {"pg.url", LQ_CFG_STRING, "postgresql:///llmq", 0, 0,
-     "PostgreSQL connection string (libpq URI or key=value)"},
-    {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0, "topic of accepted chat requests (key = tenant)"},
-    {"topic.responses", LQ_CFG_STRING, "llmq.responses", 0, 0, "topic of job status changes and results"},
-    {"topic.usage", LQ_CFG_STRING, "llmq.usage", 0, 0, "topic of usage events"},
-    {"topic.traces", LQ_CFG_STRING, "llmq.traces", 0, 0, "topic of trace events"},
-    {"topic.dlq", LQ_CFG_STRING, "llmq.requests.dlq", 0, 0, "dead-letter topic for requests that cannot be processed"},
+     "PostgreSQL connection string (libpq URI or key=value)",
+     LQ_CFG_AT(lq_common_settings_t, pg.url)},
+    {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0, "topic of accepted chat requests (key = tenant)",
+     LQ_CFG_AT(lq_common_settings_t, topic.requests)},
+    {"topic.responses", LQ_CFG_STRING, "llmq.responses", 0, 0, "topic of job status changes and results",
+     LQ_CFG_AT(lq_common_settings_t, topic.responses)},
+    {"topic.usage", LQ_CFG_STRING, "llmq.usage", 0, 0, "topic of usage events",
+     LQ_CFG_AT(lq_common_settings_t, topic.usage)},
+    {"topic.traces", LQ_CFG_STRING, "llmq.traces", 0, 0, "topic of trace events",
+     LQ_CFG_AT(lq_common_settings_t, topic.traces)},
+    {"topic.dlq", LQ_CFG_STRING, "llmq.requests.dlq", 0, 0, "dead-letter topic for requests that cannot be processed",
+     LQ_CFG_AT(lq_common_settings_t, topic.dlq)},
     {"topic.cancels", LQ_CFG_STRING, "llmq.cancels", 0, 0,
-     "topic of job cancellations (key = tenant; same partition count as topic.requests)"},
+     "topic of job cancellations (key = tenant; same partition count as topic.requests)",
+     LQ_CFG_AT(lq_common_settings_t, topic.cancels)},
     {"topic.replies_prefix", LQ_CFG_STRING, "llmq.replies.", 0, 0,
-     "prefix of each ingest node's reply topic (the node id follows)"},
-    {NULL, 0, NULL, 0, 0, NULL}};
+     "prefix of each ingest node's reply topic (the node id follows)",
+     LQ_CFG_AT(lq_common_settings_t, topic.replies_prefix)},
+    {NULL, 0, NULL, 0, 0, NULL, 0}};

@@ -17,7 +17,12 @@ typedef struct lq_config_def {
     const char *def;     /* default as text */
     long long min, max;  /* for LQ_CFG_INT */
     const char *doc;     /* one line for the configuration reference */
+    size_t offset;       /* where lq_config_bind writes the value: LQ_CFG_AT(struct, member) */
 } lq_config_def_t;
+
+/* The field a setting is bound to. Members are named as their key ("http.port" is
+ * http.port), strings are const char *, integers long long, booleans int. */
+#define LQ_CFG_AT(type, member) offsetof(type, member)
 
 typedef struct lq_config lq_config_t;
 
@@ -56,6 +61,40 @@ int lq_config_handle_info_flags(const lq_config_def_t *const *tables, const char
 
 
 
-/* Settings every daemon shares (logging, Kafka, PostgreSQL, topic names). */
+/* Settings every daemon shares (logging, Kafka, PostgreSQL, topic names); the first member
+ * of every daemon's settings struct, so lq_common_settings binds into any of them. */
+typedef struct lq_common_settings {
+    const lq_config_t *source; /* the settings bound (no key binds here: offset 0 is none) */
+    struct {
+        const char *level;
+        int json;
+    } log;
+    struct {
+        const char *brokers;
+        const char *compression;
+    } kafka;
+    struct {
+        const char *master_key_file;
+    } secrets;
+    struct {
+        const char *url;
+    } pg;
+    struct {
+        const char *requests;
+        const char *responses;
+        const char *usage;
+        const char *traces;
+        const char *dlq;
+        const char *cancels;
+        const char *replies_prefix;
+    } topic;
+} lq_common_settings_t;
+
 extern const lq_config_def_t lq_common_settings[];
+
+/** Write every setting of cfg into the struct at out (out_size bytes, starting with an
+ * lq_common_settings_t) at its table row's offset. Refuses (errstr names the key) a row
+ * bound to no field, outside the struct, or to the field of another key. */
+lq_err_t lq_config_bind(const lq_config_t *cfg, void *out, size_t out_size, char *errstr,
+                        size_t errstr_size);
 #endif

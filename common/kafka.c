@@ -118,17 +118,17 @@ static rd_kafka_conf_t *conf_build(const lq_kafka_spec_t *sp, char *errstr, size
     return conf;
 }
 
-lq_kafka_spec_t lq_kafka_spec(const lq_config_t *cfg, lq_kafka_role_t role,
+lq_kafka_spec_t lq_kafka_spec(const lq_common_settings_t *set, lq_kafka_role_t role,
                               const char *client_id)
 {
     lq_kafka_spec_t sp;
 
     memset(&sp, 0, sizeof(sp));
     sp.role = role;
-    sp.brokers = lq_config_str(cfg, "kafka.brokers");
+    sp.brokers = set->kafka.brokers;
     sp.client_id = client_id;
-    sp.compression = lq_config_str(cfg, "kafka.compression");
-    sp.cfg = cfg;
+    sp.compression = set->kafka.compression;
+    sp.cfg = set->source;
     return sp;
 }
 
@@ -172,8 +172,13 @@ rd_kafka_conf_t *lq_kafka_conf_new(const lq_config_t *cfg, const char *client_id
                                    const char *const *defaults, char *errstr,
                                    size_t errstr_size)
 {
-    lq_kafka_spec_t sp = lq_kafka_spec(cfg, LQ_KAFKA_ADMIN, client_id);
+    lq_kafka_spec_t sp;
 
+    memset(&sp, 0, sizeof(sp));
+    sp.role = LQ_KAFKA_ADMIN;
+    sp.brokers = lq_config_str(cfg, "kafka.brokers");
+    sp.client_id = client_id;
+    sp.cfg = cfg;
     sp.settings = defaults;
     return conf_build(&sp, errstr, errstr_size);
 }

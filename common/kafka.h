@@ -50,8 +50,8 @@ typedef struct lq_kafka_spec {
     void *opaque;                   /* passed to the callbacks */
 } lq_kafka_spec_t;
 
-/** A spec of role for a daemon: brokers, compression and pass-through from cfg. */
-lq_kafka_spec_t lq_kafka_spec(const lq_config_t *cfg, lq_kafka_role_t role,
+/** A spec of role for a daemon: brokers, compression and pass-through from its settings. */
+lq_kafka_spec_t lq_kafka_spec(const lq_common_settings_t *set, lq_kafka_role_t role,
                               const char *client_id);
 
 /** The one constructor of Kafka clients. NULL on error (errstr names the setting). */

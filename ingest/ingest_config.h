@@ -1,9 +1,50 @@
-/* ingest/ingest_config.h — the ingest node's settings table. */
+/* ingest/ingest_config.h — the ingest node's settings. */
 #ifndef LQ_INGEST_CONFIG_H
 #define LQ_INGEST_CONFIG_H
 
 #include "common/config.h"
 
+/* The daemon's settings, bound once at start (ingest_settings_bind). Code reads set->http.port, never
+ * a key string, so a typo fails the build; a key bound to no field fails the start.
+ * Each group is named as the keys' prefix, each member as the rest of its key. */
+typedef struct ingest_settings {
+    lq_common_settings_t common;
+    struct {
+        const char *bind;
+        long long port;
+        long long threads;
+        long long max_body_bytes;
+        long long connection_timeout_s;
+        long long connection_memory_bytes;
+        long long max_connections;
+    } http;
+    struct {
+        const char *node_id;
+        long long sync_timeout_ms;
+        long long enqueue_timeout_ms;
+        long long max_messages;
+        long long max_model_len;
+        long long max_json_depth;
+        long long recent_jobs;
+    } ingest;
+    struct {
+        long long cache_ttl_ms;
+        long long negative_ttl_ms;
+        long long cache_max;
+    } auth;
+    struct {
+        long long pool_size;
+        long long max_queue;
+    } pg;
+} ingest_settings_t;
+
 extern const lq_config_def_t ingest_settings[];
+
+/** Every settings table of the daemon, common ones first, NULL-terminated. */
+extern const lq_config_def_t *const ingest_settings_tables[];
+
+/** Bind cfg into *out (its strings are cfg's: valid while cfg lives). */
+lq_err_t ingest_settings_bind(const lq_config_t *cfg, ingest_settings_t *out, char *errstr,
+                           size_t errstr_size);
 
 #endif

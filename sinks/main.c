@@ -6,14 +6,15 @@
 
 int main(int argc, char **argv)
 {
-    const lq_config_def_t *const tables[] = {lq_common_settings, sink_settings, NULL};
-    lq_config_t *cfg = lq_daemon_init("llmq-sink", tables, argc, argv);
+    lq_config_t *cfg = lq_daemon_init("llmq-sink", sink_settings_tables, argc, argv);
+    sink_settings_t set;
     sink_t *s = NULL;
     char errstr[512];
     int rc = 0;
 
     lq_daemon_watch_signals();
-    if (sink_create(&s, cfg, errstr, sizeof(errstr)) != LQ_OK) {
+    if (sink_settings_bind(cfg, &set, errstr, sizeof(errstr)) != LQ_OK ||
+        sink_create(&s, &set, errstr, sizeof(errstr)) != LQ_OK) {
         LQ_ERROR("cannot start: %s", errstr);
         rc = 1;
         goto out;

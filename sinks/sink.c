@@ -17,7 +17,7 @@
 #include "sinks/writers.h"
 
 struct sink {
-    const lq_config_t *cfg;
+    sink_settings_t set;
     lq_topics_t topics;
     int want_jobs, want_usage, want_traces;
     rd_kafka_t *consumer;
@@ -51,7 +51,7 @@ static int has_writer(const char *list, const char *name)
     return 0;
 }
 
-lq_err_t sink_create(sink_t **out, const lq_config_t *cfg, char *errstr, size_t errstr_size)
+lq_err_t sink_create(sink_t **out, const sink_settings_t *set, char *errstr, size_t errstr_size)
 {
     static const char *const settings[] = {"enable.auto.commit", "false",
                                            "partition.assignment.strategy", "range",
@@ -64,14 +64,14 @@ lq_err_t sink_create(sink_t **out, const lq_config_t *cfg, char *errstr, size_t 
     sink_t *s = calloc(1, sizeof(*s));
     lq_kafka_spec_t spec;
     rd_kafka_topic_partition_list_t *subs;
-    const char *writers = lq_config_str(cfg, "sink.writers");
+    const char *writers = set->sink.writers;
     lq_err_t err;
 
     *out = NULL;
     if (!s)
         return LQ_ERR_NOMEM;
-    s->cfg = cfg;
-    lq_topics_from_config(&s->topics, cfg);
+    s->set = *set;
+    lq_topics_from_config(&s->topics, set->common.source);
     s->want_jobs = has_writer(writers, "jobs");
     s->want_usage = has_writer(writers, "usage");
     s->want_traces = has_writer(writers, "traces");
@@ -86,18 +86,18 @@ lq_err_t sink_create(sink_t **out, const lq_config_t *cfg, char *errstr, size_t 
     s->m_failures = lq_metrics_counter("llmq_sink_write_failures_total", "batch writes that failed and were retried", NULL);
     s->m_batch_latency = lq_metrics_histogram("llmq_sink_batch_write_seconds", "time to write one batch", NULL);
 
-    err = lq_pg_connect(lq_config_str(cfg, "pg.url"), "llmq-sink", &s->conn, errstr, errstr_size);
+    err = lq_pg_connect(set->common.pg.url, "llmq-sink", &s->conn, errstr, errstr_size);
     if (err)
         goto fail;
     atomic_store(&s->pg_ok, 1);
-    if (lq_config_bool(cfg, "sink.migrate")) {
+    if (set->sink.migrate) {
         int applied = 0;
         err = lq_migrations_apply(s->conn, &applied, errstr, errstr_size);
         if (err)
             goto fail;
     }
-    spec = lq_kafka_spec(cfg, LQ_KAFKA_CONSUMER, "llmq-sink");
-    spec.group_id = lq_config_str(cfg, "sink.group");
+    spec = lq_kafka_spec(&set->common, LQ_KAFKA_CONSUMER, "llmq-sink");
+    spec.group_id = set->sink.group;
     spec.settings = settings;
     s->consumer = lq_kafka_new(&spec, errstr, errstr_size);
     if (!s->consumer) {
@@ -123,13 +123,12 @@ lq_err_t sink_create(sink_t **out, const lq_config_t *cfg, char *errstr, size_t 
             goto fail;
         }
     }
-    err = lq_http_admin_start(&s->admin, lq_config_str(cfg, "admin.bind"),
-                              (int)lq_config_int(cfg, "admin.port"), ready_fn, s, errstr, errstr_size);
+    err = lq_http_admin_start(&s->admin, set->admin.bind, (int)set->admin.port, ready_fn, s, errstr, errstr_size);
     if (err)
         goto fail;
     LQ_INFO("sink writing %s%s%s(group %s)", s->want_jobs ? "jobs " : "",
             s->want_usage ? "usage " : "", s->want_traces ? "traces " : "",
-            lq_config_str(cfg, "sink.group"));
+            set->sink.group);
     *out = s;
     return LQ_OK;
 fail:
@@ -174,7 +173,7 @@ static int write_batch(sink_t *s, const sink_batch_t *b, int (*stop_flag)(void))
             if (s->conn)
                 PQfinish(s->conn);
             s->conn = NULL;
-            if (lq_pg_connect(lq_config_str(s->cfg, "pg.url"), "llmq-sink", &s->conn, errstr,
+            if (lq_pg_connect(s->set.common.pg.url, "llmq-sink", &s->conn, errstr,
                               sizeof(errstr)))
                 LQ_WARN("%s", errstr);
         }
@@ -187,8 +186,8 @@ static int write_batch(sink_t *s, const sink_batch_t *b, int (*stop_flag)(void))
 
 lq_err_t sink_run(sink_t *s, int (*stop_flag)(void))
 {
-    size_t batch_max = (size_t)lq_config_int(s->cfg, "sink.batch_max");
-    int64_t batch_ms = lq_config_int(s->cfg, "sink.batch_ms");
+    size_t batch_max = (size_t)s->set.sink.batch_max;
+    int64_t batch_ms = s->set.sink.batch_ms;
     lq_codec_t *codec = lq_codec_thread();
     sink_batch_t b;
 

@@ -6,12 +6,13 @@
 
 #include <stddef.h>
 
-#include "common/config.h"
 #include "common/err.h"
+#include "sinks/sink_config.h"
 
 typedef struct sink sink_t;
 
-lq_err_t sink_create(sink_t **out, const lq_config_t *cfg, char *errstr, size_t errstr_size);
+/** set is copied; its strings must outlive the sink. */
+lq_err_t sink_create(sink_t **out, const sink_settings_t *set, char *errstr, size_t errstr_size);
 lq_err_t sink_run(sink_t *s, int (*stop_flag)(void));
 void sink_destroy(sink_t *s); /* NULL-safe */
 

@@ -4,16 +4,31 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "ingest/ingest_config.h"
+#include "sinks/sink_config.h"
 #include "testutil.h"
+#include "workers/worker_config.h"
+
+typedef struct test_settings {
+    lq_common_settings_t common;
+    long long port;
+    const char *host;
+    int enabled;
+    long long max_body, negative;
+    const char *empty;
+} test_settings_t;
 
 static const lq_config_def_t test_settings[] = {
-    {"http.port", LQ_CFG_INT, "8080", 1, 65535, "port to listen on"},
-    {"http.host", LQ_CFG_STRING, "0.0.0.0", 0, 0, "address to bind"},
-    {"feature.enabled", LQ_CFG_BOOL, "false", 0, 0, "turn the feature on"},
-    {"limits.max-body", LQ_CFG_INT, "1048576", 1024, 67108864, "largest request body"},
-    {"limits.negative", LQ_CFG_INT, "-5", -10, -1, "a range below zero"},
-    {"empty.default", LQ_CFG_STRING, NULL, 0, 0, "no default"},
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {"http.port", LQ_CFG_INT, "8080", 1, 65535, "port to listen on", LQ_CFG_AT(test_settings_t, port)},
+    {"http.host", LQ_CFG_STRING, "0.0.0.0", 0, 0, "address to bind", LQ_CFG_AT(test_settings_t, host)},
+    {"feature.enabled", LQ_CFG_BOOL, "false", 0, 0, "turn the feature on",
+     LQ_CFG_AT(test_settings_t, enabled)},
+    {"limits.max-body", LQ_CFG_INT, "1048576", 1024, 67108864, "largest request body",
+     LQ_CFG_AT(test_settings_t, max_body)},
+    {"limits.negative", LQ_CFG_INT, "-5", -10, -1, "a range below zero",
+     LQ_CFG_AT(test_settings_t, negative)},
+    {"empty.default", LQ_CFG_STRING, NULL, 0, 0, "no default", LQ_CFG_AT(test_settings_t, empty)},
+    {NULL, 0, NULL, 0, 0, NULL, 0}};
 
 static const lq_config_def_t *const tables[] = {lq_common_settings, test_settings, NULL};
 
@@ -398,6 +413,81 @@ static void test_reference(void)
     CHECK_INT(lq_config_handle_info_flags(tables, "llmq-test", 3, (char **)argv_none), 0);
 }
 
+/* Settings bound into a struct: every type, the common ones, and the refusals that catch a
+ * table row bound to no field or to another key's field. */
+static void test_bind(void)
+{
+    static const lq_config_def_t unbound[] = {
+        {"x.y", LQ_CFG_INT, "1", 0, 9, "a row without a field", 0}, {NULL, 0, NULL, 0, 0, NULL, 0}};
+    static const lq_config_def_t twice[] = {
+        {"x.a", LQ_CFG_INT, "1", 0, 9, "one", LQ_CFG_AT(test_settings_t, port)},
+        {"x.b", LQ_CFG_INT, "2", 0, 9, "same field", LQ_CFG_AT(test_settings_t, port)},
+        {NULL, 0, NULL, 0, 0, NULL, 0}};
+    const lq_config_def_t *const t_unbound[] = {lq_common_settings, unbound, NULL};
+    const lq_config_def_t *const t_twice[] = {lq_common_settings, twice, NULL};
+    char *argv[] = {"llmq-test", "--set", "http.port=81", "--set", "feature.enabled=true",
+                    "--set", "topic.usage=u.x"};
+    lq_config_t *cfg = NULL;
+    test_settings_t set;
+    char errstr[256];
+
+    CHECK_INT(lq_config_create(&cfg, tables, 7, argv, errstr, sizeof(errstr)), LQ_OK);
+    if (!cfg)
+        return;
+    CHECK_INT(lq_config_bind(cfg, &set, sizeof(set), errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(set.port, 81);
+    CHECK_STR(set.host, "0.0.0.0");
+    CHECK_INT(set.enabled, 1);
+    CHECK_INT(set.negative, -5);
+    CHECK_STR(set.empty, "");
+    CHECK_STR(set.common.topic.usage, "u.x");
+    CHECK_STR(set.common.kafka.brokers, "127.0.0.1:9092");
+    CHECK(set.common.source == cfg);
+    /* a struct too small for the table */
+    CHECK_INT(lq_config_bind(cfg, &set, offsetof(test_settings_t, empty), errstr, sizeof(errstr)),
+              LQ_ERR_CONFIG);
+    CHECK(strstr(errstr, "empty.default") != NULL);
+    lq_config_destroy(cfg);
+
+    CHECK_INT(lq_config_create(&cfg, t_unbound, 1, argv, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(lq_config_bind(cfg, &set, sizeof(set), errstr, sizeof(errstr)), LQ_ERR_CONFIG);
+    CHECK(strstr(errstr, "x.y") != NULL);
+    lq_config_destroy(cfg);
+    CHECK_INT(lq_config_create(&cfg, t_twice, 1, argv, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(lq_config_bind(cfg, &set, sizeof(set), errstr, sizeof(errstr)), LQ_ERR_CONFIG);
+    CHECK(strstr(errstr, "x.a") != NULL && strstr(errstr, "x.b") != NULL);
+    lq_config_destroy(cfg);
+}
+
+/* Each daemon's tables bind into its struct: no row is forgotten or bound twice. */
+static void test_daemon_tables_bind(void)
+{
+    char *argv[] = {"llmq-test"};
+    lq_config_t *cfg = NULL;
+    char errstr[256] = "";
+    ingest_settings_t in;
+    worker_settings_t wk;
+    sink_settings_t sk;
+
+    CHECK_INT(lq_config_create(&cfg, ingest_settings_tables, 1, argv, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(ingest_settings_bind(cfg, &in, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(in.http.port, 8080);
+    CHECK_INT(in.pg.pool_size, 2);
+    lq_config_destroy(cfg);
+    CHECK_INT(lq_config_create(&cfg, worker_settings_tables, 1, argv, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(worker_settings_bind(cfg, &wk, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(wk.worker.max_inflight, 1024);
+    CHECK_STR(wk.worker.group, "llmq-workers");
+    lq_config_destroy(cfg);
+    CHECK_INT(lq_config_create(&cfg, sink_settings_tables, 1, argv, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(sink_settings_bind(cfg, &sk, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(sk.sink.batch_max, 2000);
+    CHECK_STR(sk.common.pg.url, "postgresql:///llmq");
+    lq_config_destroy(cfg);
+    if (*errstr)
+        fprintf(stderr, "  %s\n", errstr);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir_path)) {
@@ -411,6 +501,8 @@ int main(void)
     test_file_and_precedence();
     test_refusals();
     test_reference();
+    test_bind();
+    test_daemon_tables_bind();
     rmdir(tmpdir_path);
     TEST_DONE();
 }
