@@ -8,12 +8,14 @@
 
 #include <microhttpd.h>
 
+#include "common/log.h"
 #include "common/metrics.h"
 
 struct lq_http_admin {
     struct MHD_Daemon *d;
     lq_ready_fn ready;
     void *ready_arg;
+    int port;
 };
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *ctype,
@@ -70,15 +72,24 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     return body ? reply(conn, 404, "text/plain", body, strlen(body)) : MHD_NO;
 }
 
+static struct MHD_Daemon *listen_on(lq_http_admin_t *a, const struct sockaddr_in *sa)
+{
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
+                            handler, a, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT,
+                            10u, MHD_OPTION_END);
+}
+
 lq_err_t lq_http_admin_start(lq_http_admin_t **out, const char *bind_addr, int port,
                              lq_ready_fn ready, void *ready_arg, char *errstr,
                              size_t errstr_size)
 {
+    const char *addr = bind_addr && *bind_addr ? bind_addr : "127.0.0.1";
+    const union MHD_DaemonInfo *info;
     lq_http_admin_t *a;
     struct sockaddr_in sa;
 
     *out = NULL;
-    if (port <= 0)
+    if (port < 0)
         return LQ_OK;
     a = calloc(1, sizeof(*a));
     if (!a)
@@ -88,21 +99,37 @@ lq_err_t lq_http_admin_start(lq_http_admin_t **out, const char *bind_addr, int p
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, bind_addr ? bind_addr : "127.0.0.1", &sa.sin_addr) != 1) {
-        snprintf(errstr, errstr_size, "admin http: bad bind address %s", bind_addr);
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+        snprintf(errstr, errstr_size, "admin http: bad bind address %s", addr);
         free(a);
         return LQ_ERR_CONFIG;
     }
-    a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port,
-                            NULL, NULL, handler, a, MHD_OPTION_SOCK_ADDR, &sa,
-                            MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    a->d = listen_on(a, &sa);
+    if (!a->d && port > 0) {
+        /* another daemon of this host has the port (two workers on one machine): serve
+         * health anyway, on a port the log names */
+        sa.sin_port = 0;
+        a->d = listen_on(a, &sa);
+    }
     if (!a->d) {
-        snprintf(errstr, errstr_size, "admin http: cannot listen on port %d", port);
+        snprintf(errstr, errstr_size, "admin http: cannot listen on %s:%d", addr, port);
         free(a);
         return LQ_ERR_IO;
     }
+    info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = info ? info->port : port;
+    if (port > 0 && a->port != port)
+        LQ_WARN("admin http: port %d is taken; /healthz, /readyz and /metrics are on %s:%d",
+                port, addr, a->port);
+    else
+        LQ_INFO("admin http: /healthz, /readyz and /metrics on %s:%d", addr, a->port);
     *out = a;
     return LQ_OK;
+}
+
+int lq_http_admin_port(const lq_http_admin_t *a)
+{
+    return a ? a->port : -1;
 }
 
 void lq_http_admin_stop(lq_http_admin_t *a)

@@ -13,7 +13,9 @@ const lq_config_def_t sink_settings[] = {
      LQ_CFG_AT(sink_settings_t, sink.batch_ms)},
     {"sink.migrate", LQ_CFG_BOOL, "false", 0, 0, "apply pending migrations at start",
      LQ_CFG_AT(sink_settings_t, sink.migrate)},
-    {"admin.port", LQ_CFG_INT, "0", 0, 65535, "port of /healthz, /readyz, /metrics (0 = off)",
+    {"admin.port", LQ_CFG_INT, "8082", -1, 65535,
+     "port of /healthz, /readyz, /metrics (0 = any free port; a port in use falls back to a "
+     "free one, named in the log; -1 = off)",
      LQ_CFG_AT(sink_settings_t, admin.port)},
     {"admin.bind", LQ_CFG_STRING, "127.0.0.1", 0, 0, "address of the admin endpoints",
      LQ_CFG_AT(sink_settings_t, admin.bind)},

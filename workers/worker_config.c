@@ -11,7 +11,9 @@ const lq_config_def_t worker_settings[] = {
     {"worker.drain_timeout_ms", LQ_CFG_INT, "30000", 0, 3600000,
      "on SIGTERM, how long in-flight requests may take to finish",
      LQ_CFG_AT(worker_settings_t, worker.drain_timeout_ms)},
-    {"admin.port", LQ_CFG_INT, "0", 0, 65535, "port of /healthz, /readyz, /metrics (0 = off)",
+    {"admin.port", LQ_CFG_INT, "8081", -1, 65535,
+     "port of /healthz, /readyz, /metrics (0 = any free port; a port in use falls back to a "
+     "free one, named in the log; -1 = off)",
      LQ_CFG_AT(worker_settings_t, admin.port)},
     {"admin.bind", LQ_CFG_STRING, "127.0.0.1", 0, 0, "address of the admin endpoints",
      LQ_CFG_AT(worker_settings_t, admin.bind)},
