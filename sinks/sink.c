@@ -18,7 +18,6 @@
 
 struct sink {
     sink_settings_t set;
-    lq_topics_t topics;
     int want_jobs, want_usage, want_traces;
     rd_kafka_t *consumer;
     PGconn *conn;
@@ -51,19 +50,72 @@ static int has_writer(const char *list, const char *name)
     return 0;
 }
 
-lq_err_t sink_create(sink_t **out, const sink_settings_t *set, char *errstr, size_t errstr_size)
+/* The consumer of the topics the writers need. */
+static lq_err_t open_consumer(sink_t *s, char *errstr, size_t errstr_size)
 {
+    /* sinks are not latency-critical: fewer, fuller fetches spare the brokers */
     static const char *const settings[] = {"enable.auto.commit", "false",
                                            "partition.assignment.strategy", "range",
-                                           /* sinks are not latency-critical: fewer, fuller fetches
-                                            * spare the brokers */
                                            "fetch.wait.max.ms", "100",
                                            "fetch.min.bytes", "65536",
                                            "session.timeout.ms", "10000",
                                            "heartbeat.interval.ms", "1000", NULL};
-    sink_t *s = calloc(1, sizeof(*s));
-    lq_kafka_spec_t spec;
+    lq_kafka_spec_t spec = lq_kafka_spec(&s->set.common, LQ_KAFKA_CONSUMER, "llmq-sink");
+    const char *topics[4];
     rd_kafka_topic_partition_list_t *subs;
+    rd_kafka_resp_err_t e;
+    size_t n = 0, i;
+
+    spec.group_id = s->set.sink.group;
+    spec.settings = settings;
+    s->consumer = lq_kafka_new(&spec, errstr, errstr_size);
+    if (!s->consumer)
+        return LQ_ERR_KAFKA;
+    rd_kafka_poll_set_consumer(s->consumer);
+    if (s->want_jobs) {
+        topics[n++] = s->set.common.topic.requests;
+        topics[n++] = s->set.common.topic.responses;
+    }
+    if (s->want_usage)
+        topics[n++] = s->set.common.topic.usage;
+    if (s->want_traces)
+        topics[n++] = s->set.common.topic.traces;
+    subs = rd_kafka_topic_partition_list_new((int)n);
+    for (i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
+    e = rd_kafka_subscribe(s->consumer, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+        snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(e));
+        return LQ_ERR_KAFKA;
+    }
+    return LQ_OK;
+}
+
+static lq_err_t open_database(sink_t *s, char *errstr, size_t errstr_size)
+{
+    int applied = 0;
+    lq_err_t err = lq_pg_connect(s->set.common.pg.url, "llmq-sink", &s->conn, errstr, errstr_size);
+
+    if (err)
+        return err;
+    atomic_store(&s->pg_ok, 1);
+    return s->set.sink.migrate ? lq_migrations_apply(s->conn, &applied, errstr, errstr_size) : LQ_OK;
+}
+
+static void register_metrics(sink_t *s)
+{
+    s->m_rows = lq_metrics_counter("llmq_sink_rows_total", "rows written (before deduplication)", NULL);
+    s->m_batches = lq_metrics_counter("llmq_sink_batches_total", "batches committed", NULL);
+    s->m_failures = lq_metrics_counter("llmq_sink_write_failures_total",
+                                       "batch writes that failed and were retried", NULL);
+    s->m_batch_latency = lq_metrics_histogram("llmq_sink_batch_write_seconds",
+                                              "time to write one batch", NULL);
+}
+
+lq_err_t sink_create(sink_t **out, const sink_settings_t *set, char *errstr, size_t errstr_size)
+{
+    sink_t *s = calloc(1, sizeof(*s));
     const char *writers = set->sink.writers;
     lq_err_t err;
 
@@ -71,7 +123,6 @@ lq_err_t sink_create(sink_t **out, const sink_settings_t *set, char *errstr, siz
     if (!s)
         return LQ_ERR_NOMEM;
     s->set = *set;
-    lq_topics_from_config(&s->topics, set->common.source);
     s->want_jobs = has_writer(writers, "jobs");
     s->want_usage = has_writer(writers, "usage");
     s->want_traces = has_writer(writers, "traces");
@@ -81,54 +132,17 @@ lq_err_t sink_create(sink_t **out, const sink_settings_t *set, char *errstr, siz
         free(s);
         return LQ_ERR_CONFIG;
     }
-    s->m_rows = lq_metrics_counter("llmq_sink_rows_total", "rows written (before deduplication)", NULL);
-    s->m_batches = lq_metrics_counter("llmq_sink_batches_total", "batches committed", NULL);
-    s->m_failures = lq_metrics_counter("llmq_sink_write_failures_total", "batch writes that failed and were retried", NULL);
-    s->m_batch_latency = lq_metrics_histogram("llmq_sink_batch_write_seconds", "time to write one batch", NULL);
-
-    err = lq_pg_connect(set->common.pg.url, "llmq-sink", &s->conn, errstr, errstr_size);
-    if (err)
-        goto fail;
-    atomic_store(&s->pg_ok, 1);
-    if (set->sink.migrate) {
-        int applied = 0;
-        err = lq_migrations_apply(s->conn, &applied, errstr, errstr_size);
-        if (err)
-            goto fail;
-    }
-    spec = lq_kafka_spec(&set->common, LQ_KAFKA_CONSUMER, "llmq-sink");
-    spec.group_id = set->sink.group;
-    spec.settings = settings;
-    s->consumer = lq_kafka_new(&spec, errstr, errstr_size);
-    if (!s->consumer) {
-        err = LQ_ERR_KAFKA;
-        goto fail;
-    }
-    rd_kafka_poll_set_consumer(s->consumer);
-    subs = rd_kafka_topic_partition_list_new(4);
-    if (s->want_jobs) {
-        rd_kafka_topic_partition_list_add(subs, s->topics.requests, RD_KAFKA_PARTITION_UA);
-        rd_kafka_topic_partition_list_add(subs, s->topics.responses, RD_KAFKA_PARTITION_UA);
-    }
-    if (s->want_usage)
-        rd_kafka_topic_partition_list_add(subs, s->topics.usage, RD_KAFKA_PARTITION_UA);
-    if (s->want_traces)
-        rd_kafka_topic_partition_list_add(subs, s->topics.traces, RD_KAFKA_PARTITION_UA);
-    {
-        rd_kafka_resp_err_t e = rd_kafka_subscribe(s->consumer, subs);
-        rd_kafka_topic_partition_list_destroy(subs);
-        if (e) {
-            snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(e));
-            err = LQ_ERR_KAFKA;
-            goto fail;
-        }
-    }
-    err = lq_http_admin_start(&s->admin, set->admin.bind, (int)set->admin.port, ready_fn, s, errstr, errstr_size);
+    register_metrics(s);
+    err = open_database(s, errstr, errstr_size);
+    if (!err)
+        err = open_consumer(s, errstr, errstr_size);
+    if (!err)
+        err = lq_http_admin_start(&s->admin, set->admin.bind, (int)set->admin.port, ready_fn, s,
+                                  errstr, errstr_size);
     if (err)
         goto fail;
     LQ_INFO("sink writing %s%s%s(group %s)", s->want_jobs ? "jobs " : "",
-            s->want_usage ? "usage " : "", s->want_traces ? "traces " : "",
-            set->sink.group);
+            s->want_usage ? "usage " : "", s->want_traces ? "traces " : "", set->sink.group);
     *out = s;
     return LQ_OK;
 fail:
@@ -140,13 +154,13 @@ static void add_message(sink_t *s, sink_batch_t *b, lq_codec_t *c, const rd_kafk
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
 
-    if (s->want_jobs && strcmp(topic, s->topics.requests) == 0)
+    if (s->want_jobs && strcmp(topic, s->set.common.topic.requests) == 0)
         sink_add_request(b, c, m->payload, m->len, topic, m->partition, m->offset);
-    else if (s->want_jobs && strcmp(topic, s->topics.responses) == 0)
+    else if (s->want_jobs && strcmp(topic, s->set.common.topic.responses) == 0)
         sink_add_response(b, c, m->payload, m->len, topic, m->partition, m->offset);
-    else if (s->want_usage && strcmp(topic, s->topics.usage) == 0)
+    else if (s->want_usage && strcmp(topic, s->set.common.topic.usage) == 0)
         sink_add_usage(b, c, m->payload, m->len, topic, m->partition, m->offset);
-    else if (s->want_traces && strcmp(topic, s->topics.traces) == 0)
+    else if (s->want_traces && strcmp(topic, s->set.common.topic.traces) == 0)
         sink_add_trace(b, c, m->payload, m->len, topic, m->partition, m->offset);
 }
 
