@@ -54,9 +54,3 @@ const lq_config_def_t ingest_settings[] = {
     {NULL, 0, NULL, 0, 0, NULL, 0}};
 
 const lq_config_def_t *const ingest_settings_tables[] = {lq_common_settings, ingest_settings, NULL};
-
-lq_err_t ingest_settings_bind(const lq_config_t *cfg, ingest_settings_t *out, char *errstr,
-                          size_t errstr_size)
-{
-    return lq_config_bind(cfg, out, sizeof(*out), errstr, errstr_size);
-}

@@ -4,7 +4,7 @@
 
 #include "common/config.h"
 
-/* The daemon's settings, bound once at start (ingest_settings_bind). Code reads set->http.port, never
+/* The daemon's settings, bound once at start (lq_config_bind). Code reads set->http.port, never
  * a key string, so a typo fails the build; a key bound to no field fails the start.
  * Each group is named as the keys' prefix, each member as the rest of its key. */
 typedef struct ingest_settings {
@@ -40,11 +40,7 @@ typedef struct ingest_settings {
 
 extern const lq_config_def_t ingest_settings[];
 
-/** Every settings table of the daemon, common ones first, NULL-terminated. */
+/** The daemon's settings tables, common ones first, NULL-terminated: for lq_config_create. */
 extern const lq_config_def_t *const ingest_settings_tables[];
-
-/** Bind cfg into *out (its strings are cfg's: valid while cfg lives). */
-lq_err_t ingest_settings_bind(const lq_config_t *cfg, ingest_settings_t *out, char *errstr,
-                           size_t errstr_size);
 
 #endif

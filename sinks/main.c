@@ -13,7 +13,7 @@ int main(int argc, char **argv)
     int rc = 0;
 
     lq_daemon_watch_signals();
-    if (sink_settings_bind(cfg, &set, errstr, sizeof(errstr)) != LQ_OK ||
+    if (lq_config_bind(cfg, &set, sizeof(set), errstr, sizeof(errstr)) != LQ_OK ||
         sink_create(&s, &set, errstr, sizeof(errstr)) != LQ_OK) {
         LQ_ERROR("cannot start: %s", errstr);
         rc = 1;

@@ -22,9 +22,3 @@ const lq_config_def_t sink_settings[] = {
     {NULL, 0, NULL, 0, 0, NULL, 0}};
 
 const lq_config_def_t *const sink_settings_tables[] = {lq_common_settings, sink_settings, NULL};
-
-lq_err_t sink_settings_bind(const lq_config_t *cfg, sink_settings_t *out, char *errstr,
-                          size_t errstr_size)
-{
-    return lq_config_bind(cfg, out, sizeof(*out), errstr, errstr_size);
-}

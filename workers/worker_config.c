@@ -83,9 +83,3 @@ const lq_config_def_t worker_settings[] = {
     {NULL, 0, NULL, 0, 0, NULL, 0}};
 
 const lq_config_def_t *const worker_settings_tables[] = {lq_common_settings, worker_settings, NULL};
-
-lq_err_t worker_settings_bind(const lq_config_t *cfg, worker_settings_t *out, char *errstr,
-                          size_t errstr_size)
-{
-    return lq_config_bind(cfg, out, sizeof(*out), errstr, errstr_size);
-}

@@ -470,17 +470,17 @@ static void test_daemon_tables_bind(void)
     sink_settings_t sk;
 
     CHECK_INT(lq_config_create(&cfg, ingest_settings_tables, 1, argv, errstr, sizeof(errstr)), LQ_OK);
-    CHECK_INT(ingest_settings_bind(cfg, &in, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(lq_config_bind(cfg, &in, sizeof(in), errstr, sizeof(errstr)), LQ_OK);
     CHECK_INT(in.http.port, 8080);
     CHECK_INT(in.pg.pool_size, 2);
     lq_config_destroy(cfg);
     CHECK_INT(lq_config_create(&cfg, worker_settings_tables, 1, argv, errstr, sizeof(errstr)), LQ_OK);
-    CHECK_INT(worker_settings_bind(cfg, &wk, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(lq_config_bind(cfg, &wk, sizeof(wk), errstr, sizeof(errstr)), LQ_OK);
     CHECK_INT(wk.worker.max_inflight, 1024);
     CHECK_STR(wk.worker.group, "llmq-workers");
     lq_config_destroy(cfg);
     CHECK_INT(lq_config_create(&cfg, sink_settings_tables, 1, argv, errstr, sizeof(errstr)), LQ_OK);
-    CHECK_INT(sink_settings_bind(cfg, &sk, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(lq_config_bind(cfg, &sk, sizeof(sk), errstr, sizeof(errstr)), LQ_OK);
     CHECK_INT(sk.sink.batch_max, 2000);
     CHECK_STR(sk.common.pg.url, "postgresql:///llmq");
     lq_config_destroy(cfg);
