@@ -21,7 +21,7 @@
 
 #include "ingest/request_parse.h"
 #include "common/clock.h"
-#include "workers/provider.h"
+#include "workers/provider_adapter.h"
 #include "workers/sse.h"
 #include "testutil.h"
 #include "expect.h"
