@@ -232,6 +232,21 @@ static int add_prefix(routing_t *r, const char *prefix, const char *endpoint)
     return 0;
 }
 
+/* "endpoint NAME: unknown wire (openai, ..., mock)", the wires named from their table. */
+static void unknown_wire(const char *name, char *errstr, size_t errstr_size)
+{
+    char wires[200];
+    size_t o = 0;
+    int i;
+
+    wires[0] = '\0';
+    for (i = 0; worker_wire_parse(worker_wire_name((worker_wire_t)i)) == i && o < sizeof(wires);
+         i++)
+        o += (size_t)snprintf(wires + o, sizeof(wires) - o, "%s, ",
+                              worker_wire_name((worker_wire_t)i));
+    snprintf(errstr, errstr_size, "endpoint %s: unknown wire (%smock)", name, wires);
+}
+
 static int load_endpoint(routing_t *r, const char *name, json_t *j, char *errstr,
                          size_t errstr_size)
 {
@@ -259,7 +274,7 @@ static int load_endpoint(routing_t *r, const char *name, json_t *j, char *errstr
     }
     wire = worker_wire_parse(wire_name);
     if (wire < 0) {
-        snprintf(errstr, errstr_size, "endpoint %s: unknown wire (openai, anthropic, gemini, mock)", name);
+        unknown_wire(name, errstr, errstr_size);
         return -1;
     }
     e->wire = (worker_wire_t)wire;
