@@ -276,38 +276,54 @@ static void stream_emit_text(worker_stream_acc_t *s, json_t *v)
         worker_acc_emit(s, json_string_value(v), json_string_length(v));
 }
 
-static void stream_block_start(worker_stream_acc_t *s, json_t *root)
+/* The content block an event is about. */
+static long block_index(json_t *root)
 {
-    long key = (long)json_integer_value(json_object_get(root, "index"));
-    json_t *block = json_object_get(root, "content_block");
-    const char *bt = json_string_value(json_object_get(block, "type"));
-    worker_tool_acc_t *t;
-
-    if (bt && strcmp(bt, "tool_use") == 0) {
-        t = worker_acc_tool_find(s, key);
-        if (!t && !(t = worker_acc_tool_add(s, key)))
-            return;
-        worker_acc_tool_set(s, &t->id, json_string_value(json_object_get(block, "id")), 1);
-        worker_acc_tool_set(s, &t->name, json_string_value(json_object_get(block, "name")), 1);
-    } else if (bt && strcmp(bt, "text") == 0) {
-        stream_emit_text(s, json_object_get(block, "text"));
-    }
+    return (long)json_integer_value(json_object_get(root, "index"));
 }
 
+/* A tool_use block starts: its id and name. */
+static void stream_tool_start(worker_stream_acc_t *s, long key, json_t *block)
+{
+    worker_tool_acc_t *t = worker_acc_tool_find(s, key);
+
+    if (!t && !(t = worker_acc_tool_add(s, key)))
+        return;
+    worker_acc_tool_set(s, &t->id, json_string_value(json_object_get(block, "id")), 1);
+    worker_acc_tool_set(s, &t->name, json_string_value(json_object_get(block, "name")), 1);
+}
+
+static void stream_block_start(worker_stream_acc_t *s, json_t *root)
+{
+    json_t *block = json_object_get(root, "content_block");
+    const char *bt = json_string_value(json_object_get(block, "type"));
+
+    if (bt && strcmp(bt, "tool_use") == 0)
+        stream_tool_start(s, block_index(root), block);
+    else if (bt && strcmp(bt, "text") == 0)
+        stream_emit_text(s, json_object_get(block, "text"));
+}
+
+/* A piece of a tool_use block's input (JSON text). */
+static void stream_tool_input(worker_stream_acc_t *s, long key, json_t *delta)
+{
+    worker_tool_acc_t *t = worker_acc_tool_find(s, key);
+
+    if (t)
+        worker_acc_tool_args(s, t, json_string_value(json_object_get(delta, "partial_json")));
+}
+
+/* text_delta and input_json_delta; thinking_delta, signature_delta, ...: not part of the
+ * answer text */
 static void stream_block_delta(worker_stream_acc_t *s, json_t *root)
 {
-    long key = (long)json_integer_value(json_object_get(root, "index"));
     json_t *d = json_object_get(root, "delta");
     const char *dt = json_string_value(json_object_get(d, "type"));
-    worker_tool_acc_t *t;
 
-    if (dt && strcmp(dt, "text_delta") == 0) {
+    if (dt && strcmp(dt, "text_delta") == 0)
         stream_emit_text(s, json_object_get(d, "text"));
-    } else if (dt && strcmp(dt, "input_json_delta") == 0) {
-        t = worker_acc_tool_find(s, key);
-        if (t)
-            worker_acc_tool_args(s, t, json_string_value(json_object_get(d, "partial_json")));
-    } /* thinking_delta, signature_delta, ...: not part of the answer text */
+    else if (dt && strcmp(dt, "input_json_delta") == 0)
+        stream_tool_input(s, block_index(root), d);
 }
 
 static void stream_message_delta(worker_stream_acc_t *s, json_t *root)
