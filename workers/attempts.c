@@ -9,7 +9,7 @@
 #include "common/log.h"
 #include "workers/attempts.h"
 #include "workers/mock_call.h"
-#include "workers/provider_call.h"
+#include "workers/http_call.h"
 #include "workers/publish.h"
 #include "workers/timers.h"
 
@@ -92,7 +92,7 @@ static int http_attempt(worker_t *w, job_t *j, const route_candidate_t *c)
     char tenant_key[600];
     int rc = fill_target(w, j, c, &target, tenant_key, sizeof(tenant_key));
 
-    if (rc == 0 && call_start(w, j, &target)) {
+    if (rc == 0 && http_call_start(w, j, &target)) {
         worker_result_fail(&j->result, "server_error", NULL, "cannot build the provider request",
                            500, 0);
         rc = -1;

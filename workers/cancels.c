@@ -7,7 +7,7 @@
 #include "common/log.h"
 #include "schemas/codec.h"
 #include "workers/cancels.h"
-#include "workers/provider_call.h"
+#include "workers/http_call.h"
 #include "workers/publish.h"
 #include "workers/timers.h"
 
@@ -41,7 +41,7 @@ static void cancel_job(worker_t *w, const char *job_id, const char *reason)
         remember_cancel(w, job_id); /* not here yet (or never): skip it if it comes */
         return;
     }
-    call_detach(w, j);
+    http_call_detach(w, j);
     timer_remove(w, j);
     if (j->attempt_start_us && !j->result.ok)
         j->provider_us += lq_mono_us() - j->attempt_start_us;

@@ -8,7 +8,7 @@
 #include "workers/consumer.h"
 #include "workers/event_loop.h"
 #include "workers/mock_call.h"
-#include "workers/provider_call.h"
+#include "workers/http_call.h"
 #include "workers/timers.h"
 
 #define POLL_MAX_MS 100 /* the longest wait: the stop flag is looked at this often */
@@ -51,7 +51,7 @@ static void mock_word_due(worker_t *w, job_t *j)
 
 static void first_byte_due(worker_t *w, job_t *j)
 {
-    if (call_first_byte_timeout(w, j))
+    if (http_call_first_byte_timeout(w, j))
         attempt_done(w, j);
 }
 
@@ -85,7 +85,7 @@ static void run_transfers(worker_t *w)
     curl_multi_perform(w->multi, &running);
     while ((msg = curl_multi_info_read(w->multi, &running)))
         if (msg->msg == CURLMSG_DONE)
-            attempt_done(w, call_done(w, msg->easy_handle, msg->data.result));
+            attempt_done(w, http_call_done(w, msg->easy_handle, msg->data.result));
 }
 
 static void drain_wake_pipe(worker_t *w)

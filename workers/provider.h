@@ -2,7 +2,7 @@
  * produces (workers/result.h), which wires there are, and the request/answer entry points.
  * The wires themselves (workers/provider_<wire>.c) are pure translation (canonical request ⇄
  * wire format), registered in one table (workers/providers.c); the I/O lives in the worker
- * (workers/provider_call.c) so many calls can be in flight on one thread. What a wire's file
+ * (workers/http_call.c) so many calls can be in flight on one thread. What a wire's file
  * implements, and the helpers it may use, are in workers/provider_adapter.h. */
 #ifndef LQ_WORKER_PROVIDER_H
 #define LQ_WORKER_PROVIDER_H

@@ -1,6 +1,6 @@
 /* A worker's lifecycle: create (settings, tables, metrics, Kafka clients, admin endpoint),
  * run (the event loop until stopped, then the drain), destroy. The steps of a request are in
- * the files named for them: consumer.c, attempts.c, provider_call.c, mock_call.c, publish.c,
+ * the files named for them: consumer.c, attempts.c, http_call.c, mock_call.c, publish.c,
  * produce.c, partitions.c, cancels.c, timers.c, event_loop.c. */
 #include <stdio.h>
 #include <stdlib.h>

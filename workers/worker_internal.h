@@ -1,5 +1,5 @@
 /* workers/worker_internal.h — the worker's state and a job's, shared by the files of the
- * worker's steps (worker.c, event_loop.c, consumer.c, cancels.c, attempts.c, provider_call.c,
+ * worker's steps (worker.c, event_loop.c, consumer.c, cancels.c, attempts.c, http_call.c,
  * mock_call.c, publish.c, produce.c, job.c, partitions.c, timers.c). Not for other callers:
  * they use workers/worker.h. */
 #ifndef LQ_WORKER_INTERNAL_H

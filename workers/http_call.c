@@ -5,7 +5,7 @@
 #include <strings.h>
 
 #include "common/clock.h"
-#include "workers/provider_call.h"
+#include "workers/http_call.h"
 #include "workers/publish.h"
 #include "workers/timers.h"
 
@@ -91,7 +91,7 @@ static void easy_setup(worker_t *w, job_t *j, CURL *e, const worker_http_request
     curl_easy_setopt(e, CURLOPT_USERAGENT, "llmq-worker/0.1");
 }
 
-int call_start(worker_t *w, job_t *j, const worker_target_t *target)
+int http_call_start(worker_t *w, job_t *j, const worker_target_t *target)
 {
     worker_http_request_t hr;
     CURL *e = curl_easy_init();
@@ -115,7 +115,7 @@ int call_start(worker_t *w, job_t *j, const worker_target_t *target)
     return 0;
 }
 
-void call_detach(worker_t *w, job_t *j)
+void http_call_detach(worker_t *w, job_t *j)
 {
     if (!j->easy)
         return;
@@ -126,7 +126,7 @@ void call_detach(worker_t *w, job_t *j)
     j->headers = NULL;
 }
 
-job_t *call_done(worker_t *w, CURL *e, CURLcode code)
+job_t *http_call_done(worker_t *w, CURL *e, CURLcode code)
 {
     job_t *j = NULL;
     long status = 0;
@@ -136,7 +136,7 @@ job_t *call_done(worker_t *w, CURL *e, CURLcode code)
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     if (j->timer == T_FIRST_BYTE)
         timer_remove(w, j);
-    call_detach(w, j);
+    http_call_detach(w, j);
     wire = routing_endpoint(w->routing, j->endpoint)->wire;
     if (j->resp_too_big)
         worker_result_fail(&j->result, "provider_error", "response_too_large",
@@ -153,13 +153,13 @@ job_t *call_done(worker_t *w, CURL *e, CURLcode code)
     return j;
 }
 
-int call_first_byte_timeout(worker_t *w, job_t *j)
+int http_call_first_byte_timeout(worker_t *w, job_t *j)
 {
     char msg[200];
 
     if (j->got_first_byte || !j->easy)
         return 0;
-    call_detach(w, j);
+    http_call_detach(w, j);
     snprintf(msg, sizeof(msg), "The provider sent nothing for %ld ms.", w->first_byte_timeout_ms);
     worker_result_fail(&j->result, "provider_error", "provider_timeout", msg, 504, 1);
     return 1;
