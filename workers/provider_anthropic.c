@@ -1,12 +1,12 @@
-/* Anthropic's Messages API: the canonical (OpenAI-shaped) request as a Messages request, and
- * a Messages answer or error as a worker_result_t. */
+/* The Anthropic wire: the Messages API. The canonical (OpenAI-shaped) request as a Messages
+ * request, and a Messages answer, error or stream event as a worker_result_t. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "workers/provider.h"
+#include "workers/provider_adapter.h"
 
 #define ANTHROPIC_VERSION "2023-06-01"
 #define ANTHROPIC_DEFAULT_MAX_TOKENS 4096
@@ -152,25 +152,24 @@ out:
     return out;
 }
 
-int worker_anthropic_build_request(const lq_chat_request_t *req, const worker_target_t *t,
-                                   int stream, worker_http_request_t *out)
+static int build_request(const lq_chat_request_t *req, const worker_target_t *t, int stream,
+                         worker_http_request_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->body = anthropic_body(req, t, stream);
     if (!out->body || worker_http_request_set_url(out, t->base_url, "/messages", NULL) ||
         worker_http_request_add_header(out, "content-type", "application/json") ||
         worker_http_request_add_header(out, "anthropic-version", ANTHROPIC_VERSION) ||
-        worker_http_request_add_rest(out, t, stream, "x-api-key"))
-        goto fail;
+        worker_http_request_add_rest(out, t, stream, "x-api-key", "")) {
+        worker_http_request_clear(out);
+        return -1;
+    }
     return 0;
-fail:
-    worker_http_request_clear(out);
-    return -1;
 }
 
 /* ---- answer ---- */
 
-const char *worker_anthropic_finish_reason(const char *r)
+static const char *finish_reason(const char *r)
 {
     if (!r)
         return "stop";
@@ -183,14 +182,14 @@ const char *worker_anthropic_finish_reason(const char *r)
     return "stop"; /* end_turn, stop_sequence, pause_turn, and whatever comes next */
 }
 
-void worker_anthropic_fail_error(worker_result_t *out, long http_status, json_t *error,
-                                 const char *retry_after)
+static void fail_error(worker_result_t *out, long http_status, json_t *error,
+                       const char *retry_after)
 {
-    static const worker_status_map_t map[] = {{"invalid_request_error", 400}, {"authentication_error", 401},
-               {"billing_error", 402},         {"permission_error", 403},
-               {"not_found_error", 404},       {"request_too_large", 413},
-               {"rate_limit_error", 429},      {"api_error", 500},
-               {"timeout_error", 504},         {"overloaded_error", 529}};
+    static const worker_status_map_t map[] = {
+        {"invalid_request_error", 400}, {"authentication_error", 401}, {"billing_error", 402},
+        {"permission_error", 403},      {"not_found_error", 404},      {"request_too_large", 413},
+        {"rate_limit_error", 429},      {"api_error", 500},            {"timeout_error", 504},
+        {"overloaded_error", 529}};
     const char *type = json_string_value(json_object_get(error, "type"));
     const char *message = json_string_value(json_object_get(error, "message"));
 
@@ -202,62 +201,188 @@ void worker_anthropic_fail_error(worker_result_t *out, long http_status, json_t 
                      type && strcmp(type, "overloaded_error") == 0, retry_after);
 }
 
-void worker_anthropic_parse_response(long http_status, const char *body, size_t len,
-                                     const char *retry_after, const char *transport_error,
-                                     int transport_timeout, worker_result_t *out)
+/* The content blocks of a message: text and tool_use; 0 or -1 (out of memory). */
+static int read_blocks(json_t *content, worker_blocks_t *b)
 {
-    json_t *root, *content, *block, *calls = NULL, *usage, *v;
-    char *text = NULL;
-    size_t i, tl = 0;
-    int any_text = 0;
+    json_t *block;
+    size_t i;
+
+    json_array_foreach(content, i, block) {
+        const char *type = json_string_value(json_object_get(block, "type"));
+        int rc = 0;
+        if (type && strcmp(type, "text") == 0)
+            rc = worker_blocks_text(b, json_string_value(json_object_get(block, "text")));
+        else if (type && strcmp(type, "tool_use") == 0)
+            rc = worker_tool_calls_add(&b->calls, json_string_value(json_object_get(block, "id")),
+                                       json_string_value(json_object_get(block, "name")),
+                                       json_object_get(block, "input"));
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static void parse_response(long http_status, const char *body, size_t len,
+                           const char *retry_after, const char *transport_error,
+                           int transport_timeout, worker_result_t *out)
+{
+    worker_blocks_t b = {0};
+    json_t *root, *content, *usage, *v;
+    const char *finish;
 
     if (worker_parse_begin(http_status, body, len, retry_after, transport_error,
-                           transport_timeout, 0, 1, worker_anthropic_fail_error, &root, &root,
-                           out))
+                           transport_timeout, 0, 1, fail_error, &root, &root, out))
         goto out;
     content = json_object_get(root, "content");
     if (!json_is_array(content)) {
         worker_fail_bad_answer(out, "The provider's answer was not a Messages API message.");
         goto out;
     }
-    text = calloc(1, 1);
-    if (!text)
+    if (read_blocks(content, &b))
         goto nomem;
-    json_array_foreach(content, i, block) {
-        const char *type = json_string_value(json_object_get(block, "type"));
-        if (!type)
-            continue;
-        if (strcmp(type, "text") == 0) {
-            if (worker_text_append(&text, &tl, json_string_value(json_object_get(block, "text"))))
-                goto nomem;
-            any_text = 1;
-        } else if (strcmp(type, "tool_use") == 0) {
-            if (worker_tool_calls_add(&calls, json_string_value(json_object_get(block, "id")),
-                                      json_string_value(json_object_get(block, "name")),
-                                      json_object_get(block, "input")))
-                goto nomem;
-        }
-    }
-    out->ok = 1;
-    if (any_text || !calls) {
-        out->content = text;
-        text = NULL;
-    }
     v = json_object_get(root, "stop_reason");
-    out->finish_reason = strdup(json_is_string(v) ? worker_anthropic_finish_reason(json_string_value(v))
-                                                  : calls ? "tool_calls" : "stop");
+    finish = json_is_string(v) ? finish_reason(json_string_value(v))
+                               : b.calls ? "tool_calls" : "stop";
+    if (worker_blocks_result(&b, finish, out))
+        goto nomem;
     v = json_object_get(root, "model");
     out->provider_model = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
     usage = json_object_get(root, "usage");
     out->prompt_tokens = worker_json_tokens(json_object_get(usage, "input_tokens"));
     out->completion_tokens = worker_json_tokens(json_object_get(usage, "output_tokens"));
-    if ((calls && worker_result_set_tool_calls(out, calls)) || !out->finish_reason)
-        goto nomem;
     goto out;
 nomem:
     worker_fail_nomem(out);
 out:
-    free(text);
-    json_decref(calls);
+    worker_blocks_clear(&b);
     json_decref(root);
 }
+
+/* ---- stream: Messages events ---- */
+
+static void stream_message_start(worker_stream_acc_t *s, json_t *root)
+{
+    json_t *msg = json_object_get(root, "message");
+    json_t *usage = json_object_get(msg, "usage");
+
+    worker_acc_model(s, json_object_get(msg, "model"));
+    s->prompt_tokens = worker_json_tokens(json_object_get(usage, "input_tokens"));
+    s->completion_tokens = worker_json_tokens(json_object_get(usage, "output_tokens"));
+}
+
+static void stream_emit_text(worker_stream_acc_t *s, json_t *v)
+{
+    if (json_is_string(v))
+        worker_acc_emit(s, json_string_value(v), json_string_length(v));
+}
+
+/* The content block an event is about. */
+static long block_index(json_t *root)
+{
+    return (long)json_integer_value(json_object_get(root, "index"));
+}
+
+/* A tool_use block starts: its id and name. */
+static void stream_tool_start(worker_stream_acc_t *s, long key, json_t *block)
+{
+    worker_tool_acc_t *t = worker_acc_tool_find(s, key);
+
+    if (!t && !(t = worker_acc_tool_add(s, key)))
+        return;
+    worker_acc_tool_set(s, &t->id, json_string_value(json_object_get(block, "id")), 1);
+    worker_acc_tool_set(s, &t->name, json_string_value(json_object_get(block, "name")), 1);
+}
+
+static void stream_block_start(worker_stream_acc_t *s, json_t *root)
+{
+    json_t *block = json_object_get(root, "content_block");
+    const char *bt = json_string_value(json_object_get(block, "type"));
+
+    if (bt && strcmp(bt, "tool_use") == 0)
+        stream_tool_start(s, block_index(root), block);
+    else if (bt && strcmp(bt, "text") == 0)
+        stream_emit_text(s, json_object_get(block, "text"));
+}
+
+/* A piece of a tool_use block's input (JSON text). */
+static void stream_tool_input(worker_stream_acc_t *s, long key, json_t *delta)
+{
+    worker_tool_acc_t *t = worker_acc_tool_find(s, key);
+
+    if (t)
+        worker_acc_tool_args(s, t, json_string_value(json_object_get(delta, "partial_json")));
+}
+
+/* text_delta and input_json_delta; thinking_delta, signature_delta, ...: not part of the
+ * answer text */
+static void stream_block_delta(worker_stream_acc_t *s, json_t *root)
+{
+    json_t *d = json_object_get(root, "delta");
+    const char *dt = json_string_value(json_object_get(d, "type"));
+
+    if (dt && strcmp(dt, "text_delta") == 0)
+        stream_emit_text(s, json_object_get(d, "text"));
+    else if (dt && strcmp(dt, "input_json_delta") == 0)
+        stream_tool_input(s, block_index(root), d);
+}
+
+static void stream_message_delta(worker_stream_acc_t *s, json_t *root)
+{
+    json_t *v = json_object_get(json_object_get(root, "delta"), "stop_reason");
+    json_t *usage = json_object_get(root, "usage");
+
+    if (json_is_string(v))
+        worker_acc_set(s, &s->finish, finish_reason(json_string_value(v)));
+    /* cumulative counts: the last one stands */
+    if (json_is_integer(json_object_get(usage, "output_tokens")))
+        s->completion_tokens = worker_json_tokens(json_object_get(usage, "output_tokens"));
+    if (json_is_integer(json_object_get(usage, "input_tokens")))
+        s->prompt_tokens = worker_json_tokens(json_object_get(usage, "input_tokens"));
+}
+
+static void stream_message_stop(worker_stream_acc_t *s, json_t *root)
+{
+    (void)root;
+    s->completed = s->ended = 1;
+}
+
+static void stream_error(worker_stream_acc_t *s, json_t *root)
+{
+    fail_error(worker_acc_error(s), 0, json_object_get(root, "error"), NULL);
+}
+
+static const struct {
+    const char *type;
+    void (*handle)(worker_stream_acc_t *s, json_t *root);
+} stream_events[] = {
+    {"message_start", stream_message_start},
+    {"content_block_start", stream_block_start},
+    {"content_block_delta", stream_block_delta},
+    {"message_delta", stream_message_delta},
+    {"message_stop", stream_message_stop},
+    {"error", stream_error},
+};
+
+static void stream_event(worker_stream_acc_t *s, const char *event, json_t *root)
+{
+    const char *type = json_string_value(json_object_get(root, "type"));
+    size_t i;
+
+    if (!type)
+        type = event;
+    for (i = 0; i < sizeof(stream_events) / sizeof(stream_events[0]); i++)
+        if (strcmp(type, stream_events[i].type) == 0) {
+            stream_events[i].handle(s, root);
+            return;
+        }
+    /* ping, content_block_stop, and event types yet to come: nothing to do */
+}
+
+const worker_wire_ops_t worker_wire_anthropic = {
+    .name = "anthropic",
+    .build_request = build_request,
+    .parse_response = parse_response,
+    .stream_end_data = NULL,
+    .stream_event = stream_event,
+    .stream_finish_reason = NULL,
+};

@@ -1,5 +1,6 @@
-/* Google's Gemini API (generateContent / streamGenerateContent): the canonical request as a
- * GenerateContentRequest, and a GenerateContentResponse or error as a worker_result_t. */
+/* The Gemini wire: Google's generateContent / streamGenerateContent. The canonical request as
+ * a GenerateContentRequest, and a GenerateContentResponse, error or stream chunk as a
+ * worker_result_t. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "workers/provider.h"
+#include "workers/provider_adapter.h"
 
 /* ---- request ---- */
 
@@ -199,42 +200,41 @@ static char *model_segment(const char *model)
     return s;
 }
 
-int worker_gemini_build_request(const lq_chat_request_t *req, const worker_target_t *t,
-                                int stream, worker_http_request_t *out)
+static int build_request(const lq_chat_request_t *req, const worker_target_t *t, int stream,
+                         worker_http_request_t *out)
 {
-    char *seg = NULL;
+    char *seg = NULL, *path = NULL;
     size_t n;
-    char *path = NULL;
+    int rc = -1;
 
     memset(out, 0, sizeof(*out));
     out->body = gemini_body(req, t);
     seg = model_segment(t->model);
     if (!out->body || !seg)
-        goto fail;
+        goto out;
     n = strlen(seg) + 48;
     path = malloc(n);
     if (!path)
-        goto fail;
+        goto out;
     /* the key goes in a header, never in the URL (URLs end up in logs) */
     snprintf(path, n, "/models/%s:%s", seg,
              stream ? "streamGenerateContent?alt=sse" : "generateContent");
     if (worker_http_request_set_url(out, t->base_url, path, NULL) ||
         worker_http_request_add_header(out, "Content-Type", "application/json") ||
-        worker_http_request_add_rest(out, t, stream, "x-goog-api-key"))
-        goto fail;
+        worker_http_request_add_rest(out, t, stream, "x-goog-api-key", ""))
+        goto out;
+    rc = 0;
+out:
     free(seg);
     free(path);
-    return 0;
-fail:
-    free(seg);
-    free(path);
-    worker_http_request_clear(out);
-    return -1;
+    if (rc)
+        worker_http_request_clear(out);
+    return rc;
 }
 
 /* ---- answer ---- */
 
-const char *worker_gemini_finish_reason(const char *r, int has_tool_calls)
+static const char *finish_reason(const char *r, int has_tool_calls)
 {
     static const char *const filtered[] = {"SAFETY", "RECITATION", "BLOCKLIST",
                                            "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"};
@@ -262,13 +262,14 @@ static int key_invalid(json_t *error)
     return 0;
 }
 
-void worker_gemini_fail_error(worker_result_t *out, long http_status, json_t *error,
-                              const char *retry_after)
+static void fail_error(worker_result_t *out, long http_status, json_t *error,
+                       const char *retry_after)
 {
-    static const worker_status_map_t map[] = {{"INVALID_ARGUMENT", 400},  {"FAILED_PRECONDITION", 400}, {"OUT_OF_RANGE", 400},
-               {"UNAUTHENTICATED", 401},   {"PERMISSION_DENIED", 403},   {"NOT_FOUND", 404},
-               {"RESOURCE_EXHAUSTED", 429}, {"INTERNAL", 500},           {"UNAVAILABLE", 503},
-               {"DEADLINE_EXCEEDED", 504}};
+    static const worker_status_map_t map[] = {
+        {"INVALID_ARGUMENT", 400},   {"FAILED_PRECONDITION", 400}, {"OUT_OF_RANGE", 400},
+        {"UNAUTHENTICATED", 401},    {"PERMISSION_DENIED", 403},   {"NOT_FOUND", 404},
+        {"RESOURCE_EXHAUSTED", 429}, {"INTERNAL", 500},            {"UNAVAILABLE", 503},
+        {"DEADLINE_EXCEEDED", 504}};
     const char *status = json_string_value(json_object_get(error, "status"));
     const char *message = json_string_value(json_object_get(error, "message"));
     json_int_t code = json_integer_value(json_object_get(error, "code"));
@@ -282,83 +283,175 @@ void worker_gemini_fail_error(worker_result_t *out, long http_status, json_t *er
     worker_fail_http(out, http_status, status, message, 0, retry_after);
 }
 
-void worker_gemini_parse_response(long http_status, const char *body, size_t len,
-                                  const char *retry_after, const char *transport_error,
-                                  int transport_timeout, worker_result_t *out)
+/* The prompt's block reason when the answer has no candidate, or NULL. */
+static const char *block_reason(json_t *root)
 {
-    json_t *doc, *root, *cand, *part, *calls = NULL, *usage, *v;
-    char *text = NULL;
-    size_t i, tl = 0;
-    int any_text = 0;
-    const char *block;
+    return json_string_value(json_object_get(json_object_get(root, "promptFeedback"),
+                                             "blockReason"));
+}
 
-    /* some errors come wrapped in an array */
-    if (worker_parse_begin(http_status, body, len, retry_after, transport_error,
-                           transport_timeout, 1, 1, worker_gemini_fail_error, &doc, &root, out))
-        goto out;
-    cand = json_array_get(json_object_get(root, "candidates"), 0);
-    block = json_string_value(json_object_get(json_object_get(root, "promptFeedback"),
-                                              "blockReason"));
-    if (!json_is_object(cand) && block) {
-        char msg[WORKER_PROVIDER_MESSAGE_MAX + 8], detail[WORKER_PROVIDER_MESSAGE_MAX + 64];
-        worker_mask_secrets(msg, sizeof(msg), block, 64);
-        snprintf(detail, sizeof(detail), "The provider refused the prompt (blocked: %s).", msg);
-        worker_result_fail(out, "invalid_request_error", "content_filter", detail, 400, 0);
-        goto out;
-    }
-    if (!json_is_object(cand)) {
-        worker_fail_bad_answer(out, "The provider's answer had no candidate.");
-        goto out;
-    }
-    text = calloc(1, 1);
-    if (!text)
-        goto nomem;
+/* Prompt and completion tokens (thinking tokens are billed as output, as OpenAI counts
+ * reasoning in completion_tokens). */
+static void read_usage(json_t *usage, int32_t *prompt, int32_t *completion)
+{
+    *prompt = worker_json_tokens(json_object_get(usage, "promptTokenCount"));
+    *completion = worker_tokens_add(
+        worker_json_tokens(json_object_get(usage, "candidatesTokenCount")),
+        worker_json_tokens(json_object_get(usage, "thoughtsTokenCount")));
+}
+
+/* A functionCall's id, or one made up from its position (Gemini may send none). */
+static const char *call_id(json_t *fc, size_t position, char *buf, size_t size)
+{
+    const char *id = json_string_value(json_object_get(fc, "id"));
+
+    if (id)
+        return id;
+    snprintf(buf, size, "call_%zu", position);
+    return buf;
+}
+
+/* A candidate's parts: text and functionCall (thought summaries are not the answer); 0 or
+ * -1 (out of memory). */
+static int read_parts(json_t *cand, worker_blocks_t *b)
+{
+    json_t *part;
+    size_t i;
+
     json_array_foreach(json_object_get(json_object_get(cand, "content"), "parts"), i, part) {
         json_t *fc = json_object_get(part, "functionCall");
         const char *t = json_string_value(json_object_get(part, "text"));
+        char idbuf[32];
+        int rc = 0;
         if (json_is_true(json_object_get(part, "thought")))
-            continue; /* a thought summary, not the answer */
-        if (t) {
-            if (worker_text_append(&text, &tl, t))
-                goto nomem;
-            any_text = 1;
-        } else if (json_is_object(fc)) {
-            const char *id = json_string_value(json_object_get(fc, "id"));
-            char idbuf[32];
-            if (!id) {
-                snprintf(idbuf, sizeof(idbuf), "call_%zu", calls ? json_array_size(calls) : 0);
-                id = idbuf;
-            }
-            if (worker_tool_calls_add(&calls, id, json_string_value(json_object_get(fc, "name")),
-                                      json_object_get(fc, "args")))
-                goto nomem;
-        }
+            continue;
+        if (t)
+            rc = worker_blocks_text(b, t);
+        else if (json_is_object(fc))
+            rc = worker_tool_calls_add(
+                &b->calls, call_id(fc, b->calls ? json_array_size(b->calls) : 0, idbuf, sizeof(idbuf)),
+                json_string_value(json_object_get(fc, "name")), json_object_get(fc, "args"));
+        if (rc)
+            return -1;
     }
-    out->ok = 1;
-    if (any_text || !calls) {
-        out->content = text;
-        text = NULL;
+    return 0;
+}
+
+/* A 2xx GenerateContentResponse as *out. */
+static void read_answer(json_t *root, worker_result_t *out)
+{
+    worker_blocks_t b = {0};
+    json_t *cand = json_array_get(json_object_get(root, "candidates"), 0), *v;
+    const char *finish;
+
+    if (!json_is_object(cand) && block_reason(root)) {
+        worker_fail_prompt_blocked(out, block_reason(root));
+        return;
     }
-    out->finish_reason = strdup(worker_gemini_finish_reason(
-        json_string_value(json_object_get(cand, "finishReason")), calls != NULL));
+    if (!json_is_object(cand)) {
+        worker_fail_bad_answer(out, "The provider's answer had no candidate.");
+        return;
+    }
+    finish = NULL;
+    if (read_parts(cand, &b) == 0) {
+        finish = finish_reason(json_string_value(json_object_get(cand, "finishReason")),
+                               b.calls != NULL);
+        if (worker_blocks_result(&b, finish, out))
+            finish = NULL;
+    }
+    worker_blocks_clear(&b);
+    if (!finish) {
+        worker_fail_nomem(out);
+        return;
+    }
     v = json_object_get(root, "modelVersion");
     out->provider_model = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
-    usage = json_object_get(root, "usageMetadata");
-    out->prompt_tokens = worker_json_tokens(json_object_get(usage, "promptTokenCount"));
-    /* thinking tokens are billed as output, as OpenAI counts reasoning in completion_tokens */
-    out->completion_tokens = worker_json_tokens(json_object_get(usage, "candidatesTokenCount"));
-    if (worker_json_tokens(json_object_get(usage, "thoughtsTokenCount")) >
-        INT32_MAX - out->completion_tokens)
-        out->completion_tokens = INT32_MAX;
-    else
-        out->completion_tokens += worker_json_tokens(json_object_get(usage, "thoughtsTokenCount"));
-    if ((calls && worker_result_set_tool_calls(out, calls)) || !out->finish_reason)
-        goto nomem;
-    goto out;
-nomem:
-    worker_fail_nomem(out);
-out:
-    free(text);
-    json_decref(calls);
+    read_usage(json_object_get(root, "usageMetadata"), &out->prompt_tokens,
+               &out->completion_tokens);
+}
+
+static void parse_response(long http_status, const char *body, size_t len,
+                           const char *retry_after, const char *transport_error,
+                           int transport_timeout, worker_result_t *out)
+{
+    json_t *doc, *root;
+
+    /* some errors come wrapped in an array */
+    if (!worker_parse_begin(http_status, body, len, retry_after, transport_error,
+                            transport_timeout, 1, 1, fail_error, &doc, &root, out))
+        read_answer(root, out);
     json_decref(doc);
 }
+
+/* ---- stream: every event is a whole GenerateContentResponse ---- */
+
+static void stream_function_call(worker_stream_acc_t *s, json_t *fc)
+{
+    json_t *args = json_object_get(fc, "args");
+    worker_tool_acc_t *t = worker_acc_tool_add(s, (long)s->n_tools);
+    char idbuf[32], *a;
+
+    if (!t)
+        return;
+    worker_acc_tool_set(s, &t->id, call_id(fc, s->n_tools - 1, idbuf, sizeof(idbuf)), 1);
+    worker_acc_tool_set(s, &t->name, json_string_value(json_object_get(fc, "name")), 1);
+    a = args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    worker_acc_tool_args(s, t, a ? a : "{}");
+    free(a);
+}
+
+static void stream_parts(worker_stream_acc_t *s, json_t *cand)
+{
+    json_t *part, *v;
+    size_t i;
+
+    json_array_foreach(json_object_get(json_object_get(cand, "content"), "parts"), i, part) {
+        json_t *fc = json_object_get(part, "functionCall");
+        if (s->ended)
+            return;
+        if (json_is_true(json_object_get(part, "thought")))
+            continue;
+        v = json_object_get(part, "text");
+        if (json_is_string(v))
+            worker_acc_emit(s, json_string_value(v), json_string_length(v));
+        else if (json_is_object(fc))
+            stream_function_call(s, fc);
+    }
+}
+
+static void stream_event(worker_stream_acc_t *s, const char *event, json_t *root)
+{
+    json_t *cand, *v;
+
+    (void)event;
+    if (json_is_object(json_object_get(root, "error"))) {
+        fail_error(worker_acc_error(s), 0, json_object_get(root, "error"), NULL);
+        return;
+    }
+    worker_acc_model(s, json_object_get(root, "modelVersion"));
+    if (json_is_object(json_object_get(root, "usageMetadata")))
+        read_usage(json_object_get(root, "usageMetadata"), &s->prompt_tokens,
+                   &s->completion_tokens);
+    cand = json_array_get(json_object_get(root, "candidates"), 0);
+    if (!json_is_object(cand)) {
+        if (block_reason(root))
+            worker_fail_prompt_blocked(worker_acc_error(s), block_reason(root));
+        return;
+    }
+    stream_parts(s, cand);
+    v = json_object_get(cand, "finishReason");
+    if (json_is_string(v) && !s->ended) {
+        /* the last chunk; the connection closes after it */
+        worker_acc_set(s, &s->raw_finish, json_string_value(v));
+        s->completed = 1;
+    }
+}
+
+const worker_wire_ops_t worker_wire_gemini = {
+    .name = "gemini",
+    .build_request = build_request,
+    .parse_response = parse_response,
+    .stream_end_data = NULL,
+    .stream_event = stream_event,
+    .stream_finish_reason = finish_reason,
+};

@@ -232,6 +232,21 @@ static int add_prefix(routing_t *r, const char *prefix, const char *endpoint)
     return 0;
 }
 
+/* "endpoint NAME: unknown wire (openai, ..., mock)", the wires named from their table. */
+static void unknown_wire(const char *name, char *errstr, size_t errstr_size)
+{
+    char wires[200];
+    size_t o = 0;
+    int i;
+
+    wires[0] = '\0';
+    for (i = 0; worker_wire_parse(worker_wire_name((worker_wire_t)i)) == i && o < sizeof(wires);
+         i++)
+        o += (size_t)snprintf(wires + o, sizeof(wires) - o, "%s, ",
+                              worker_wire_name((worker_wire_t)i));
+    snprintf(errstr, errstr_size, "endpoint %s: unknown wire (%smock)", name, wires);
+}
+
 static int load_endpoint(routing_t *r, const char *name, json_t *j, char *errstr,
                          size_t errstr_size)
 {
@@ -259,7 +274,7 @@ static int load_endpoint(routing_t *r, const char *name, json_t *j, char *errstr
     }
     wire = worker_wire_parse(wire_name);
     if (wire < 0) {
-        snprintf(errstr, errstr_size, "endpoint %s: unknown wire (openai, anthropic, gemini, mock)", name);
+        unknown_wire(name, errstr, errstr_size);
         return -1;
     }
     e->wire = (worker_wire_t)wire;
@@ -358,6 +373,15 @@ static int load_rules(routing_t *r, const char *scope, json_t *arr, char *errstr
     return 0;
 }
 
+/* The model name prefixes that pick an endpoint when a table names none; 0 or -1. */
+static int default_prefixes(routing_t *r)
+{
+    return add_prefix(r, "claude-", "anthropic") || add_prefix(r, "gemini-", "gemini") ||
+                   add_prefix(r, "sonar", "perplexity") || add_prefix(r, "mock", "mock")
+               ? -1
+               : 0;
+}
+
 /* The endpoints a deployment without a routing file gets, from the settings. */
 static int builtin_endpoints(routing_t *r, const lq_config_t *cfg)
 {
@@ -396,21 +420,107 @@ static int builtin_endpoints(routing_t *r, const lq_config_t *cfg)
                 return -1;
         }
     }
-    if (add_prefix(r, "claude-", "anthropic") || add_prefix(r, "gemini-", "gemini") ||
-        add_prefix(r, "sonar", "perplexity") || add_prefix(r, "mock", "mock"))
+    if (default_prefixes(r))
         return -1;
     r->slash_endpoint = strdup("openrouter");
     r->default_endpoint = strdup("openai");
     return r->slash_endpoint && r->default_endpoint ? 0 : -1;
 }
 
+/* The table's aliases: a target, a list of targets, or {"targets": [...], "spread": true};
+ * 0 or -1 (errstr says which, or stays "out of memory"). */
+static int load_aliases(routing_t *r, json_t *aliases, char *errstr, size_t errstr_size)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(aliases, k, v) {
+        alias_t *na = realloc(r->aliases, (r->n_aliases + 1) * sizeof(*na));
+        if (!na)
+            return -1;
+        r->aliases = na;
+        memset(&na[r->n_aliases], 0, sizeof(*na));
+        if (!(na[r->n_aliases].name = strdup(k)))
+            return -1;
+        r->n_aliases++;
+        if (json_is_object(v)) { /* {"targets": [...], "spread": true} */
+            na[r->n_aliases - 1].spread = json_is_true(json_object_get(v, "spread"));
+            v = json_object_get(v, "targets");
+        }
+        if (!v || strv_from_json(v, &na[r->n_aliases - 1].targets, &na[r->n_aliases - 1].n, 0)) {
+            snprintf(errstr, errstr_size, "alias %s: a target, a list of targets, or "
+                     "{\"targets\": [...], \"spread\": true}", k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The table's model_prefixes (prefix -> endpoint), or the default ones; 0 or -1. */
+static int load_prefixes(routing_t *r, json_t *prefixes, char *errstr, size_t errstr_size)
+{
+    const char *k;
+    json_t *e;
+
+    if (!prefixes)
+        return default_prefixes(r);
+    json_object_foreach(prefixes, k, e) {
+        if (!json_is_string(e) || add_prefix(r, k, json_string_value(e))) {
+            snprintf(errstr, errstr_size, "model_prefixes: %s must name an endpoint", k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The global rules, then each project's and each tenant's; 0 or -1. */
+static int load_all_rules(routing_t *r, json_t *root, char *errstr, size_t errstr_size)
+{
+    static const char *const scopes[] = {"project", "tenant"};
+    char key[16], scope[200];
+    const char *k;
+    json_t *m;
+    size_t s;
+
+    if (load_rules(r, "global", json_object_get(root, "rules"), errstr, errstr_size))
+        return -1;
+    for (s = 0; s < 2; s++) {
+        snprintf(key, sizeof(key), "%ss", scopes[s]);
+        json_object_foreach(json_object_get(root, key), k, m) {
+            snprintf(scope, sizeof(scope), "%s:%s", scopes[s], k);
+            if (load_rules(r, scope, json_object_get(m, "rules"), errstr, errstr_size))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* A routing table's JSON into r; 0 or -1. */
+static int load_table(routing_t *r, json_t *root, char *errstr, size_t errstr_size)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(json_object_get(root, "endpoints"), k, v) {
+        if (strcmp(k, "mock") == 0)
+            continue; /* always there */
+        if (load_endpoint(r, k, v, errstr, errstr_size))
+            return -1;
+    }
+    if (load_aliases(r, json_object_get(root, "aliases"), errstr, errstr_size) ||
+        load_prefixes(r, json_object_get(root, "model_prefixes"), errstr, errstr_size))
+        return -1;
+    r->slash_endpoint = dup_s(json_string_value(json_object_get(root, "slash_models")));
+    r->default_endpoint = dup_s(json_string_value(json_object_get(root, "default_endpoint")));
+    return load_all_rules(r, root, errstr, errstr_size);
+}
+
 routing_t *routing_load(const char *json_text, const lq_config_t *cfg, char *errstr,
                         size_t errstr_size)
 {
     routing_t *r = calloc(1, sizeof(*r));
-    json_t *root = NULL, *v;
+    json_t *root = NULL;
     json_error_t jerr;
-    const char *k;
     route_endpoint_t *mock;
 
     snprintf(errstr, errstr_size, "out of memory");
@@ -428,62 +538,8 @@ routing_t *routing_load(const char *json_text, const lq_config_t *cfg, char *err
                  root ? "not a JSON object" : jerr.text);
         goto fail;
     }
-    json_object_foreach(json_object_get(root, "endpoints"), k, v) {
-        if (strcmp(k, "mock") == 0)
-            continue; /* always there */
-        if (load_endpoint(r, k, v, errstr, errstr_size))
-            goto fail;
-    }
-    json_object_foreach(json_object_get(root, "aliases"), k, v) {
-        alias_t *na = realloc(r->aliases, (r->n_aliases + 1) * sizeof(*na));
-        if (!na)
-            goto fail;
-        r->aliases = na;
-        memset(&na[r->n_aliases], 0, sizeof(*na));
-        if (!(na[r->n_aliases].name = strdup(k)))
-            goto fail;
-        r->n_aliases++;
-        if (json_is_object(v)) { /* {"targets": [...], "spread": true} */
-            na[r->n_aliases - 1].spread = json_is_true(json_object_get(v, "spread"));
-            v = json_object_get(v, "targets");
-        }
-        if (!v || strv_from_json(v, &na[r->n_aliases - 1].targets, &na[r->n_aliases - 1].n, 0)) {
-            snprintf(errstr, errstr_size, "alias %s: a target, a list of targets, or "
-                     "{\"targets\": [...], \"spread\": true}", k);
-            goto fail;
-        }
-    }
-    v = json_object_get(root, "model_prefixes");
-    if (v) {
-        json_t *e;
-        json_object_foreach(v, k, e) {
-            if (!json_is_string(e) || add_prefix(r, k, json_string_value(e))) {
-                snprintf(errstr, errstr_size, "model_prefixes: %s must name an endpoint", k);
-                goto fail;
-            }
-        }
-    } else if (add_prefix(r, "claude-", "anthropic") || add_prefix(r, "gemini-", "gemini") ||
-               add_prefix(r, "sonar", "perplexity") || add_prefix(r, "mock", "mock")) {
+    if (load_table(r, root, errstr, errstr_size))
         goto fail;
-    }
-    r->slash_endpoint = dup_s(json_string_value(json_object_get(root, "slash_models")));
-    r->default_endpoint = dup_s(json_string_value(json_object_get(root, "default_endpoint")));
-    if (load_rules(r, "global", json_object_get(root, "rules"), errstr, errstr_size))
-        goto fail;
-    {
-        static const char *const scopes[] = {"project", "tenant"};
-        size_t s;
-        for (s = 0; s < 2; s++) {
-            char key[16], scope[200];
-            json_t *m;
-            snprintf(key, sizeof(key), "%ss", scopes[s]);
-            json_object_foreach(json_object_get(root, key), k, m) {
-                snprintf(scope, sizeof(scope), "%s:%s", scopes[s], k);
-                if (load_rules(r, scope, json_object_get(m, "rules"), errstr, errstr_size))
-                    goto fail;
-            }
-        }
-    }
     json_decref(root);
     errstr[0] = '\0';
     return r;

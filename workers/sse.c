@@ -1,7 +1,7 @@
 /* Server-sent events, incrementally (see sse.h). */
 #include "workers/sse.h"
 
-#include "workers/provider.h" /* worker_buf_t */
+#include "workers/provider_json.h" /* worker_buf_t */
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "workers/provider.h"
+#include "workers/provider_adapter.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -21,7 +21,7 @@
 
 #include "ingest/request_parse.h"
 #include "common/clock.h"
-#include "workers/provider.h"
+#include "workers/provider_adapter.h"
 #include "workers/sse.h"
 #include "testutil.h"
 #include "expect.h"
@@ -321,6 +321,22 @@ static void test_wire_names(void)
     CHECK_STR(worker_wire_name((worker_wire_t)7), "unknown");
 }
 
+/* Every row of the wire table is complete and found by its name; nothing past the table. */
+static void test_wire_table(void)
+{
+    const worker_wire_ops_t *ops;
+    int i;
+
+    for (i = 0; worker_wire_ops((worker_wire_t)i); i++) {
+        ops = worker_wire_ops((worker_wire_t)i);
+        CHECK(ops->name && ops->build_request && ops->parse_response && ops->stream_event);
+        CHECK_INT(worker_wire_parse(ops->name), i);
+    }
+    CHECK_INT(i, 3);
+    CHECK(worker_wire_ops((worker_wire_t)-1) == NULL);
+    CHECK(worker_stream_new((worker_wire_t)3) == NULL);
+}
+
 static void test_retry_after(void)
 {
     const int64_t date = 1445412480; /* Wed, 21 Oct 2015 07:28:00 GMT */
@@ -612,6 +628,7 @@ int main(int argc, char **argv)
     if (!data)
         return 2;
     test_wire_names();
+    test_wire_table();
     test_retry_after();
     test_mask();
     test_fail_http();

@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 #include "ingest/request_parse.h"
-#include "workers/provider.h"
+#include "workers/provider_adapter.h"
 #include "testutil.h"
 #include "expect.h" /* .expect files (same format as tests/data/requests) */
 

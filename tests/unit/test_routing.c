@@ -158,6 +158,7 @@ static void test_routing(const lq_config_t *cfg)
     CHECK(routing_load("{\"endpoints\":{\"x\":{\"wire\":\"smoke\",\"base_url\":\"u\"}}}", cfg, err,
                        sizeof(err)) == NULL);
     CHECK(strstr(err, "unknown wire") != NULL);
+    CHECK(strstr(err, "(openai, anthropic, gemini, mock)") != NULL); /* named from the table */
     CHECK(routing_load("{\"endpoints\":{\"x\":{\"wire\":\"openai\"}}}", cfg, err, sizeof(err)) == NULL);
     CHECK(strstr(err, "base_url") != NULL);
     CHECK(routing_load("{\"rules\":[{\"if\":{}}]}", cfg, err, sizeof(err)) == NULL);

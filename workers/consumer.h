@@ -1,0 +1,23 @@
+/* workers/consumer.h — taking requests (and cancellations) from Kafka: a bounded batch per
+ * turn, a job per request (or its dead-letter copy when it cannot be decoded), partitions
+ * paused while worker.max_inflight jobs are in flight, and rebalances. */
+#ifndef LQ_WORKER_CONSUMER_H
+#define LQ_WORKER_CONSUMER_H
+
+#include "workers/worker_internal.h"
+
+/** Read what is waiting, as long as there is room (when stopping, requests read are left for
+ * redelivery); 1 when the batch's budget ran out (more may be waiting). */
+int consumer_poll(worker_t *w, int stopping);
+
+/** Pause the request partitions when full, resume them once down to three quarters. */
+void consumer_throttle(worker_t *w);
+
+/** Pause (1) or resume (0) the request partitions; cancellations always flow. */
+void consumer_pause(worker_t *w, int pause);
+
+/** The consumer's rebalance callback (rd_kafka_conf_set_rebalance_cb; opaque = the worker). */
+void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t *parts, void *opaque);
+
+#endif

@@ -1,0 +1,144 @@
+/* The worker's poll loop: Kafka, libcurl and the timers on one thread. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "workers/attempts.h"
+#include "workers/consumer.h"
+#include "workers/event_loop.h"
+#include "workers/mock_call.h"
+#include "workers/http_call.h"
+#include "workers/timers.h"
+
+#define POLL_MAX_MS 100 /* the longest wait: the stop flag is looked at this often */
+
+lq_err_t event_loop_init(worker_t *w, char *errstr, size_t errstr_size)
+{
+    if (pipe2(w->wake_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(errstr, errstr_size, "cannot make the wake-up pipe");
+        return LQ_ERR_IO;
+    }
+    w->multi = curl_multi_init();
+    if (!w->multi) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return LQ_ERR_NOMEM;
+    }
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 256L);
+    return LQ_OK;
+}
+
+void event_loop_watch_queues(worker_t *w)
+{
+    w->consumer_q = rd_kafka_queue_get_consumer(w->consumer);
+    w->producer_q = rd_kafka_queue_get_main(w->producer);
+    rd_kafka_queue_io_event_enable(w->consumer_q, w->wake_fds[1], "c", 1);
+    rd_kafka_queue_io_event_enable(w->producer_q, w->wake_fds[1], "p", 1);
+}
+
+/* ---- timers: what each kind does when due ---- */
+
+static void mock_answer_due(worker_t *w, job_t *j)
+{
+    attempt_done(w, j);
+}
+
+static void mock_word_due(worker_t *w, job_t *j)
+{
+    if (mock_call_step(w, j))
+        attempt_done(w, j);
+}
+
+static void first_byte_due(worker_t *w, job_t *j)
+{
+    if (http_call_first_byte_timeout(w, j))
+        attempt_done(w, j);
+}
+
+static void (*const on_timer[T_KINDS])(worker_t *w, job_t *j) = {
+    [T_MOCK_DONE] = mock_answer_due,
+    [T_MOCK_TOKEN] = mock_word_due,
+    [T_RETRY] = attempt_start,
+    [T_FIRST_BYTE] = first_byte_due,
+};
+
+static void run_timers(worker_t *w)
+{
+    int64_t now = lq_mono_us();
+    job_t *j;
+
+    while ((j = timer_pop_due(w, now))) {
+        timer_kind_t kind = j->timer;
+        j->timer = T_NONE;
+        if (kind > T_NONE && kind < T_KINDS)
+            on_timer[kind](w, j);
+    }
+}
+
+/* ---- the turn ---- */
+
+static void run_transfers(worker_t *w)
+{
+    int running = 0;
+    CURLMsg *msg;
+
+    curl_multi_perform(w->multi, &running);
+    while ((msg = curl_multi_info_read(w->multi, &running)))
+        if (msg->msg == CURLMSG_DONE)
+            attempt_done(w, http_call_done(w, msg->easy_handle, msg->data.result));
+}
+
+static void drain_wake_pipe(worker_t *w)
+{
+    char buf[256];
+
+    while (read(w->wake_fds[0], buf, sizeof(buf)) > 0)
+        ;
+}
+
+static void wait_for_work(worker_t *w, int more_waiting)
+{
+    struct curl_waitfd wfd;
+    int64_t timeout_ms = more_waiting ? 0 : timer_wait_ms(w, lq_mono_us(), POLL_MAX_MS);
+
+    wfd.fd = w->wake_fds[0];
+    wfd.events = CURL_WAIT_POLLIN;
+    wfd.revents = 0;
+    curl_multi_poll(w->multi, &wfd, 1, (int)timeout_ms, NULL);
+    if (wfd.revents)
+        drain_wake_pipe(w);
+}
+
+void event_loop_turn(worker_t *w, int stopping)
+{
+    int more_waiting;
+
+    if (!stopping)
+        consumer_throttle(w);
+    more_waiting = consumer_poll(w, stopping);
+    rd_kafka_poll(w->producer, 0);
+    run_transfers(w);
+    run_timers(w);
+    wait_for_work(w, more_waiting);
+}
+
+void event_loop_unwatch_queues(worker_t *w)
+{
+    if (w->consumer_q)
+        rd_kafka_queue_destroy(w->consumer_q);
+    if (w->producer_q)
+        rd_kafka_queue_destroy(w->producer_q);
+    w->consumer_q = w->producer_q = NULL;
+}
+
+void event_loop_free(worker_t *w)
+{
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
+    w->multi = NULL;
+    if (w->wake_fds[0] >= 0)
+        close(w->wake_fds[0]);
+    if (w->wake_fds[1] >= 0)
+        close(w->wake_fds[1]);
+    w->wake_fds[0] = w->wake_fds[1] = -1;
+}

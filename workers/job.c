@@ -1,0 +1,45 @@
+/* A job's lifetime: from its message's arrival to the last acknowledged output. */
+#include <stdlib.h>
+
+#include "common/clock.h"
+#include "workers/job.h"
+#include "workers/partitions.h"
+
+job_t *job_new(worker_t *w, const rd_kafka_message_t *m)
+{
+    job_t *j = calloc(1, sizeof(*j));
+
+    if (!j)
+        return NULL;
+    j->w = w;
+    j->partition = m->partition;
+    j->offset = m->offset;
+    j->pending = 1;
+    j->picked_ms = lq_wall_ms();
+    j->ttft_ms = -1;
+    j->generation = partitions_track(w, m->partition, m->offset);
+    w->inflight++;
+    lq_metric_set(w->m_inflight, (int64_t)w->inflight);
+    return j;
+}
+
+static void job_free(job_t *j)
+{
+    worker_stream_free(j->stream);
+    lq_chat_request_clear(&j->req);
+    worker_result_clear(&j->result);
+    free(j->resp);
+    free(j);
+}
+
+void job_release(job_t *j)
+{
+    worker_t *w = j->w;
+
+    if (--j->pending > 0)
+        return;
+    partitions_done(w, j);
+    w->inflight--;
+    lq_metric_set(w->m_inflight, (int64_t)w->inflight);
+    job_free(j);
+}

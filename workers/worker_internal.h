@@ -1,0 +1,143 @@
+/* workers/worker_internal.h — the worker's state and a job's, shared by the files of the
+ * worker's steps (worker.c, event_loop.c, consumer.c, cancels.c, attempts.c, http_call.c,
+ * mock_call.c, publish.c, produce.c, job.c, partitions.c, timers.c). Not for other callers:
+ * they use workers/worker.h. */
+#ifndef LQ_WORKER_INTERNAL_H
+#define LQ_WORKER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <librdkafka/rdkafka.h>
+
+#include "common/config.h"
+#include "common/hashmap.h"
+#include "common/http_admin.h"
+#include "common/kafka.h"
+#include "common/metrics.h"
+#include "workers/breaker.h"
+#include "workers/byok.h"
+#include "workers/offset_tracker.h"
+#include "workers/pricing.h"
+#include "workers/provider.h"
+#include "workers/routing.h"
+#include "workers/worker.h"
+
+/* What a job's pending timer is for (workers/timers.c; dispatched in workers/event_loop.c). */
+typedef enum timer_kind {
+    T_NONE = 0,
+    T_MOCK_DONE,  /* the mock provider's answer is due */
+    T_MOCK_TOKEN, /* the mock provider's next streamed word is due */
+    T_RETRY,      /* the back-off before the next attempt is over */
+    T_FIRST_BYTE, /* the provider has had provider.first_byte_timeout_ms */
+    T_KINDS
+} timer_kind_t;
+
+#define MAX_HISTORY 16
+#define CANCEL_MEMORY 4096 /* cancellations remembered for jobs not (yet) seen here */
+
+/* One attempt (or a candidate skipped), for the trace and the dead-letter record. */
+typedef struct attempt_rec {
+    int endpoint;
+    char model[96];
+    int64_t start_ms;
+    int32_t duration_ms;
+    int http_status;    /* what the client would have seen; 0 = ok */
+    char outcome[64];   /* "ok", an error code, "breaker_open", "cancelled" */
+} attempt_rec_t;
+
+typedef struct job {
+    struct worker *w;
+    int dead_letter; /* an undecodable message on its way to the dead-letter topic */
+    lq_chat_request_t req;
+    int32_t partition;
+    int64_t offset;
+    uint64_t generation;
+    int pending; /* 1 while the job runs + one per unacknowledged produce */
+    int64_t picked_ms;
+    int64_t attempt_start_us;
+    int64_t first_attempt_ms; /* wall clock, for the trace's provider span */
+    int64_t provider_us;
+    int attempts;
+    route_decision_t dec;
+    size_t cand;          /* index of the candidate being tried */
+    int cand_attempts;    /* attempts on that candidate */
+    int endpoint;         /* endpoint of the current/last attempt */
+    int fallbacks;
+    char route[400];
+    attempt_rec_t hist[MAX_HISTORY];
+    int n_hist;
+    int cancelled, finished;
+    int tenant_key;       /* the last attempt used the tenant's own provider key */
+    /* streaming */
+    worker_stream_t *stream;
+    int32_t chunk_seq;
+    int got_first_byte;
+    int64_t ttft_ms;      /* request start to first text, -1 = none */
+    size_t mock_pos;      /* mock streaming: bytes of the mock text sent */
+    timer_kind_t timer;
+    int64_t due_us;
+    size_t heap_idx;
+    worker_result_t result;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *resp;
+    size_t resp_len, resp_cap;
+    int resp_too_big;
+    char retry_after[32];
+} job_t;
+
+typedef struct partition_state {
+    worker_offsets_t *tracker; /* NULL when not assigned */
+    uint64_t generation;
+} partition_state_t;
+
+struct worker {
+    const lq_config_t *cfg;
+    lq_topics_t topics;
+    char id[128];
+    rd_kafka_t *consumer, *producer;
+    rd_kafka_queue_t *consumer_q, *producer_q;
+    CURLM *multi;
+    int wake_fds[2];
+    partition_state_t *parts;
+    int n_parts;
+    uint64_t generation;
+    atomic_int joined;
+    int paused;
+    size_t inflight, max_inflight;
+    job_t **heap;
+    size_t heap_len, heap_cap;
+    /* settings */
+    int64_t mock_latency_us, mock_interval_us;
+    int mock_tokens;
+    int max_attempts;
+    long connect_timeout_ms, timeout_ms, first_byte_timeout_ms;
+    size_t max_response;
+    routing_t *routing;
+    pricing_t *pricing;
+    worker_byok_t *byok;   /* tenants' own provider keys, NULL when off */
+    breaker_t *breakers;   /* one per endpoint */
+    size_t *key_next;      /* per endpoint: the next key to use */
+    uint64_t route_seq;    /* rotates "spread" rules and aliases */
+    lq_metric_t **m_endpoint_latency, **m_breaker_open;
+    lq_hashmap_t *jobs;    /* job id -> job in flight (for cancellations) */
+    lq_hashmap_t *cancelled; /* job ids cancelled before they arrived here */
+    char *cancel_ring[CANCEL_MEMORY];
+    size_t cancel_next;
+    lq_http_admin_t *admin;
+    lq_metric_t *m_inflight, *m_succeeded, *m_failed, *m_cancelled, *m_retries, *m_fallbacks,
+        *m_dead, *m_produce_failed, *m_chunks, *m_output_redacted;
+};
+
+/** The name of endpoint ep ("none" when there is none). */
+static inline const char *worker_endpoint_name(const worker_t *w, int ep)
+{
+    const route_endpoint_t *e = routing_endpoint(w->routing, ep);
+
+    return e ? e->name : "none";
+}
+
+#endif
