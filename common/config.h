@@ -61,6 +61,17 @@ int lq_config_handle_info_flags(const lq_config_def_t *const *tables, const char
 
 
 
+/* The topics' names (settings topic.*). */
+typedef struct lq_topics {
+    const char *requests;
+    const char *responses;
+    const char *usage;
+    const char *traces;
+    const char *dlq;
+    const char *cancels;
+    const char *replies_prefix;
+} lq_topics_t;
+
 /* Settings every daemon shares (logging, Kafka, PostgreSQL, topic names); the first member
  * of every daemon's settings struct, so lq_common_settings binds into any of them. */
 typedef struct lq_common_settings {
@@ -79,15 +90,7 @@ typedef struct lq_common_settings {
     struct {
         const char *url;
     } pg;
-    struct {
-        const char *requests;
-        const char *responses;
-        const char *usage;
-        const char *traces;
-        const char *dlq;
-        const char *cancels;
-        const char *replies_prefix;
-    } topic;
+    lq_topics_t topic;
 } lq_common_settings_t;
 
 extern const lq_config_def_t lq_common_settings[];

@@ -9,14 +9,13 @@
 
 void lq_topics_from_config(lq_topics_t *t, const lq_config_t *cfg)
 {
-    snprintf(t->requests, sizeof(t->requests), "%s", lq_config_str(cfg, "topic.requests"));
-    snprintf(t->responses, sizeof(t->responses), "%s", lq_config_str(cfg, "topic.responses"));
-    snprintf(t->usage, sizeof(t->usage), "%s", lq_config_str(cfg, "topic.usage"));
-    snprintf(t->traces, sizeof(t->traces), "%s", lq_config_str(cfg, "topic.traces"));
-    snprintf(t->dlq, sizeof(t->dlq), "%s", lq_config_str(cfg, "topic.dlq"));
-    snprintf(t->cancels, sizeof(t->cancels), "%s", lq_config_str(cfg, "topic.cancels"));
-    snprintf(t->replies_prefix, sizeof(t->replies_prefix), "%s",
-             lq_config_str(cfg, "topic.replies_prefix"));
+    t->requests = lq_config_str(cfg, "topic.requests");
+    t->responses = lq_config_str(cfg, "topic.responses");
+    t->usage = lq_config_str(cfg, "topic.usage");
+    t->traces = lq_config_str(cfg, "topic.traces");
+    t->dlq = lq_config_str(cfg, "topic.dlq");
+    t->cancels = lq_config_str(cfg, "topic.cancels");
+    t->replies_prefix = lq_config_str(cfg, "topic.replies_prefix");
 }
 
 static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)

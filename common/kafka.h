@@ -7,16 +7,7 @@
 #include "common/config.h"
 #include "common/err.h"
 
-typedef struct lq_topics {
-    char requests[200];
-    char responses[200];
-    char usage[200];
-    char traces[200];
-    char dlq[200];
-    char cancels[200];
-    char replies_prefix[200];
-} lq_topics_t;
-
+/* Transitional: the topic names of cfg (borrowed from it). */
 void lq_topics_from_config(lq_topics_t *t, const lq_config_t *cfg);
 
 /* What a Kafka client is for. The role decides the settings that must be the same for every

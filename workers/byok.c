@@ -139,12 +139,12 @@ static void *byok_main(void *arg)
     return NULL;
 }
 
-worker_byok_t *worker_byok_start(const lq_config_t *cfg, int *fatal, char *errstr, size_t errstr_size)
+worker_byok_t *worker_byok_start(const lq_common_settings_t *set, int *fatal, char *errstr,
+                                 size_t errstr_size)
 {
     worker_byok_t *b;
     lq_master_key_t k;
-    lq_err_t e = lq_master_key_load(lq_config_str(cfg, "secrets.master_key_file"), &k, errstr,
-                                    errstr_size);
+    lq_err_t e = lq_master_key_load(set->secrets.master_key_file, &k, errstr, errstr_size);
 
     *fatal = 0;
     if (e) {
@@ -152,7 +152,7 @@ worker_byok_t *worker_byok_start(const lq_config_t *cfg, int *fatal, char *errst
         return NULL;
     }
     b = calloc(1, sizeof(*b));
-    if (!b || !(b->conninfo = strdup(lq_config_str(cfg, "pg.url")))) {
+    if (!b || !(b->conninfo = strdup(set->pg.url))) {
         free(b);
         lq_master_key_wipe(&k);
         *fatal = 1;

@@ -18,7 +18,8 @@ typedef struct worker_byok worker_byok_t;
 
 /** NULL when there is no master key (the feature is off); errstr says why when it is a
  * configuration error (set *fatal). */
-worker_byok_t *worker_byok_start(const lq_config_t *cfg, int *fatal, char *errstr, size_t errstr_size);
+worker_byok_t *worker_byok_start(const lq_common_settings_t *set, int *fatal, char *errstr,
+                                 size_t errstr_size);
 void worker_byok_stop(worker_byok_t *b); /* NULL-safe; wipes the keys */
 
 /** Copy tenant's key for endpoint into out: 1 when there is one, 0 when the tenant has

@@ -68,7 +68,7 @@ void cancels_handle(worker_t *w, const rd_kafka_message_t *m)
                 codec ? errstr : "no codec");
     }
     l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, w->topics.cancels, m->partition)->offset = m->offset + 1;
+    rd_kafka_topic_partition_list_add(l, w->topics->cancels, m->partition)->offset = m->offset + 1;
     rd_kafka_offsets_store(w->consumer, l);
     rd_kafka_topic_partition_list_destroy(l);
 }

@@ -22,7 +22,7 @@ static void dead_letter_undecodable(worker_t *w, job_t *j, const rd_kafka_messag
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
 
     LQ_ERROR("request p%d@%lld cannot be decoded (%s): sent to %s", m->partition,
-             (long long)m->offset, why, w->topics.dlq);
+             (long long)m->offset, why, w->topics->dlq);
     rd_kafka_header_add(hdrs, "llmq-error", -1, why, -1);
     j->dead_letter = 1;
     produce_dead_letter(w, j, m->key, m->key_len, m->payload, m->len, hdrs);
@@ -96,7 +96,7 @@ int consumer_poll(worker_t *w, int stopping)
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 LQ_WARN("consumer: %s", rd_kafka_message_errstr(m));
-        } else if (strcmp(rd_kafka_topic_name(m->rkt), w->topics.cancels) == 0) {
+        } else if (strcmp(rd_kafka_topic_name(m->rkt), w->topics->cancels) == 0) {
             if (!stopping)
                 cancels_handle(w, m);
         } else if (!stopping) {
@@ -118,7 +118,7 @@ void consumer_pause(worker_t *w, int pause)
         /* only the requests: cancellations must get through to a full worker */
         req = rd_kafka_topic_partition_list_new(assigned->cnt);
         for (i = 0; i < assigned->cnt; i++)
-            if (strcmp(assigned->elems[i].topic, w->topics.requests) == 0)
+            if (strcmp(assigned->elems[i].topic, w->topics->requests) == 0)
                 rd_kafka_topic_partition_list_add(req, assigned->elems[i].topic,
                                                   assigned->elems[i].partition);
         rd_kafka_topic_partition_list_destroy(assigned);
@@ -148,8 +148,8 @@ void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     atomic_store(&w->joined, 1);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         partitions_assigned(w, parts);
-        LQ_INFO("assigned %d partition(s) of %s and %s", parts->cnt, w->topics.requests,
-                w->topics.cancels);
+        LQ_INFO("assigned %d partition(s) of %s and %s", parts->cnt, w->topics->requests,
+                w->topics->cancels);
         rd_kafka_assign(rk, parts);
         w->paused = 0;
         return;

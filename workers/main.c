@@ -8,15 +8,16 @@
 
 int main(int argc, char **argv)
 {
-    const lq_config_def_t *const tables[] = {lq_common_settings, worker_settings, NULL};
-    lq_config_t *cfg = lq_daemon_init("llmq-worker", tables, argc, argv);
+    lq_config_t *cfg = lq_daemon_init("llmq-worker", worker_settings_tables, argc, argv);
+    worker_settings_t set;
     worker_t *w = NULL;
     char errstr[512];
     int rc = 0;
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     lq_daemon_watch_signals();
-    if (worker_create(&w, cfg, errstr, sizeof(errstr)) != LQ_OK) {
+    if (lq_config_bind(cfg, &set, sizeof(set), errstr, sizeof(errstr)) != LQ_OK ||
+        worker_create(&w, &set, errstr, sizeof(errstr)) != LQ_OK) {
         LQ_ERROR("cannot start: %s", errstr);
         rc = 1;
         goto out;

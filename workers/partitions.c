@@ -36,7 +36,7 @@ static void store_offset(worker_t *w, int32_t p, int64_t next)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t e;
 
-    rd_kafka_topic_partition_list_add(l, w->topics.requests, p)->offset = next;
+    rd_kafka_topic_partition_list_add(l, w->topics->requests, p)->offset = next;
     e = rd_kafka_offsets_store(w->consumer, l);
     if (e)
         LQ_DEBUG("offset store p%d@%lld: %s", p, (long long)next, rd_kafka_err2str(e));
@@ -64,7 +64,7 @@ static void reset_trackers(worker_t *w, const rd_kafka_topic_partition_list_t *p
     int i;
 
     for (i = 0; i < parts->cnt; i++) {
-        if (strcmp(parts->elems[i].topic, w->topics.requests) != 0)
+        if (strcmp(parts->elems[i].topic, w->topics->requests) != 0)
             continue; /* cancels: offsets stored as they are read */
         if (!(ps = part_state(w, parts->elems[i].partition)))
             continue;

@@ -39,7 +39,7 @@ int produce_dead_letter(worker_t *w, job_t *j, const void *key, size_t key_len, 
     rd_kafka_resp_err_t e;
 
     j->pending++;
-    e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(w->topics.dlq),
+    e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(w->topics->dlq),
                           RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)buf, len),
                           RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                           RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
@@ -47,7 +47,7 @@ int produce_dead_letter(worker_t *w, job_t *j, const void *key, size_t key_len, 
         return 0;
     rd_kafka_headers_destroy(hdrs);
     j->pending--;
-    LQ_ERROR("job %s: cannot produce to %s: %s", job_name(j), w->topics.dlq, rd_kafka_err2str(e));
+    LQ_ERROR("job %s: cannot produce to %s: %s", job_name(j), w->topics->dlq, rd_kafka_err2str(e));
     return -1;
 }
 

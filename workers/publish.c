@@ -54,7 +54,7 @@ void publish_status(worker_t *w, job_t *j, lq_job_status_t status)
 
     response_init(w, j, status, &r);
     if (codec && !lq_encode_chat_response(codec, &r, &buf, &len, errstr, sizeof(errstr)))
-        produce(w, j, w->topics.responses, j->req.tenant_id, buf, len);
+        produce(w, j, w->topics->responses, j->req.tenant_id, buf, len);
 }
 
 /* The answer as the response's one choice. */
@@ -111,7 +111,7 @@ static void publish_response(worker_t *w, job_t *j, lq_codec_t *codec, int64_t n
         LQ_ERROR("job %s: %s", j->req.job_id, errstr);
         return;
     }
-    produce(w, j, w->topics.responses, j->req.tenant_id, buf, len);
+    produce(w, j, w->topics->responses, j->req.tenant_id, buf, len);
     if (j->req.mode != LQ_MODE_ASYNC && j->req.reply_topic)
         produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
 }
@@ -308,7 +308,7 @@ static void publish_usage(worker_t *w, job_t *j, lq_codec_t *codec, int64_t now)
     u.latency_ms = (int32_t)(j->provider_us / 1000);
     u.ts_ms = now;
     if (!lq_encode_usage_event(codec, &u, &buf, &len, errstr, sizeof(errstr)))
-        produce(w, j, w->topics.usage, j->req.tenant_id, buf, len);
+        produce(w, j, w->topics->usage, j->req.tenant_id, buf, len);
     else
         LQ_ERROR("job %s: %s", j->req.job_id, errstr);
 }
@@ -418,7 +418,7 @@ static void publish_trace(worker_t *w, job_t *j, lq_codec_t *codec, const char *
     e.spans = t.spans;
     e.n_spans = t.n;
     if (!lq_encode_trace_event(codec, &e, &buf, &len, errstr, sizeof(errstr)))
-        produce(w, j, w->topics.traces, j->req.tenant_id, buf, len);
+        produce(w, j, w->topics->traces, j->req.tenant_id, buf, len);
     else
         LQ_ERROR("job %s: %s", j->req.job_id, errstr);
 }

@@ -383,38 +383,33 @@ static int default_prefixes(routing_t *r)
 }
 
 /* The endpoints a deployment without a routing file gets, from the settings. */
-static int builtin_endpoints(routing_t *r, const lq_config_t *cfg)
+static int builtin_endpoints(routing_t *r, const worker_settings_t *set)
 {
-    static const struct {
-        const char *name, *wire;
-    } providers[] = {{"openai", "openai"},
-                     {"anthropic", "anthropic"},
-                     {"gemini", "gemini"},
-                     {"openrouter", "openai"},
-                     {"perplexity", "openai"}};
+    const struct {
+        const char *name, *wire, *key, *url;
+    } providers[] = {{"openai", "openai", set->openai.api_key, set->openai.base_url},
+                     {"anthropic", "anthropic", set->anthropic.api_key, set->anthropic.base_url},
+                     {"gemini", "gemini", set->gemini.api_key, set->gemini.base_url},
+                     {"openrouter", "openai", set->openrouter.api_key, set->openrouter.base_url},
+                     {"perplexity", "openai", set->perplexity.api_key, set->perplexity.base_url}};
     size_t i;
 
     for (i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
-        char key_s[64], url_s[64];
-        const char *key;
+        const char *key = providers[i].key;
         route_endpoint_t *e;
-        snprintf(key_s, sizeof(key_s), "%s.api_key", providers[i].name);
-        snprintf(url_s, sizeof(url_s), "%s.base_url", providers[i].name);
-        key = lq_config_str(cfg, key_s);
         if (!key || !*key)
             continue;
         if (!(e = add_endpoint(r, providers[i].name)))
             return -1;
         e->wire = (worker_wire_t)worker_wire_parse(providers[i].wire);
-        e->base_url = strdup(lq_config_str(cfg, url_s));
+        e->base_url = strdup(providers[i].url);
         e->default_max_tokens = 4096;
         if (!e->base_url || add_key(e, key))
             return -1;
         while (*e->base_url && e->base_url[strlen(e->base_url) - 1] == '/')
             e->base_url[strlen(e->base_url) - 1] = '\0';
         if (strcmp(providers[i].name, "openrouter") == 0) {
-            const char *ref = lq_config_str(cfg, "openrouter.referer"),
-                       *title = lq_config_str(cfg, "openrouter.title");
+            const char *ref = set->openrouter.referer, *title = set->openrouter.title;
             if ((*ref && add_header(e, "HTTP-Referer", ref)) ||
                 (*title && add_header(e, "X-Title", title)))
                 return -1;
@@ -515,7 +510,7 @@ static int load_table(routing_t *r, json_t *root, char *errstr, size_t errstr_si
     return load_all_rules(r, root, errstr, errstr_size);
 }
 
-routing_t *routing_load(const char *json_text, const lq_config_t *cfg, char *errstr,
+routing_t *routing_load(const char *json_text, const worker_settings_t *set, char *errstr,
                         size_t errstr_size)
 {
     routing_t *r = calloc(1, sizeof(*r));
@@ -528,7 +523,7 @@ routing_t *routing_load(const char *json_text, const lq_config_t *cfg, char *err
         goto fail;
     mock->is_mock = 1;
     if (!json_text) {
-        if (builtin_endpoints(r, cfg) || load_rules(r, "global", NULL, errstr, errstr_size))
+        if (builtin_endpoints(r, set) || load_rules(r, "global", NULL, errstr, errstr_size))
             goto fail;
         return r;
     }

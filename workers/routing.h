@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/config.h"
 #include "schemas/records.h"
 #include "workers/provider.h"
+#include "workers/worker_config.h"
 
 #define ROUTE_MAX_CANDIDATES 8
 
@@ -49,7 +49,7 @@ typedef struct routing routing_t;
  * whose key is set, the mock endpoint always, model prefixes claude-/gemini-/sonar, and
  * models with a '/' to OpenRouter. Keys named by "api_key_env" are read from the
  * environment now. */
-routing_t *routing_load(const char *json_text, const lq_config_t *cfg, char *errstr,
+routing_t *routing_load(const char *json_text, const worker_settings_t *set, char *errstr,
                         size_t errstr_size);
 void routing_free(routing_t *r);
 

@@ -18,27 +18,27 @@
 
 /* ---- settings and tables ---- */
 
-static void read_settings(worker_t *w, const lq_config_t *cfg)
+static void read_settings(worker_t *w, const worker_settings_t *set)
 {
     char host[64] = "worker";
 
-    w->cfg = cfg;
-    lq_topics_from_config(&w->topics, cfg);
-    if (*lq_config_str(cfg, "worker.id")) {
-        snprintf(w->id, sizeof(w->id), "%s", lq_config_str(cfg, "worker.id"));
+    w->set = *set;
+    w->topics = &w->set.common.topic;
+    if (*set->worker.id) {
+        snprintf(w->id, sizeof(w->id), "%s", set->worker.id);
     } else {
         gethostname(host, sizeof(host) - 1);
         snprintf(w->id, sizeof(w->id), "%s-%d", host, (int)getpid());
     }
-    w->max_inflight = (size_t)lq_config_int(cfg, "worker.max_inflight");
-    w->mock_latency_us = lq_config_int(cfg, "mock.latency_ms") * 1000;
-    w->mock_interval_us = lq_config_int(cfg, "mock.token_interval_ms") * 1000;
-    w->mock_tokens = (int)lq_config_int(cfg, "mock.completion_tokens");
-    w->max_attempts = (int)lq_config_int(cfg, "provider.max_attempts");
-    w->connect_timeout_ms = (long)lq_config_int(cfg, "provider.connect_timeout_ms");
-    w->timeout_ms = (long)lq_config_int(cfg, "provider.timeout_ms");
-    w->first_byte_timeout_ms = (long)lq_config_int(cfg, "provider.first_byte_timeout_ms");
-    w->max_response = (size_t)lq_config_int(cfg, "provider.max_response_bytes");
+    w->max_inflight = (size_t)set->worker.max_inflight;
+    w->mock_latency_us = set->mock.latency_ms * 1000;
+    w->mock_interval_us = set->mock.token_interval_ms * 1000;
+    w->mock_tokens = (int)set->mock.completion_tokens;
+    w->max_attempts = (int)set->provider.max_attempts;
+    w->connect_timeout_ms = (long)set->provider.connect_timeout_ms;
+    w->timeout_ms = (long)set->provider.timeout_ms;
+    w->first_byte_timeout_ms = (long)set->provider.first_byte_timeout_ms;
+    w->max_response = (size_t)set->provider.max_response_bytes;
 }
 
 static char *read_text_file(const char *path, char *errstr, size_t errstr_size)
@@ -65,15 +65,15 @@ static char *read_text_file(const char *path, char *errstr, size_t errstr_size)
 }
 
 /* The routing table, the price table, and per-endpoint state. */
-static int load_tables(worker_t *w, const lq_config_t *cfg, char *errstr, size_t errstr_size)
+static int load_tables(worker_t *w, char *errstr, size_t errstr_size)
 {
-    const char *rpath = lq_config_str(cfg, "routing.file"), *ppath = lq_config_str(cfg, "pricing.file");
+    const char *rpath = w->set.routing.file, *ppath = w->set.pricing.file;
     char *text = NULL, sub_err[300];
     size_t n, i;
 
     if (*rpath && !(text = read_text_file(rpath, errstr, errstr_size)))
         return -1;
-    w->routing = routing_load(text, cfg, sub_err, sizeof(sub_err));
+    w->routing = routing_load(text, &w->set, sub_err, sizeof(sub_err));
     free(text);
     if (!w->routing) {
         snprintf(errstr, errstr_size, "routing%s%s: %s", *rpath ? " file " : "", rpath, sub_err);
@@ -101,8 +101,7 @@ static int load_tables(worker_t *w, const lq_config_t *cfg, char *errstr, size_t
         return -1;
     }
     for (i = 0; i < n; i++)
-        breaker_init(&w->breakers[i], (int)lq_config_int(cfg, "breaker.failures"),
-                     lq_config_int(cfg, "breaker.open_ms"));
+        breaker_init(&w->breakers[i], (int)w->set.breaker.failures, w->set.breaker.open_ms);
     return 0;
 }
 
@@ -141,71 +140,38 @@ static void register_metrics(worker_t *w)
 
 /* ---- Kafka clients ---- */
 
-static lq_err_t producer_create(worker_t *w, const lq_config_t *cfg, char *errstr,
-                                size_t errstr_size)
+static lq_err_t producer_create(worker_t *w, char *errstr, size_t errstr_size)
 {
-    /* no compression by default: see ingest/server.c */
-    const char *const producer_defaults[] = {
-        "enable.idempotence", "true", "linger.ms", "2",
-        "message.timeout.ms", "60000", "compression.type", lq_config_str(cfg, "kafka.compression"),
-        NULL};
-    rd_kafka_conf_t *conf;
-    char kerr[256];
-    lq_err_t err;
+    static const char *const settings[] = {"message.timeout.ms", "60000", NULL};
+    lq_kafka_spec_t spec = lq_kafka_spec(&w->set.common, LQ_KAFKA_PRODUCER, "llmq-worker");
 
-    conf = lq_kafka_conf_new(cfg, "llmq-worker", producer_defaults, errstr, errstr_size);
-    if (!conf) {
-        err = LQ_ERR_CONFIG;
-        goto fail;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, produce_delivered);
-    rd_kafka_conf_set_opaque(conf, w);
-    w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
-    if (!w->producer) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "kafka producer: %s", kerr);
-        err = LQ_ERR_KAFKA;
-        goto fail;
-    }
-    return LQ_OK;
-fail:
-    return err;
+    spec.settings = settings;
+    spec.on_delivery = produce_delivered;
+    spec.opaque = w;
+    w->producer = lq_kafka_new(&spec, errstr, errstr_size);
+    return w->producer ? LQ_OK : LQ_ERR_KAFKA;
 }
 
-static lq_err_t consumer_create(worker_t *w, const lq_config_t *cfg, char *errstr,
-                                size_t errstr_size)
+static lq_err_t consumer_create(worker_t *w, char *errstr, size_t errstr_size)
 {
-    static const char *const consumer_defaults[] = {
+    /* offsets are stored by the worker as jobs finish (out-of-order completion, in-order
+     * commit) and committed in the background */
+    static const char *const settings[] = {
         "enable.auto.commit", "true", "enable.auto.offset.store", "false",
-        "auto.commit.interval.ms", "1000", "auto.offset.reset", "earliest",
-        "partition.assignment.strategy", "range", "fetch.wait.max.ms", "10",
-        "queued.max.messages.kbytes", "16384", "session.timeout.ms", "10000",
-        "heartbeat.interval.ms", "1000", NULL};
-    rd_kafka_conf_t *conf;
-    char kerr[256];
-    lq_err_t err;
+        "auto.commit.interval.ms", "1000", "partition.assignment.strategy", "range",
+        "fetch.wait.max.ms", "10", "queued.max.messages.kbytes", "16384",
+        "session.timeout.ms", "10000", "heartbeat.interval.ms", "1000", NULL};
+    lq_kafka_spec_t spec = lq_kafka_spec(&w->set.common, LQ_KAFKA_CONSUMER, "llmq-worker");
 
-    conf = lq_kafka_conf_new(cfg, "llmq-worker", consumer_defaults, errstr, errstr_size);
-    if (!conf || lq_kafka_conf_set(conf, "group.id", lq_config_str(cfg, "worker.group"), errstr,
-                                   errstr_size)) {
-        if (conf)
-            rd_kafka_conf_destroy(conf);
-        err = LQ_ERR_CONFIG;
-        goto fail;
-    }
-    rd_kafka_conf_set_rebalance_cb(conf, consumer_rebalance);
-    rd_kafka_conf_set_opaque(conf, w);
-    w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
-    if (!w->consumer) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "kafka consumer: %s", kerr);
-        err = LQ_ERR_KAFKA;
-        goto fail;
-    }
+    spec.group_id = w->set.worker.group;
+    spec.settings = settings;
+    spec.on_rebalance = consumer_rebalance;
+    spec.opaque = w;
+    w->consumer = lq_kafka_new(&spec, errstr, errstr_size);
+    if (!w->consumer)
+        return LQ_ERR_KAFKA;
     rd_kafka_poll_set_consumer(w->consumer);
     return LQ_OK;
-fail:
-    return err;
 }
 
 /* Requests and cancellations, co-partitioned. */
@@ -214,13 +180,13 @@ static lq_err_t subscribe(worker_t *w, char *errstr, size_t errstr_size)
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(2);
     rd_kafka_resp_err_t e;
 
-    rd_kafka_topic_partition_list_add(subs, w->topics.requests, RD_KAFKA_PARTITION_UA);
-    rd_kafka_topic_partition_list_add(subs, w->topics.cancels, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(subs, w->topics->requests, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(subs, w->topics->cancels, RD_KAFKA_PARTITION_UA);
     e = rd_kafka_subscribe(w->consumer, subs);
     rd_kafka_topic_partition_list_destroy(subs);
     if (!e)
         return LQ_OK;
-    snprintf(errstr, errstr_size, "subscribe %s: %s", w->topics.requests, rd_kafka_err2str(e));
+    snprintf(errstr, errstr_size, "subscribe %s: %s", w->topics->requests, rd_kafka_err2str(e));
     return LQ_ERR_KAFKA;
 }
 
@@ -237,7 +203,7 @@ static int ready_fn(void *arg, char *why, size_t why_size)
     return 1;
 }
 
-static void log_start(worker_t *w, const lq_config_t *cfg)
+static void log_start(worker_t *w)
 {
     char eps[512];
     size_t o = 0, i;
@@ -247,19 +213,20 @@ static void log_start(worker_t *w, const lq_config_t *cfg)
         o += (size_t)snprintf(eps + o, sizeof(eps) - o, "%s%s", i ? ", " : "",
                               worker_endpoint_name(w, (int)i));
     LQ_INFO("worker %s consuming %s (group %s, up to %zu in flight, endpoints: %s; prices %s)",
-            w->id, w->topics.requests, lq_config_str(cfg, "worker.group"), w->max_inflight, eps,
+            w->id, w->topics->requests, w->set.worker.group, w->max_inflight, eps,
             pricing_version(w->pricing));
 }
 
 /* Tables, tenants' keys, metrics: what the worker needs before it talks to anyone. */
-static lq_err_t prepare(worker_t *w, const lq_config_t *cfg, char *errstr, size_t errstr_size)
+static lq_err_t prepare(worker_t *w, const worker_settings_t *set, char *errstr,
+                        size_t errstr_size)
 {
     int fatal = 0;
 
-    read_settings(w, cfg);
-    if (load_tables(w, cfg, errstr, errstr_size))
+    read_settings(w, set);
+    if (load_tables(w, errstr, errstr_size))
         return LQ_ERR_CONFIG;
-    w->byok = worker_byok_start(cfg, &fatal, errstr, errstr_size);
+    w->byok = worker_byok_start(&w->set.common, &fatal, errstr, errstr_size);
     if (!w->byok && fatal)
         return LQ_ERR_CONFIG;
     register_metrics(w);
@@ -267,29 +234,28 @@ static lq_err_t prepare(worker_t *w, const lq_config_t *cfg, char *errstr, size_
 }
 
 /* The event loop, the Kafka clients, the subscription and the admin endpoint. */
-static lq_err_t connect_all(worker_t *w, const lq_config_t *cfg, char *errstr,
-                            size_t errstr_size)
+static lq_err_t connect_all(worker_t *w, char *errstr, size_t errstr_size)
 {
     lq_err_t err = event_loop_init(w, errstr, errstr_size);
 
     if (err)
         return err;
-    err = producer_create(w, cfg, errstr, errstr_size);
+    err = producer_create(w, errstr, errstr_size);
     if (err)
         return err;
-    err = consumer_create(w, cfg, errstr, errstr_size);
+    err = consumer_create(w, errstr, errstr_size);
     if (err)
         return err;
     event_loop_watch_queues(w);
     err = subscribe(w, errstr, errstr_size);
     if (err)
         return err;
-    return lq_http_admin_start(&w->admin, lq_config_str(cfg, "admin.bind"),
-                               (int)lq_config_int(cfg, "admin.port"), ready_fn, w, errstr,
-                               errstr_size);
+    return lq_http_admin_start(&w->admin, w->set.admin.bind, (int)w->set.admin.port, ready_fn, w,
+                               errstr, errstr_size);
 }
 
-lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, size_t errstr_size)
+lq_err_t worker_create(worker_t **out, const worker_settings_t *set, char *errstr,
+                       size_t errstr_size)
 {
     worker_t *w = calloc(1, sizeof(*w));
     lq_err_t err;
@@ -298,13 +264,13 @@ lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, siz
     if (!w)
         return LQ_ERR_NOMEM;
     w->wake_fds[0] = w->wake_fds[1] = -1;
-    err = prepare(w, cfg, errstr, errstr_size);
+    err = prepare(w, set, errstr, errstr_size);
     if (err)
         goto fail;
-    err = connect_all(w, cfg, errstr, errstr_size);
+    err = connect_all(w, errstr, errstr_size);
     if (err)
         goto fail;
-    log_start(w, cfg);
+    log_start(w);
     *out = w;
     return LQ_OK;
 fail:
@@ -332,7 +298,7 @@ lq_err_t worker_run(worker_t *w, int (*stop_flag)(void))
     for (;;) {
         if (!stopping && stop_flag()) {
             stopping = 1;
-            drain_deadline = lq_mono_ms() + lq_config_int(w->cfg, "worker.drain_timeout_ms");
+            drain_deadline = lq_mono_ms() + w->set.worker.drain_timeout_ms;
             consumer_pause(w, 1);
             LQ_INFO("draining %zu job(s) in flight", w->inflight);
         }

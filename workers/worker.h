@@ -7,12 +7,14 @@
 
 #include <stddef.h>
 
-#include "common/config.h"
 #include "common/err.h"
+#include "workers/worker_config.h"
 
 typedef struct worker worker_t;
 
-lq_err_t worker_create(worker_t **out, const lq_config_t *cfg, char *errstr, size_t errstr_size);
+/** set is copied; its strings must outlive the worker. */
+lq_err_t worker_create(worker_t **out, const worker_settings_t *set, char *errstr,
+                       size_t errstr_size);
 /** Run until stop_flag() returns non-zero, then drain and return. */
 lq_err_t worker_run(worker_t *w, int (*stop_flag)(void));
 void worker_destroy(worker_t *w); /* NULL-safe */

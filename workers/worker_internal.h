@@ -23,6 +23,7 @@
 #include "workers/pricing.h"
 #include "workers/provider.h"
 #include "workers/routing.h"
+#include "workers/worker_config.h"
 #include "workers/worker.h"
 
 /* What a job's pending timer is for (workers/timers.c; dispatched in workers/event_loop.c). */
@@ -95,8 +96,8 @@ typedef struct partition_state {
 } partition_state_t;
 
 struct worker {
-    const lq_config_t *cfg;
-    lq_topics_t topics;
+    worker_settings_t set;   /* bound at start; strings are the settings' */
+    const lq_topics_t *topics; /* &set.common.topic */
     char id[128];
     rd_kafka_t *consumer, *producer;
     rd_kafka_queue_t *consumer_q, *producer_q;

@@ -54,7 +54,7 @@ static void expect_route(routing_t *rt, lq_chat_request_t *r, const char *want)
     CHECK_STR(buf, want);
 }
 
-static void test_routing(const lq_config_t *cfg)
+static void test_routing(const worker_settings_t *cfg)
 {
     char err[300];
     routing_t *rt;
@@ -240,13 +240,13 @@ static void test_pricing(void)
 
 int main(void)
 {
-    const lq_config_def_t *const tables[] = {lq_common_settings, worker_settings, NULL};
     lq_config_t *cfg = NULL;
+    worker_settings_t set;
     char err[256];
 
-    CHECK_INT(lq_config_create(&cfg, tables, 0, NULL, err, sizeof(err)), LQ_OK);
-    if (cfg)
-        test_routing(cfg);
+    CHECK_INT(lq_config_create(&cfg, worker_settings_tables, 0, NULL, err, sizeof(err)), LQ_OK);
+    if (cfg && lq_config_bind(cfg, &set, sizeof(set), err, sizeof(err)) == LQ_OK)
+        test_routing(&set);
     test_breaker();
     test_pricing();
     lq_config_destroy(cfg);
