@@ -8,8 +8,11 @@
  *   test_codec_wire --write-golden DIR       write DIR/<case>.bin from the current codec */
 #include <stdint.h>
 
+#include <avro.h>
+
 #include "schemas/codec.h"
 #include "schemas/fingerprint.h"
+#include "schemas/writer_plan.h"
 #include "testutil.h"
 
 typedef union any_record {
@@ -409,6 +412,13 @@ static void w_long(wbuf_t *w, int64_t v)
     w->b[w->n++] = (unsigned char)u;
 }
 
+/* n null branches (or zero counts): n zero bytes. */
+static void w_zeros(wbuf_t *w, int n)
+{
+    while (n-- > 0)
+        w->b[w->n++] = 0;
+}
+
 static void w_str(wbuf_t *w, const char *s)
 {
     w_long(w, (int64_t)strlen(s));
@@ -416,22 +426,28 @@ static void w_str(wbuf_t *w, const char *s)
     w->n += strlen(s);
 }
 
-/* The single-object header of a record written with schema_json. */
-static void w_head(wbuf_t *w, const char *schema_json)
+static void w_head_fp(wbuf_t *w, uint64_t fp)
 {
-    char *canon = NULL, err[256];
-    uint64_t fp = 0;
     int i;
 
-    CHECK_INT(lq_avro_canonical_form(schema_json, &canon, err, sizeof(err)), LQ_OK);
-    if (canon)
-        fp = lq_avro_crc64(canon, strlen(canon));
-    free(canon);
     w->n = 0;
     w->b[w->n++] = 0xC3;
     w->b[w->n++] = 0x01;
     for (i = 0; i < 8; i++)
         w->b[w->n++] = (unsigned char)(fp >> (8 * i));
+}
+
+/* The single-object header of a record written with schema_json. */
+static void w_head(wbuf_t *w, const char *schema_json)
+{
+    char *canon = NULL, err[256];
+    uint64_t fp = 0;
+
+    CHECK_INT(lq_avro_canonical_form(schema_json, &canon, err, sizeof(err)), LQ_OK);
+    if (canon)
+        fp = lq_avro_crc64(canon, strlen(canon));
+    free(canon);
+    w_head_fp(w, fp);
 }
 
 /* A ChatResponse writer from before replay, extra_json, attempts, worker_id, a choice's role
@@ -539,6 +555,338 @@ static void test_older_writer(lq_codec_t *c)
     }
 }
 
+/* A newer UsageEvent writer: a sixth status symbol, unions with null second, bytes for a
+ * string, a float for the double, an int for the long, a field the reader does not know;
+ * api_key_id, user_id and provider_model are gone (null). */
+static const char *const usage_next =
+    "{\"type\":\"record\",\"name\":\"UsageEvent\",\"namespace\":\"io.llmq.v1\",\"fields\":["
+    "{\"name\":\"event_id\",\"type\":\"string\"},{\"name\":\"job_id\",\"type\":\"string\"},"
+    "{\"name\":\"tenant_id\",\"type\":\"string\"},"
+    "{\"name\":\"project_id\",\"type\":[\"string\",\"null\"]},"
+    "{\"name\":\"model\",\"type\":\"bytes\"},{\"name\":\"provider\",\"type\":\"string\"},"
+    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"JobStatus\",\"symbols\":"
+    "[\"QUEUED\",\"RUNNING\",\"SUCCEEDED\",\"FAILED\",\"CANCELLED\",\"EXPIRED\"]}},"
+    "{\"name\":\"prompt_tokens\",\"type\":\"int\"},{\"name\":\"completion_tokens\",\"type\":\"int\"},"
+    "{\"name\":\"cost_usd\",\"type\":[\"null\",\"float\"]},"
+    "{\"name\":\"latency_ms\",\"type\":\"int\"},{\"name\":\"ts_ms\",\"type\":\"int\"},"
+    "{\"name\":\"region\",\"type\":\"string\"}]}";
+
+static void write_usage_next(wbuf_t *w, int project_null, int status)
+{
+    static const unsigned char half[4] = {0, 0, 0, 0x3f}; /* 0.5f */
+
+    w_head(w, usage_next);
+    w_str(w, "e");
+    w_str(w, "j");
+    w_str(w, "t");
+    w_long(w, project_null); /* branch 1 is null here */
+    if (!project_null)
+        w_str(w, "p");
+    w_str(w, "m");
+    w_str(w, "openai");
+    w_long(w, status);
+    w_long(w, 1);
+    w_long(w, 2);
+    w_long(w, 1);
+    memcpy(w->b + w->n, half, 4);
+    w->n += 4;
+    w_long(w, 3);
+    w_long(w, 4);
+    w_str(w, "eu");
+}
+
+static void test_newer_writer(lq_codec_t *c)
+{
+    lq_usage_event_t u;
+    wbuf_t w;
+    char err[256];
+
+    CHECK_INT(lq_codec_register_writer(c, LQ_SCHEMA_USAGE_EVENT, usage_next, err, sizeof(err)),
+              LQ_OK);
+    write_usage_next(&w, 0, 5);
+    CHECK_INT(lq_decode_usage_event(c, w.b, w.n, &u, err, sizeof(err)), LQ_OK);
+    CHECK_STR(u.project_id, "p");
+    CHECK_STR(u.model, "m");
+    CHECK_STR(u.provider, "openai");
+    CHECK_INT(u.status, LQ_STATUS_FAILED); /* EXPIRED: unknown here, the enum's default */
+    CHECK(u.has_cost && u.cost_usd == 0.5);
+    CHECK_INT(u.latency_ms, 3);
+    CHECK_INT(u.ts_ms, 4);
+    CHECK(u.api_key_id == NULL && u.user_id == NULL && u.provider_model == NULL);
+    lq_usage_event_clear(&u);
+    write_usage_next(&w, 1, 2);
+    CHECK_INT(lq_decode_usage_event(c, w.b, w.n, &u, err, sizeof(err)), LQ_OK);
+    CHECK(u.project_id == NULL);
+    CHECK_INT(u.status, LQ_STATUS_SUCCEEDED);
+    lq_usage_event_clear(&u);
+    write_usage_next(&w, 0, 6); /* not even the writer has a seventh symbol */
+    CHECK(lq_decode_usage_event(c, w.b, w.n, &u, err, sizeof(err)) != LQ_OK);
+    CHECK(strstr(err, "malformed record") && strstr(err, "status"));
+}
+
+/* An older ChatRequest writer with only the fields that have no default, and a TraceEvent
+ * whose spans have no attrs: the rest reads as the current schema's defaults. */
+static const char *const request_old =
+    "{\"type\":\"record\",\"name\":\"ChatRequest\",\"namespace\":\"io.llmq.v1\",\"fields\":["
+    "{\"name\":\"job_id\",\"type\":\"string\"},{\"name\":\"tenant_id\",\"type\":\"string\"},"
+    "{\"name\":\"created_at_ms\",\"type\":\"long\"},"
+    "{\"name\":\"mode\",\"type\":{\"type\":\"enum\",\"name\":\"RequestMode\",\"symbols\":"
+    "[\"SYNC\",\"ASYNC\",\"STREAM\"]}},{\"name\":\"model\",\"type\":\"string\"},"
+    "{\"name\":\"messages\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\","
+    "\"name\":\"Message\",\"fields\":[{\"name\":\"role\",\"type\":\"string\"},"
+    "{\"name\":\"content\",\"type\":\"string\"}]}}}]}";
+
+static const char *const trace_old =
+    "{\"type\":\"record\",\"name\":\"TraceEvent\",\"namespace\":\"io.llmq.v1\",\"fields\":["
+    "{\"name\":\"trace_id\",\"type\":\"string\"},{\"name\":\"job_id\",\"type\":\"string\"},"
+    "{\"name\":\"tenant_id\",\"type\":\"string\"},{\"name\":\"model\",\"type\":\"string\"},"
+    "{\"name\":\"provider\",\"type\":\"string\"},"
+    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"JobStatus\",\"symbols\":"
+    "[\"QUEUED\",\"RUNNING\",\"SUCCEEDED\",\"FAILED\",\"CANCELLED\"]}},"
+    "{\"name\":\"route\",\"type\":\"string\"},{\"name\":\"worker_id\",\"type\":\"string\"},"
+    "{\"name\":\"created_at_ms\",\"type\":\"long\"},{\"name\":\"queue_ms\",\"type\":\"int\"},"
+    "{\"name\":\"provider_ms\",\"type\":\"int\"},{\"name\":\"total_ms\",\"type\":\"int\"},"
+    "{\"name\":\"spans\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\","
+    "\"name\":\"Span\",\"fields\":[{\"name\":\"name\",\"type\":\"string\"},"
+    "{\"name\":\"start_ms\",\"type\":\"long\"},{\"name\":\"duration_ms\",\"type\":\"int\"}]}}}]}";
+
+static void test_defaults(lq_codec_t *c)
+{
+    static const char *const trace_strings[8] = {"x", "j", "t", "m", "p", NULL, "r", "w"};
+    lq_chat_request_t r;
+    lq_trace_event_t t;
+    wbuf_t w;
+    char err[256];
+    int i;
+
+    CHECK_INT(lq_codec_register_writer(c, LQ_SCHEMA_CHAT_REQUEST, request_old, err, sizeof(err)),
+              LQ_OK);
+    w_head(&w, request_old);
+    w_str(&w, "j");
+    w_str(&w, "t");
+    w_long(&w, 7);
+    w_long(&w, 2);
+    w_str(&w, "m");
+    w_long(&w, 1);
+    w_str(&w, "user");
+    w_str(&w, "hi");
+    w_long(&w, 0);
+    CHECK_INT(lq_decode_chat_request(c, w.b, w.n, &r, err, sizeof(err)), LQ_OK);
+    CHECK_INT(r.mode, LQ_MODE_STREAM);
+    CHECK_INT(r.n_messages, 1);
+    CHECK(r.n_messages == 1 && r.messages[0].name == NULL);
+    CHECK_INT(r.n_stop, 0);
+    CHECK_INT(r.attempt, 0);
+    CHECK(!r.has_max_tokens && !r.has_temperature && r.deadline_ms == 0 && !r.reply_topic);
+    lq_chat_request_clear(&r);
+
+    CHECK_INT(lq_codec_register_writer(c, LQ_SCHEMA_TRACE_EVENT, trace_old, err, sizeof(err)),
+              LQ_OK);
+    w_head(&w, trace_old);
+    for (i = 0; i < 8; i++) {
+        if (trace_strings[i])
+            w_str(&w, trace_strings[i]);
+        else
+            w_long(&w, 2); /* status SUCCEEDED */
+    }
+    for (i = 0; i < 4; i++)
+        w_long(&w, i + 1); /* created_at_ms, queue_ms, provider_ms, total_ms */
+    w_long(&w, 1);
+    w_str(&w, "queue");
+    w_long(&w, 5);
+    w_long(&w, 6);
+    w_long(&w, 0);
+    CHECK_INT(lq_decode_trace_event(c, w.b, w.n, &t, err, sizeof(err)), LQ_OK);
+    CHECK_INT(t.status, LQ_STATUS_SUCCEEDED);
+    CHECK_INT(t.total_ms, 4);
+    CHECK(t.n_spans == 1 && t.spans[0].n_attrs == 0 && t.spans[0].duration_ms == 6);
+    lq_trace_event_clear(&t);
+}
+
+/* Writer schemas the reader could never read are refused when registered. */
+static void test_refused_writers(lq_codec_t *c)
+{
+    static const char *const bad[] = {
+        /* lacks model, which has no default */
+        "{\"type\":\"record\",\"name\":\"ChatChunk\",\"fields\":[{\"name\":\"job_id\","
+        "\"type\":\"string\"},{\"name\":\"seq\",\"type\":\"int\"},{\"name\":\"ts_ms\","
+        "\"type\":\"long\"}]}",
+        /* seq as a string */
+        "{\"type\":\"record\",\"name\":\"ChatChunk\",\"fields\":[{\"name\":\"job_id\","
+        "\"type\":\"string\"},{\"name\":\"seq\",\"type\":\"string\"},{\"name\":\"delta\","
+        "\"type\":\"string\"},{\"name\":\"ts_ms\",\"type\":\"long\"}]}",
+        /* seq a long: a long is not read as an int */
+        "{\"type\":\"record\",\"name\":\"ChatChunk\",\"fields\":[{\"name\":\"job_id\","
+        "\"type\":\"string\"},{\"name\":\"seq\",\"type\":\"long\"},{\"name\":\"delta\","
+        "\"type\":\"string\"},{\"name\":\"ts_ms\",\"type\":\"long\"}]}",
+        /* a union of null and two types */
+        "{\"type\":\"record\",\"name\":\"ChatChunk\",\"fields\":[{\"name\":\"job_id\","
+        "\"type\":\"string\"},{\"name\":\"seq\",\"type\":\"int\"},{\"name\":\"delta\","
+        "\"type\":\"string\"},{\"name\":\"worker_id\",\"type\":[\"null\",\"string\",\"int\"]},"
+        "{\"name\":\"ts_ms\",\"type\":\"long\"}]}",
+        /* delta twice (avro-c takes it; the second would overwrite the first) */
+        "{\"type\":\"record\",\"name\":\"ChatChunk\",\"fields\":[{\"name\":\"job_id\","
+        "\"type\":\"string\"},{\"name\":\"seq\",\"type\":\"int\"},{\"name\":\"delta\","
+        "\"type\":\"string\"},{\"name\":\"delta\",\"type\":\"string\"},{\"name\":\"ts_ms\","
+        "\"type\":\"long\"}]}",
+        /* another record */
+        "{\"type\":\"record\",\"name\":\"Other\",\"fields\":[{\"name\":\"job_id\","
+        "\"type\":\"string\"}]}",
+        "not json"};
+    char err[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        CHECK(lq_codec_register_writer(c, LQ_SCHEMA_CHAT_CHUNK, bad[i], err, sizeof(err)) != LQ_OK);
+        CHECK(err[0] != '\0');
+    }
+    CHECK(strstr(err, "json") || strstr(err, "JSON"));
+}
+
+/* Bytes another Avro writer may send: arrays in several blocks, a block with its byte size
+ * (a negative count); and bytes no writer may: counts and ints beyond what they can be. */
+static void write_request_blocks(wbuf_t *w, uint64_t fp, int64_t first_count, int64_t attempt)
+{
+    w_head_fp(w, fp);
+    w_str(w, "j");
+    w_str(w, "t");
+    w_zeros(w, 3); /* project_id, api_key_id, user_id: null */
+    w_long(w, 1);
+    w_long(w, 0); /* deadline_ms null */
+    w_long(w, 1); /* ASYNC */
+    w_long(w, 0);
+    w_str(w, "m");
+    w_long(w, first_count); /* messages: blocks of one */
+    w_str(w, "user");
+    w_str(w, "hi");
+    w_zeros(w, 3);
+    w_long(w, 1);
+    w_str(w, "assistant");
+    w_str(w, "yo");
+    w_zeros(w, 3);
+    w_zeros(w, 1); /* the end of messages */
+    w_zeros(w, 3); /* max_tokens, temperature, top_p */
+    w_long(w, -2); /* stop: two items in 4 bytes */
+    w_long(w, 4);
+    w_str(w, "a");
+    w_str(w, "b");
+    w_zeros(w, 1);
+    w_zeros(w, 2); /* user, extra_json */
+    w_long(w, attempt);
+}
+
+static void test_blocks_and_limits(lq_codec_t *c)
+{
+    uint64_t fp = lq_codec_fingerprint(c, LQ_SCHEMA_CHAT_REQUEST);
+    lq_chat_request_t r;
+    wbuf_t w;
+    char err[256];
+
+    write_request_blocks(&w, fp, 1, 3);
+    CHECK_INT(lq_decode_chat_request(c, w.b, w.n, &r, err, sizeof(err)), LQ_OK);
+    CHECK_INT(r.n_messages, 2);
+    CHECK(r.n_messages == 2 && strcmp(r.messages[1].content, "yo") == 0);
+    CHECK(r.n_stop == 2 && strcmp(r.stop[1], "b") == 0);
+    CHECK_INT(r.attempt, 3);
+    lq_chat_request_clear(&r);
+    write_request_blocks(&w, fp, (int64_t)1 << 40, 3); /* 2^40 messages in a few bytes */
+    CHECK(lq_decode_chat_request(c, w.b, w.n, &r, err, sizeof(err)) != LQ_OK);
+    CHECK(strstr(err, "malformed record") && strstr(err, "messages"));
+    write_request_blocks(&w, fp, 1, (int64_t)1 << 33); /* an int beyond 32 bits */
+    CHECK(lq_decode_chat_request(c, w.b, w.n, &r, err, sizeof(err)) != LQ_OK);
+    CHECK(strstr(err, "attempt") != NULL);
+}
+
+/* What the schema cannot hold is refused when encoding, naming the field. */
+static void test_encode_refusals(lq_codec_t *c)
+{
+    lq_usage_event_t u = {0};
+    lq_chat_response_t r = {0};
+    const void *buf;
+    size_t len;
+    char err[256];
+
+    u.status = (lq_job_status_t)7;
+    CHECK_INT(lq_encode_usage_event(c, &u, &buf, &len, err, sizeof(err)), LQ_ERR_AVRO);
+    CHECK(strstr(err, "status") != NULL);
+    r.mode = (lq_mode_t)3;
+    CHECK_INT(lq_encode_chat_response(c, &r, &buf, &len, err, sizeof(err)), LQ_ERR_AVRO);
+    CHECK(strstr(err, "mode") != NULL);
+}
+
+/* A codec checks each field table against its .avsc when it starts: every current schema
+ * matches its table exactly, and schemas that differ in any way the codec relies on do not. */
+static int plan_exact(const char *json, lq_schema_id_t id, char *err, size_t err_size)
+{
+    avro_schema_t schema;
+    lq_plan_t *plan = NULL;
+    lq_err_t e;
+
+    if (avro_schema_from_json_length(json, strlen(json), &schema))
+        return -1;
+    e = lq_plan_compile(schema, lq_record_desc(id), 1, &plan, err, err_size);
+    lq_plan_free(plan);
+    avro_schema_decref(schema);
+    return e == LQ_OK ? 0 : -1;
+}
+
+/* A schema's text with its first `from` replaced by `to` (malloc'ed); NULL without `from`. */
+static char *replaced(const char *json, const char *from, const char *to)
+{
+    const char *at = strstr(json, from);
+    size_t head, len;
+    char *out;
+
+    if (!at)
+        return NULL;
+    head = (size_t)(at - json);
+    len = strlen(json) - strlen(from) + strlen(to);
+    out = malloc(len + 1);
+    if (out)
+        snprintf(out, len + 1, "%.*s%s%s", (int)head, json, to, at + strlen(from));
+    return out;
+}
+
+static void test_tables_match_schemas(void)
+{
+    static const struct {
+        lq_schema_id_t id;
+        const char *from, *to;
+    } off[] = {
+        {LQ_SCHEMA_CHAT_CHUNK, "\"name\": \"seq\"", "\"name\": \"sequence\""},
+        {LQ_SCHEMA_CHAT_CHUNK, "{\"name\": \"provider_model\", \"type\": [\"null\", \"string\"], "
+                               "\"default\": null}",
+         "{\"name\": \"provider_model\", \"type\": \"string\"}"},
+        {LQ_SCHEMA_CHAT_CHUNK, "{\"name\": \"worker_id\", \"type\": [\"null\", \"string\"], "
+                               "\"default\": null}",
+         "{\"name\": \"worker_id\", \"type\": [\"string\", \"null\"]}"},
+        {LQ_SCHEMA_JOB_CANCEL, "{\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}",
+         "\"int\""},
+        {LQ_SCHEMA_JOB_CANCEL, "\"fields\": [", "\"fields\": [{\"name\": \"more\", \"type\": \"string\"},"},
+        {LQ_SCHEMA_USAGE_EVENT, "\"CANCELLED\"]", "\"CANCELLED\", \"EXPIRED\"]"},
+        {LQ_SCHEMA_CHAT_REQUEST, "{\"name\": \"top_p\", \"type\": [\"null\", \"double\"]",
+         "{\"name\": \"top_p\", \"type\": [\"null\", \"float\"]"},
+        {LQ_SCHEMA_CHAT_RESPONSE, "{\"name\": \"http_status\", \"type\": \"int\"",
+         "{\"name\": \"http_status\", \"type\": \"long\""},
+        {LQ_SCHEMA_TRACE_EVENT, "{\"type\": \"map\", \"values\": \"string\"}",
+         "{\"type\": \"map\", \"values\": \"bytes\"}"},
+    };
+    char err[256];
+    size_t i;
+    int id;
+
+    for (id = 0; id < LQ_SCHEMA_COUNT; id++)
+        CHECK_INT(plan_exact(lq_schema_json((lq_schema_id_t)id), (lq_schema_id_t)id, err,
+                             sizeof(err)), 0);
+    for (i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
+        char *json = replaced(lq_schema_json(off[i].id), off[i].from, off[i].to);
+        CHECK(json != NULL);
+        CHECK(json && plan_exact(json, off[i].id, err, sizeof(err)) != 0);
+        free(json);
+    }
+}
+
 int main(int argc, char **argv)
 {
     lq_codec_t *c = NULL;
@@ -556,6 +904,12 @@ int main(int argc, char **argv)
     }
     test_golden(c, argc > 1 ? argv[1] : "tests/data");
     test_older_writer(c);
+    test_newer_writer(c);
+    test_defaults(c);
+    test_refused_writers(c);
+    test_blocks_and_limits(c);
+    test_encode_refusals(c);
+    test_tables_match_schemas();
     lq_codec_destroy(c);
     TEST_DONE();
 }
