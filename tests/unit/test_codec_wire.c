@@ -40,31 +40,16 @@ static void build_request_full(any_record_t *a)
          "{\"tool_call_id\":\"call_1\"}"},
         {"assistant", "ok", NULL, "bot", "{\"tool_calls\":[]}"}};
     static char *stop[3] = {"END", "\n\n", ""};
-    lq_chat_request_t *r = &a->req;
+    lq_chat_request_t r = {
+        .job_id = "0190a5f0-0000-7000-8000-000000000001", .tenant_id = "acme",
+        .project_id = "proj-1", .api_key_id = "key-1", .user_id = "user-1",
+        .created_at_ms = INT64_MAX, .deadline_ms = -1, .mode = LQ_MODE_STREAM,
+        .reply_topic = "llmq.replies.n1", .model = "gpt-4o-mini", .messages = msgs,
+        .n_messages = 3, .has_max_tokens = 1, .max_tokens = INT32_MIN, .has_temperature = 1,
+        .temperature = -0.0, .has_top_p = 1, .top_p = 1e-300, .stop = stop, .n_stop = 3,
+        .user = "end-user-7", .extra_json = "{\"tools\":[]}", .attempt = INT32_MAX};
 
-    r->job_id = "0190a5f0-0000-7000-8000-000000000001";
-    r->tenant_id = "acme";
-    r->project_id = "proj-1";
-    r->api_key_id = "key-1";
-    r->user_id = "user-1";
-    r->created_at_ms = INT64_MAX;
-    r->deadline_ms = -1;
-    r->mode = LQ_MODE_STREAM;
-    r->reply_topic = "llmq.replies.n1";
-    r->model = "gpt-4o-mini";
-    r->messages = msgs;
-    r->n_messages = 3;
-    r->has_max_tokens = 1;
-    r->max_tokens = INT32_MIN;
-    r->has_temperature = 1;
-    r->temperature = -0.0;
-    r->has_top_p = 1;
-    r->top_p = 1e-300;
-    r->stop = stop;
-    r->n_stop = 3;
-    r->user = "end-user-7";
-    r->extra_json = "{\"tools\":[]}";
-    r->attempt = INT32_MAX;
+    a->req = r;
 }
 
 /* Many messages and long strings: multi-byte length and count prefixes. */
@@ -101,33 +86,17 @@ static void build_response_full(any_record_t *a)
     static lq_choice_t choices[2] = {
         {0, "assistant", "Hi there", "stop", "{\"tool_calls\":[{\"id\":\"c\"}]}"},
         {1, "tool", "", "length", NULL}};
-    lq_chat_response_t *r = &a->resp;
+    lq_chat_response_t r = {
+        .job_id = "j1", .tenant_id = "t1", .project_id = "p1", .api_key_id = "k1",
+        .status = LQ_STATUS_CANCELLED, .mode = LQ_MODE_SYNC, .model = "mock",
+        .provider = "openai", .provider_model = "gpt-4o-mini-2024-07-18", .created_at_ms = 5,
+        .started_at_ms = 6, .finished_at_ms = INT64_MIN, .choices = choices, .n_choices = 2,
+        .prompt_tokens = 3, .completion_tokens = -4, .has_error = 1,
+        .error = {"provider_error", "rate_limited", "boom", 429}, .attempts = 3,
+        .worker_id = "w1", .replay = 2,
+        .extra_json = "{\"citations\":[\"https://example.org\"]}"};
 
-    r->job_id = "j1";
-    r->tenant_id = "t1";
-    r->project_id = "p1";
-    r->api_key_id = "k1";
-    r->status = LQ_STATUS_CANCELLED;
-    r->mode = LQ_MODE_SYNC;
-    r->model = "mock";
-    r->provider = "openai";
-    r->provider_model = "gpt-4o-mini-2024-07-18";
-    r->created_at_ms = 5;
-    r->started_at_ms = 6;
-    r->finished_at_ms = INT64_MIN;
-    r->choices = choices;
-    r->n_choices = 2;
-    r->prompt_tokens = 3;
-    r->completion_tokens = -4;
-    r->has_error = 1;
-    r->error.type = "provider_error";
-    r->error.code = "rate_limited";
-    r->error.message = "boom";
-    r->error.http_status = 429;
-    r->attempts = 3;
-    r->worker_id = "w1";
-    r->replay = 2;
-    r->extra_json = "{\"citations\":[\"https://example.org\"]}";
+    a->resp = r;
 }
 
 static void build_response_min(any_record_t *a)
@@ -141,24 +110,13 @@ static void build_response_min(any_record_t *a)
 
 static void build_usage_full(any_record_t *a)
 {
-    lq_usage_event_t *u = &a->usage;
+    lq_usage_event_t u = {
+        .event_id = "e", .job_id = "j", .tenant_id = "t", .project_id = "p", .api_key_id = "k",
+        .user_id = "u", .model = "m", .provider = "openai", .provider_model = "pm",
+        .status = LQ_STATUS_SUCCEEDED, .prompt_tokens = 10, .completion_tokens = 20,
+        .has_cost = 1, .cost_usd = 0.00012345, .latency_ms = 30, .ts_ms = 1732200000123};
 
-    u->event_id = "e";
-    u->job_id = "j";
-    u->tenant_id = "t";
-    u->project_id = "p";
-    u->api_key_id = "k";
-    u->user_id = "u";
-    u->model = "m";
-    u->provider = "openai";
-    u->provider_model = "pm";
-    u->status = LQ_STATUS_SUCCEEDED;
-    u->prompt_tokens = 10;
-    u->completion_tokens = 20;
-    u->has_cost = 1;
-    u->cost_usd = 0.00012345;
-    u->latency_ms = 30;
-    u->ts_ms = 1732200000123;
+    a->usage = u;
 }
 
 static void build_usage_min(any_record_t *a)
@@ -175,25 +133,13 @@ static void build_trace_full(any_record_t *a)
     static lq_span_t spans[3] = {{"queue", 1, 2, NULL, NULL, 0},
                                  {"provider", 3, 4, keys, vals, 5},
                                  {"attempt", 5, -6, keys + 3, vals + 3, 2}};
-    lq_trace_event_t *t = &a->trace;
+    lq_trace_event_t t = {
+        .trace_id = "x", .job_id = "x", .tenant_id = "t", .project_id = "p", .api_key_id = "k",
+        .user_id = "u", .model = "m", .provider = "mock", .status = LQ_STATUS_RUNNING,
+        .route = "rule:default", .worker_id = "w", .created_at_ms = 99, .queue_ms = 1,
+        .provider_ms = 2, .total_ms = 3, .spans = spans, .n_spans = 3};
 
-    t->trace_id = "x";
-    t->job_id = "x";
-    t->tenant_id = "t";
-    t->project_id = "p";
-    t->api_key_id = "k";
-    t->user_id = "u";
-    t->model = "m";
-    t->provider = "mock";
-    t->status = LQ_STATUS_RUNNING;
-    t->route = "rule:default";
-    t->worker_id = "w";
-    t->created_at_ms = 99;
-    t->queue_ms = 1;
-    t->provider_ms = 2;
-    t->total_ms = 3;
-    t->spans = spans;
-    t->n_spans = 3;
+    a->trace = t;
 }
 
 static void build_trace_min(any_record_t *a)
