@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <avro.h>
+#include <jansson.h>
 
 #include "schemas/codec.h"
 #include "schemas/fingerprint.h"
@@ -833,6 +834,91 @@ static void test_tables_match_schemas(void)
     }
 }
 
+/* The defaults in the field tables are the .avsc files' (avro-c keeps no defaults, so the
+ * codec's own check at start cannot see them): field defaults, and enums' defaults for
+ * symbols they do not know, through nested records. */
+static void check_defaults(json_t *fields, const lq_record_desc_t *rec);
+
+static void check_nested(json_t *type, const lq_field_t *row)
+{
+    const char *kind;
+    json_t *branch;
+    size_t i;
+
+    if (json_is_array(type)) { /* a union: its record branch, if any */
+        json_array_foreach(type, i, branch)
+            check_nested(branch, row);
+    }
+    kind = json_string_value(json_object_get(type, "type"));
+    if (kind && strcmp(kind, "record") == 0)
+        check_defaults(json_object_get(type, "fields"), row->rec);
+    else if (row->items)
+        check_nested(json_object_get(type, "items"), row->items);
+}
+
+static void check_enum_default(json_t *type, const lq_field_t *row)
+{
+    json_t *syms = json_object_get(type, "symbols"), *sym;
+    const char *def = json_string_value(json_object_get(type, "default"));
+    size_t i;
+
+    CHECK(def != NULL);
+    json_array_foreach(syms, i, sym) {
+        if (def && strcmp(json_string_value(sym), def) == 0)
+            CHECK_INT(row->def_int, i);
+    }
+}
+
+static void check_default(json_t *def, const lq_field_t *row)
+{
+    unsigned flags = row->flags & (LQ_FIELD_OPTIONAL | LQ_FIELD_DEFAULT);
+
+    if (!def)
+        CHECK_INT(flags, 0);
+    else if (json_is_null(def))
+        CHECK_INT(flags, LQ_FIELD_OPTIONAL);
+    else
+        CHECK_INT(flags, LQ_FIELD_DEFAULT);
+    if (json_is_integer(def))
+        CHECK_INT(row->def_int, json_integer_value(def));
+    if (json_is_string(def))
+        CHECK_STR(row->def_str, json_string_value(def));
+    if (json_is_array(def))
+        CHECK(json_array_size(def) == 0 && row->kind == LQ_FIELD_ARRAY);
+    if (json_is_object(def))
+        CHECK(json_object_size(def) == 0 && row->kind == LQ_FIELD_MAP);
+}
+
+static void check_defaults(json_t *fields, const lq_record_desc_t *rec)
+{
+    json_t *field;
+    size_t i;
+
+    CHECK_INT(json_array_size(fields), rec->n_fields);
+    json_array_foreach(fields, i, field) {
+        const lq_field_t *row = &rec->fields[i < rec->n_fields ? i : 0];
+        json_t *type = json_object_get(field, "type");
+        CHECK_STR(row->name, json_string_value(json_object_get(field, "name")));
+        check_default(json_object_get(field, "default"), row);
+        if (row->kind == LQ_FIELD_ENUM)
+            check_enum_default(type, row);
+        check_nested(type, row);
+    }
+}
+
+static void test_table_defaults(void)
+{
+    json_error_t jerr;
+    int id;
+
+    for (id = 0; id < LQ_SCHEMA_COUNT; id++) {
+        json_t *root = json_loads(lq_schema_json((lq_schema_id_t)id), 0, &jerr);
+        CHECK(root != NULL);
+        check_defaults(json_object_get(root, "fields"), lq_record_desc((lq_schema_id_t)id));
+        json_decref(root);
+    }
+}
+
 int main(int argc, char **argv)
 {
     lq_codec_t *c = NULL;
@@ -856,6 +942,7 @@ int main(int argc, char **argv)
     test_blocks_and_limits(c);
     test_encode_refusals(c);
     test_tables_match_schemas();
+    test_table_defaults();
     lq_codec_destroy(c);
     TEST_DONE();
 }
