@@ -2,8 +2,9 @@
  * (0xC3 0x01, the writer schema's CRC-64-AVRO fingerprint little-endian, then the
  * binary body), so readers can resolve records written with older schemas.
  *
- * avro-c as packaged is not thread-safe: a codec belongs to one thread. Use
- * lq_codec_thread() for a lazily created per-thread codec. */
+ * A codec belongs to one thread (encoders write into its buffer; its schemas are avro-c
+ * objects, and avro-c as packaged is not thread-safe). Use lq_codec_thread() for a lazily
+ * created per-thread codec. */
 #ifndef LQ_CODEC_H
 #define LQ_CODEC_H
 
