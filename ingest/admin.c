@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "common/api_key.h"
 #include "common/clock.h"
 #include "common/ids.h"
 
@@ -182,8 +183,8 @@ static void plan_keys_create(admin_call_t *c, json_t *body, const ingest_identit
     ingest_role_t role;
     unsigned want_scopes = 0;
     long long exp_cap = 0;
-    unsigned char raw[24];
-    char hex[49], prefix[16], hash[65], id[LQ_UUID_STR_LEN + 1], expires[32] = "", *scopes_s;
+    lq_api_key_t made;
+    char id[LQ_UUID_STR_LEN + 1], expires[32] = "", *scopes_s;
     size_t i;
 
     if (body_str(body, "name", &name) || body_str(body, "role", &role_s) ||
@@ -241,14 +242,12 @@ static void plan_keys_create(admin_call_t *c, json_t *body, const ingest_identit
         if (!(exp && json_is_integer(exp)) || json_integer_value(exp) > cap)
             exp_cap = cap;
     }
-    if (lq_random_bytes(raw, sizeof(raw)) != LQ_OK) {
+    if (lq_api_key_generate(&made) != LQ_OK) {
         refuse(c, 500, "server_error", "no_randomness", "internal error");
         return;
     }
-    lq_hex(hex, raw, sizeof(raw));
-    snprintf(c->key, sizeof(c->key), "llmq-%s", hex);
-    ingest_auth_prefix(c->key, prefix);
-    lq_sha256_hex(hash, c->key, strlen(c->key));
+    snprintf(c->key, sizeof(c->key), "%s", made.key);
+    lq_api_key_wipe(&made);
     lq_uuid7(id, lq_wall_ms());
     if (exp_cap)
         snprintf(expires, sizeof(expires), "%lld", exp_cap);
@@ -278,8 +277,8 @@ static void plan_keys_create(admin_call_t *c, json_t *body, const ingest_identit
         param(c, ingest_role_name(role));
         param(c, scopes_s);
         param(c, expires[0] ? expires : NULL);
-        param(c, prefix);
-        param(c, hash);
+        param(c, made.prefix);
+        param(c, made.sha256);
     }
 }
 

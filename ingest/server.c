@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 
+#include "common/api_key.h"
 #include "common/clock.h"
 #include "common/hashmap.h"
 #include "common/ids.h"
@@ -95,11 +96,11 @@ typedef struct req_ctx {
     size_t len, cap;
     int too_large;
     char key_hash[65];
-    char key_prefix[16];
+    char key_prefix[LQ_API_KEY_PREFIX_LEN + 1];
     uint64_t auth_generation; /* of the cache when the lookup was sent */
     char method[8];
     admin_call_t admin;
-    int auth_state; /* 0 unknown, 1 ok, -1 denied, -2 database unavailable */
+    ingest_auth_state_t auth_state;
     ingest_identity_t id;
     char job_id[LQ_UUID_STR_LEN + 1];
     char model[128];
@@ -653,13 +654,13 @@ static void auth_cb(const PGresult *res, const char *errmsg, void *arg)
 
     if (!res) {
         (void)errmsg;
-        c->auth_state = -2;
+        c->auth_state = INGEST_AUTH_UNAVAILABLE;
     } else if (ingest_auth_match(res, c->key_hash, &c->id) != 0) {
         ingest_auth_store_if(s->auth, c->key_hash, NULL, c->auth_generation);
-        c->auth_state = -1;
+        c->auth_state = INGEST_AUTH_REFUSED;
     } else {
         ingest_auth_store_if(s->auth, c->key_hash, &c->id, c->auth_generation);
-        c->auth_state = 1;
+        c->auth_state = INGEST_AUTH_ACCEPTED;
     }
     ctx_resume(c);
 }
@@ -1066,33 +1067,30 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 
     if (c->phase == PH_NEW) {
         const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-        const char *key;
+        char key[INGEST_BEARER_MAX + 1];
         if (c->too_large) {
             char msg[120];
             snprintf(msg, sizeof(msg), "The request body is larger than %zu bytes.", s->max_body);
             ctx_set_error(c, 413, msg, "invalid_request_error", NULL, "request_too_large");
             return send_answer(c);
         }
-        if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7] || strlen(h) > 512) {
+        if (ingest_bearer_parse(h, key, sizeof(key))) {
             ctx_set_error(c, 401,
                           "Missing API key: send it as an Authorization: Bearer <key> header.",
                           "invalid_request_error", NULL, "missing_api_key");
             return send_answer(c);
         }
-        key = h + 7;
-        while (*key == ' ')
-            key++;
-        ingest_auth_prefix(key, c->key_prefix);
-        if (ingest_auth_hash(key, c->key_hash)) {
+        lq_api_key_prefix(key, c->key_prefix);
+        if (lq_api_key_hash(key, c->key_hash)) {
             ctx_set_error(c, 500, "internal error", "server_error", NULL, NULL);
             return send_answer(c);
         }
         switch (ingest_auth_lookup(s->auth, c->key_hash, &c->id)) {
         case INGEST_AUTH_OK:
-            c->auth_state = 1;
+            c->auth_state = INGEST_AUTH_ACCEPTED;
             break;
         case INGEST_AUTH_DENIED:
-            c->auth_state = -1;
+            c->auth_state = INGEST_AUTH_REFUSED;
             break;
         case INGEST_AUTH_MISS: {
             const char *params[1] = {c->key_prefix};
@@ -1100,20 +1098,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             c->phase = PH_AUTH;
             MHD_suspend_connection(conn);
             if (ingest_pg_submit(s->pg, INGEST_AUTH_SQL, 1, params, auth_cb, c)) {
-                c->auth_state = -2;
+                c->auth_state = INGEST_AUTH_UNAVAILABLE;
                 ctx_resume(c);
             }
             return MHD_YES;
         }
         }
     }
-    if (c->auth_state == -2) {
+    if (c->auth_state == INGEST_AUTH_UNAVAILABLE) {
         c->retry_after = 1;
         ctx_set_error(c, 503, "Cannot check the API key right now; retry later.",
                       "service_unavailable", NULL, "database_unavailable");
         return send_answer(c);
     }
-    if (c->auth_state != 1) {
+    if (c->auth_state != INGEST_AUTH_ACCEPTED) {
         ctx_set_error(c, 401, "Incorrect API key provided.", "invalid_request_error", NULL,
                       "invalid_api_key");
         return send_answer(c);
