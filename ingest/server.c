@@ -111,6 +111,7 @@ typedef struct req_ctx {
     char *resp;
     size_t resp_len;
     char location[96];
+    char allow[64];
     int retry_after;
     /* streaming (stream: true): SSE bytes flow from the reply thread to MHD's reader */
     int stream_flags;       /* INGEST_STREAM | INGEST_STREAM_USAGE */
@@ -216,6 +217,8 @@ static enum MHD_Result send_answer(req_ctx_t *c)
         MHD_add_response_header(r, "Location", c->location);
     if (c->job_id[0])
         MHD_add_response_header(r, "x-llmq-job-id", c->job_id);
+    if (c->allow[0])
+        MHD_add_response_header(r, "Allow", c->allow);
     if (c->retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", c->retry_after);
@@ -918,17 +921,16 @@ static int role_allows(req_ctx_t *c)
                    : c->route == R_ADMIN ? INGEST_SCOPE_ADMIN : INGEST_SCOPE_JOBS;
     char msg[200];
 
-    if (c->route == R_ADMIN)
-        return 1; /* each admin path checks its own role */
-    if (c->id.role < need) {
+    if (c->route != R_ADMIN && c->id.role < need) { /* each admin path checks its own role */
         snprintf(msg, sizeof(msg), "This key's role (%s) cannot do this; it needs %s or above.",
                  ingest_role_name(c->id.role), ingest_role_name(need));
         ctx_set_error(c, 403, msg, "permission_denied", NULL, "insufficient_role");
         return 0;
     }
     if (c->id.scopes && !(c->id.scopes & scope)) {
-        ctx_set_error(c, 403, "This key's scopes do not include this route.", "permission_denied",
-                      NULL, "insufficient_scope");
+        snprintf(msg, sizeof(msg), "This key's scopes do not include %s.",
+                 scope == INGEST_SCOPE_CHAT ? "chat" : scope == INGEST_SCOPE_JOBS ? "jobs" : "admin");
+        ctx_set_error(c, 403, msg, "permission_denied", NULL, "insufficient_scope");
         return 0;
     }
     return 1;
@@ -963,7 +965,9 @@ static enum MHD_Result handle_admin(req_ctx_t *c, const char *url)
             c->status = (unsigned)a->status;
             c->phase = PH_RESPOND;
         } else {
-            ctx_set_error(c, (unsigned)a->status, a->message, a->type, NULL, a->code);
+            ctx_set_error(c, (unsigned)a->status, a->message, a->type,
+                          a->param[0] ? a->param : NULL, a->code);
+            snprintf(c->allow, sizeof(c->allow), "%s", a->allow);
         }
         return send_answer(c);
     }
