@@ -105,15 +105,15 @@ static int key_narrowed(admin_call_t *c, const ingest_identity_t *who, key_reque
 /* The scopes as a PostgreSQL array literal of known words. */
 static void scopes_literal(unsigned scopes, char *buf, size_t size)
 {
-    static const char *const names[] = {"chat", "jobs", "admin"};
+    static const unsigned bits[] = {INGEST_SCOPE_CHAT, INGEST_SCOPE_JOBS, INGEST_SCOPE_ADMIN};
     size_t k, o;
     int n = 0;
 
     snprintf(buf, size, "{");
-    for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+    for (k = 0; k < sizeof(bits) / sizeof(bits[0]); k++) {
         o = strlen(buf);
-        if (scopes & (1u << k))
-            snprintf(buf + o, size - o, "%s%s", n++ ? "," : "", names[k]);
+        if (scopes & bits[k])
+            snprintf(buf + o, size - o, "%s%s", n++ ? "," : "", ingest_scope_name(bits[k]));
     }
     o = strlen(buf);
     snprintf(buf + o, size - o, "}");

@@ -47,10 +47,32 @@ const char *ingest_role_name(ingest_role_t r)
     return r >= ROLE_VIEWER && r <= ROLE_PLATFORM ? role_names[r] : "none";
 }
 
+static const struct scope_name {
+    const char *name;
+    unsigned bit;
+} scope_names[] = {{"chat", INGEST_SCOPE_CHAT}, {"jobs", INGEST_SCOPE_JOBS},
+                   {"admin", INGEST_SCOPE_ADMIN}};
+
+#define N_SCOPES (sizeof(scope_names) / sizeof(scope_names[0]))
+
 unsigned ingest_scope_parse(const char *name)
 {
-    return !strcmp(name, "chat") ? INGEST_SCOPE_CHAT : !strcmp(name, "jobs") ? INGEST_SCOPE_JOBS
-         : !strcmp(name, "admin") ? INGEST_SCOPE_ADMIN : 0u;
+    size_t i;
+
+    for (i = 0; i < N_SCOPES; i++)
+        if (!strcmp(name, scope_names[i].name))
+            return scope_names[i].bit;
+    return 0u;
+}
+
+const char *ingest_scope_name(unsigned bit)
+{
+    size_t i;
+
+    for (i = 0; i < N_SCOPES; i++)
+        if (bit == scope_names[i].bit)
+            return scope_names[i].name;
+    return "none";
 }
 
 static int is_blank(char ch)

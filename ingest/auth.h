@@ -29,6 +29,8 @@ const char *ingest_role_name(ingest_role_t r);
 #define INGEST_SCOPE_NONE 128u /* a key whose scopes are all unknown: matches no route */
 /** The bit of a scope name, 0 when unknown. */
 unsigned ingest_scope_parse(const char *name);
+/** The name of a scope bit ("chat"), "none" for anything else. */
+const char *ingest_scope_name(unsigned bit);
 
 typedef struct ingest_identity {
     char tenant_id[64];
