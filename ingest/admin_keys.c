@@ -137,10 +137,7 @@ void admin_plan_key_create(admin_call_t *c, const admin_req_t *r)
     lq_uuid7(id, lq_wall_ms());
     snprintf(expires, sizeof(expires), "%lld", k.expires_at);
     scopes_literal(k.scopes, scopes, sizeof(scopes));
-    c->sql = r->sql;
-    c->ok_status = 201;
-    admin_param(c, r->actor);
-    admin_param(c, r->tenant);
+    admin_begin_change(c, r, 201);
     admin_param(c, id);
     admin_param(c, k.project);
     admin_param(c, k.user);
@@ -159,9 +156,6 @@ void admin_plan_key_revoke(admin_call_t *c, const admin_req_t *r)
         admin_refuse(c, 404, "invalid_request_error", "not_found", "No key %.40s.", r->id);
         return;
     }
-    c->sql = r->sql;
-    admin_param(c, r->actor);
-    admin_param(c, ingest_role_name(r->who->role));
-    admin_param(c, r->tenant);
+    admin_begin_change_as_role(c, r);
     admin_param(c, r->id);
 }

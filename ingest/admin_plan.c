@@ -44,6 +44,22 @@ int admin_body_str(json_t *body, const char *key, const char **out)
     return 0;
 }
 
+void admin_begin_change(admin_call_t *c, const admin_req_t *r, int ok_status)
+{
+    c->sql = r->sql;
+    c->ok_status = ok_status;
+    admin_param(c, r->actor);
+    admin_param(c, r->tenant);
+}
+
+void admin_begin_change_as_role(admin_call_t *c, const admin_req_t *r)
+{
+    c->sql = r->sql;
+    admin_param(c, r->actor);
+    admin_param(c, ingest_role_name(r->who->role));
+    admin_param(c, r->tenant);
+}
+
 char *admin_body_text(admin_call_t *c, const admin_req_t *r)
 {
     char *text = json_dumps(r->body, JSON_COMPACT);
@@ -66,9 +82,7 @@ void admin_plan_read(admin_call_t *c, const admin_req_t *r)
 
 void admin_plan_read_audited(admin_call_t *c, const admin_req_t *r)
 {
-    c->sql = r->sql;
-    admin_param(c, r->actor);
-    admin_param(c, r->tenant);
+    admin_begin_change(c, r, 200); /* reading them is recorded in the audit log */
 }
 
 void admin_plan_update(admin_call_t *c, const admin_req_t *r)
@@ -77,9 +91,7 @@ void admin_plan_update(admin_call_t *c, const admin_req_t *r)
 
     if (!changes)
         return;
-    c->sql = r->sql;
-    admin_param(c, r->actor);
-    admin_param(c, r->tenant);
+    admin_begin_change(c, r, 200);
     if (r->id)
         admin_param(c, r->id);
     admin_param(c, changes);

@@ -28,6 +28,11 @@ void admin_param(admin_call_t *c, const char *v);
 /** A string field of the body (NULL when absent or null); -1 when of another type. */
 int admin_body_str(json_t *body, const char *key, const char **out);
 
+/** Start the route's statement as most changes do: sql(actor, tenant, ...). */
+void admin_begin_change(admin_call_t *c, const admin_req_t *r, int ok_status);
+/** The same for changes whose database function weighs the caller's role:
+ * sql(actor, role, tenant, ...). */
+void admin_begin_change_as_role(admin_call_t *c, const admin_req_t *r);
 /** The body as JSON text (malloc'ed), or NULL after refusing c (no memory). */
 char *admin_body_text(admin_call_t *c, const admin_req_t *r);
 

@@ -7,9 +7,7 @@
 /* sql(actor, tenant, project or NULL, policy or NULL = the tenant's applies) */
 static void plan_policy(admin_call_t *c, const admin_req_t *r, const char *policy)
 {
-    c->sql = r->sql;
-    admin_param(c, r->actor);
-    admin_param(c, r->tenant);
+    admin_begin_change(c, r, 200);
     admin_param(c, r->id);
     admin_param(c, policy);
 }

@@ -10,10 +10,7 @@ void admin_plan_project_create(admin_call_t *c, const admin_req_t *r)
                      "A project needs a string id; name is a string.");
         return;
     }
-    c->sql = r->sql;
-    c->ok_status = 201;
-    admin_param(c, r->actor);
-    admin_param(c, r->tenant);
+    admin_begin_change(c, r, 201);
     admin_param(c, id);
     admin_param(c, name);
 }

@@ -63,10 +63,7 @@ void admin_plan_provider_key_store(admin_call_t *c, const admin_req_t *r)
         free(s);
         return;
     }
-    c->sql = r->sql;
-    c->ok_status = 201;
-    admin_param(c, r->actor);
-    admin_param(c, r->tenant);
+    admin_begin_change(c, r, 201);
     admin_param(c, s->id);
     admin_param(c, endpoint);
     admin_param(c, r->master->id);
@@ -84,8 +81,6 @@ void admin_plan_provider_key_revoke(admin_call_t *c, const admin_req_t *r)
                      r->id);
         return;
     }
-    c->sql = r->sql;
-    admin_param(c, r->actor);
-    admin_param(c, r->tenant);
+    admin_begin_change(c, r, 200);
     admin_param(c, r->id);
 }

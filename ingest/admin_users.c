@@ -20,10 +20,7 @@ void admin_plan_user_create(admin_call_t *c, const admin_req_t *r)
                      "Only an owner creates admins and owners.");
         return;
     }
-    c->sql = r->sql;
-    c->ok_status = 201;
-    admin_param(c, r->actor);
-    admin_param(c, r->tenant);
+    admin_begin_change(c, r, 201);
     admin_param(c, id);
     admin_param(c, email);
     admin_param(c, name);
@@ -38,10 +35,7 @@ void admin_plan_user_update(admin_call_t *c, const admin_req_t *r)
 
     if (!changes)
         return;
-    c->sql = r->sql;
-    admin_param(c, r->actor);
-    admin_param(c, ingest_role_name(r->who->role));
-    admin_param(c, r->tenant);
+    admin_begin_change_as_role(c, r);
     admin_param(c, r->id);
     admin_param(c, changes);
     free(changes);
