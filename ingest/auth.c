@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
@@ -46,15 +47,63 @@ const char *ingest_role_name(ingest_role_t r)
     return r >= ROLE_VIEWER && r <= ROLE_PLATFORM ? role_names[r] : "none";
 }
 
+static const struct scope_name {
+    const char *name;
+    unsigned bit;
+} scope_names[] = {{"chat", INGEST_SCOPE_CHAT}, {"jobs", INGEST_SCOPE_JOBS},
+                   {"admin", INGEST_SCOPE_ADMIN}};
+
+#define N_SCOPES (sizeof(scope_names) / sizeof(scope_names[0]))
+
 unsigned ingest_scope_parse(const char *name)
 {
-    return !strcmp(name, "chat") ? INGEST_SCOPE_CHAT : !strcmp(name, "jobs") ? INGEST_SCOPE_JOBS
-         : !strcmp(name, "admin") ? INGEST_SCOPE_ADMIN : 0u;
+    size_t i;
+
+    for (i = 0; i < N_SCOPES; i++)
+        if (!strcmp(name, scope_names[i].name))
+            return scope_names[i].bit;
+    return 0u;
 }
 
-void ingest_auth_prefix(const char *key, char out[16])
+const char *ingest_scope_name(unsigned bit)
 {
-    snprintf(out, 16, "%.12s", key);
+    size_t i;
+
+    for (i = 0; i < N_SCOPES; i++)
+        if (bit == scope_names[i].bit)
+            return scope_names[i].name;
+    return "none";
+}
+
+static int is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+int ingest_bearer_parse(const char *header, char *key, size_t key_size)
+{
+    const char *start, *end;
+    size_t n;
+
+    if (!header || strlen(header) > INGEST_BEARER_MAX || strncasecmp(header, "Bearer", 6) != 0 ||
+        !is_blank(header[6]))
+        return -1;
+    for (start = header + 6; is_blank(*start); start++)
+        ;
+    for (end = start + strlen(start); end > start && is_blank(end[-1]); end--)
+        ;
+    n = (size_t)(end - start);
+    if (n == 0 || n >= key_size)
+        return -1;
+    memcpy(key, start, n);
+    key[n] = '\0';
+    return 0;
+}
+
+void ingest_role_explain(ingest_role_t have, ingest_role_t need, char *out, size_t size)
+{
+    snprintf(out, size, "This key's role (%s) cannot do this; it needs %s or above.",
+             ingest_role_name(have), ingest_role_name(need));
 }
 
 int ingest_auth_match(const struct pg_result *cres, const char *key_hash, ingest_identity_t *id)
@@ -137,11 +186,6 @@ void ingest_auth_destroy(ingest_auth_t *a)
     lq_hashmap_destroy(a->map);
     pthread_rwlock_destroy(&a->lock);
     free(a);
-}
-
-lq_err_t ingest_auth_hash(const char *key, char out[65])
-{
-    return lq_sha256_hex(out, key, strlen(key));
 }
 
 ingest_auth_result_t ingest_auth_lookup(ingest_auth_t *a, const char *key_hash,

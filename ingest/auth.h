@@ -29,6 +29,8 @@ const char *ingest_role_name(ingest_role_t r);
 #define INGEST_SCOPE_NONE 128u /* a key whose scopes are all unknown: matches no route */
 /** The bit of a scope name, 0 when unknown. */
 unsigned ingest_scope_parse(const char *name);
+/** The name of a scope bit ("chat"), "none" for anything else. */
+const char *ingest_scope_name(unsigned bit);
 
 typedef struct ingest_identity {
     char tenant_id[64];
@@ -41,6 +43,26 @@ typedef struct ingest_identity {
     ingest_policy_t policy;  /* the project's prompt policy, else the tenant's */
 } ingest_identity_t;
 
+/* Where a request's authentication stands. */
+typedef enum ingest_auth_state {
+    INGEST_AUTH_PENDING = 0,  /* not looked up yet, or the lookup is running */
+    INGEST_AUTH_ACCEPTED,     /* the key is valid: the identity is filled */
+    INGEST_AUTH_REFUSED,      /* unknown, revoked or expired key (401) */
+    INGEST_AUTH_UNAVAILABLE   /* the database could not say (503) */
+} ingest_auth_state_t;
+
+/* The longest Authorization header accepted (a key is far shorter). */
+#define INGEST_BEARER_MAX 512
+
+/** The key of an "Authorization: Bearer <key>" header value into key (key_size bytes):
+ * the scheme is case-insensitive, spaces and tabs around the key are not part of it. 0 on
+ * success; -1 when the header is absent, of another scheme, empty, or longer than
+ * INGEST_BEARER_MAX. */
+int ingest_bearer_parse(const char *header, char *key, size_t key_size);
+
+/** "This key's role (have) cannot do this; it needs need or above." into out. */
+void ingest_role_explain(ingest_role_t have, ingest_role_t need, char *out, size_t size);
+
 typedef struct ingest_auth ingest_auth_t;
 
 typedef enum ingest_auth_result {
@@ -51,9 +73,6 @@ typedef enum ingest_auth_result {
 
 ingest_auth_t *ingest_auth_create(int64_t ttl_ms, int64_t negative_ttl_ms, size_t max_entries);
 void ingest_auth_destroy(ingest_auth_t *a);
-
-/** SHA-256 hex of the presented key (the cache and database key). */
-lq_err_t ingest_auth_hash(const char *key, char out[65]);
 
 ingest_auth_result_t ingest_auth_lookup(ingest_auth_t *a, const char *key_hash,
                                         ingest_identity_t *id);
@@ -68,9 +87,6 @@ void ingest_auth_flush(ingest_auth_t *a);
 uint64_t ingest_auth_generation(ingest_auth_t *a);
 void ingest_auth_store_if(ingest_auth_t *a, const char *key_hash, const ingest_identity_t *id,
                           uint64_t generation);
-
-/** The lookup prefix of a presented key (its first 12 characters). */
-void ingest_auth_prefix(const char *key, char out[16]);
 
 /** SQL for the lookup: $1 = key prefix; columns key id, tenant id, project id, role,
  * user id, key SHA-256 (hex), scopes (comma-separated) — the caller compares the hash in constant time. Revoked,

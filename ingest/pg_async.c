@@ -42,80 +42,103 @@ static void task_free(task_t *t)
     free(t);
 }
 
+/* The next task, or NULL after 5 s without one; *stop when the pool is stopping. */
+static task_t *next_task(ingest_pg_t *p, int *stop)
+{
+    struct timespec deadline;
+    task_t *t;
+
+    pthread_mutex_lock(&p->mu);
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    while (!p->head && !p->stopping) {
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) != 0)
+            break;
+    }
+    *stop = p->stopping;
+    t = p->stopping ? NULL : p->head;
+    if (t) {
+        p->head = t->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->queued--;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return t;
+}
+
+/* A working connection in *conn; 0 when the database cannot be reached (t, if any, is
+ * answered with the error). */
+static int connected(ingest_pg_t *p, PGconn **conn, task_t *t)
+{
+    char errstr[512];
+
+    if (*conn && PQstatus(*conn) != CONNECTION_OK) {
+        PQfinish(*conn);
+        *conn = NULL;
+    }
+    if (*conn || !lq_pg_connect(p->conninfo, "llmq-ingest", conn, errstr, sizeof(errstr)))
+        return 1;
+    atomic_store(&p->ready, 0);
+    LQ_WARN("%s", errstr);
+    if (t) {
+        t->cb(NULL, "database unavailable", t->arg);
+        task_free(t);
+    } else {
+        nanosleep(&(struct timespec){1, 0}, NULL);
+    }
+    return 0;
+}
+
+/* Idle: check the connection so /readyz stays truthful. */
+static void check_idle(ingest_pg_t *p, PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "SELECT 1");
+
+    atomic_store(&p->ready, PQresultStatus(res) == PGRES_TUPLES_OK);
+    PQclear(res);
+}
+
+static void run_task(ingest_pg_t *p, PGconn *conn, task_t *t)
+{
+    PGresult *res = PQexecParams(conn, t->sql, t->nparams, NULL, (const char *const *)t->params,
+                                 NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        atomic_store(&p->ready, 1);
+        t->cb(res, NULL, t->arg);
+    } else {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        char msg[400];
+        snprintf(msg, sizeof(msg), "%.5s %s", state ? state : "XX000",
+                 primary ? primary : "database query failed");
+        /* LQ...: refusals the admin functions raise on purpose (not a fault) */
+        if (!state || strncmp(state, "LQ", 2) != 0)
+            LQ_WARN("postgres query failed: %s", PQerrorMessage(conn));
+        if (PQstatus(conn) != CONNECTION_OK)
+            atomic_store(&p->ready, 0);
+        t->cb(NULL, msg, t->arg);
+    }
+    PQclear(res);
+    task_free(t);
+}
+
 static void *pool_main(void *arg)
 {
     ingest_pg_t *p = arg;
     PGconn *conn = NULL;
-    char errstr[512];
+    int stop = 0;
 
-    for (;;) {
-        task_t *t;
-        struct timespec deadline;
-
-        pthread_mutex_lock(&p->mu);
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += 5;
-        while (!p->head && !p->stopping) {
-            if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) != 0)
-                break;
-        }
-        if (p->stopping) {
-            pthread_mutex_unlock(&p->mu);
-            break;
-        }
-        t = p->head;
-        if (t) {
-            p->head = t->next;
-            if (!p->head)
-                p->tail = NULL;
-            p->queued--;
-        }
-        pthread_mutex_unlock(&p->mu);
-
-        if (conn && PQstatus(conn) != CONNECTION_OK) {
-            PQfinish(conn);
-            conn = NULL;
-        }
-        if (!conn && lq_pg_connect(p->conninfo, "llmq-ingest", &conn, errstr, sizeof(errstr))) {
-            atomic_store(&p->ready, 0);
-            LQ_WARN("%s", errstr);
-            if (t) {
-                t->cb(NULL, "database unavailable", t->arg);
-                task_free(t);
-            } else {
-                nanosleep(&(struct timespec){1, 0}, NULL);
-            }
+    while (!stop) {
+        task_t *t = next_task(p, &stop);
+        if (stop || !connected(p, &conn, t))
             continue;
-        }
-        if (!t) { /* idle: check the connection so /readyz stays truthful */
-            PGresult *res = PQexec(conn, "SELECT 1");
-            atomic_store(&p->ready, PQresultStatus(res) == PGRES_TUPLES_OK);
-            PQclear(res);
-            continue;
-        }
-        {
-            PGresult *res = PQexecParams(conn, t->sql, t->nparams, NULL,
-                                         (const char *const *)t->params, NULL, NULL, 0);
-            ExecStatusType st = PQresultStatus(res);
-            if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-                atomic_store(&p->ready, 1);
-                t->cb(res, NULL, t->arg);
-            } else {
-                const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-                const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-                char msg[400];
-                snprintf(msg, sizeof(msg), "%.5s %s", state ? state : "XX000",
-                         primary ? primary : "database query failed");
-                /* LQ...: refusals the admin functions raise on purpose (not a fault) */
-                if (!state || strncmp(state, "LQ", 2) != 0)
-                    LQ_WARN("postgres query failed: %s", PQerrorMessage(conn));
-                if (PQstatus(conn) != CONNECTION_OK)
-                    atomic_store(&p->ready, 0);
-                t->cb(NULL, msg, t->arg);
-            }
-            PQclear(res);
-        }
-        task_free(t);
+        if (t)
+            run_task(p, conn, t);
+        else
+            check_idle(p, conn);
     }
     if (conn)
         PQfinish(conn);

@@ -35,15 +35,63 @@ struct ingest_replies {
     lq_metric_t *m_unmatched;
 };
 
+/* A piece of a streamed answer: the waiter stays registered. The callback runs under the
+ * lock, so a concurrent cancel cannot free the waiter meanwhile. */
+static void hand_chunk(ingest_replies_t *r, lq_codec_t *codec, const rd_kafka_message_t *m)
+{
+    lq_chat_chunk_t chunk;
+    waiter_entry_t *w;
+    char errstr[256];
+
+    if (lq_decode_chat_chunk(codec, m->payload, m->len, &chunk, errstr, sizeof(errstr))) {
+        LQ_WARN("reply topic: undecodable chunk at offset %lld: %s", (long long)m->offset, errstr);
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    w = lq_hashmap_get(r->waiters, chunk.job_id);
+    if (w) {
+        if (w->idle_ms)
+            w->deadline_ms = lq_mono_ms() + w->idle_ms;
+        if (r->on_chunk)
+            r->on_chunk(w->waiter, &chunk);
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (!w)
+        lq_metric_add(r->m_unmatched, 1);
+    lq_chat_chunk_clear(&chunk);
+}
+
+/* A job's result: its waiter leaves the table, then gets it. */
+static void hand_reply(ingest_replies_t *r, lq_codec_t *codec, const rd_kafka_message_t *m)
+{
+    lq_chat_response_t resp;
+    waiter_entry_t *w;
+    char errstr[256];
+
+    if (!codec ||
+        lq_decode_chat_response(codec, m->payload, m->len, &resp, errstr, sizeof(errstr))) {
+        LQ_WARN("reply topic: undecodable message at offset %lld: %s", (long long)m->offset,
+                codec ? errstr : "no codec");
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    w = lq_hashmap_remove(r->waiters, resp.job_id);
+    pthread_mutex_unlock(&r->mu);
+    if (w) {
+        r->on_reply(w->waiter, &resp);
+        free(w);
+    } else {
+        lq_metric_add(r->m_unmatched, 1); /* timed out, or an earlier run of this node */
+    }
+    lq_chat_response_clear(&resp);
+}
+
 static void *consumer_main(void *arg)
 {
     ingest_replies_t *r = arg;
-    char errstr[256];
 
     while (!atomic_load(&r->stopping)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 100);
-        lq_chat_response_t resp;
-        waiter_entry_t *w = NULL;
         lq_codec_t *codec;
 
         if (!m)
@@ -51,52 +99,14 @@ static void *consumer_main(void *arg)
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 LQ_WARN("reply topic: %s", rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        codec = lq_codec_thread();
-        if (codec && lq_codec_identify(codec, m->payload, m->len) == LQ_SCHEMA_CHAT_CHUNK) {
-            lq_chat_chunk_t chunk;
-            if (lq_decode_chat_chunk(codec, m->payload, m->len, &chunk, errstr, sizeof(errstr))) {
-                LQ_WARN("reply topic: undecodable chunk at offset %lld: %s", (long long)m->offset,
-                        errstr);
-            } else {
-                /* the waiter stays registered; the callback runs under the lock, so a
-                 * concurrent cancel cannot free it meanwhile */
-                pthread_mutex_lock(&r->mu);
-                w = lq_hashmap_get(r->waiters, chunk.job_id);
-                if (w) {
-                    if (w->idle_ms)
-                        w->deadline_ms = lq_mono_ms() + w->idle_ms;
-                    if (r->on_chunk)
-                        r->on_chunk(w->waiter, &chunk);
-                }
-                pthread_mutex_unlock(&r->mu);
-                if (!w)
-                    lq_metric_add(r->m_unmatched, 1);
-                lq_chat_chunk_clear(&chunk);
-            }
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        if (!codec ||
-            lq_decode_chat_response(codec, m->payload, m->len, &resp, errstr, sizeof(errstr))) {
-            LQ_WARN("reply topic: undecodable message at offset %lld: %s", (long long)m->offset,
-                    codec ? errstr : "no codec");
-            rd_kafka_message_destroy(m);
-            continue;
+        } else {
+            codec = lq_codec_thread();
+            if (codec && lq_codec_identify(codec, m->payload, m->len) == LQ_SCHEMA_CHAT_CHUNK)
+                hand_chunk(r, codec, m);
+            else
+                hand_reply(r, codec, m);
         }
         rd_kafka_message_destroy(m);
-        pthread_mutex_lock(&r->mu);
-        w = lq_hashmap_remove(r->waiters, resp.job_id);
-        pthread_mutex_unlock(&r->mu);
-        if (w) {
-            r->on_reply(w->waiter, &resp);
-            free(w);
-        } else {
-            lq_metric_add(r->m_unmatched, 1); /* timed out, or an earlier run of this node */
-        }
-        lq_chat_response_clear(&resp);
     }
     return NULL;
 }
@@ -162,6 +172,77 @@ static void *sweeper_main(void *arg)
     return NULL;
 }
 
+/* Replies matter for seconds: the topic keeps an hour, so it never grows without bound. */
+static void create_topic(rd_kafka_t *rk, const char *topic)
+{
+    static const char *const configs[] = {"retention.ms", "3600000", NULL};
+    const char *names[1] = {topic};
+    int partitions[1] = {1};
+    char cerr[256];
+
+    if (lq_kafka_create_topics(rk, names, partitions, 1, configs, 5000, cerr, sizeof(cerr)))
+        LQ_DEBUG("reply topic %s not created through the admin API (%s); relying on "
+                 "auto-creation", topic, cerr);
+}
+
+static int leader_pending(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+           e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+           e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__TIMED_OUT;
+}
+
+/* The end offset of a partition. A topic created a moment ago may not have its leader yet:
+ * wait for it. */
+static rd_kafka_resp_err_t partition_end(rd_kafka_t *rk, const char *topic, int partition,
+                                         int64_t *hi)
+{
+    int64_t lo = 0, give_up = lq_mono_ms() + 15000;
+    rd_kafka_resp_err_t e;
+
+    for (;;) {
+        e = rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, hi, 5000);
+        if (!e || !leader_pending(e) || lq_mono_ms() >= give_up)
+            return e;
+        nanosleep(&(struct timespec){0, 200 * 1000000}, NULL);
+    }
+}
+
+/* Watch every partition of topic from its current end: replies only ever concern requests
+ * made from now on. The offsets are resolved now, so none is missed while resolving later. */
+static lq_err_t assign_from_end(rd_kafka_t *rk, const char *topic, char *errstr,
+                                size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *parts;
+    lq_err_t err = LQ_ERR_KAFKA;
+    int np, i;
+
+    create_topic(rk, topic);
+    np = lq_kafka_partition_count(rk, topic, 15000);
+    if (np <= 0) {
+        snprintf(errstr, errstr_size, "reply topic %s: not available from the brokers", topic);
+        return LQ_ERR_KAFKA;
+    }
+    parts = rd_kafka_topic_partition_list_new(np);
+    for (i = 0; i < np; i++) {
+        int64_t hi = 0;
+        rd_kafka_resp_err_t e = partition_end(rk, topic, i, &hi);
+        if (e) {
+            snprintf(errstr, errstr_size, "reply topic %s: %s", topic, rd_kafka_err2str(e));
+            goto out;
+        }
+        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = hi;
+    }
+    if (rd_kafka_assign(rk, parts)) {
+        snprintf(errstr, errstr_size, "reply topic %s: cannot assign", topic);
+        goto out;
+    }
+    err = LQ_OK;
+out:
+    rd_kafka_topic_partition_list_destroy(parts);
+    return err;
+}
+
 lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, const char *topic,
                                ingest_reply_cb on_reply, ingest_chunk_cb on_chunk,
                                ingest_timeout_cb on_timeout, char *errstr, size_t errstr_size)
@@ -175,10 +256,8 @@ lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, c
                                            NULL};
     ingest_replies_t *r = calloc(1, sizeof(*r));
     rd_kafka_conf_t *conf = NULL;
-    rd_kafka_topic_partition_list_t *parts = NULL;
     lq_err_t err = LQ_ERR_NOMEM;
     char kerr[256];
-    int np, i;
 
     *out = NULL;
     if (!r)
@@ -204,49 +283,10 @@ lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, c
         err = LQ_ERR_KAFKA;
         goto fail;
     }
-    {
-        /* replies matter for seconds: keep an hour, so the topic never grows without bound */
-        static const char *const configs[] = {"retention.ms", "3600000", NULL};
-        const char *names[1] = {topic};
-        int partitions[1] = {1};
-        char cerr[256];
-        if (lq_kafka_create_topics(r->rk, names, partitions, 1, configs, 5000, cerr, sizeof(cerr)))
-            LQ_DEBUG("reply topic %s not created through the admin API (%s); relying on "
-                     "auto-creation", topic, cerr);
-    }
-    np = lq_kafka_partition_count(r->rk, topic, 15000);
-    if (np <= 0) {
-        snprintf(errstr, errstr_size, "reply topic %s: not available from the brokers", topic);
-        err = LQ_ERR_KAFKA;
+    err = assign_from_end(r->rk, topic, errstr, errstr_size);
+    if (err)
         goto fail;
-    }
-    /* Start at the current end of every partition: replies only ever concern requests
-     * made from now on. Resolve the offsets now, so none is missed while resolving later. */
-    parts = rd_kafka_topic_partition_list_new(np);
-    for (i = 0; i < np; i++) {
-        int64_t lo = 0, hi = 0, give_up = lq_mono_ms() + 15000;
-        rd_kafka_resp_err_t e;
-        /* a topic created a moment ago may not have its leader yet: wait for it */
-        while ((e = rd_kafka_query_watermark_offsets(r->rk, topic, i, &lo, &hi, 5000)) &&
-               (e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-                e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-                e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__TIMED_OUT) &&
-               lq_mono_ms() < give_up)
-            nanosleep(&(struct timespec){0, 200 * 1000000}, NULL);
-        if (e) {
-            snprintf(errstr, errstr_size, "reply topic %s: %s", topic, rd_kafka_err2str(e));
-            err = LQ_ERR_KAFKA;
-            goto fail;
-        }
-        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = hi;
-    }
-    if (rd_kafka_assign(r->rk, parts)) {
-        snprintf(errstr, errstr_size, "reply topic %s: cannot assign", topic);
-        err = LQ_ERR_KAFKA;
-        goto fail;
-    }
-    rd_kafka_topic_partition_list_destroy(parts);
-    parts = NULL;
+    err = LQ_ERR_NOMEM;
     if (pthread_create(&r->consumer_thread, NULL, consumer_main, r) != 0)
         goto fail;
     r->consumer_started = 1;
@@ -256,8 +296,6 @@ lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, c
     *out = r;
     return LQ_OK;
 fail:
-    if (parts)
-        rd_kafka_topic_partition_list_destroy(parts);
     ingest_replies_destroy(r);
     return err;
 }

@@ -76,19 +76,11 @@ static lq_err_t content_from_parts(json_t *parts, size_t mi, lq_message_t *m,
     return m->content_json ? LQ_OK : LQ_ERR_NOMEM;
 }
 
-static lq_err_t parse_message(json_t *msg, size_t mi, lq_message_t *m,
-                              ingest_parse_error_t *perr)
+static lq_err_t message_role(json_t *msg, size_t mi, lq_message_t *m, ingest_parse_error_t *perr)
 {
-    json_t *role, *content, *name, *extra = NULL;
-    const char *key;
-    json_t *val;
+    json_t *role = json_object_get(msg, "role");
     char param[64];
-    lq_err_t err;
 
-    snprintf(param, sizeof(param), "messages[%zu]", mi);
-    if (!json_is_object(msg))
-        return fail(perr, param, "invalid_type", "%s must be an object", param);
-    role = json_object_get(msg, "role");
     snprintf(param, sizeof(param), "messages[%zu].role", mi);
     if (!json_is_string(role))
         return fail(perr, param, "missing_required_parameter", "%s is required", param);
@@ -96,83 +88,83 @@ static lq_err_t parse_message(json_t *msg, size_t mi, lq_message_t *m,
         return fail(perr, param, "invalid_value",
                     "%s must be one of system, developer, user, assistant, tool, function", param);
     m->role = strdup(json_string_value(role));
-    if (!m->role)
-        return LQ_ERR_NOMEM;
-    content = json_object_get(msg, "content");
+    return m->role ? LQ_OK : LQ_ERR_NOMEM;
+}
+
+/* A string, an array of parts, or nothing for an assistant's tool calls. */
+static lq_err_t message_content(json_t *msg, size_t mi, lq_message_t *m,
+                                ingest_parse_error_t *perr)
+{
+    json_t *content = json_object_get(msg, "content");
+    char param[64];
+
     snprintf(param, sizeof(param), "messages[%zu].content", mi);
+    if (json_is_array(content))
+        return content_from_parts(content, mi, m, perr);
     if (json_is_string(content)) {
         m->content = strdup(json_string_value(content));
-        if (!m->content)
-            return LQ_ERR_NOMEM;
-    } else if (json_is_array(content)) {
-        err = content_from_parts(content, mi, m, perr);
-        if (err)
-            return err;
     } else if (!content || json_is_null(content)) {
         if (strcmp(m->role, "assistant") != 0 || !json_object_get(msg, "tool_calls"))
             return fail(perr, param, "missing_required_parameter", "%s is required", param);
         m->content = strdup("");
-        if (!m->content)
-            return LQ_ERR_NOMEM;
     } else {
         return fail(perr, param, "invalid_type", "%s must be a string or an array of parts",
                     param);
     }
-    name = json_object_get(msg, "name");
-    if (name) {
-        snprintf(param, sizeof(param), "messages[%zu].name", mi);
-        if (!json_is_string(name))
-            return fail(perr, param, "invalid_type", "%s must be a string", param);
-        m->name = strdup(json_string_value(name));
-        if (!m->name)
-            return LQ_ERR_NOMEM;
-    }
+    return m->content ? LQ_OK : LQ_ERR_NOMEM;
+}
+
+static lq_err_t message_name(json_t *msg, size_t mi, lq_message_t *m, ingest_parse_error_t *perr)
+{
+    json_t *name = json_object_get(msg, "name");
+    char param[64];
+
+    if (!name)
+        return LQ_OK;
+    snprintf(param, sizeof(param), "messages[%zu].name", mi);
+    if (!json_is_string(name))
+        return fail(perr, param, "invalid_type", "%s must be a string", param);
+    m->name = strdup(json_string_value(name));
+    return m->name ? LQ_OK : LQ_ERR_NOMEM;
+}
+
+/* Every other field of a message (tool_calls, tool_call_id, ...) travels as it is. */
+static lq_err_t message_extra(json_t *msg, lq_message_t *m)
+{
+    json_t *extra = NULL, *val;
+    const char *key;
+
     json_object_foreach(msg, key, val) {
         if (!strcmp(key, "role") || !strcmp(key, "content") || !strcmp(key, "name"))
             continue;
-        if (!extra)
-            extra = json_object();
-        if (!extra)
+        if (!extra && !(extra = json_object()))
             return LQ_ERR_NOMEM;
         json_object_set(extra, key, val);
     }
-    if (extra) {
-        m->extra_json = json_dumps(extra, JSON_COMPACT);
-        json_decref(extra);
-        if (!m->extra_json)
-            return LQ_ERR_NOMEM;
-    }
-    return LQ_OK;
-}
-
-static int is_modelled(const char *key)
-{
-    static const char *const keys[] = {"model", "messages", "max_tokens", "max_completion_tokens",
-                                       "temperature", "top_p", "stop", "user", "stream", "n",
-                                       "stream_options"};
-    size_t i;
-
-    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        if (strcmp(key, keys[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static lq_err_t parse_number(json_t *root, const char *key, double lo, double hi, double *out,
-                             int *present, ingest_parse_error_t *perr)
-{
-    json_t *v = json_object_get(root, key);
-
-    *present = 0;
-    if (!v || json_is_null(v))
+    if (!extra)
         return LQ_OK;
-    if (!json_is_number(v))
-        return fail(perr, key, "invalid_type", "%s must be a number", key);
-    *out = json_number_value(v);
-    if (!isfinite(*out) || *out < lo || *out > hi)
-        return fail(perr, key, "invalid_value", "%s must be between %g and %g", key, lo, hi);
-    *present = 1;
-    return LQ_OK;
+    m->extra_json = json_dumps(extra, JSON_COMPACT);
+    json_decref(extra);
+    return m->extra_json ? LQ_OK : LQ_ERR_NOMEM;
+}
+
+static lq_err_t parse_message(json_t *msg, size_t mi, lq_message_t *m,
+                              ingest_parse_error_t *perr)
+{
+    char param[64];
+    lq_err_t err;
+
+    snprintf(param, sizeof(param), "messages[%zu]", mi);
+    if (!json_is_object(msg))
+        return fail(perr, param, "invalid_type", "%s must be an object", param);
+    err = message_role(msg, mi, m, perr);
+    if (!err)
+        err = message_content(msg, mi, m, perr);
+    if (!err)
+        err = message_name(msg, mi, m, perr);
+    if (!err)
+        err = message_extra(msg, m);
+    return err;
 }
 
 /* The deepest nesting of arrays and objects, outside strings (a linear pre-scan: a
@@ -201,187 +193,281 @@ static size_t json_depth(const char *p, size_t len)
     return deepest;
 }
 
+/* ---------- the modelled fields ---------- */
+
+typedef struct parse_state {
+    json_t *root;
+    const ingest_limits_t *lim;
+    lq_chat_request_t *out;
+    int *stream;
+    ingest_parse_error_t *perr;
+    int keep_completion_key; /* the client said max_completion_tokens: it travels on too */
+} parse_state_t;
+
+static lq_err_t check_model(parse_state_t *st, json_t *v)
+{
+    if (!json_is_string(v) || !json_string_length(v))
+        return fail(st->perr, "model", "missing_required_parameter",
+                    "you must provide a model parameter");
+    if (json_string_length(v) > st->lim->max_model_len)
+        return fail(st->perr, "model", "invalid_value", "model is longer than %zu characters",
+                    st->lim->max_model_len);
+    st->out->model = strdup(json_string_value(v));
+    return st->out->model ? LQ_OK : LQ_ERR_NOMEM;
+}
+
+static lq_err_t check_messages(parse_state_t *st, json_t *v)
+{
+    size_t i, n = json_array_size(v);
+    lq_err_t err;
+
+    if (!json_is_array(v))
+        return fail(st->perr, "messages", "missing_required_parameter",
+                    "messages is required and must be an array");
+    if (n == 0)
+        return fail(st->perr, "messages", "invalid_value", "messages must not be empty");
+    if (n > st->lim->max_messages)
+        return fail(st->perr, "messages", "too_many_messages",
+                    "messages has %zu entries; the limit is %zu", n, st->lim->max_messages);
+    st->out->messages = calloc(n, sizeof(*st->out->messages));
+    if (!st->out->messages)
+        return LQ_ERR_NOMEM;
+    for (i = 0; i < n; i++) {
+        st->out->n_messages = i + 1;
+        err = parse_message(json_array_get(v, i), i, &st->out->messages[i], st->perr);
+        if (err)
+            return err;
+    }
+    return LQ_OK;
+}
+
+/* max_completion_tokens, else max_tokens. */
+static lq_err_t check_max_tokens(parse_state_t *st, json_t *v)
+{
+    const char *key = "max_completion_tokens";
+
+    if (!v || json_is_null(v)) {
+        key = "max_tokens";
+        v = json_object_get(st->root, key);
+    }
+    if (!v || json_is_null(v))
+        return LQ_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 10000000)
+        return fail(st->perr, key, "invalid_value", "%s must be an integer of at least 1", key);
+    st->out->has_max_tokens = 1;
+    st->out->max_tokens = (int32_t)json_integer_value(v);
+    /* newer OpenAI models refuse max_tokens: remember which name the client used */
+    st->keep_completion_key = strcmp(key, "max_completion_tokens") == 0;
+    return LQ_OK;
+}
+
+static lq_err_t check_number(parse_state_t *st, json_t *v, const char *key, double lo, double hi,
+                             double *out, int *present)
+{
+    *present = 0;
+    if (!v || json_is_null(v))
+        return LQ_OK;
+    if (!json_is_number(v))
+        return fail(st->perr, key, "invalid_type", "%s must be a number", key);
+    *out = json_number_value(v);
+    if (!isfinite(*out) || *out < lo || *out > hi)
+        return fail(st->perr, key, "invalid_value", "%s must be between %g and %g", key, lo, hi);
+    *present = 1;
+    return LQ_OK;
+}
+
+static lq_err_t check_temperature(parse_state_t *st, json_t *v)
+{
+    return check_number(st, v, "temperature", 0, 2, &st->out->temperature,
+                        &st->out->has_temperature);
+}
+
+static lq_err_t check_top_p(parse_state_t *st, json_t *v)
+{
+    return check_number(st, v, "top_p", 0, 1, &st->out->top_p, &st->out->has_top_p);
+}
+
+static lq_err_t stop_list(parse_state_t *st, json_t *v)
+{
+    lq_chat_request_t *out = st->out;
+    json_t *s;
+    size_t i;
+
+    if (json_array_size(v) > st->lim->max_stop)
+        return fail(st->perr, "stop", "invalid_value", "stop may hold at most %zu sequences",
+                    st->lim->max_stop);
+    out->stop = calloc(json_array_size(v) + 1, sizeof(char *));
+    if (!out->stop)
+        return LQ_ERR_NOMEM;
+    json_array_foreach(v, i, s) {
+        if (!json_is_string(s))
+            return fail(st->perr, "stop", "invalid_type", "stop must be a string or strings");
+        out->stop[i] = strdup(json_string_value(s));
+        if (!out->stop[i])
+            return LQ_ERR_NOMEM;
+        out->n_stop = i + 1;
+    }
+    return LQ_OK;
+}
+
+static lq_err_t check_stop(parse_state_t *st, json_t *v)
+{
+    lq_chat_request_t *out = st->out;
+
+    if (json_is_array(v))
+        return stop_list(st, v);
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return fail(st->perr, "stop", "invalid_type",
+                    "stop must be a string or an array of strings");
+    if (!json_is_string(v))
+        return LQ_OK;
+    out->stop = calloc(1, sizeof(char *));
+    if (!out->stop || !(out->stop[0] = strdup(json_string_value(v))))
+        return LQ_ERR_NOMEM;
+    out->n_stop = 1;
+    return LQ_OK;
+}
+
+static lq_err_t check_user(parse_state_t *st, json_t *v)
+{
+    if (!v || json_is_null(v))
+        return LQ_OK;
+    if (!json_is_string(v))
+        return fail(st->perr, "user", "invalid_type", "user must be a string");
+    st->out->user = strdup(json_string_value(v));
+    return st->out->user ? LQ_OK : LQ_ERR_NOMEM;
+}
+
+static lq_err_t check_n(parse_state_t *st, json_t *v)
+{
+    if (v && !json_is_null(v) && !(json_is_integer(v) && json_integer_value(v) == 1))
+        return fail(st->perr, "n", "unsupported_value", "only n = 1 is supported");
+    return LQ_OK;
+}
+
+static lq_err_t check_stream(parse_state_t *st, json_t *v)
+{
+    if (!v || json_is_null(v))
+        return LQ_OK;
+    if (!json_is_boolean(v))
+        return fail(st->perr, "stream", "invalid_type", "stream must be a boolean");
+    *st->stream = json_is_true(v) ? INGEST_STREAM : 0;
+    return LQ_OK;
+}
+
+static lq_err_t check_stream_options(parse_state_t *st, json_t *v)
+{
+    json_t *iu = json_object_get(v, "include_usage");
+
+    if (!v || json_is_null(v))
+        return LQ_OK;
+    if (!json_is_object(v) || (iu && !json_is_boolean(iu)))
+        return fail(st->perr, "stream_options", "invalid_type",
+                    "stream_options must be an object whose include_usage is a boolean");
+    if (!*st->stream)
+        return fail(st->perr, "stream_options", "invalid_value",
+                    "stream_options is only allowed when stream is true");
+    if (json_is_true(iu))
+        *st->stream |= INGEST_STREAM_USAGE;
+    return LQ_OK;
+}
+
+/* The fields llmq models, checked in this order (the first error is the answer). Every
+ * other field travels to the provider in extra_json. */
+static const struct modelled_field {
+    const char *name;
+    lq_err_t (*check)(parse_state_t *st, json_t *v); /* NULL: checked with another */
+} modelled[] = {
+    {"model", check_model},
+    {"messages", check_messages},
+    {"max_completion_tokens", check_max_tokens},
+    {"max_tokens", NULL},
+    {"temperature", check_temperature},
+    {"top_p", check_top_p},
+    {"stop", check_stop},
+    {"user", check_user},
+    {"n", check_n},
+    {"stream", check_stream},
+    {"stream_options", check_stream_options},
+};
+
+#define N_MODELLED (sizeof(modelled) / sizeof(modelled[0]))
+
+static lq_err_t check_fields(parse_state_t *st)
+{
+    size_t i;
+    lq_err_t err;
+
+    for (i = 0; i < N_MODELLED; i++) {
+        if (!modelled[i].check)
+            continue;
+        err = modelled[i].check(st, json_object_get(st->root, modelled[i].name));
+        if (err)
+            return err;
+    }
+    return LQ_OK;
+}
+
+static int travels_as_extra(const parse_state_t *st, const char *key)
+{
+    size_t i;
+
+    if (st->keep_completion_key && !strcmp(key, "max_completion_tokens"))
+        return 1;
+    for (i = 0; i < N_MODELLED; i++)
+        if (!strcmp(key, modelled[i].name))
+            return 0;
+    return 1;
+}
+
+static lq_err_t collect_extra(parse_state_t *st)
+{
+    json_t *extra = NULL, *val;
+    const char *key;
+
+    json_object_foreach(st->root, key, val) {
+        if (!travels_as_extra(st, key))
+            continue;
+        if (!extra && !(extra = json_object()))
+            return LQ_ERR_NOMEM;
+        json_object_set(extra, key, val);
+    }
+    if (!extra)
+        return LQ_OK;
+    st->out->extra_json = json_dumps(extra, JSON_COMPACT);
+    json_decref(extra);
+    return st->out->extra_json ? LQ_OK : LQ_ERR_NOMEM;
+}
+
 lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *lim,
                            lq_chat_request_t *out, int *stream, ingest_parse_error_t *perr)
 {
+    parse_state_t st = {NULL, lim, out, stream, perr, 0};
     json_error_t jerr;
-    json_t *root = NULL, *model, *messages, *v, *extra = NULL, *val;
-    const char *key, *mt_key = "max_completion_tokens";
-    lq_err_t err = LQ_ERR_NOMEM;
-    size_t i, n;
-    int keep_completion_key = 0;
+    lq_err_t err;
 
     memset(out, 0, sizeof(*out));
     *stream = 0;
     if (lim->max_depth && json_depth(body, len) > lim->max_depth)
         return fail(perr, "", "invalid_json", "the body nests arrays and objects deeper than %zu",
                     lim->max_depth);
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
+    st.root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!st.root)
         err = fail(perr, NULL, "invalid_json",
                    "We could not parse the JSON body of your request: %s (line %d, column %d)",
                    jerr.text, jerr.line, jerr.column);
-        goto out;
-    }
-    if (!json_is_object(root)) {
+    else if (!json_is_object(st.root))
         err = fail(perr, NULL, "invalid_json", "The request body must be a JSON object");
-        goto out;
+    else
+        err = check_fields(&st);
+    if (!err)
+        err = collect_extra(&st);
+    json_decref(st.root);
+    if (err == LQ_ERR_NOMEM) {
+        perr->status = 500;
+        snprintf(perr->message, sizeof(perr->message), "out of memory");
     }
-    model = json_object_get(root, "model");
-    if (!json_is_string(model) || !json_string_length(model)) {
-        err = fail(perr, "model", "missing_required_parameter",
-                   "you must provide a model parameter");
-        goto out;
-    }
-    if (json_string_length(model) > lim->max_model_len) {
-        err = fail(perr, "model", "invalid_value", "model is longer than %zu characters",
-                   lim->max_model_len);
-        goto out;
-    }
-    out->model = strdup(json_string_value(model));
-    if (!out->model)
-        goto out;
-    messages = json_object_get(root, "messages");
-    if (!json_is_array(messages)) {
-        err = fail(perr, "messages", "missing_required_parameter",
-                   "messages is required and must be an array");
-        goto out;
-    }
-    n = json_array_size(messages);
-    if (n == 0) {
-        err = fail(perr, "messages", "invalid_value", "messages must not be empty");
-        goto out;
-    }
-    if (n > lim->max_messages) {
-        err = fail(perr, "messages", "too_many_messages",
-                   "messages has %zu entries; the limit is %zu", n, lim->max_messages);
-        goto out;
-    }
-    out->messages = calloc(n, sizeof(*out->messages));
-    if (!out->messages)
-        goto out;
-    for (i = 0; i < n; i++) {
-        out->n_messages = i + 1;
-        err = parse_message(json_array_get(messages, i), i, &out->messages[i], perr);
-        if (err)
-            goto out;
-    }
-    {
-        v = json_object_get(root, mt_key);
-        if (!v || json_is_null(v)) {
-            mt_key = "max_tokens";
-            v = json_object_get(root, mt_key);
-        }
-        if (v && !json_is_null(v) &&
-            (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 10000000)) {
-            err = fail(perr, mt_key, "invalid_value", "%s must be an integer of at least 1", mt_key);
-            goto out;
-        }
-    }
-    if (v && !json_is_null(v)) {
-        out->has_max_tokens = 1;
-        out->max_tokens = (int32_t)json_integer_value(v);
-        /* newer OpenAI models refuse max_tokens: remember which name the client used */
-        keep_completion_key = strcmp(mt_key, "max_completion_tokens") == 0;
-    }
-    err = parse_number(root, "temperature", 0, 2, &out->temperature, &out->has_temperature, perr);
     if (err)
-        goto out;
-    err = parse_number(root, "top_p", 0, 1, &out->top_p, &out->has_top_p, perr);
-    if (err)
-        goto out;
-    err = LQ_ERR_NOMEM;
-    v = json_object_get(root, "stop");
-    if (json_is_string(v)) {
-        out->stop = calloc(1, sizeof(char *));
-        if (!out->stop || !(out->stop[0] = strdup(json_string_value(v))))
-            goto out;
-        out->n_stop = 1;
-    } else if (json_is_array(v)) {
-        json_t *s;
-        if (json_array_size(v) > lim->max_stop) {
-            err = fail(perr, "stop", "invalid_value", "stop may hold at most %zu sequences",
-                       lim->max_stop);
-            goto out;
-        }
-        out->stop = calloc(json_array_size(v) + 1, sizeof(char *));
-        if (!out->stop)
-            goto out;
-        json_array_foreach(v, i, s) {
-            if (!json_is_string(s)) {
-                err = fail(perr, "stop", "invalid_type", "stop must be a string or strings");
-                goto out;
-            }
-            out->stop[i] = strdup(json_string_value(s));
-            if (!out->stop[i])
-                goto out;
-            out->n_stop = i + 1;
-        }
-    } else if (v && !json_is_null(v)) {
-        err = fail(perr, "stop", "invalid_type", "stop must be a string or an array of strings");
-        goto out;
-    }
-    v = json_object_get(root, "user");
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v)) {
-            err = fail(perr, "user", "invalid_type", "user must be a string");
-            goto out;
-        }
-        out->user = strdup(json_string_value(v));
-        if (!out->user)
-            goto out;
-    }
-    v = json_object_get(root, "n");
-    if (v && !json_is_null(v) && !(json_is_integer(v) && json_integer_value(v) == 1)) {
-        err = fail(perr, "n", "unsupported_value", "only n = 1 is supported");
-        goto out;
-    }
-    v = json_object_get(root, "stream");
-    if (v && !json_is_null(v)) {
-        if (!json_is_boolean(v)) {
-            err = fail(perr, "stream", "invalid_type", "stream must be a boolean");
-            goto out;
-        }
-        *stream = json_is_true(v) ? INGEST_STREAM : 0;
-    }
-    v = json_object_get(root, "stream_options");
-    if (v && !json_is_null(v)) {
-        json_t *iu = json_object_get(v, "include_usage");
-        if (!json_is_object(v) || (iu && !json_is_boolean(iu))) {
-            err = fail(perr, "stream_options", "invalid_type",
-                       "stream_options must be an object whose include_usage is a boolean");
-            goto out;
-        }
-        if (!*stream) {
-            err = fail(perr, "stream_options", "invalid_value",
-                       "stream_options is only allowed when stream is true");
-            goto out;
-        }
-        if (json_is_true(iu))
-            *stream |= INGEST_STREAM_USAGE;
-    }
-    json_object_foreach(root, key, val) {
-        if (is_modelled(key) && !(keep_completion_key && !strcmp(key, "max_completion_tokens")))
-            continue;
-        if (!extra && !(extra = json_object()))
-            goto out;
-        json_object_set(extra, key, val);
-    }
-    if (extra) {
-        out->extra_json = json_dumps(extra, JSON_COMPACT);
-        if (!out->extra_json)
-            goto out;
-    }
-    err = LQ_OK;
-out:
-    json_decref(extra);
-    json_decref(root);
-    if (err) {
-        if (err == LQ_ERR_NOMEM) {
-            perr->status = 500;
-            snprintf(perr->message, sizeof(perr->message), "out of memory");
-        }
         lq_chat_request_clear(out);
-    }
     return err;
 }

@@ -189,3 +189,43 @@ def test_health_ready_metrics(stack, tenant):
     w = stack.workers[0]
     wtext = requests.get(f"http://127.0.0.1:{w.settings['admin.port']}/metrics").text
     assert 'llmq_worker_jobs_total{status="succeeded"}' in wtext
+
+
+def test_routes_answer_unknown_paths_and_methods_alike(stack, tenant):
+    _, key = tenant
+    for method, path in (("GET", "/v1/nothing"), ("POST", "/v2/chat/completions"), ("GET", "/"),
+                         ("DELETE", "/admin/v1")):
+        r = requests.request(method, f"{stack.url}{path}", headers=auth(key))
+        assert r.status_code == 404, (method, path, r.text)
+        err = r.json()["error"]
+        assert set(err) == {"message", "type", "param", "code"} and err["code"] == "not_found"
+    r = requests.post(f"{stack.url}/v1/jobs/x", headers=auth(key), json={})
+    assert r.status_code == 405 and r.headers["Allow"] == "GET"
+    assert r.json()["error"]["code"] == "method_not_allowed"
+    r = requests.get(f"{stack.url}/v1/jobs", headers=auth(key))
+    assert r.status_code == 405 and r.headers["Allow"] == "POST"
+    r = requests.post(f"{stack.url}/healthz")
+    assert r.status_code == 405 and r.headers["Allow"] == "GET"
+    assert "Allow" not in requests.get(f"{stack.url}/v1/nothing").headers
+
+
+def test_a_nul_or_control_byte_makes_a_path_no_route(stack, tenant):
+    """libmicrohttpd decodes %XX before the handler sees the path: a %00 must not cut
+    "/healthz%00x" down to "/healthz"."""
+    _, key = tenant
+    job = requests.post(f"{stack.url}/v1/jobs", headers=auth(key),
+                        json={"model": "mock", "messages": [{"role": "user", "content": "nul"}]}).json()["id"]
+    for path in ("/healthz%00x", "/healthz%00", f"/v1/jobs/{job}%00/x", f"/v1/jobs/{job}%00",
+                 "/v1/jobs/abc%00/x", "/readyz%01", "/metrics%0a", "/admin/v1/me%00"):
+        r = requests.get(f"{stack.url}{path}", headers=auth(key))
+        assert r.status_code == 404, (path, r.status_code, r.text)
+        assert r.json()["error"]["code"] == "not_found", path
+    text = requests.get(f"{stack.url}/metrics").text
+    assert 'llmq_ingest_requests_total{route="other",status="404"}' in text
+
+
+def test_bearer_key_with_trailing_whitespace(stack, tenant):
+    _, key = tenant
+    for header in (f"Bearer {key}  ", f"Bearer {key}\t", f"bearer   {key} \t "):
+        r = requests.get(f"{stack.url}/v1/jobs/{uuid.uuid4()}", headers={"Authorization": header})
+        assert r.status_code == 404, (repr(header), r.text)  # authenticated: the job is unknown

@@ -315,3 +315,33 @@ def test_a_key_never_reaches_further_than_its_user_or_creator(stack, world, pg_u
     assert made["expires_at"] is not None and made["expires_at"] <= int(time.time()) + 86400 + 5
     # scopes llmq does not know are refused, not silently ignored
     assert ctl(pg_url, "key", "create", "--tenant", t, "--scopes", "chats", check=False).returncode != 0
+
+
+def test_unknown_fields_are_refused_not_ignored(stack, world):
+    admin = world["akeys"]["admin"]
+    # a typo of expires_at must not create a key that never expires
+    r = call(stack, "POST", f"/admin/v1/tenants/{world['a']}/keys", admin,
+             {"role": "developer", "expire_at": int(time.time()) + 60})
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "unknown_parameter" and err["param"] == "expire_at"
+    assert err["type"] == "invalid_request_error" and "expire_at" in err["message"]
+    keys = call(stack, "GET", f"/admin/v1/tenants/{world['a']}/keys", admin).json()["data"]
+    r = call(stack, "POST", f"/admin/v1/tenants/{world['a']}/projects", admin, {"id": "p-x", "nme": "typo"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "nme"
+    assert len(call(stack, "GET", f"/admin/v1/tenants/{world['a']}/keys", admin).json()["data"]) == len(keys)
+
+
+def test_wrong_method_on_an_admin_path_is_405_with_allow(stack, world):
+    admin = world["akeys"]["admin"]
+    r = call(stack, "PUT", f"/admin/v1/tenants/{world['a']}/keys", admin, {})
+    assert r.status_code == 405, r.text
+    assert r.headers["Allow"] == "GET, POST"
+    assert r.json()["error"]["code"] == "method_not_allowed"
+    r = call(stack, "POST", "/admin/v1/me", admin)
+    assert r.status_code == 405 and r.headers["Allow"] == "GET"
+    # another tenant's path stays invisible, whatever the method
+    r = call(stack, "PUT", f"/admin/v1/tenants/{world['a']}/keys", world["bkeys"]["owner"], {})
+    assert r.status_code == 404 and "Allow" not in r.headers
+    r = call(stack, "GET", f"/admin/v1/tenants/{world['a']}/nothing", admin)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

@@ -1,0 +1,47 @@
+#include "ingest/admin_run.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void ran(const PGresult *res, const char *errmsg, void *arg)
+{
+    req_ctx_t *c = arg;
+    int status = 500;
+    char *body = ingest_admin_answer(&c->admin, res, errmsg, &status);
+
+    ingest_ctx_set_text(c, (unsigned)status, body, body ? strlen(body) : 0);
+    ingest_ctx_resume(c);
+}
+
+/* The planner's own answer: a refusal, or one made without the database. */
+static void set_immediate(req_ctx_t *c, admin_call_t *a)
+{
+    if (a->immediate) {
+        ingest_ctx_set_text(c, (unsigned)a->status, a->immediate, strlen(a->immediate));
+        a->immediate = NULL; /* the answer's now */
+        return;
+    }
+    ingest_ctx_set_error(c, (unsigned)a->status, a->message, a->type,
+                         a->param[0] ? a->param : NULL, a->code);
+    snprintf(c->allow, sizeof(c->allow), "%s", a->allow);
+}
+
+ingest_step_t ingest_admin_run(req_ctx_t *c)
+{
+    admin_call_t *a = &c->admin;
+
+    ingest_admin_plan(c->method, c->path, c->body ? c->body : "", c->len, &c->id, c->node->master,
+                      a);
+    if (a->status) {
+        set_immediate(c, a);
+        return INGEST_STEP_ANSWER;
+    }
+    ingest_ctx_suspend(c);
+    if (ingest_pg_submit(c->node->pg, a->sql, a->n_params, (const char *const *)a->params, ran,
+                         c)) {
+        ingest_ctx_set_unavailable(c, "Too many requests waiting for the database; retry later.",
+                                   "database_busy");
+        ingest_ctx_resume(c);
+    }
+    return INGEST_STEP_SUSPENDED;
+}

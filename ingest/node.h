@@ -1,0 +1,44 @@
+/* ingest/node.h — what the steps of a request share on one ingest node: its clients (the
+ * Kafka producer, the PostgreSQL pool, the reply topic), its caches, limits and counters.
+ * server.c builds it at start and releases it at stop; the steps borrow it through their
+ * request (req_ctx_t.node). */
+#ifndef LQ_INGEST_NODE_H
+#define LQ_INGEST_NODE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/config.h"
+#include "common/kafka.h"
+#include "common/metrics.h"
+#include "common/secretbox.h"
+#include "ingest/auth.h"
+#include "ingest/pg_async.h"
+#include "ingest/replies.h"
+#include "ingest/request_parse.h"
+
+typedef struct ingest_recent_jobs ingest_recent_jobs_t; /* jobs_poll.h */
+
+typedef struct ingest_node {
+    const lq_config_t *cfg;
+    lq_topics_t topics;
+    char node_id[128];
+    char reply_topic[400];
+    rd_kafka_t *producer;
+    ingest_pg_t *pg;
+    ingest_auth_t *auth;
+    ingest_replies_t *replies;
+    ingest_recent_jobs_t *recent;  /* accepted async jobs, until the sinks have them */
+    const lq_master_key_t *master; /* encrypts tenants' provider keys; NULL when none */
+    ingest_limits_t limits;
+    size_t max_body;
+    int64_t sync_timeout_ms;
+    atomic_int kafka_ok;           /* the brokers answered the last metadata request */
+    lq_metric_t *m_inflight, *m_enqueued, *m_enqueue_failed, *m_cancels;
+    lq_metric_t *m_policy_blocked, *m_policy_redacted;
+} ingest_node_t;
+
+#endif

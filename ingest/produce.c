@@ -1,0 +1,143 @@
+#include "ingest/produce.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "ingest/jobs_poll.h"
+#include "schemas/codec.h"
+
+static void set_enqueue_failed(req_ctx_t *c, const char *message)
+{
+    ingest_ctx_set_unavailable(c, message, "enqueue_failed");
+}
+
+/* Register c as the waiter of its reply. A stream's waiter holds a reference: chunks may
+ * arrive after the handler returned. */
+static int wait_for_reply(req_ctx_t *c)
+{
+    ingest_node_t *n = c->node;
+    int stream = c->mode == LQ_MODE_STREAM;
+
+    if (stream)
+        ingest_ctx_ref(c);
+    if (ingest_replies_wait(n->replies, c->job_id, c, lq_mono_ms() + n->sync_timeout_ms,
+                            stream ? n->sync_timeout_ms : 0) == LQ_OK)
+        return 1;
+    if (stream)
+        ingest_ctx_unref(c);
+    return 0;
+}
+
+/* The producer refused the record: answer 503 unless a reply or timeout already took the
+ * waiter. */
+static void not_produced(req_ctx_t *c, rd_kafka_resp_err_t kerr)
+{
+    ingest_node_t *n = c->node;
+
+    lq_metric_add(n->m_enqueue_failed, 1);
+    LQ_WARN("job %s: cannot produce: %s", c->job_id, rd_kafka_err2str(kerr));
+    if (c->mode != LQ_MODE_ASYNC && !ingest_replies_cancel(n->replies, c->job_id))
+        return;
+    if (c->mode == LQ_MODE_STREAM)
+        ingest_ctx_unref(c); /* the waiter's reference: we took it back */
+    set_enqueue_failed(c, "The request queue is full; retry later.");
+    ingest_ctx_resume(c);
+}
+
+ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len)
+{
+    ingest_node_t *n = c->node;
+    rd_kafka_resp_err_t kerr;
+
+    /* from here on the answer comes from another thread: suspend first, so a resume can
+     * never come before the suspend */
+    ingest_ctx_suspend(c);
+    if (c->mode != LQ_MODE_ASYNC && !wait_for_reply(c)) {
+        ingest_ctx_set_internal_error(c);
+        ingest_ctx_resume(c);
+        return INGEST_STEP_SUSPENDED;
+    }
+    ingest_ctx_ref(c); /* held by the message in flight until its delivery report */
+    kerr = rd_kafka_producev(n->producer, RD_KAFKA_V_TOPIC(n->topics.requests),
+                             RD_KAFKA_V_KEY(c->id.tenant_id, strlen(c->id.tenant_id)),
+                             RD_KAFKA_V_VALUE((void *)buf, len),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(c),
+                             RD_KAFKA_V_END);
+    if (kerr) {
+        atomic_fetch_sub(&c->refs, 1); /* no report will come; the connection still holds c */
+        not_produced(c, kerr);
+    }
+    return INGEST_STEP_SUSPENDED;
+}
+
+/* An async job: the report is its answer. */
+static void async_delivered(ingest_node_t *n, req_ctx_t *c, rd_kafka_resp_err_t err)
+{
+    if (err) {
+        LQ_WARN("job %s not stored in Kafka: %s", c->job_id, rd_kafka_err2str(err));
+        lq_metric_add(n->m_enqueue_failed, 1);
+        set_enqueue_failed(c, "The request could not be queued; retry later.");
+    } else {
+        lq_metric_add(n->m_enqueued, 1);
+        ingest_recent_jobs_add(n->recent, c->job_id, c->id.tenant_id, c->model, c->created_ms);
+        snprintf(c->location, sizeof(c->location), "/v1/jobs/%s", c->job_id);
+        ingest_ctx_set_json(c, 202, ingest_job_queued(c->job_id, c->model, c->created_ms));
+    }
+    ingest_ctx_resume(c);
+}
+
+/* A sync or streamed job answers from its reply; a failed report answers 503 unless the
+ * reply or a timeout came first. */
+static void waiting_delivered(ingest_node_t *n, req_ctx_t *c, rd_kafka_resp_err_t err)
+{
+    if (!err) {
+        lq_metric_add(n->m_enqueued, 1);
+        return;
+    }
+    lq_metric_add(n->m_enqueue_failed, 1);
+    if (!ingest_replies_cancel(n->replies, c->job_id))
+        return;
+    if (c->mode == LQ_MODE_STREAM)
+        ingest_ctx_unref(c); /* the waiter's reference (c is still held by this report) */
+    set_enqueue_failed(c, "The request could not be queued; retry later.");
+    ingest_ctx_resume(c);
+}
+
+void ingest_produce_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    req_ctx_t *c = m->_private;
+
+    (void)rk;
+    if (!c)
+        return; /* a cancellation */
+    if (c->mode == LQ_MODE_ASYNC)
+        async_delivered(opaque, c, m->err);
+    else
+        waiting_delivered(opaque, c, m->err);
+    ingest_ctx_unref(c); /* the reference the message held */
+}
+
+void ingest_produce_cancel(req_ctx_t *c, const char *reason)
+{
+    ingest_node_t *n = c->node;
+    lq_codec_t *codec = lq_codec_thread();
+    lq_job_cancel_t k;
+    const void *buf;
+    size_t len;
+    char errstr[256];
+
+    k.job_id = c->job_id;
+    k.tenant_id = c->id.tenant_id;
+    k.reason = (char *)reason;
+    k.ts_ms = lq_wall_ms();
+    if (!codec || lq_encode_job_cancel(codec, &k, &buf, &len, errstr, sizeof(errstr)))
+        return;
+    if (rd_kafka_producev(n->producer, RD_KAFKA_V_TOPIC(n->topics.cancels),
+                          RD_KAFKA_V_KEY(c->id.tenant_id, strlen(c->id.tenant_id)),
+                          RD_KAFKA_V_VALUE((void *)buf, len),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        lq_metric_add(n->m_cancels, 1);
+}

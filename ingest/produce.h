@@ -1,0 +1,27 @@
+/* ingest/produce.h — a request becomes durable: its Avro record is produced to
+ * llmq.requests (key = tenant), and Kafka's delivery report decides the answer of an async
+ * job (202 only once Kafka acknowledged it, else 503). A sync or streamed request waits for
+ * its reply from the moment before it is produced (replies.h). The same producer carries
+ * the cancellation of a stream whose client went away. */
+#ifndef LQ_INGEST_PRODUCE_H
+#define LQ_INGEST_PRODUCE_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "ingest/request_ctx.h"
+
+/** Produce c's encoded record (buf is copied). Suspends the connection: the answer comes
+ * from the delivery report (async), the reply topic (sync, stream), or at once on failure.
+ * Returns INGEST_STEP_SUSPENDED. */
+ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len);
+
+/** The producer's delivery report callback (rd_kafka_conf_set_dr_msg_cb); opaque is the
+ * ingest_node_t. */
+void ingest_produce_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+/** Ask the worker that runs c's job to stop it (llmq.cancels, key = tenant). */
+void ingest_produce_cancel(req_ctx_t *c, const char *reason);
+
+#endif

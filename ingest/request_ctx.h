@@ -1,0 +1,123 @@
+/* ingest/request_ctx.h — one HTTP request on its way through the steps (dispatch,
+ * authentication, the route's handler, the answer), and the ways a step answers it.
+ *
+ * A request is reference-counted: the connection holds one reference; a Kafka message in
+ * flight, a registered stream waiter and a queued SSE response each hold one more. Steps
+ * that answer from another thread (a delivery report, a database callback, a reply) set
+ * the answer, then resume the connection; they must not touch the request after that. */
+#ifndef LQ_INGEST_REQUEST_CTX_H
+#define LQ_INGEST_REQUEST_CTX_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "common/api_key.h"
+#include "common/ids.h"
+#include "common/jsonw.h"
+#include "ingest/admin.h"
+#include "ingest/auth.h"
+#include "ingest/node.h"
+#include "ingest/path_match.h"
+#include "schemas/records.h"
+
+typedef enum req_phase {
+    REQ_NEW = 0, /* not authenticated yet */
+    REQ_AUTH,    /* suspended while the database checks the key */
+    REQ_WAIT,    /* suspended until a completer sets the answer */
+    REQ_RESPOND, /* the answer is set: send it */
+    REQ_STREAM   /* streamed bytes are ready: queue the SSE response */
+} req_phase_t;
+
+/* What a step did with the request. */
+typedef enum ingest_step {
+    INGEST_STEP_NEXT = 0, /* go on with the next step */
+    INGEST_STEP_ANSWER,   /* the answer is set: send it now */
+    INGEST_STEP_SUSPENDED /* the connection is suspended: a completer resumes it */
+} ingest_step_t;
+
+/* A streamed answer: SSE bytes flow from the reply thread to MHD's reader (sse_out.c). */
+typedef struct ingest_sse {
+    pthread_mutex_t mu; /* guards the fields below */
+    int mu_init;
+    int flags;          /* INGEST_STREAM | INGEST_STREAM_USAGE */
+    char *buf;
+    size_t len, off, cap;
+    int chunks;         /* answer chunks written */
+    int done;           /* the last bytes are in buf */
+    int suspended;      /* the reader suspended the connection until bytes arrive */
+    int queued;         /* the SSE response is queued */
+    char model[128];    /* the model named in the chunks */
+} ingest_sse_t;
+
+struct ingest_route;
+
+typedef struct req_ctx {
+    ingest_node_t *node;
+    struct MHD_Connection *conn;
+    atomic_int refs;
+    const struct ingest_route *route; /* NULL: no route (the answer is a 404 or 405) */
+    ingest_path_params_t params;      /* the segments the route's pattern named */
+    const char *method, *path;        /* MHD's, refreshed at each call of the handler */
+    req_phase_t phase;
+    int64_t start_us;
+    char *body;
+    size_t len, cap;
+    int too_large;
+    /* authentication */
+    char key_hash[LQ_API_KEY_HASH_LEN + 1];
+    char key_prefix[LQ_API_KEY_PREFIX_LEN + 1];
+    uint64_t auth_generation; /* of the cache when the lookup was sent */
+    ingest_auth_state_t auth_state;
+    ingest_identity_t id;
+    /* the job */
+    admin_call_t admin;
+    char job_id[LQ_UUID_STR_LEN + 1];
+    char model[128];
+    int64_t created_ms;
+    lq_mode_t mode;
+    /* the answer */
+    unsigned status;
+    char *resp;
+    size_t resp_len;
+    const char *content_type; /* NULL: JSON */
+    char location[96];
+    char allow[64];           /* 405: the path's methods */
+    int retry_after;
+    ingest_sse_t sse;
+} req_ctx_t;
+
+/** A new request on conn with one reference (the connection's); NULL without memory. */
+req_ctx_t *ingest_ctx_new(ingest_node_t *node, struct MHD_Connection *conn);
+void ingest_ctx_ref(req_ctx_t *c);
+void ingest_ctx_unref(req_ctx_t *c);
+
+/** Prepare the SSE state of a streamed request; -1 when it cannot. */
+int ingest_ctx_enable_stream(req_ctx_t *c, int flags);
+
+/* Setting the answer (the phase becomes REQ_RESPOND). */
+/** Takes body (a JSON value). */
+void ingest_ctx_set_json(req_ctx_t *c, unsigned status, json_t *body);
+/** Takes the text of a finished writer. */
+void ingest_ctx_set_jsonw(req_ctx_t *c, unsigned status, lq_jsonw_t *w);
+/** Takes text (malloc'ed; NULL: 500). */
+void ingest_ctx_set_text(req_ctx_t *c, unsigned status, char *text, size_t len);
+/** {"error":{message,type,param,code}}; param and code may be NULL. */
+void ingest_ctx_set_error(req_ctx_t *c, unsigned status, const char *message, const char *type,
+                          const char *param, const char *code);
+/** 503 with Retry-After: 1. */
+void ingest_ctx_set_unavailable(req_ctx_t *c, const char *message, const char *code);
+void ingest_ctx_set_internal_error(req_ctx_t *c);
+
+/** Suspend the connection until a completer answers: INGEST_STEP_SUSPENDED. Suspend
+ * before handing the request to another thread, so a resume never comes first. */
+ingest_step_t ingest_ctx_suspend(req_ctx_t *c);
+/** Let MHD send what a completer set. The caller must not touch c after (unless it holds
+ * a reference of its own). */
+void ingest_ctx_resume(req_ctx_t *c);
+
+#endif

@@ -1,0 +1,20 @@
+#include "ingest/routes.h"
+
+#include "ingest/admin_run.h"
+#include "ingest/jobs_poll.h"
+#include "ingest/ops_endpoints.h"
+#include "ingest/submit.h"
+
+const ingest_route_t ingest_routes[] = {
+    {{"POST", "/v1/chat/completions"}, INGEST_SCOPE_CHAT, ROLE_DEVELOPER, ingest_submit_chat,
+     "/v1/chat/completions"},
+    {{"POST", "/v1/jobs"}, INGEST_SCOPE_JOBS, ROLE_DEVELOPER, ingest_submit_job, "/v1/jobs"},
+    {{"GET", "/v1/jobs/{id}"}, INGEST_SCOPE_JOBS, ROLE_VIEWER, ingest_jobs_poll, "/v1/jobs/{id}"},
+    /* the admin API's own table (admin_routes.c) answers for its paths and methods */
+    {{"*", "/admin/v1/{*}"}, INGEST_SCOPE_ADMIN, ROLE_VIEWER, ingest_admin_run, "/admin/v1"},
+    {{"GET", "/healthz"}, 0, ROLE_NONE, ingest_healthz, "/healthz"},
+    {{"GET", "/readyz"}, 0, ROLE_NONE, ingest_readyz, "/readyz"},
+    {{"GET", "/metrics"}, 0, ROLE_NONE, ingest_metrics_page, "/metrics"},
+};
+
+const size_t ingest_routes_count = sizeof(ingest_routes) / sizeof(ingest_routes[0]);
