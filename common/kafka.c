@@ -7,17 +7,6 @@
 
 #include "common/log.h"
 
-void lq_topics_from_config(lq_topics_t *t, const lq_config_t *cfg)
-{
-    t->requests = lq_config_str(cfg, "topic.requests");
-    t->responses = lq_config_str(cfg, "topic.responses");
-    t->usage = lq_config_str(cfg, "topic.usage");
-    t->traces = lq_config_str(cfg, "topic.traces");
-    t->dlq = lq_config_str(cfg, "topic.dlq");
-    t->cancels = lq_config_str(cfg, "topic.cancels");
-    t->replies_prefix = lq_config_str(cfg, "topic.replies_prefix");
-}
-
 static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
@@ -158,28 +147,6 @@ int32_t lq_kafka_partition_of(const char *key, size_t key_len, int32_t partition
 {
     /* librdkafka's murmur2 partitioner uses neither the topic nor the opaques */
     return rd_kafka_msg_partitioner_murmur2(NULL, key, key_len, partition_cnt, NULL, NULL);
-}
-
-/* Transitional: the daemons' own set-up, until each uses lq_kafka_new. */
-lq_err_t lq_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
-                           char *errstr, size_t errstr_size)
-{
-    return conf_set(conf, key, value, errstr, errstr_size);
-}
-
-rd_kafka_conf_t *lq_kafka_conf_new(const lq_config_t *cfg, const char *client_id,
-                                   const char *const *defaults, char *errstr,
-                                   size_t errstr_size)
-{
-    lq_kafka_spec_t sp;
-
-    memset(&sp, 0, sizeof(sp));
-    sp.role = LQ_KAFKA_ADMIN;
-    sp.brokers = lq_config_str(cfg, "kafka.brokers");
-    sp.client_id = client_id;
-    sp.cfg = cfg;
-    sp.settings = defaults;
-    return conf_build(&sp, errstr, errstr_size);
 }
 
 lq_err_t lq_kafka_create_topics(rd_kafka_t *rk, const char *const *names, const int *partitions,

@@ -7,9 +7,6 @@
 #include "common/config.h"
 #include "common/err.h"
 
-/* Transitional: the topic names of cfg (borrowed from it). */
-void lq_topics_from_config(lq_topics_t *t, const lq_config_t *cfg);
-
 /* What a Kafka client is for. The role decides the settings that must be the same for every
  * client of that kind, so no caller can forget one:
  *   LQ_KAFKA_PRODUCER  idempotent (acks=all), partitioner murmur2_random (Java's, so a
@@ -51,15 +48,6 @@ rd_kafka_t *lq_kafka_new(const lq_kafka_spec_t *spec, char *errstr, size_t errst
 /** The partition a murmur2_random producer puts key on, of partition_cnt partitions (what
  * Kafka's Java client computes): for checks and tests. */
 int32_t lq_kafka_partition_of(const char *key, size_t key_len, int32_t partition_cnt);
-
-/* Transitional (being replaced by lq_kafka_new): a configuration with the common settings,
- * defaults (key, value, ..., NULL) and the kafka.* pass-through; rd_kafka_conf_set with
- * errors translated. */
-rd_kafka_conf_t *lq_kafka_conf_new(const lq_config_t *cfg, const char *client_id,
-                                   const char *const *defaults, char *errstr,
-                                   size_t errstr_size);
-lq_err_t lq_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
-                           char *errstr, size_t errstr_size);
 
 /** Create topics through the Admin API (existing ones are fine). partitions per topic;
  * replication -1 = broker default. Returns LQ_ERR_KAFKA with errstr when the broker refuses

@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "common/config.h"
+#include "ingest/ingest_config.h"
 #include "common/kafka.h"
 #include "common/metrics.h"
 #include "common/secretbox.h"
@@ -23,8 +24,8 @@
 typedef struct ingest_recent_jobs ingest_recent_jobs_t; /* jobs_poll.h */
 
 typedef struct ingest_node {
-    const lq_config_t *cfg;
-    lq_topics_t topics;
+    ingest_settings_t set;     /* bound at start; strings are the settings' */
+    const lq_topics_t *topics; /* &set.common.topic */
     char node_id[128];
     char reply_topic[400];
     rd_kafka_t *producer;

@@ -60,7 +60,7 @@ ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len)
         return INGEST_STEP_SUSPENDED;
     }
     ingest_ctx_ref(c); /* held by the message in flight until its delivery report */
-    kerr = rd_kafka_producev(n->producer, RD_KAFKA_V_TOPIC(n->topics.requests),
+    kerr = rd_kafka_producev(n->producer, RD_KAFKA_V_TOPIC(n->topics->requests),
                              RD_KAFKA_V_KEY(c->id.tenant_id, strlen(c->id.tenant_id)),
                              RD_KAFKA_V_VALUE((void *)buf, len),
                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(c),
@@ -134,7 +134,7 @@ void ingest_produce_cancel(req_ctx_t *c, const char *reason)
     k.ts_ms = lq_wall_ms();
     if (!codec || lq_encode_job_cancel(codec, &k, &buf, &len, errstr, sizeof(errstr)))
         return;
-    if (rd_kafka_producev(n->producer, RD_KAFKA_V_TOPIC(n->topics.cancels),
+    if (rd_kafka_producev(n->producer, RD_KAFKA_V_TOPIC(n->topics->cancels),
                           RD_KAFKA_V_KEY(c->id.tenant_id, strlen(c->id.tenant_id)),
                           RD_KAFKA_V_VALUE((void *)buf, len),
                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

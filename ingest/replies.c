@@ -243,21 +243,18 @@ out:
     return err;
 }
 
-lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, const char *topic,
+lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_common_settings_t *set, const char *topic,
                                ingest_reply_cb on_reply, ingest_chunk_cb on_chunk,
                                ingest_timeout_cb on_timeout, char *errstr, size_t errstr_size)
 {
-    static const char *const defaults[] = {"enable.partition.eof", "false",
+    static const char *const settings[] = {"enable.partition.eof", "false",
                                            "fetch.wait.max.ms", "10",
                                            "fetch.error.backoff.ms", "50",
                                            "allow.auto.create.topics", "true",
-                                           "group.id", "llmq-ingest-replies", /* never joins: partitions are assigned */
-                                           "enable.auto.commit", "false",
-                                           NULL};
+                                           "enable.auto.commit", "false", NULL};
+    lq_kafka_spec_t spec = lq_kafka_spec(set, LQ_KAFKA_CONSUMER, "llmq-ingest-replies");
     ingest_replies_t *r = calloc(1, sizeof(*r));
-    rd_kafka_conf_t *conf = NULL;
     lq_err_t err = LQ_ERR_NOMEM;
-    char kerr[256];
 
     *out = NULL;
     if (!r)
@@ -271,15 +268,10 @@ lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_config_t *cfg, c
                                         "replies that arrived after their request gave up", NULL);
     if (!r->waiters)
         goto fail;
-    conf = lq_kafka_conf_new(cfg, "llmq-ingest-replies", defaults, errstr, errstr_size);
-    if (!conf) {
-        err = LQ_ERR_CONFIG;
-        goto fail;
-    }
-    r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    spec.group_id = "llmq-ingest-replies"; /* never joins: partitions are assigned */
+    spec.settings = settings;
+    r->rk = lq_kafka_new(&spec, errstr, errstr_size);
     if (!r->rk) {
-        snprintf(errstr, errstr_size, "reply consumer: %s", kerr);
-        rd_kafka_conf_destroy(conf);
         err = LQ_ERR_KAFKA;
         goto fail;
     }

@@ -58,7 +58,7 @@ static void *auth_listener_main(void *arg)
     PGconn *conn = NULL;
 
     while (!atomic_load(&s->stopping))
-        if (lq_pg_listen_poll(&conn, lq_config_str(s->node.cfg, "pg.url"), "llmq-ingest-listen",
+        if (lq_pg_listen_poll(&conn, s->node.set.common.pg.url, "llmq-ingest-listen",
                               "llmq_auth", 500) > 0)
             ingest_auth_flush(s->node.auth); /* a change, or a reconnection that may have missed one */
     if (conn)
@@ -88,16 +88,16 @@ static void *health_main(void *arg)
 
 /* ---------- start ---------- */
 
-static void read_limits(ingest_node_t *n, const lq_config_t *cfg)
+static void read_limits(ingest_node_t *n, const ingest_settings_t *set)
 {
-    n->cfg = cfg;
-    lq_topics_from_config(&n->topics, cfg);
-    n->max_body = (size_t)lq_config_int(cfg, "http.max_body_bytes");
-    n->sync_timeout_ms = lq_config_int(cfg, "ingest.sync_timeout_ms");
-    n->limits.max_messages = (size_t)lq_config_int(cfg, "ingest.max_messages");
-    n->limits.max_model_len = (size_t)lq_config_int(cfg, "ingest.max_model_len");
+    n->set = *set;
+    n->topics = &n->set.common.topic;
+    n->max_body = (size_t)set->http.max_body_bytes;
+    n->sync_timeout_ms = set->ingest.sync_timeout_ms;
+    n->limits.max_messages = (size_t)set->ingest.max_messages;
+    n->limits.max_model_len = (size_t)set->ingest.max_model_len;
     n->limits.max_stop = 4;
-    n->limits.max_depth = (size_t)lq_config_int(cfg, "ingest.max_json_depth");
+    n->limits.max_depth = (size_t)set->ingest.max_json_depth;
 }
 
 static void make_metrics(ingest_node_t *n)
@@ -116,12 +116,11 @@ static void make_metrics(ingest_node_t *n)
 }
 
 /* The master key is optional: without it, tenants cannot store provider keys here. */
-static lq_err_t load_master_key(ingest_server_t *s, const lq_config_t *cfg, char *errstr,
-                                size_t errstr_size)
+static lq_err_t load_master_key(ingest_server_t *s, char *errstr, size_t errstr_size)
 {
     char merr[200];
-    lq_err_t ke = lq_master_key_load(lq_config_str(cfg, "secrets.master_key_file"), &s->master,
-                                     merr, sizeof(merr));
+    lq_err_t ke = lq_master_key_load(s->node.set.common.secrets.master_key_file, &s->master, merr,
+                                     sizeof(merr));
 
     if (ke == LQ_OK) {
         s->node.master = &s->master;
@@ -133,86 +132,71 @@ static lq_err_t load_master_key(ingest_server_t *s, const lq_config_t *cfg, char
 }
 
 /* Caches and the PostgreSQL pool (auth, polling, the admin API). */
-static lq_err_t open_state(ingest_server_t *s, const lq_config_t *cfg, char *errstr,
-                           size_t errstr_size)
+static lq_err_t open_state(ingest_server_t *s, char *errstr, size_t errstr_size)
 {
     ingest_node_t *n = &s->node;
+    const ingest_settings_t *set = &n->set;
 
-    n->recent = ingest_recent_jobs_create((size_t)lq_config_int(cfg, "ingest.recent_jobs"));
-    n->auth = ingest_auth_create(lq_config_int(cfg, "auth.cache_ttl_ms"),
-                                 lq_config_int(cfg, "auth.negative_ttl_ms"),
-                                 (size_t)lq_config_int(cfg, "auth.cache_max"));
+    n->recent = ingest_recent_jobs_create((size_t)set->ingest.recent_jobs);
+    n->auth = ingest_auth_create(set->auth.cache_ttl_ms, set->auth.negative_ttl_ms,
+                                 (size_t)set->auth.cache_max);
     s->http = ingest_http_create(n);
     if (!n->recent || !n->auth || !s->http)
         return LQ_ERR_NOMEM;
-    return ingest_pg_create(&n->pg, lq_config_str(cfg, "pg.url"),
-                            (int)lq_config_int(cfg, "pg.pool_size"),
-                            (size_t)lq_config_int(cfg, "pg.max_queue"), errstr, errstr_size);
+    return ingest_pg_create(&n->pg, set->common.pg.url, (int)set->pg.pool_size,
+                            (size_t)set->pg.max_queue, errstr, errstr_size);
 }
 
-static lq_err_t start_producer(ingest_server_t *s, const lq_config_t *cfg, char *errstr,
-                               size_t errstr_size)
+static lq_err_t start_producer(ingest_server_t *s, char *errstr, size_t errstr_size)
 {
-    char timeout[32], kerr[256];
-    /* No compression by default: llmq's batches are small, and LZ4's per-batch set-up cost
-     * was the largest CPU item of the producer (see docs/benchmarks.md). */
-    const char *producer_defaults[] = {"enable.idempotence", "true",
-                                       "linger.ms", "2",
-                                       "partitioner", "murmur2_random",
-                                       "message.timeout.ms", timeout,
-                                       "compression.type", lq_config_str(cfg, "kafka.compression"),
-                                       NULL};
-    rd_kafka_conf_t *conf = NULL;
+    char timeout[32];
+    /* a request Kafka did not acknowledge in time is answered 503, never 202 */
+    const char *settings[] = {"message.timeout.ms", timeout, NULL};
+    lq_kafka_spec_t spec = lq_kafka_spec(&s->node.set.common, LQ_KAFKA_PRODUCER, "llmq-ingest");
 
-    snprintf(timeout, sizeof(timeout), "%lld", lq_config_int(cfg, "ingest.enqueue_timeout_ms"));
-    conf = lq_kafka_conf_new(cfg, "llmq-ingest", producer_defaults, errstr, errstr_size);
-    if (!conf)
-        return LQ_ERR_CONFIG;
-    rd_kafka_conf_set_dr_msg_cb(conf, ingest_produce_delivered);
-    rd_kafka_conf_set_opaque(conf, &s->node);
-    s->node.producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
-    if (!s->node.producer) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "kafka producer: %s", kerr);
+    snprintf(timeout, sizeof(timeout), "%lld", s->node.set.ingest.enqueue_timeout_ms);
+    spec.settings = settings;
+    spec.on_delivery = ingest_produce_delivered;
+    spec.opaque = &s->node;
+    s->node.producer = lq_kafka_new(&spec, errstr, errstr_size);
+    if (!s->node.producer)
         return LQ_ERR_KAFKA;
-    }
     if (pthread_create(&s->poller, NULL, poller_main, s) != 0)
         return LQ_ERR_NOMEM;
     s->poller_started = 1;
     return LQ_OK;
 }
 
-static lq_err_t start_http(ingest_server_t *s, const lq_config_t *cfg, char *errstr,
-                           size_t errstr_size)
+static lq_err_t start_http(ingest_server_t *s, char *errstr, size_t errstr_size)
 {
+    const ingest_settings_t *set = &s->node.set;
     struct sockaddr_in sa;
     const union MHD_DaemonInfo *info;
 
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)lq_config_int(cfg, "http.port"));
-    if (inet_pton(AF_INET, lq_config_str(cfg, "http.bind"), &sa.sin_addr) != 1) {
+    sa.sin_port = htons((uint16_t)set->http.port);
+    if (inet_pton(AF_INET, set->http.bind, &sa.sin_addr) != 1) {
         snprintf(errstr, errstr_size, "setting http.bind: \"%s\" is not an IPv4 address",
-                 lq_config_str(cfg, "http.bind"));
+                 set->http.bind);
         return LQ_ERR_CONFIG;
     }
     s->d = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL,
         ingest_http_handler, s->http, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)lq_config_int(cfg, "http.threads"), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)lq_config_int(cfg, "http.connection_timeout_s"), MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)lq_config_int(cfg, "http.max_connections"), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)lq_config_int(cfg, "http.connection_memory_bytes"),
+        (unsigned)set->http.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)set->http.connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)set->http.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)set->http.connection_memory_bytes,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_UNESCAPE_CALLBACK,
         ingest_http_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, ingest_http_completed, s->http,
         MHD_OPTION_END);
     if (!s->d) {
-        snprintf(errstr, errstr_size, "cannot listen on %s:%lld", lq_config_str(cfg, "http.bind"),
-                 lq_config_int(cfg, "http.port"));
+        snprintf(errstr, errstr_size, "cannot listen on %s:%lld", set->http.bind, set->http.port);
         return LQ_ERR_IO;
     }
     info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : (int)lq_config_int(cfg, "http.port");
+    s->port = info ? info->port : (int)set->http.port;
     return LQ_OK;
 }
 
@@ -225,19 +209,19 @@ static void sanitize_topic_part(char *s)
 }
 
 /* The node's id names its reply topic; by default the host name and the bound port. */
-static void name_node(ingest_server_t *s, const lq_config_t *cfg)
+static void name_node(ingest_server_t *s)
 {
     ingest_node_t *n = &s->node;
 
-    if (*lq_config_str(cfg, "ingest.node_id")) {
-        snprintf(n->node_id, sizeof(n->node_id), "%s", lq_config_str(cfg, "ingest.node_id"));
+    if (*n->set.ingest.node_id) {
+        snprintf(n->node_id, sizeof(n->node_id), "%s", n->set.ingest.node_id);
     } else {
         char host[64] = "node";
         gethostname(host, sizeof(host) - 1);
         snprintf(n->node_id, sizeof(n->node_id), "%s-%d", host, s->port);
     }
     sanitize_topic_part(n->node_id);
-    snprintf(n->reply_topic, sizeof(n->reply_topic), "%s%s", n->topics.replies_prefix, n->node_id);
+    snprintf(n->reply_topic, sizeof(n->reply_topic), "%s%s", n->topics->replies_prefix, n->node_id);
 }
 
 static lq_err_t start_watchers(ingest_server_t *s)
@@ -252,7 +236,7 @@ static lq_err_t start_watchers(ingest_server_t *s)
     return LQ_OK;
 }
 
-lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char *errstr,
+lq_err_t ingest_server_start(ingest_server_t **out, const ingest_settings_t *set, char *errstr,
                              size_t errstr_size)
 {
     ingest_server_t *s = calloc(1, sizeof(*s));
@@ -261,20 +245,20 @@ lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char
     *out = NULL;
     if (!s)
         return LQ_ERR_NOMEM;
-    read_limits(&s->node, cfg);
+    read_limits(&s->node, set);
     make_metrics(&s->node);
-    err = load_master_key(s, cfg, errstr, errstr_size);
+    err = load_master_key(s, errstr, errstr_size);
     if (!err)
-        err = open_state(s, cfg, errstr, errstr_size);
+        err = open_state(s, errstr, errstr_size);
     if (!err)
-        err = start_producer(s, cfg, errstr, errstr_size);
+        err = start_producer(s, errstr, errstr_size);
     /* the listening socket first: port 0 resolves to a real port for the node id */
     if (!err)
-        err = start_http(s, cfg, errstr, errstr_size);
+        err = start_http(s, errstr, errstr_size);
     if (!err) {
-        name_node(s, cfg);
+        name_node(s);
         /* the reply topic must be consumed before the first sync request is accepted */
-        err = ingest_replies_create(&s->node.replies, cfg, s->node.reply_topic,
+        err = ingest_replies_create(&s->node.replies, &set->common, s->node.reply_topic,
                                     ingest_reply_answer, ingest_sse_out_chunk,
                                     ingest_reply_timeout, errstr, errstr_size);
     }
@@ -285,7 +269,7 @@ lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char
         return err;
     }
     LQ_INFO("ingest node %s listening on http://%s:%d (reply topic %s)", s->node.node_id,
-            lq_config_str(cfg, "http.bind"), s->port, s->node.reply_topic);
+            set->http.bind, s->port, s->node.reply_topic);
     *out = s;
     return LQ_OK;
 }

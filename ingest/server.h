@@ -5,14 +5,14 @@
 
 #include <stddef.h>
 
-#include "common/config.h"
 #include "common/err.h"
+#include "ingest/ingest_config.h"
 
 typedef struct ingest_server ingest_server_t;
 
-/** Connect to Kafka and PostgreSQL and start listening. cfg is borrowed for the server's
- * lifetime. */
-lq_err_t ingest_server_start(ingest_server_t **out, const lq_config_t *cfg, char *errstr,
+/** Connect to Kafka and PostgreSQL and start listening. set is copied; its strings (the
+ * settings') must outlive the server. */
+lq_err_t ingest_server_start(ingest_server_t **out, const ingest_settings_t *set, char *errstr,
                              size_t errstr_size);
 /** The port actually bound (useful with http.port = 0). */
 int ingest_server_port(const ingest_server_t *s);
