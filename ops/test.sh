@@ -3,7 +3,9 @@
 #   1. unit tests (no services), in a warnings-as-errors build
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. libFuzzer on the request parser and the prompt scanner, a bounded time each
-#   4. end-to-end tests against a real Apache Kafka broker and a real PostgreSQL, with
+#   4. code checks: formatting (.clang-format) and no production function over 80 lines
+#      (ops/check-code.sh)
+#   5. end-to-end tests against a real Apache Kafka broker and a real PostgreSQL, with
 #      real clients (the official OpenAI SDK, fastavro, confluent-kafka)
 #
 # Environment:
@@ -15,7 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STATE=${LLMQ_STATE:-$LLMQ_ROOT/.llmq}
 mkdir -p "$STATE"
-llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" default-jre-headless maven python3-pip
+llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" default-jre-headless maven python3-pip clang-format
 start=$(date +%s)
 
 say "building (warnings are errors)"
@@ -43,6 +45,8 @@ if [[ ! -x $STATE/venv/bin/pytest ]] || ! cmp -s "$LLMQ_ROOT/tests/e2e/requireme
   "$STATE/venv/bin/pip" install -q --disable-pip-version-check -r "$LLMQ_ROOT/tests/e2e/requirements.txt"
   cp "$LLMQ_ROOT/tests/e2e/requirements.txt" "$STATE/venv/requirements.txt"
 fi
+say "code checks"
+LIZARD=$STATE/venv/bin/lizard "$LLMQ_ROOT/ops/check-code.sh"
 say "Apache Kafka broker jars"
 "$LLMQ_ROOT/ops/kafka.sh" fetch
 
