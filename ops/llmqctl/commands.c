@@ -1,0 +1,76 @@
+#include "ops/llmqctl/commands.h"
+
+#include "ops/llmqctl/audit.h"
+#include "ops/llmqctl/db.h"
+#include "ops/llmqctl/dlq_replay.h"
+#include "ops/llmqctl/keys.h"
+#include "ops/llmqctl/policy.h"
+#include "ops/llmqctl/provider_keys.h"
+#include "ops/llmqctl/tenants.h"
+#include "ops/llmqctl/topics.h"
+
+/* group, verb, required arguments, optional arguments, help, what it needs, handler */
+static const ctl_command_t rows[] = {
+    {"migrate", NULL, "", "", "apply pending database migrations", CTL_PG, ctl_migrate},
+    {"tenant", "create", "ID", "--name NAME --tier T", "create a tenant (ID: a-z 0-9 _ -)", CTL_PG,
+     ctl_tenant_create},
+    {"tenant", "list", "", "", "list tenants", CTL_PG, ctl_tenant_list},
+    {"tenant", "set", "ID", "--tier T --limits JSON --name N",
+     "change a tenant (limits: e.g. {\"rpm\":600})", CTL_PG, ctl_tenant_set},
+    {"tenant", "disable", "ID", "", "stop every key of a tenant", CTL_PG, ctl_tenant_disable},
+    {"tenant", "enable", "ID", "", "let a disabled tenant's keys work again", CTL_PG,
+     ctl_tenant_enable},
+    {"project", "create", "--tenant T ID", "--name N", "create a project", CTL_PG,
+     ctl_project_create},
+    {"project", "list", "--tenant T", "", "list a tenant's projects", CTL_PG, ctl_project_list},
+    {"project", "disable", "--tenant T ID", "", "stop the project's keys", CTL_PG,
+     ctl_project_disable},
+    {"user", "create", "--tenant T ID", "--role R --email E --name N", "create a user", CTL_PG,
+     ctl_user_create},
+    {"user", "list", "--tenant T", "", "list a tenant's users", CTL_PG, ctl_user_list},
+    {"user", "disable", "--tenant T ID", "", "stop the user's keys", CTL_PG, ctl_user_disable},
+    {"key", "create", "--tenant T",
+     "--role R --project P --user U --scopes chat,jobs,admin --expires-in-days N --name N",
+     "create an API key; prints it once", CTL_PG, ctl_key_create},
+    {"key", "list", "--tenant T", "", "list a tenant's keys (prefixes only)", CTL_PG,
+     ctl_key_list},
+    {"key", "revoke", "KEY_ID", "--tenant T", "revoke a key", CTL_PG, ctl_key_revoke},
+    {"provider-key", "set", "--tenant T --endpoint E", "--master-key-file F",
+     "store the tenant's own key for an endpoint (read from standard input)", CTL_PG, ctl_provider_key_set},
+    {"provider-key", "list", "--tenant T", "", "the tenant's provider keys, masked", CTL_PG,
+     ctl_provider_key_list},
+    {"provider-key", "revoke", "--tenant T ID", "", "stop using a provider key", CTL_PG,
+     ctl_provider_key_revoke},
+    {"provider-key", "rotate", "--old-key-file F --new-key-file G", "",
+     "re-encrypt every provider key under a new master key", CTL_PG, ctl_provider_key_rotate},
+    {"policy", "set", "--tenant T JSON", "--project P", "set the prompt policy", CTL_PG,
+     ctl_policy_set},
+    {"policy", "show", "--tenant T", "", "the tenant's and its projects' policies", CTL_PG,
+     ctl_policy_show},
+    {"audit", "list", "--tenant T", "--limit N", "the tenant's audit log, newest first", CTL_PG,
+     ctl_audit_list},
+    {"audit", "verify", "", "--tenant T",
+     "verify the audit log's hash chains; exit 1 names the first broken entry", CTL_PG,
+     ctl_audit_verify},
+    {"topics", "create", "", "--partitions N --prefix P",
+     "create the Kafka topics (P.*)", CTL_KAFKA, ctl_topics_create},
+    {"dlq", "replay", "", "--prefix P --max N --dry-run --group G",
+     "send dead-lettered requests back as async jobs", CTL_KAFKA, ctl_dlq_replay},
+};
+
+const ctl_table_t ctl_commands = {
+    "llmqctl [--pg URL] [--brokers HOST:PORT] COMMAND ...",
+    rows,
+    sizeof(rows) / sizeof(rows[0]),
+    "R is a role: viewer, developer (the default), admin or owner; a key's role may\n"
+    "also be platform. provider-key set reads the key from standard input and\n"
+    "encrypts it with the master key (--master-key-file F, or LLMQ_MASTER_KEY).\n"
+    "policy set's JSON, e.g. '{\"kinds\":{\"jwt\":\"allow\"},\"blocked_keywords\":[\"x\"]}'.\n"
+    "dlq replay reads P.requests.dlq and writes P.requests; G is the consumer group\n"
+    "that remembers how far it got (default llmq-dlq-replay).\n"
+    "A command missing an argument it needs says which, with its usage line (exit 2);\n"
+    "COMMAND --help prints that line.\n"
+    "\n"
+    "PostgreSQL comes from --pg or LLMQ_PG_URL; Kafka from --brokers or\n"
+    "LLMQ_KAFKA_BROKERS.\n",
+};
