@@ -4,40 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/api_key.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "ops/llmqctl/db.h"
 
-#define KEY_SIZE 64        /* "llmq-" + 48 hex digits + NUL fits */
-#define KEY_PREFIX_LEN 12  /* what api_keys.key_prefix keeps of a key, to recognise it by */
-
-/* A new API key ("llmq-" and 48 hex digits), the prefix stored to recognise it and the SHA-256
- * stored to check it: the key itself is never stored.
- * TODO(merge): lq_api_key_new */
-static lq_err_t ctl_api_key_new(char key[KEY_SIZE], char prefix[KEY_PREFIX_LEN + 1],
-                                char hash[65])
-{
-    unsigned char raw[24];
-    char hex[2 * sizeof(raw) + 1];
-
-    if (lq_random_bytes(raw, sizeof(raw)) != LQ_OK)
-        return LQ_ERR_IO;
-    lq_hex(hex, raw, sizeof(raw));
-    snprintf(key, KEY_SIZE, "llmq-%s", hex);
-    snprintf(prefix, KEY_PREFIX_LEN + 1, "%.*s", KEY_PREFIX_LEN, key);
-    return lq_sha256_hex(hash, key, strlen(key));
-}
-
 int ctl_key_create(const ctl_call_t *c)
 {
     const char *days = ctl_opt(c, "--expires-in-days"), *role = ctl_opt_or(c, "--role", "developer");
-    char key[KEY_SIZE], hash[65], id[LQ_UUID_STR_LEN + 1], prefix[KEY_PREFIX_LEN + 1],
-        scopes[128], expires[32];
+    char id[LQ_UUID_STR_LEN + 1], scopes[128], expires[32];
+    lq_api_key_t k;
     const char *params[11] = {"llmqctl", ctl_opt(c, "--tenant"), id, ctl_opt(c, "--project"),
                               ctl_opt(c, "--user"), ctl_opt_or(c, "--name", ""), role, scopes,
-                              days ? expires : NULL, prefix, hash};
+                              days ? expires : NULL, k.prefix, k.sha256};
 
-    if (ctl_api_key_new(key, prefix, hash) != LQ_OK)
+    if (lq_api_key_generate(&k) != LQ_OK)
         return ctl_fail(1, "cannot make a key (no randomness?)");
     lq_uuid7(id, lq_wall_ms());
     snprintf(scopes, sizeof(scopes), "{%s}", ctl_opt_or(c, "--scopes", ""));
@@ -47,9 +28,12 @@ int ctl_key_create(const ctl_call_t *c)
     if (ctl_admin_call(c->conn,
                        "SELECT admin_create_key($1, $2, $3::uuid, $4, $5, $6, $7, $8::text[],"
                        " to_timestamp($9::double precision), $10, $11)::text",
-                       11, params, CTL_ADMIN_QUIET))
+                       11, params, CTL_ADMIN_QUIET)) {
+        lq_api_key_wipe(&k);
         return 1;
-    printf("%s\n", key);
+    }
+    printf("%s\n", k.key);
+    lq_api_key_wipe(&k);
     fprintf(stderr, "key id %s (%s) for tenant %s: store the key now, it is not shown again\n", id,
             role, params[1]);
     return 0;
