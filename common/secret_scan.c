@@ -124,115 +124,154 @@ static size_t aws_secret(const unsigned char *p, size_t n, lq_secret_kind_t *kin
 }
 
 /* The secret starting at p (n bytes left), its length, or 0. */
+/* Secrets that are a fixed prefix and a run of one character class: at least min
+ * characters, or exactly exact (when not 0). Grouped by first byte, so a candidate is
+ * tried against its own few rules; in a group a longer prefix comes before a shorter one it
+ * starts with. */
+typedef struct prefix_rule {
+    const char *prefix;
+    size_t len;
+    unsigned charset;
+    size_t min, exact;
+    lq_secret_kind_t kind;
+} prefix_rule_t;
+
+static const prefix_rule_t rules_s[] = {
+    {"sk-ant-", 7, TOKEN, 20, 0, LQ_SECRET_ANTHROPIC_KEY},
+    {"sk-", 3, TOKEN, 20, 0, LQ_SECRET_OPENAI_KEY},
+    {"sk_live_", 8, C_ALNUM, 20, 0, LQ_SECRET_STRIPE_KEY},
+    {"sk_test_", 8, C_ALNUM, 20, 0, LQ_SECRET_STRIPE_KEY}};
+static const prefix_rule_t rules_r[] = {{"rk_live_", 8, C_ALNUM, 20, 0, LQ_SECRET_STRIPE_KEY}};
+static const prefix_rule_t rules_A[] = {
+    {"AKIA", 4, C_UPPERNUM, 16, 16, LQ_SECRET_AWS_ACCESS_KEY},
+    {"ASIA", 4, C_UPPERNUM, 16, 16, LQ_SECRET_AWS_ACCESS_KEY},
+    {"AIza", 4, TOKEN, 35, 0, LQ_SECRET_GOOGLE_API_KEY}};
+static const prefix_rule_t rules_g[] = {
+    {"github_pat_", 11, C_ALNUM | C_UNDER, 22, 0, LQ_SECRET_GITHUB_TOKEN},
+    {"glpat-", 6, TOKEN, 20, 0, LQ_SECRET_GITLAB_TOKEN}};
+static const prefix_rule_t rules_l[] = {{"llmq-", 5, C_HEX, 48, 48, LQ_SECRET_LLMQ_KEY}};
+#define RULES(group) group, sizeof(group) / sizeof(group[0])
+
+static size_t match_prefix_rules(const unsigned char *p, size_t n, const prefix_rule_t *rules,
+                                 size_t count, lq_secret_kind_t *kind)
+{
+    size_t i, r;
+
+    for (i = 0; i < count; i++) {
+        const prefix_rule_t *ru = &rules[i];
+        if (n < ru->len || memcmp(p, ru->prefix, ru->len) != 0)
+            continue;
+        r = run(p + ru->len, n - ru->len, ru->charset);
+        if (ru->exact ? r == ru->exact : r >= ru->min) {
+            *kind = ru->kind;
+            return ru->len + r;
+        }
+    }
+    return 0;
+}
+
+/* gh[pousr]_ and 36+ letters or digits: GitHub's classic tokens */
+static size_t match_github(const unsigned char *p, size_t n, lq_secret_kind_t *kind)
+{
+    size_t r;
+
+    if (n <= 4 || p[1] != 'h' || !strchr("pousr", p[2]) || p[3] != '_' ||
+        (r = run(p + 4, n - 4, C_ALNUM)) < 36)
+        return 0;
+    *kind = LQ_SECRET_GITHUB_TOKEN;
+    return 4 + r;
+}
+
+/* xox[baprs]- and 10+ letters, digits or dashes: Slack's tokens */
+static size_t match_slack(const unsigned char *p, size_t n, lq_secret_kind_t *kind)
+{
+    size_t r;
+
+    if (n <= 5 || p[1] != 'o' || p[2] != 'x' || !strchr("baprs", p[3]) || p[4] != '-' ||
+        (r = run(p + 5, n - 5, C_ALNUM | C_DASH)) < 10)
+        return 0;
+    *kind = LQ_SECRET_SLACK_TOKEN;
+    return 5 + r;
+}
+
+/* a JWT: three base64url parts, the first two JSON objects ("eyJ") */
+static size_t match_jwt(const unsigned char *p, size_t n, lq_secret_kind_t *kind)
+{
+    size_t a, b, c;
+
+    if (!starts(p, n, "eyJ") || (a = run(p, n, TOKEN)) < 10 || a >= n || p[a] != '.' ||
+        !starts(p + a + 1, n - a - 1, "eyJ") || (b = run(p + a + 1, n - a - 1, TOKEN)) < 10 ||
+        a + 1 + b >= n || p[a + 1 + b] != '.' ||
+        (c = run(p + a + 2 + b, n - a - 2 - b, TOKEN)) < 10)
+        return 0;
+    *kind = LQ_SECRET_JWT;
+    return a + 2 + b + c;
+}
+
+/* Where "-----BEGIN [RSA |EC |OPENSSH |DSA |ENCRYPTED |PGP ]PRIVATE KEY[ BLOCK]-----" ends;
+ * 0 when p is no such header. */
+static size_t private_key_header(const unsigned char *p, size_t n)
+{
+    size_t i, k;
+
+    if (!starts(p, n, "-----BEGIN "))
+        return 0;
+    for (i = 11; i + 16 <= n && i < 60; i++) {
+        if (memcmp(p + i, "PRIVATE KEY", 11) != 0)
+            continue;
+        k = i + 11;
+        if (starts(p + k, n - k, " BLOCK"))
+            k += 6;
+        return starts(p + k, n - k, "-----") ? k + 5 : 0;
+    }
+    return 0;
+}
+
+/* A private key block, to the end of its "-----END ...-----" line (or of the text, when
+ * the block is cut off). */
+static size_t match_private_key(const unsigned char *p, size_t n, lq_secret_kind_t *kind)
+{
+    size_t i, end = 0, hdr = private_key_header(p, n);
+
+    if (!hdr)
+        return 0;
+    *kind = LQ_SECRET_PRIVATE_KEY;
+    for (i = hdr; i + 8 <= n && !end; i++)
+        if (memcmp(p + i, "-----END", 8) == 0)
+            end = i + 8;
+    if (!end)
+        return n; /* cut off: everything after the header counts */
+    for (i = end; i < n && p[i] != '\n' && i < end + 60; i++)
+        ;
+    return i;
+}
+
 static size_t match(const unsigned char *p, size_t n, lq_secret_kind_t *kind)
 {
     size_t r;
 
+    /* by the first byte, so a candidate no rule starts with costs one branch */
     switch (p[0]) {
     case 's':
-        if (starts(p, n, "sk-ant-") && (r = run(p + 7, n - 7, TOKEN)) >= 20) {
-            *kind = LQ_SECRET_ANTHROPIC_KEY;
-            return 7 + r;
-        }
-        if (starts(p, n, "sk-") && (r = run(p + 3, n - 3, TOKEN)) >= 20) {
-            *kind = LQ_SECRET_OPENAI_KEY;
-            return 3 + r;
-        }
-        if ((starts(p, n, "sk_live_") || starts(p, n, "sk_test_")) &&
-            (r = run(p + 8, n - 8, C_ALNUM)) >= 20) {
-            *kind = LQ_SECRET_STRIPE_KEY;
-            return 8 + r;
-        }
-        return 0;
+        return match_prefix_rules(p, n, RULES(rules_s), kind);
     case 'r':
-        if (starts(p, n, "rk_live_") && (r = run(p + 8, n - 8, C_ALNUM)) >= 20) {
-            *kind = LQ_SECRET_STRIPE_KEY;
-            return 8 + r;
-        }
-        return 0;
-    case 'A':
-        if ((starts(p, n, "AKIA") || starts(p, n, "ASIA")) && run(p + 4, n - 4, C_UPPERNUM) == 16) {
-            *kind = LQ_SECRET_AWS_ACCESS_KEY;
-            return 20;
-        }
-        if (starts(p, n, "AIza") && (r = run(p + 4, n - 4, TOKEN)) >= 35) {
-            *kind = LQ_SECRET_GOOGLE_API_KEY;
-            return 4 + r;
-        }
-        return aws_secret(p, n, kind); /* AWS_SECRET_ACCESS_KEY=... as in .env files */
-    case 'g':
-        if (n > 4 && p[0] == 'g' && p[1] == 'h' && strchr("pousr", p[2]) && p[3] == '_' &&
-            (r = run(p + 4, n - 4, C_ALNUM)) >= 36) {
-            *kind = LQ_SECRET_GITHUB_TOKEN;
-            return 4 + r;
-        }
-        if (starts(p, n, "github_pat_") && (r = run(p + 11, n - 11, C_ALNUM | C_UNDER)) >= 22) {
-            *kind = LQ_SECRET_GITHUB_TOKEN;
-            return 11 + r;
-        }
-        if (starts(p, n, "glpat-") && (r = run(p + 6, n - 6, TOKEN)) >= 20) {
-            *kind = LQ_SECRET_GITLAB_TOKEN;
-            return 6 + r;
-        }
-        return 0;
-    case 'x':
-        if (n > 5 && p[1] == 'o' && p[2] == 'x' && strchr("baprs", p[3]) && p[4] == '-' &&
-            (r = run(p + 5, n - 5, C_ALNUM | C_DASH)) >= 10) {
-            *kind = LQ_SECRET_SLACK_TOKEN;
-            return 5 + r;
-        }
-        return 0;
+        return match_prefix_rules(p, n, RULES(rules_r), kind);
     case 'l':
-        if (starts(p, n, "llmq-") && run(p + 5, n - 5, C_HEX) == 48) {
-            *kind = LQ_SECRET_LLMQ_KEY;
-            return 53;
-        }
-        return 0;
-    case 'e': {
-        /* a JWT: three base64url parts, the first two JSON objects ("eyJ") */
-        size_t a, b, c;
-        if (!starts(p, n, "eyJ") || (a = run(p, n, TOKEN)) < 10 || a >= n || p[a] != '.' ||
-            !starts(p + a + 1, n - a - 1, "eyJ") || (b = run(p + a + 1, n - a - 1, TOKEN)) < 10 ||
-            a + 1 + b >= n || p[a + 1 + b] != '.' ||
-            (c = run(p + a + 2 + b, n - a - 2 - b, TOKEN)) < 10)
-            return 0;
-        *kind = LQ_SECRET_JWT;
-        return a + 2 + b + c;
-    }
+        return match_prefix_rules(p, n, RULES(rules_l), kind);
+    case 'A':
+        r = match_prefix_rules(p, n, RULES(rules_A), kind);
+        return r ? r : aws_secret(p, n, kind); /* AWS_SECRET_ACCESS_KEY=... as in .env files */
     case 'a':
         return aws_secret(p, n, kind);
-    case '-': {
-        /* -----BEGIN [RSA |EC |OPENSSH |DSA |ENCRYPTED |PGP ]PRIVATE KEY----- ... -----END ...----- */
-        const unsigned char *hdr_end, *end;
-        size_t i;
-        if (!starts(p, n, "-----BEGIN "))
-            return 0;
-        hdr_end = NULL;
-        for (i = 11; i + 16 <= n && i < 60; i++)
-            if (memcmp(p + i, "PRIVATE KEY", 11) == 0) {
-                size_t k = i + 11;
-                if (starts(p + k, n - k, " BLOCK"))
-                    k += 6;
-                if (starts(p + k, n - k, "-----"))
-                    hdr_end = p + k + 5;
-                break;
-            }
-        if (!hdr_end)
-            return 0;
-        *kind = LQ_SECRET_PRIVATE_KEY;
-        end = NULL;
-        for (i = (size_t)(hdr_end - p); i + 8 <= n; i++)
-            if (memcmp(p + i, "-----END", 8) == 0) {
-                end = p + i + 8;
-                break;
-            }
-        if (!end)
-            return n; /* cut off: everything after the header counts */
-        i = (size_t)(end - p);
-        while (i < n && p[i] != '\n' && i < (size_t)(end - p) + 60)
-            i++;
-        return i;
-    }
+    case 'g':
+        r = match_github(p, n, kind);
+        return r ? r : match_prefix_rules(p, n, RULES(rules_g), kind);
+    case 'x':
+        return match_slack(p, n, kind);
+    case 'e':
+        return match_jwt(p, n, kind);
+    case '-':
+        return match_private_key(p, n, kind);
     default:
         return 0;
     }
