@@ -166,81 +166,117 @@ static void env_name(char *dst, size_t dst_size, const char *key)
     dst[o] = '\0';
 }
 
-lq_err_t lq_config_create(lq_config_t **out, const lq_config_def_t *const *tables, int argc,
-                          char **argv, char *errstr, size_t errstr_size)
+/* Every row of every table, at its default. */
+static lq_err_t load_defaults(lq_config_t *cfg, const lq_config_def_t *const *tables)
 {
-    lq_config_t *cfg = calloc(1, sizeof(*cfg));
-    const char *file = getenv("LLMQ_CONFIG");
-    lq_err_t err = LQ_ERR_NOMEM;
     size_t n = 0, t, i;
-    int a;
 
-    *out = NULL;
-    if (!cfg)
-        goto fail;
     for (t = 0; tables[t]; t++)
         for (i = 0; tables[t][i].key; i++)
             n++;
     cfg->entries = calloc(n ? n : 1, sizeof(*cfg->entries));
     if (!cfg->entries)
-        goto fail;
+        return LQ_ERR_NOMEM;
     for (t = 0; tables[t]; t++) {
         for (i = 0; tables[t][i].key; i++) {
             cfg_entry_t *e = &cfg->entries[cfg->n_entries++];
             e->def = &tables[t][i];
             e->value = strdup(tables[t][i].def ? tables[t][i].def : "");
             if (!e->value)
-                goto fail;
+                return LQ_ERR_NOMEM;
         }
     }
-    for (a = 1; a < argc; a++)
-        if (strcmp(argv[a], "--config") == 0 && a + 1 < argc)
-            file = argv[a + 1];
-    if (file && *file) {
-        err = load_file(cfg, file, errstr, errstr_size);
-        if (err)
-            goto fail;
-    }
+    return LQ_OK;
+}
+
+/* LLMQ_<KEY> for every key that has one. */
+static lq_err_t load_env(lq_config_t *cfg, char *errstr, size_t errstr_size)
+{
+    size_t i;
+
     for (i = 0; i < cfg->n_entries; i++) {
         char name[256];
         const char *v;
+        lq_err_t err;
         env_name(name, sizeof(name), cfg->entries[i].def->key);
         v = getenv(name);
-        if (v) {
-            err = lq_config_set(cfg, cfg->entries[i].def->key, v, errstr, errstr_size);
-            if (err) {
-                snprintf(errstr + strlen(errstr), errstr_size - strlen(errstr), " (from %s)",
-                         name);
-                goto fail;
-            }
+        err = v ? lq_config_set(cfg, cfg->entries[i].def->key, v, errstr, errstr_size) : LQ_OK;
+        if (err) {
+            snprintf(errstr + strlen(errstr), errstr_size - strlen(errstr), " (from %s)", name);
+            return err;
         }
     }
+    return LQ_OK;
+}
+
+/* One --set key=value. */
+static lq_err_t set_flag(lq_config_t *cfg, const char *arg, char *errstr, size_t errstr_size)
+{
+    char buf[4096], *eq;
+
+    if (snprintf(buf, sizeof(buf), "%s", arg) >= (int)sizeof(buf)) {
+        snprintf(errstr, errstr_size, "--set argument too long");
+        return LQ_ERR_CONFIG;
+    }
+    eq = strchr(buf, '=');
+    if (!eq) {
+        snprintf(errstr, errstr_size, "--set %s: expected key=value", buf);
+        return LQ_ERR_CONFIG;
+    }
+    *eq = '\0';
+    return lq_config_set(cfg, buf, eq + 1, errstr, errstr_size);
+}
+
+/* --set flags, in order (--config was read before); anything else is refused. */
+static lq_err_t load_flags(lq_config_t *cfg, int argc, char **argv, char *errstr,
+                           size_t errstr_size)
+{
+    int a;
+
     for (a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--config") == 0) {
             a++;
         } else if (strcmp(argv[a], "--set") == 0 && a + 1 < argc) {
-            char buf[4096], *eq;
-            if (snprintf(buf, sizeof(buf), "%s", argv[++a]) >= (int)sizeof(buf)) {
-                snprintf(errstr, errstr_size, "--set argument too long");
-                err = LQ_ERR_CONFIG;
-                goto fail;
-            }
-            eq = strchr(buf, '=');
-            if (!eq) {
-                snprintf(errstr, errstr_size, "--set %s: expected key=value", buf);
-                err = LQ_ERR_CONFIG;
-                goto fail;
-            }
-            *eq = '\0';
-            err = lq_config_set(cfg, buf, eq + 1, errstr, errstr_size);
-            if (err)
-                goto fail;
+            if (set_flag(cfg, argv[++a], errstr, errstr_size))
+                return LQ_ERR_CONFIG;
         } else {
             snprintf(errstr, errstr_size, "unknown argument \"%s\" (try --help)", argv[a]);
-            err = LQ_ERR_CONFIG;
-            goto fail;
+            return LQ_ERR_CONFIG;
         }
     }
+    return LQ_OK;
+}
+
+static const char *config_file(int argc, char **argv)
+{
+    const char *file = getenv("LLMQ_CONFIG");
+    int a;
+
+    for (a = 1; a < argc; a++)
+        if (strcmp(argv[a], "--config") == 0 && a + 1 < argc)
+            file = argv[a + 1];
+    return file;
+}
+
+lq_err_t lq_config_create(lq_config_t **out, const lq_config_def_t *const *tables, int argc,
+                          char **argv, char *errstr, size_t errstr_size)
+{
+    lq_config_t *cfg = calloc(1, sizeof(*cfg));
+    const char *file = config_file(argc, argv);
+    lq_err_t err = LQ_ERR_NOMEM;
+
+    *out = NULL;
+    if (!cfg)
+        goto fail;
+    err = load_defaults(cfg, tables);
+    if (!err && file && *file)
+        err = load_file(cfg, file, errstr, errstr_size);
+    if (!err)
+        err = load_env(cfg, errstr, errstr_size);
+    if (!err)
+        err = load_flags(cfg, argc, argv, errstr, errstr_size);
+    if (err)
+        goto fail;
     *out = cfg;
     return LQ_OK;
 fail:
