@@ -8,17 +8,17 @@
 
 #include "common/err.h"
 
-#define LQ_API_KEY_SCHEME "llmq-"
+#define LQ_API_KEY_SCHEME       "llmq-"
 #define LQ_API_KEY_RANDOM_BYTES 24 /* 192 bits */
 /* "llmq-" + 48 hex digits */
 #define LQ_API_KEY_LEN (sizeof(LQ_API_KEY_SCHEME) - 1 + 2 * LQ_API_KEY_RANDOM_BYTES)
 /* Characters of a key kept in clear to find its row: long enough to spread the keys over
  * many prefixes, far too short to be the key. */
 #define LQ_API_KEY_PREFIX_LEN 12
-#define LQ_API_KEY_HASH_LEN 64 /* SHA-256, hex */
+#define LQ_API_KEY_HASH_LEN   64 /* SHA-256, hex */
 
 typedef struct lq_api_key {
-    char key[LQ_API_KEY_LEN + 1];               /* the clear key: show it once, then wipe */
+    char key[LQ_API_KEY_LEN + 1]; /* the clear key: show it once, then wipe */
     char prefix[LQ_API_KEY_PREFIX_LEN + 1];
     char sha256[LQ_API_KEY_HASH_LEN + 1];
 } lq_api_key_t;

@@ -11,7 +11,7 @@ typedef struct cfg_entry {
 } cfg_entry_t;
 
 typedef struct cfg_pass {
-    char *key;   /* with the "kafka." prefix removed */
+    char *key; /* with the "kafka." prefix removed */
     char *value;
 } cfg_pass_t;
 
@@ -46,8 +46,8 @@ static lq_err_t check_value(const lq_config_def_t *def, const char *value, char 
             return LQ_ERR_CONFIG;
         }
         if (v < def->min || v > def->max) {
-            snprintf(errstr, errstr_size, "setting %s: %lld is outside [%lld, %lld]", def->key,
-                     v, def->min, def->max);
+            snprintf(errstr, errstr_size, "setting %s: %lld is outside [%lld, %lld]", def->key, v,
+                     def->min, def->max);
             return LQ_ERR_CONFIG;
         }
     } else if (def->type == LQ_CFG_BOOL) {
@@ -349,8 +349,8 @@ static lq_err_t check_binding(const lq_config_t *cfg, size_t i, size_t out_size,
     for (j = 0; j < i; j++) {
         const lq_config_def_t *o = cfg->entries[j].def;
         if (o->offset < end && d->offset < o->offset + field_size(o->type)) {
-            snprintf(errstr, errstr_size, "BUG: settings %s and %s are bound to one field",
-                     o->key, d->key);
+            snprintf(errstr, errstr_size, "BUG: settings %s and %s are bound to one field", o->key,
+                     d->key);
             return LQ_ERR_CONFIG;
         }
     }
@@ -418,14 +418,14 @@ void lq_config_print_reference(const lq_config_def_t *const *tables, FILE *fp)
             env_name(env, sizeof(env), d->key);
             if (d->type == LQ_CFG_INT)
                 snprintf(range, sizeof(range), "%lld – %lld", d->min, d->max);
-            fprintf(fp, "| `%s` | `%s` | %s | `%s` | %s | %s |\n", d->key, env,
-                    type_names[d->type], d->def && *d->def ? d->def : "", range, d->doc);
+            fprintf(fp, "| `%s` | `%s` | %s | `%s` | %s | %s |\n", d->key, env, type_names[d->type],
+                    d->def && *d->def ? d->def : "", range, d->doc);
         }
     }
 }
 
-int lq_config_handle_info_flags(const lq_config_def_t *const *tables, const char *daemon,
-                                int argc, char **argv)
+int lq_config_handle_info_flags(const lq_config_def_t *const *tables, const char *daemon, int argc,
+                                char **argv)
 {
     int a;
 
@@ -452,7 +452,8 @@ const lq_config_def_t lq_common_settings[] = {
     {"log.json", LQ_CFG_BOOL, "false", 0, 0, "write logs as one JSON object per line",
      LQ_CFG_AT(lq_common_settings_t, log.json)},
     {"kafka.brokers", LQ_CFG_STRING, "127.0.0.1:9092", 0, 0,
-     "Kafka bootstrap servers (host:port,...); other kafka.* keys in the config file go to librdkafka verbatim",
+     "Kafka bootstrap servers (host:port,...); other kafka.* keys in the config file go to "
+     "librdkafka verbatim",
      LQ_CFG_AT(lq_common_settings_t, kafka.brokers)},
     {"kafka.compression", LQ_CFG_STRING, "none", 0, 0,
      "compression of produced batches: none, lz4, zstd, gzip or snappy (none is cheapest in "
@@ -466,15 +467,17 @@ const lq_config_def_t lq_common_settings[] = {
     {"pg.url", LQ_CFG_STRING, "postgresql:///llmq", 0, 0,
      "PostgreSQL connection string (libpq URI or key=value)",
      LQ_CFG_AT(lq_common_settings_t, pg.url)},
-    {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0, "topic of accepted chat requests (key = tenant)",
+    {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0,
+     "topic of accepted chat requests (key = tenant)",
      LQ_CFG_AT(lq_common_settings_t, topic.requests)},
-    {"topic.responses", LQ_CFG_STRING, "llmq.responses", 0, 0, "topic of job status changes and results",
-     LQ_CFG_AT(lq_common_settings_t, topic.responses)},
+    {"topic.responses", LQ_CFG_STRING, "llmq.responses", 0, 0,
+     "topic of job status changes and results", LQ_CFG_AT(lq_common_settings_t, topic.responses)},
     {"topic.usage", LQ_CFG_STRING, "llmq.usage", 0, 0, "topic of usage events",
      LQ_CFG_AT(lq_common_settings_t, topic.usage)},
     {"topic.traces", LQ_CFG_STRING, "llmq.traces", 0, 0, "topic of trace events",
      LQ_CFG_AT(lq_common_settings_t, topic.traces)},
-    {"topic.dlq", LQ_CFG_STRING, "llmq.requests.dlq", 0, 0, "dead-letter topic for requests that cannot be processed",
+    {"topic.dlq", LQ_CFG_STRING, "llmq.requests.dlq", 0, 0,
+     "dead-letter topic for requests that cannot be processed",
      LQ_CFG_AT(lq_common_settings_t, topic.dlq)},
     {"topic.cancels", LQ_CFG_STRING, "llmq.cancels", 0, 0,
      "topic of job cancellations (key = tenant; same partition count as topic.requests)",

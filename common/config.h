@@ -12,12 +12,12 @@
 typedef enum lq_cfg_type { LQ_CFG_STRING, LQ_CFG_INT, LQ_CFG_BOOL } lq_cfg_type_t;
 
 typedef struct lq_config_def {
-    const char *key;     /* dotted, e.g. "http.port"; env LLMQ_HTTP_PORT */
+    const char *key; /* dotted, e.g. "http.port"; env LLMQ_HTTP_PORT */
     lq_cfg_type_t type;
-    const char *def;     /* default as text */
-    long long min, max;  /* for LQ_CFG_INT */
-    const char *doc;     /* one line for the configuration reference */
-    size_t offset;       /* where lq_config_bind writes the value: LQ_CFG_AT(struct, member) */
+    const char *def;    /* default as text */
+    long long min, max; /* for LQ_CFG_INT */
+    const char *doc;    /* one line for the configuration reference */
+    size_t offset;      /* where lq_config_bind writes the value: LQ_CFG_AT(struct, member) */
 } lq_config_def_t;
 
 /* The field a setting is bound to. Members are named as their key ("http.port" is
@@ -33,13 +33,13 @@ typedef struct lq_config lq_config_t;
 /** Build the settings from tables (each ends with a {NULL} entry), the file named by
  * --config (or LLMQ_CONFIG), the environment and --set key=value arguments.
  * On LQ_OK, *out is the caller's (lq_config_destroy). */
-lq_err_t lq_config_create(lq_config_t **out, const lq_config_def_t *const *tables,
-                          int argc, char **argv, char *errstr, size_t errstr_size);
+lq_err_t lq_config_create(lq_config_t **out, const lq_config_def_t *const *tables, int argc,
+                          char **argv, char *errstr, size_t errstr_size);
 void lq_config_destroy(lq_config_t *cfg);
 
 /** Apply one key=value on top (used by tests and by --set). */
-lq_err_t lq_config_set(lq_config_t *cfg, const char *key, const char *value,
-                       char *errstr, size_t errstr_size);
+lq_err_t lq_config_set(lq_config_t *cfg, const char *key, const char *value, char *errstr,
+                       size_t errstr_size);
 
 /* Getters abort on an unknown key: that is a programming error. Strings are borrowed. */
 const char *lq_config_str(const lq_config_t *cfg, const char *key);
@@ -56,10 +56,8 @@ void lq_config_passthrough_get(const lq_config_t *cfg, size_t i, const char **ke
 void lq_config_print_reference(const lq_config_def_t *const *tables, FILE *fp);
 
 /** 1 when argv asks for help/reference (handled and printed); the daemon then exits 0. */
-int lq_config_handle_info_flags(const lq_config_def_t *const *tables, const char *daemon,
-                                int argc, char **argv);
-
-
+int lq_config_handle_info_flags(const lq_config_def_t *const *tables, const char *daemon, int argc,
+                                char **argv);
 
 /* The topics' names (settings topic.*). */
 typedef struct lq_topics {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 typedef struct slot {
-    char *key;       /* NULL = empty; TOMBSTONE = deleted */
+    char *key; /* NULL = empty; TOMBSTONE = deleted */
     void *value;
     uint64_t hash;
 } slot_t;
@@ -15,8 +15,8 @@ static char tombstone_mark;
 
 struct lq_hashmap {
     slot_t *slots;
-    size_t cap;   /* power of two */
-    size_t used;  /* live entries */
+    size_t cap;    /* power of two */
+    size_t used;   /* live entries */
     size_t filled; /* live + tombstones */
 };
 

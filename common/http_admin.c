@@ -21,8 +21,7 @@ struct lq_http_admin {
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *ctype,
                              char *body, size_t len)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     enum MHD_Result ret;
 
     if (!r) {
@@ -74,14 +73,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 
 static struct MHD_Daemon *listen_on(lq_http_admin_t *a, const struct sockaddr_in *sa)
 {
-    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
-                            handler, a, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT,
-                            10u, MHD_OPTION_END);
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, handler,
+                            a, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                            MHD_OPTION_END);
 }
 
 lq_err_t lq_http_admin_start(lq_http_admin_t **out, const char *bind_addr, int port,
-                             lq_ready_fn ready, void *ready_arg, char *errstr,
-                             size_t errstr_size)
+                             lq_ready_fn ready, void *ready_arg, char *errstr, size_t errstr_size)
 {
     const char *addr = bind_addr && *bind_addr ? bind_addr : "127.0.0.1";
     const union MHD_DaemonInfo *info;
@@ -119,8 +117,8 @@ lq_err_t lq_http_admin_start(lq_http_admin_t **out, const char *bind_addr, int p
     info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
     a->port = info ? info->port : port;
     if (port > 0 && a->port != port)
-        LQ_WARN("admin http: port %d is taken; /healthz, /readyz and /metrics are on %s:%d",
-                port, addr, a->port);
+        LQ_WARN("admin http: port %d is taken; /healthz, /readyz and /metrics are on %s:%d", port,
+                addr, a->port);
     else
         LQ_INFO("admin http: /healthz, /readyz and /metrics on %s:%d", addr, a->port);
     *out = a;

@@ -16,8 +16,7 @@ typedef int (*lq_ready_fn)(void *arg, char *why, size_t why_size);
  * a port another process holds falls back to any free port (logged as a warning); port -1 =
  * disabled, *out stays NULL. */
 lq_err_t lq_http_admin_start(lq_http_admin_t **out, const char *bind_addr, int port,
-                             lq_ready_fn ready, void *ready_arg, char *errstr,
-                             size_t errstr_size);
+                             lq_ready_fn ready, void *ready_arg, char *errstr, size_t errstr_size);
 void lq_http_admin_stop(lq_http_admin_t *a); /* NULL-safe */
 
 /** The port listened on; -1 when a is NULL (disabled). */

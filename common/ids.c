@@ -29,8 +29,10 @@ int lq_unhex(const char *hex, unsigned char *out, size_t max)
         return -1;
     for (i = 0; i < len; i++) {
         char c = hex[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int v = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (v < 0)
             return -1;
         if (i % 2)
@@ -129,7 +131,8 @@ int64_t lq_uuid7_time_ms(const char *s)
         char c = s[i];
         if (c == '-')
             continue;
-        ms = ms * 16 + (isdigit((unsigned char)c) ? c - '0' : (tolower((unsigned char)c) - 'a' + 10));
+        ms = ms * 16 +
+             (isdigit((unsigned char)c) ? c - '0' : (tolower((unsigned char)c) - 'a' + 10));
         n++;
     }
     return ms;

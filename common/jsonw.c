@@ -82,10 +82,22 @@ static void close_scope(lq_jsonw_t *w, char c)
     put(w, &c, 1);
 }
 
-void lq_jsonw_obj_open(lq_jsonw_t *w) { open_scope(w, '{'); }
-void lq_jsonw_obj_close(lq_jsonw_t *w) { close_scope(w, '}'); }
-void lq_jsonw_arr_open(lq_jsonw_t *w) { open_scope(w, '['); }
-void lq_jsonw_arr_close(lq_jsonw_t *w) { close_scope(w, ']'); }
+void lq_jsonw_obj_open(lq_jsonw_t *w)
+{
+    open_scope(w, '{');
+}
+void lq_jsonw_obj_close(lq_jsonw_t *w)
+{
+    close_scope(w, '}');
+}
+void lq_jsonw_arr_open(lq_jsonw_t *w)
+{
+    open_scope(w, '[');
+}
+void lq_jsonw_arr_close(lq_jsonw_t *w)
+{
+    close_scope(w, ']');
+}
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
@@ -146,14 +158,28 @@ static void put_escaped(lq_jsonw_t *w, const char *s, size_t n)
         put(w, s + start, i - start);
         start = i + 1;
         switch (c) {
-        case '"': put(w, "\\\"", 2); break;
-        case '\\': put(w, "\\\\", 2); break;
-        case '\n': put(w, "\\n", 2); break;
-        case '\r': put(w, "\\r", 2); break;
-        case '\t': put(w, "\\t", 2); break;
+        case '"':
+            put(w, "\\\"", 2);
+            break;
+        case '\\':
+            put(w, "\\\\", 2);
+            break;
+        case '\n':
+            put(w, "\\n", 2);
+            break;
+        case '\r':
+            put(w, "\\r", 2);
+            break;
+        case '\t':
+            put(w, "\\t", 2);
+            break;
         default:
-            esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
-            esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
+            esc[0] = '\\';
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
             put(w, esc, 6);
         }
     }

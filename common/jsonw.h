@@ -12,7 +12,7 @@
 typedef struct lq_jsonw {
     char *p;
     size_t len, cap;
-    int failed;                        /* allocation failed or misuse: discard the text */
+    int failed; /* allocation failed or misuse: discard the text */
     int depth;
     unsigned count[LQ_JSONW_MAX_DEPTH]; /* values written at each level */
     int after_key;

@@ -20,8 +20,8 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
         LQ_DEBUG("kafka %s: %s", fac, buf);
 }
 
-static lq_err_t conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
-                         char *errstr, size_t errstr_size)
+static lq_err_t conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
+                         size_t errstr_size)
 {
     char kerr[256];
 
@@ -50,9 +50,9 @@ static lq_err_t conf_role(rd_kafka_conf_t *conf, const lq_kafka_spec_t *sp, char
     /* No compression by default: llmq's batches are small, and LZ4's per-batch set-up cost
      * was the largest CPU item of the producers (see docs/benchmarks.md). */
     const char *compression = sp->compression && *sp->compression ? sp->compression : "none";
-    const char *const producer[] = {"enable.idempotence", "true", "acks", "all",
-                                    "partitioner", "murmur2_random", "linger.ms", "2",
-                                    "compression.type", compression, NULL};
+    const char *const producer[] = {"enable.idempotence", "true",           "acks",      "all",
+                                    "partitioner",        "murmur2_random", "linger.ms", "2",
+                                    "compression.type",   compression,      NULL};
     const char *const consumer[] = {"auto.offset.reset", "earliest", NULL};
 
     if (sp->role == LQ_KAFKA_PRODUCER)

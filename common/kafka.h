@@ -25,17 +25,17 @@ typedef void lq_kafka_rebalance_cb_t(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 typedef struct lq_kafka_spec {
     lq_kafka_role_t role;
-    const char *brokers;            /* bootstrap.servers (required) */
-    const char *client_id;          /* e.g. "llmq-ingest" (required) */
-    const char *group_id;           /* consumers: the consumer group (required for them) */
-    const char *compression;        /* producers: NULL or "none" = none */
-    const char *const *settings;    /* this client's own settings on top of its role's:
+    const char *brokers;                   /* bootstrap.servers (required) */
+    const char *client_id;                 /* e.g. "llmq-ingest" (required) */
+    const char *group_id;                  /* consumers: the consumer group (required for them) */
+    const char *compression;               /* producers: NULL or "none" = none */
+    const char *const *settings;           /* this client's own settings on top of its role's:
                                        key, value, ..., NULL (may be NULL) */
-    const lq_config_t *cfg;         /* NULL, or settings whose kafka.* pass-through keys are
+    const lq_config_t *cfg;                /* NULL, or settings whose kafka.* pass-through keys are
                                        applied last (an operator's word wins) */
-    lq_kafka_dr_cb_t *on_delivery;  /* producers: delivery reports (may be NULL) */
+    lq_kafka_dr_cb_t *on_delivery;         /* producers: delivery reports (may be NULL) */
     lq_kafka_rebalance_cb_t *on_rebalance; /* consumers: may be NULL (librdkafka assigns) */
-    void *opaque;                   /* passed to the callbacks */
+    void *opaque;                          /* passed to the callbacks */
 } lq_kafka_spec_t;
 
 /** A spec of role for a daemon: brokers, compression and pass-through from its settings. */

@@ -60,14 +60,13 @@ void lq_log_write(lq_log_level_t level, const char *fmt, ...)
     va_end(ap);
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
     if (log_json) {
         char esc[4200];
         json_escape(esc, sizeof(esc), msg);
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"daemon\":\"%s\",\"msg\":\"%s\"}\n",
-                ts, level_names[level], log_daemon, esc);
+        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"daemon\":\"%s\",\"msg\":\"%s\"}\n", ts,
+                level_names[level], log_daemon, esc);
     } else {
         fprintf(stderr, "%s %-5s %s: %s\n", ts, level_names[level], log_daemon, msg);
     }

@@ -11,9 +11,8 @@
 
 enum kind { K_COUNTER, K_GAUGE, K_HISTOGRAM };
 
-static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                       0.1,    0.25,  0.5,    1,     2.5,   5,     10,
-                                       30,     60};
+static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                       0.25,   0.5,   1,      2.5,   5,    10,    30,   60};
 #define N_BUCKETS (sizeof(bucket_bounds) / sizeof(bucket_bounds[0]))
 
 struct lq_metric {
@@ -48,8 +47,7 @@ static lq_metric_t *get_or_create(enum kind kind, const char *name, const char *
             m->name = strdup(name);
             m->help = strdup(help ? help : "");
             m->labels = strdup(labels ? labels : "");
-            if (!m->name || !m->help || !m->labels ||
-                lq_hashmap_put(reg_map, key, m) != LQ_OK) {
+            if (!m->name || !m->help || !m->labels || lq_hashmap_put(reg_map, key, m) != LQ_OK) {
                 free(m->name);
                 free(m->help);
                 free(m->labels);
@@ -195,8 +193,7 @@ char *lq_metrics_render(size_t *len)
             continue; /* the family was written with its first member */
         {
             static const char *const types[] = {"counter", "gauge", "histogram"};
-            bprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
-                    types[m->kind]);
+            bprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, types[m->kind]);
         }
         for (x = m; x; x = x->next)
             if (strcmp(x->name, m->name) == 0)

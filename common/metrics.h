@@ -15,8 +15,8 @@ lq_metric_t *lq_metrics_gauge(const char *name, const char *help, const char *la
 /** Histogram of durations in seconds (buckets from 0.5 ms to 60 s). */
 lq_metric_t *lq_metrics_histogram(const char *name, const char *help, const char *labels);
 
-void lq_metric_add(lq_metric_t *m, int64_t delta);   /* counter or gauge; NULL-safe */
-void lq_metric_set(lq_metric_t *m, int64_t value);   /* gauge; NULL-safe */
+void lq_metric_add(lq_metric_t *m, int64_t delta);     /* counter or gauge; NULL-safe */
+void lq_metric_set(lq_metric_t *m, int64_t value);     /* gauge; NULL-safe */
 void lq_metric_observe_us(lq_metric_t *m, int64_t us); /* histogram; NULL-safe */
 
 /** Prometheus text exposition; caller frees. */

@@ -49,8 +49,8 @@ lq_err_t lq_migrations_apply(PGconn *conn, int *applied, char *errstr, size_t er
         snprintf(version, sizeof(version), "%d", migration_version(name));
         params[0] = version;
         params[1] = name;
-        res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
-                           NULL, params, NULL, NULL, 0);
+        res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1, NULL,
+                           params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             lq_pg_errstr(conn, errstr, errstr_size);
             PQclear(res);
@@ -72,8 +72,9 @@ lq_err_t lq_migrations_apply(PGconn *conn, int *applied, char *errstr, size_t er
             lq_pg_exec(conn, "ROLLBACK", detail, sizeof(detail));
             goto out;
         }
-        res = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)",
-                           2, NULL, params, NULL, NULL, 0);
+        res =
+            PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)",
+                         2, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             char detail[512];
             lq_pg_errstr(conn, errstr, errstr_size);
@@ -89,11 +90,10 @@ lq_err_t lq_migrations_apply(PGconn *conn, int *applied, char *errstr, size_t er
         LQ_INFO("applied migration %s", name);
         count++;
     }
-out:
-    {
-        char ignore[256];
-        lq_pg_exec(conn, "SELECT pg_advisory_unlock(7317001)", ignore, sizeof(ignore));
-    }
+out : {
+    char ignore[256];
+    lq_pg_exec(conn, "SELECT pg_advisory_unlock(7317001)", ignore, sizeof(ignore));
+}
     if (applied)
         *applied = count;
     return err;

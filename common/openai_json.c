@@ -5,8 +5,8 @@
 #include <string.h>
 
 static const char *const message_keys[] = {"role", "content", NULL};
-static const char *const top_keys[] = {"id", "object", "created", "model", "choices", "usage",
-                                       "error", NULL};
+static const char *const top_keys[] = {"id",      "object", "created", "model",
+                                       "choices", "usage",  "error",   NULL};
 
 /* The members of a JSON object text (provider fields such as tool_calls or citations) into
  * the object being written: re-serialised, never trusted; reserved keys are skipped.
@@ -22,7 +22,8 @@ static void write_members(lq_jsonw_t *w, const char *json_text, const char *cons
     if (!json_text)
         return;
     extra = json_loads(json_text, 0, &jerr);
-    json_object_foreach(extra, k, v) {
+    json_object_foreach(extra, k, v)
+    {
         char *text;
         int skip = 0;
         for (i = 0; reserved[i]; i++)
@@ -31,9 +32,8 @@ static void write_members(lq_jsonw_t *w, const char *json_text, const char *cons
             continue;
         if (with_index && !strcmp(k, "tool_calls") && json_is_array(v)) {
             json_t *e;
-            json_array_foreach(v, i, e)
-                if (json_is_object(e) && !json_object_get(e, "index"))
-                    json_object_set_new(e, "index", json_integer((json_int_t)i));
+            json_array_foreach(v, i, e) if (json_is_object(e) && !json_object_get(e, "index"))
+                json_object_set_new(e, "index", json_integer((json_int_t)i));
         }
         text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (text) {
@@ -138,10 +138,9 @@ void lq_openai_write_job_error(lq_jsonw_t *w, const lq_job_error_t *e)
     lq_jsonw_obj_close(w);
 }
 
-json_t *lq_openai_error(const char *message, const char *type, const char *param,
-                        const char *code)
+json_t *lq_openai_error(const char *message, const char *type, const char *param, const char *code)
 {
-    return json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", message, "type", type,
-                     "param", param ? json_string(param) : json_null(), "code",
+    return json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", message, "type", type, "param",
+                     param ? json_string(param) : json_null(), "code",
                      code ? json_string(code) : json_null());
 }

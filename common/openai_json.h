@@ -17,8 +17,8 @@ typedef struct lq_openai_chunk {
     const char *job_id;
     int64_t created_s;
     const char *model;
-    const char *role;               /* first chunk: "assistant", else NULL */
-    const char *content;            /* NULL: no content key */
+    const char *role;    /* first chunk: "assistant", else NULL */
+    const char *content; /* NULL: no content key */
     size_t content_len;
     const char *finish_reason;      /* last chunk, else NULL (written as null) */
     const char *message_extra_json; /* delta fields such as tool_calls, or NULL */
@@ -35,7 +35,6 @@ void lq_openai_write_chunk(lq_jsonw_t *w, const lq_openai_chunk_t *k);
 void lq_openai_write_job_error(lq_jsonw_t *w, const lq_job_error_t *e);
 
 /** {"error":{"message","type","param","code"}}; param/code may be NULL. New reference. */
-json_t *lq_openai_error(const char *message, const char *type, const char *param,
-                        const char *code);
+json_t *lq_openai_error(const char *message, const char *type, const char *param, const char *code);
 
 #endif

@@ -6,9 +6,9 @@
 #include <string.h>
 
 static const char *const names[LQ_SECRET_KIND_COUNT] = {
-    "openai_key",   "anthropic_key", "aws_access_key", "aws_secret_key",
-    "github_token", "gitlab_token",  "private_key",    "slack_token",
-    "google_api_key", "stripe_key",  "llmq_key",       "jwt"};
+    "openai_key",     "anthropic_key", "aws_access_key", "aws_secret_key",
+    "github_token",   "gitlab_token",  "private_key",    "slack_token",
+    "google_api_key", "stripe_key",    "llmq_key",       "jwt"};
 
 const char *lq_secret_kind_name(lq_secret_kind_t k)
 {
@@ -33,7 +33,7 @@ int lq_secret_severity(lq_secret_kind_t k)
 /* character classes */
 enum { C_ALNUM = 1, C_DASH = 2, C_UNDER = 4, C_HEX = 8, C_UPPERNUM = 16, C_B64 = 32 };
 static unsigned char cls[256];
-static unsigned char first[256]; /* bytes that may start a secret */
+static unsigned char first[256];      /* bytes that may start a secret */
 static unsigned char pair[65536 / 8]; /* bit (a << 8 | b): two bytes that may start one */
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
@@ -66,7 +66,8 @@ static void build_tables(void)
                                               "ey", "aw", "aW", "AW", "Aw", "gi", "--", NULL};
         int i2;
         for (i2 = 0; starts2[i2]; i2++) {
-            unsigned v = (unsigned)(unsigned char)starts2[i2][0] << 8 | (unsigned char)starts2[i2][1];
+            unsigned v =
+                (unsigned)(unsigned char)starts2[i2][0] << 8 | (unsigned char)starts2[i2][1];
             pair[v >> 3] = (unsigned char)(pair[v >> 3] | (1u << (v & 7)));
         }
     }
@@ -136,16 +137,14 @@ typedef struct prefix_rule {
     lq_secret_kind_t kind;
 } prefix_rule_t;
 
-static const prefix_rule_t rules_s[] = {
-    {"sk-ant-", 7, TOKEN, 20, 0, LQ_SECRET_ANTHROPIC_KEY},
-    {"sk-", 3, TOKEN, 20, 0, LQ_SECRET_OPENAI_KEY},
-    {"sk_live_", 8, C_ALNUM, 20, 0, LQ_SECRET_STRIPE_KEY},
-    {"sk_test_", 8, C_ALNUM, 20, 0, LQ_SECRET_STRIPE_KEY}};
+static const prefix_rule_t rules_s[] = {{"sk-ant-", 7, TOKEN, 20, 0, LQ_SECRET_ANTHROPIC_KEY},
+                                        {"sk-", 3, TOKEN, 20, 0, LQ_SECRET_OPENAI_KEY},
+                                        {"sk_live_", 8, C_ALNUM, 20, 0, LQ_SECRET_STRIPE_KEY},
+                                        {"sk_test_", 8, C_ALNUM, 20, 0, LQ_SECRET_STRIPE_KEY}};
 static const prefix_rule_t rules_r[] = {{"rk_live_", 8, C_ALNUM, 20, 0, LQ_SECRET_STRIPE_KEY}};
-static const prefix_rule_t rules_A[] = {
-    {"AKIA", 4, C_UPPERNUM, 16, 16, LQ_SECRET_AWS_ACCESS_KEY},
-    {"ASIA", 4, C_UPPERNUM, 16, 16, LQ_SECRET_AWS_ACCESS_KEY},
-    {"AIza", 4, TOKEN, 35, 0, LQ_SECRET_GOOGLE_API_KEY}};
+static const prefix_rule_t rules_A[] = {{"AKIA", 4, C_UPPERNUM, 16, 16, LQ_SECRET_AWS_ACCESS_KEY},
+                                        {"ASIA", 4, C_UPPERNUM, 16, 16, LQ_SECRET_AWS_ACCESS_KEY},
+                                        {"AIza", 4, TOKEN, 35, 0, LQ_SECRET_GOOGLE_API_KEY}};
 static const prefix_rule_t rules_g[] = {
     {"github_pat_", 11, C_ALNUM | C_UNDER, 22, 0, LQ_SECRET_GITHUB_TOKEN},
     {"glpat-", 6, TOKEN, 20, 0, LQ_SECRET_GITLAB_TOKEN}};
@@ -350,7 +349,8 @@ int lq_contains_word(const char *text, size_t len, const char *word)
     for (i = 0; i + w <= len; i++) {
         if (i > 0 && isalnum((unsigned char)text[i - 1]))
             continue;
-        for (j = 0; j < w && tolower((unsigned char)text[i + j]) == tolower((unsigned char)word[j]); j++)
+        for (j = 0; j < w && tolower((unsigned char)text[i + j]) == tolower((unsigned char)word[j]);
+             j++)
             ;
         if (j == w && (i + w == len || !isalnum((unsigned char)text[i + w])))
             return 1;

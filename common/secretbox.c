@@ -13,11 +13,14 @@
 
 static int hexval(int c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
-lq_err_t lq_master_key_parse(const char *text, lq_master_key_t *out, char *errstr, size_t errstr_size)
+lq_err_t lq_master_key_parse(const char *text, lq_master_key_t *out, char *errstr,
+                             size_t errstr_size)
 {
     char buf[128];
     size_t n = 0, i;
@@ -59,7 +62,8 @@ bad:
     return LQ_ERR_CONFIG;
 }
 
-lq_err_t lq_master_key_load(const char *path, lq_master_key_t *out, char *errstr, size_t errstr_size)
+lq_err_t lq_master_key_load(const char *path, lq_master_key_t *out, char *errstr,
+                            size_t errstr_size)
 {
     char text[256] = "";
     lq_err_t err;
@@ -112,8 +116,8 @@ lq_err_t lq_box_seal(const lq_master_key_t *k, const char *aad, const void *plai
     return ok ? LQ_OK : LQ_ERR_INVALID;
 }
 
-lq_err_t lq_box_open(const lq_master_key_t *k, const char *aad, const unsigned char *ct,
-                     size_t len, const unsigned char nonce[LQ_BOX_NONCE_LEN],
+lq_err_t lq_box_open(const lq_master_key_t *k, const char *aad, const unsigned char *ct, size_t len,
+                     const unsigned char nonce[LQ_BOX_NONCE_LEN],
                      const unsigned char tag[LQ_BOX_TAG_LEN], void *plain)
 {
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();

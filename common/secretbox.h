@@ -12,9 +12,9 @@
 
 #include "common/err.h"
 
-#define LQ_BOX_KEY_LEN 32
+#define LQ_BOX_KEY_LEN   32
 #define LQ_BOX_NONCE_LEN 12
-#define LQ_BOX_TAG_LEN 16
+#define LQ_BOX_TAG_LEN   16
 
 typedef struct lq_master_key {
     unsigned char key[LQ_BOX_KEY_LEN];
@@ -22,10 +22,12 @@ typedef struct lq_master_key {
 } lq_master_key_t;
 
 /** Parse 64 hex digits or base64 of 32 bytes (surrounding whitespace ignored). */
-lq_err_t lq_master_key_parse(const char *text, lq_master_key_t *out, char *errstr, size_t errstr_size);
+lq_err_t lq_master_key_parse(const char *text, lq_master_key_t *out, char *errstr,
+                             size_t errstr_size);
 /** From the file path (when not empty), else the environment variable LLMQ_MASTER_KEY.
  * LQ_ERR_NOT_FOUND when neither is set. */
-lq_err_t lq_master_key_load(const char *path, lq_master_key_t *out, char *errstr, size_t errstr_size);
+lq_err_t lq_master_key_load(const char *path, lq_master_key_t *out, char *errstr,
+                            size_t errstr_size);
 void lq_master_key_wipe(lq_master_key_t *k);
 
 /** Encrypt: ct gets len bytes, nonce and tag their lengths. */
@@ -33,8 +35,8 @@ lq_err_t lq_box_seal(const lq_master_key_t *k, const char *aad, const void *plai
                      unsigned char *ct, unsigned char nonce[LQ_BOX_NONCE_LEN],
                      unsigned char tag[LQ_BOX_TAG_LEN]);
 /** Decrypt and authenticate; plain gets len bytes. LQ_ERR_INVALID when it does not open. */
-lq_err_t lq_box_open(const lq_master_key_t *k, const char *aad, const unsigned char *ct,
-                     size_t len, const unsigned char nonce[LQ_BOX_NONCE_LEN],
+lq_err_t lq_box_open(const lq_master_key_t *k, const char *aad, const unsigned char *ct, size_t len,
+                     const unsigned char nonce[LQ_BOX_NONCE_LEN],
                      const unsigned char tag[LQ_BOX_TAG_LEN], void *plain);
 
 /** 1 when s is printable ASCII without spaces (what may go into an HTTP header as a

@@ -28,13 +28,13 @@ typedef struct admin_call {
     char message[300];
     char type[48];
     char code[48];
-    char param[64];     /* the field an error is about, "" when none */
-    char allow[64];     /* 405: the path's methods, for the Allow header */
+    char param[64]; /* the field an error is about, "" when none */
+    char allow[64]; /* 405: the path's methods, for the Allow header */
     /* else: the call to run */
     const char *sql;
     char *params[ADMIN_MAX_PARAMS]; /* malloc'ed; NULL = SQL NULL */
     int n_params;
-    int ok_status;      /* 200, or 201 for a creation (no row: 404) */
+    int ok_status;                /* 200, or 201 for a creation (no row: 404) */
     char key[LQ_API_KEY_LEN + 1]; /* key creation: the clear key, shown once in the answer */
 } admin_call_t;
 

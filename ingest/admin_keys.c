@@ -41,7 +41,8 @@ static int key_fields(admin_call_t *c, json_t *body, key_request_t *k)
     memset(k, 0, sizeof(*k));
     if (admin_body_str(body, "name", &k->name) || admin_body_str(body, "role", &role) ||
         admin_body_str(body, "project", &k->project) || admin_body_str(body, "user", &k->user) ||
-        (scopes && !json_is_array(scopes)) || (exp && !json_is_null(exp) && !json_is_integer(exp))) {
+        (scopes && !json_is_array(scopes)) ||
+        (exp && !json_is_null(exp) && !json_is_integer(exp))) {
         admin_refuse(c, 400, "invalid_request_error", "invalid_value",
                      "name, role, project and user are strings, scopes a list of strings, "
                      "expires_at a Unix time.");
@@ -77,8 +78,7 @@ static int key_narrowed(admin_call_t *c, const ingest_identity_t *who, key_reque
     if (who->project_id[0]) {
         if (k->project && strcmp(k->project, who->project_id) != 0) {
             admin_refuse(c, 403, "permission_denied", "insufficient_role",
-                         "A key of project %s creates keys of that project only.",
-                         who->project_id);
+                         "A key of project %s creates keys of that project only.", who->project_id);
             return 0;
         }
         k->project = who->project_id;

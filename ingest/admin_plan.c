@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void admin_refuse(admin_call_t *c, int status, const char *type, const char *code,
-                  const char *fmt, ...)
+void admin_refuse(admin_call_t *c, int status, const char *type, const char *code, const char *fmt,
+                  ...)
 {
     va_list ap;
 

@@ -21,8 +21,8 @@ typedef struct admin_req {
 
 typedef void (*admin_planner_fn)(admin_call_t *c, const admin_req_t *r);
 
-void admin_refuse(admin_call_t *c, int status, const char *type, const char *code,
-                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void admin_refuse(admin_call_t *c, int status, const char *type, const char *code, const char *fmt,
+                  ...) __attribute__((format(printf, 5, 6)));
 /** Append a statement parameter (copied; NULL = SQL NULL). */
 void admin_param(admin_call_t *c, const char *v);
 /** A string field of the body (NULL when absent or null); -1 when of another type. */
@@ -37,8 +37,8 @@ void admin_begin_change_as_role(admin_call_t *c, const admin_req_t *r);
 char *admin_body_text(admin_call_t *c, const admin_req_t *r);
 
 /* Planners of statements whose parameters come from the path alone. */
-void admin_plan_list_all(admin_call_t *c, const admin_req_t *r);  /* sql() */
-void admin_plan_read(admin_call_t *c, const admin_req_t *r);      /* sql(tenant) */
+void admin_plan_list_all(admin_call_t *c, const admin_req_t *r);     /* sql() */
+void admin_plan_read(admin_call_t *c, const admin_req_t *r);         /* sql(tenant) */
 void admin_plan_read_audited(admin_call_t *c, const admin_req_t *r); /* sql(actor, tenant) */
 /* sql(actor, tenant, [id,] changes): the body, whose fields the route declares */
 void admin_plan_update(admin_call_t *c, const admin_req_t *r);

@@ -77,8 +77,7 @@ void admin_plan_provider_key_store(admin_call_t *c, const admin_req_t *r)
 void admin_plan_provider_key_revoke(admin_call_t *c, const admin_req_t *r)
 {
     if (!lq_uuid_valid(r->id)) {
-        admin_refuse(c, 404, "invalid_request_error", "not_found", "No provider key %.40s.",
-                     r->id);
+        admin_refuse(c, 404, "invalid_request_error", "not_found", "No provider key %.40s.", r->id);
         return;
     }
     admin_begin_change(c, r, 200);

@@ -23,8 +23,7 @@ static const char *const SQL_PROJECT_CREATE = "SELECT admin_create_project($1, $
 static const char *const SQL_PROJECT_UPDATE =
     "SELECT admin_update_project($1, $2, $3, $4::jsonb)::text";
 static const char *const SQL_USERS_LIST = "SELECT tenant_list($1, 'users', 0)";
-static const char *const SQL_USER_CREATE =
-    "SELECT admin_create_user($1, $2, $3, $4, $5, $6)::text";
+static const char *const SQL_USER_CREATE = "SELECT admin_create_user($1, $2, $3, $4, $5, $6)::text";
 static const char *const SQL_USER_UPDATE =
     "SELECT admin_update_user($1, $2, $3, $4, $5::jsonb)::text";
 static const char *const SQL_KEYS_LIST = "SELECT tenant_list($1, 'keys', 0)";
@@ -39,7 +38,8 @@ static const char *const SQL_POLICY_SET = "SELECT admin_set_policy($1, $2, $3, $
 static const char *const SQL_PKEYS_LIST = "SELECT admin_list_provider_keys($1, $2)::text";
 static const char *const SQL_PKEY_STORE =
     "SELECT admin_store_provider_key($1, $2, $3::uuid, $4, $5, $6, $7, $8, $9)::text";
-static const char *const SQL_PKEY_REVOKE = "SELECT admin_revoke_provider_key($1, $2, $3::uuid)::text";
+static const char *const SQL_PKEY_REVOKE =
+    "SELECT admin_revoke_provider_key($1, $2, $3::uuid)::text";
 static const char *const SQL_AUDIT_LIST = "SELECT tenant_list($1, 'audit', $2::int)";
 
 /* The body fields each route accepts (NULL-terminated); any other is refused. */
@@ -50,8 +50,8 @@ static const char *const PROJECT_NEW[] = {"id", "name", NULL};
 static const char *const PROJECT_CHANGE[] = {"name", "disabled", NULL};
 static const char *const USER_NEW[] = {"id", "email", "name", "role", NULL};
 static const char *const USER_CHANGE[] = {"name", "email", "role", "disabled", NULL};
-static const char *const KEY_NEW[] = {"name", "role", "project", "user", "scopes", "expires_at",
-                                      NULL};
+static const char *const KEY_NEW[] = {"name",   "role",       "project", "user",
+                                      "scopes", "expires_at", NULL};
 static const char *const POLICY[] = {"secrets", "kinds", "blocked_keywords", NULL};
 static const char *const PROVIDER_KEY_NEW[] = {"endpoint", "key", NULL};
 
@@ -67,18 +67,38 @@ typedef struct admin_route {
 
 static const admin_route_t routes[] = {
     {{"GET", "/admin/v1/me"}, ROLE_VIEWER, NO_FIELDS, admin_plan_me, NULL},
-    {{"GET", "/admin/v1/tenants"}, ROLE_PLATFORM, NO_FIELDS, admin_plan_list_all, &SQL_TENANTS_LIST},
-    {{"POST", "/admin/v1/tenants"}, ROLE_PLATFORM, TENANT_NEW, admin_plan_tenant_create,
+    {{"GET", "/admin/v1/tenants"},
+     ROLE_PLATFORM,
+     NO_FIELDS,
+     admin_plan_list_all,
+     &SQL_TENANTS_LIST},
+    {{"POST", "/admin/v1/tenants"},
+     ROLE_PLATFORM,
+     TENANT_NEW,
+     admin_plan_tenant_create,
      &SQL_TENANT_CREATE},
     {{"GET", T}, ROLE_VIEWER, NO_FIELDS, admin_plan_read, &SQL_TENANT_GET},
     {{"PATCH", T}, ROLE_PLATFORM, TENANT_CHANGE, admin_plan_update, &SQL_TENANT_UPDATE},
     {{"GET", T "/projects"}, ROLE_VIEWER, NO_FIELDS, admin_plan_read, &SQL_PROJECTS_LIST},
-    {{"POST", T "/projects"}, ROLE_ADMIN, PROJECT_NEW, admin_plan_project_create,
+    {{"POST", T "/projects"},
+     ROLE_ADMIN,
+     PROJECT_NEW,
+     admin_plan_project_create,
      &SQL_PROJECT_CREATE},
-    {{"PATCH", T "/projects/{id}"}, ROLE_ADMIN, PROJECT_CHANGE, admin_plan_update,
+    {{"PATCH", T "/projects/{id}"},
+     ROLE_ADMIN,
+     PROJECT_CHANGE,
+     admin_plan_update,
      &SQL_PROJECT_UPDATE},
-    {{"PUT", T "/projects/{id}/policy"}, ROLE_ADMIN, POLICY, admin_plan_policy_set, &SQL_POLICY_SET},
-    {{"DELETE", T "/projects/{id}/policy"}, ROLE_ADMIN, NO_FIELDS, admin_plan_policy_clear,
+    {{"PUT", T "/projects/{id}/policy"},
+     ROLE_ADMIN,
+     POLICY,
+     admin_plan_policy_set,
+     &SQL_POLICY_SET},
+    {{"DELETE", T "/projects/{id}/policy"},
+     ROLE_ADMIN,
+     NO_FIELDS,
+     admin_plan_policy_clear,
      &SQL_POLICY_SET},
     {{"GET", T "/users"}, ROLE_VIEWER, NO_FIELDS, admin_plan_read, &SQL_USERS_LIST},
     {{"POST", T "/users"}, ROLE_ADMIN, USER_NEW, admin_plan_user_create, &SQL_USER_CREATE},
@@ -89,9 +109,15 @@ static const admin_route_t routes[] = {
     {{"GET", T "/policy"}, ROLE_VIEWER, NO_FIELDS, admin_plan_read, &SQL_POLICY_GET},
     {{"PUT", T "/policy"}, ROLE_ADMIN, POLICY, admin_plan_policy_set, &SQL_POLICY_SET},
     {{"GET", T "/provider-keys"}, ROLE_ADMIN, NO_FIELDS, admin_plan_read_audited, &SQL_PKEYS_LIST},
-    {{"POST", T "/provider-keys"}, ROLE_ADMIN, PROVIDER_KEY_NEW, admin_plan_provider_key_store,
+    {{"POST", T "/provider-keys"},
+     ROLE_ADMIN,
+     PROVIDER_KEY_NEW,
+     admin_plan_provider_key_store,
      &SQL_PKEY_STORE},
-    {{"DELETE", T "/provider-keys/{id}"}, ROLE_ADMIN, NO_FIELDS, admin_plan_provider_key_revoke,
+    {{"DELETE", T "/provider-keys/{id}"},
+     ROLE_ADMIN,
+     NO_FIELDS,
+     admin_plan_provider_key_revoke,
      &SQL_PKEY_REVOKE},
     {{"GET", T "/audit"}, ROLE_ADMIN, NO_FIELDS, admin_plan_audit, &SQL_AUDIT_LIST},
 };
@@ -111,8 +137,8 @@ static const admin_route_t *route_of(const char *method, const char *path,
                                      const ingest_identity_t *who, ingest_path_params_t *params,
                                      admin_call_t *c)
 {
-    int i = ingest_route_find(routes, sizeof(routes) / sizeof(routes[0]), sizeof(routes[0]),
-                              method, path, params, c->allow, sizeof(c->allow));
+    int i = ingest_route_find(routes, sizeof(routes) / sizeof(routes[0]), sizeof(routes[0]), method,
+                              path, params, c->allow, sizeof(c->allow));
     const char *t = ingest_path_param(params, "tenant");
     char msg[200];
 
@@ -156,7 +182,8 @@ static json_t *body_of(const admin_route_t *rt, const char *body, size_t len, ad
                      "The body must be a JSON object.");
         return NULL;
     }
-    json_object_foreach(jb, k, v) {
+    json_object_foreach(jb, k, v)
+    {
         if (accepts(rt->fields, k))
             continue;
         admin_refuse(c, 400, "invalid_request_error", "unknown_parameter",

@@ -21,8 +21,8 @@ static void set_immediate(req_ctx_t *c, admin_call_t *a)
         a->immediate = NULL; /* the answer's now */
         return;
     }
-    ingest_ctx_set_error(c, (unsigned)a->status, a->message, a->type,
-                         a->param[0] ? a->param : NULL, a->code);
+    ingest_ctx_set_error(c, (unsigned)a->status, a->message, a->type, a->param[0] ? a->param : NULL,
+                         a->code);
     snprintf(c->allow, sizeof(c->allow), "%s", a->allow);
 }
 

@@ -50,8 +50,8 @@ const char *ingest_role_name(ingest_role_t r)
 static const struct scope_name {
     const char *name;
     unsigned bit;
-} scope_names[] = {{"chat", INGEST_SCOPE_CHAT}, {"jobs", INGEST_SCOPE_JOBS},
-                   {"admin", INGEST_SCOPE_ADMIN}};
+} scope_names[] = {
+    {"chat", INGEST_SCOPE_CHAT}, {"jobs", INGEST_SCOPE_JOBS}, {"admin", INGEST_SCOPE_ADMIN}};
 
 #define N_SCOPES (sizeof(scope_names) / sizeof(scope_names[0]))
 

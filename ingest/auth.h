@@ -23,10 +23,10 @@ ingest_role_t ingest_role_parse(const char *name); /* ROLE_NONE when unknown */
 const char *ingest_role_name(ingest_role_t r);
 
 /* Scopes narrow what a key may call (none listed = everything its role allows). */
-#define INGEST_SCOPE_CHAT 1u  /* POST /v1/chat/completions */
-#define INGEST_SCOPE_JOBS 2u  /* /v1/jobs */
-#define INGEST_SCOPE_ADMIN 4u /* /admin/v1 */
-#define INGEST_SCOPE_NONE 128u /* a key whose scopes are all unknown: matches no route */
+#define INGEST_SCOPE_CHAT  1u   /* POST /v1/chat/completions */
+#define INGEST_SCOPE_JOBS  2u   /* /v1/jobs */
+#define INGEST_SCOPE_ADMIN 4u   /* /admin/v1 */
+#define INGEST_SCOPE_NONE  128u /* a key whose scopes are all unknown: matches no route */
 /** The bit of a scope name, 0 when unknown. */
 unsigned ingest_scope_parse(const char *name);
 /** The name of a scope bit ("chat"), "none" for anything else. */
@@ -36,19 +36,19 @@ typedef struct ingest_identity {
     char tenant_id[64];
     char project_id[64]; /* "" when the key is not bound to a project */
     char key_id[40];
-    char user_id[128];   /* "" when the key is not bound to a user */
+    char user_id[128]; /* "" when the key is not bound to a user */
     ingest_role_t role;
-    unsigned scopes;     /* INGEST_SCOPE_* bits; 0 = not narrowed */
+    unsigned scopes;         /* INGEST_SCOPE_* bits; 0 = not narrowed */
     int64_t expires_wall_ms; /* the key's expiry, 0 = none (the cache keeps it no longer) */
     ingest_policy_t policy;  /* the project's prompt policy, else the tenant's */
 } ingest_identity_t;
 
 /* Where a request's authentication stands. */
 typedef enum ingest_auth_state {
-    INGEST_AUTH_PENDING = 0,  /* not looked up yet, or the lookup is running */
-    INGEST_AUTH_ACCEPTED,     /* the key is valid: the identity is filled */
-    INGEST_AUTH_REFUSED,      /* unknown, revoked or expired key (401) */
-    INGEST_AUTH_UNAVAILABLE   /* the database could not say (503) */
+    INGEST_AUTH_PENDING = 0, /* not looked up yet, or the lookup is running */
+    INGEST_AUTH_ACCEPTED,    /* the key is valid: the identity is filled */
+    INGEST_AUTH_REFUSED,     /* unknown, revoked or expired key (401) */
+    INGEST_AUTH_UNAVAILABLE  /* the database could not say (503) */
 } ingest_auth_state_t;
 
 /* The longest Authorization header accepted (a key is far shorter). */

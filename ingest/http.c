@@ -18,8 +18,8 @@ typedef _Atomic(lq_metric_t *) status_counters_t[MAX_STATUS];
 
 struct ingest_http {
     ingest_node_t *node;
-    lq_metric_t **latency;        /* by route slot */
-    status_counters_t *requests;  /* by route slot */
+    lq_metric_t **latency;       /* by route slot */
+    status_counters_t *requests; /* by route slot */
 };
 
 static size_t slot_of(const req_ctx_t *c)
@@ -127,8 +127,7 @@ static ingest_step_t run_route(req_ctx_t *c)
         return c->route->handler(c);
     if (c->phase == REQ_NEW && c->too_large) {
         char msg[120];
-        snprintf(msg, sizeof(msg), "The request body is larger than %zu bytes.",
-                 c->node->max_body);
+        snprintf(msg, sizeof(msg), "The request body is larger than %zu bytes.", c->node->max_body);
         ingest_ctx_set_error(c, 413, msg, "invalid_request_error", NULL, "request_too_large");
         return INGEST_STEP_ANSWER;
     }

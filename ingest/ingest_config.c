@@ -3,7 +3,8 @@
 const lq_config_def_t ingest_settings[] = {
     {"http.bind", LQ_CFG_STRING, "127.0.0.1", 0, 0, "address the API listens on (0.0.0.0 for all)",
      LQ_CFG_AT(ingest_settings_t, http.bind)},
-    {"http.port", LQ_CFG_INT, "8080", 0, 65535, "port of the API (0 = any free port, printed at start)",
+    {"http.port", LQ_CFG_INT, "8080", 0, 65535,
+     "port of the API (0 = any free port, printed at start)",
      LQ_CFG_AT(ingest_settings_t, http.port)},
     {"http.threads", LQ_CFG_INT, "2", 1, 256, "HTTP event-loop threads",
      LQ_CFG_AT(ingest_settings_t, http.threads)},

@@ -112,8 +112,8 @@ static int recent_get(ingest_recent_jobs_t *r, const char *job_id, recent_job_t 
 
 json_t *ingest_job_queued(const char *job_id, const char *model, int64_t created_ms)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", job_id, "object", "job", "status",
-                     "queued", "model", model, "created_at", (json_int_t)(created_ms / 1000));
+    return json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", job_id, "object", "job", "status", "queued",
+                     "model", model, "created_at", (json_int_t)(created_ms / 1000));
 }
 
 /* through a function running as llmq_tenant_reader: row-level security sees to it that

@@ -37,7 +37,7 @@ typedef struct ingest_node {
     ingest_limits_t limits;
     size_t max_body;
     int64_t sync_timeout_ms;
-    atomic_int kafka_ok;           /* the brokers answered the last metadata request */
+    atomic_int kafka_ok; /* the brokers answered the last metadata request */
     lq_metric_t *m_inflight, *m_enqueued, *m_enqueue_failed, *m_cancels;
     lq_metric_t *m_policy_blocked, *m_policy_redacted;
 } ingest_node_t;

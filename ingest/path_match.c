@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int capture(ingest_path_params_t *p, const char *name, size_t name_len,
-                   const char *value, size_t value_len)
+static int capture(ingest_path_params_t *p, const char *name, size_t name_len, const char *value,
+                   size_t value_len)
 {
     if (p->n == INGEST_PATH_MAX_PARAMS || name_len >= sizeof(p->name[0]) ||
         value_len >= sizeof(p->value[0]))

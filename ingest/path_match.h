@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #define INGEST_PATH_MAX_PARAMS 4
-#define INGEST_PATH_PARAM_MAX 256 /* a longer segment matches no {name} */
+#define INGEST_PATH_PARAM_MAX  256 /* a longer segment matches no {name} */
 
 typedef struct ingest_path_params {
     int n;
@@ -23,7 +23,7 @@ typedef struct ingest_route_key {
     const char *pattern; /* literal segments; {name}: one non-empty segment; a last {*}: the rest */
 } ingest_route_key_t;
 
-#define INGEST_ROUTE_NOT_FOUND (-1)  /* no row has the path: 404 */
+#define INGEST_ROUTE_NOT_FOUND  (-1) /* no row has the path: 404 */
 #define INGEST_ROUTE_BAD_METHOD (-2) /* rows have the path, none the method: 405 */
 
 /** Find method + path among n rows of stride bytes (each starting with an ingest_route_key_t).

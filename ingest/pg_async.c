@@ -101,8 +101,8 @@ static void check_idle(ingest_pg_t *p, PGconn *conn)
 
 static void run_task(ingest_pg_t *p, PGconn *conn, task_t *t)
 {
-    PGresult *res = PQexecParams(conn, t->sql, t->nparams, NULL, (const char *const *)t->params,
-                                 NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(conn, t->sql, t->nparams, NULL, (const char *const *)t->params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
 
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
@@ -200,8 +200,8 @@ void ingest_pg_destroy(ingest_pg_t *p)
     free(p);
 }
 
-lq_err_t ingest_pg_submit(ingest_pg_t *p, const char *sql, int nparams,
-                          const char *const *params, ingest_pg_cb cb, void *arg)
+lq_err_t ingest_pg_submit(ingest_pg_t *p, const char *sql, int nparams, const char *const *params,
+                          ingest_pg_cb cb, void *arg)
 {
     task_t *t;
     int i;

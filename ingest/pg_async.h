@@ -24,8 +24,8 @@ lq_err_t ingest_pg_create(ingest_pg_t **out, const char *conninfo, int threads, 
 void ingest_pg_destroy(ingest_pg_t *p);
 
 /** Queue a query (params are copied). LQ_ERR_FULL when the queue is at its limit. */
-lq_err_t ingest_pg_submit(ingest_pg_t *p, const char *sql, int nparams,
-                          const char *const *params, ingest_pg_cb cb, void *arg);
+lq_err_t ingest_pg_submit(ingest_pg_t *p, const char *sql, int nparams, const char *const *params,
+                          ingest_pg_cb cb, void *arg);
 
 /** 1 when the last attempt to reach PostgreSQL succeeded. */
 int ingest_pg_ready(ingest_pg_t *p);

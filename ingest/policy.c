@@ -8,8 +8,11 @@
 
 static policy_action_t action_of(const char *s, policy_action_t def)
 {
-    return !s ? def : !strcmp(s, "block") ? POLICY_BLOCK : !strcmp(s, "redact") ? POLICY_REDACT
-         : !strcmp(s, "allow") ? POLICY_ALLOW : def;
+    return !s                     ? def
+           : !strcmp(s, "block")  ? POLICY_BLOCK
+           : !strcmp(s, "redact") ? POLICY_REDACT
+           : !strcmp(s, "allow")  ? POLICY_ALLOW
+                                  : def;
 }
 
 void ingest_policy_default(ingest_policy_t *p)
@@ -19,7 +22,7 @@ void ingest_policy_default(ingest_policy_t *p)
     memset(p, 0, sizeof(*p));
     for (k = 0; k < LQ_SECRET_KIND_COUNT; k++)
         p->action[k] = lq_secret_severity((lq_secret_kind_t)k) == LQ_SEVERITY_HIGH ? POLICY_BLOCK
-                                                                                    : POLICY_REDACT;
+                                                                                   : POLICY_REDACT;
 }
 
 void ingest_policy_parse(const char *text, ingest_policy_t *p)
@@ -37,20 +40,23 @@ void ingest_policy_parse(const char *text, ingest_policy_t *p)
     if (json_is_string(v)) {
         policy_action_t a = action_of(json_string_value(v), POLICY_BLOCK);
         for (kind = 0; kind < LQ_SECRET_KIND_COUNT; kind++) /* medium stays at most redact */
-            p->action[kind] = (unsigned char)(a == POLICY_BLOCK &&
-                                                      lq_secret_severity((lq_secret_kind_t)kind) !=
-                                                          LQ_SEVERITY_HIGH
-                                                  ? POLICY_REDACT
-                                                  : a);
+            p->action[kind] =
+                (unsigned char)(a == POLICY_BLOCK && lq_secret_severity((lq_secret_kind_t)kind) !=
+                                                         LQ_SEVERITY_HIGH
+                                    ? POLICY_REDACT
+                                    : a);
     }
-    json_object_foreach(json_object_get(root, "kinds"), k, v) {
+    json_object_foreach(json_object_get(root, "kinds"), k, v)
+    {
         if ((kind = lq_secret_kind_parse(k)) >= 0 && json_is_string(v))
             p->action[kind] = (unsigned char)action_of(json_string_value(v), p->action[kind]);
     }
-    json_array_foreach(json_object_get(root, "blocked_keywords"), i, v) {
+    json_array_foreach(json_object_get(root, "blocked_keywords"), i, v)
+    {
         if (p->n_keywords < POLICY_MAX_KEYWORDS && json_is_string(v) &&
             strlen(json_string_value(v)) < sizeof(p->keywords[0]))
-            snprintf(p->keywords[p->n_keywords++], sizeof(p->keywords[0]), "%s", json_string_value(v));
+            snprintf(p->keywords[p->n_keywords++], sizeof(p->keywords[0]), "%s",
+                     json_string_value(v));
     }
     json_decref(root);
 }
@@ -129,13 +135,9 @@ static int check_json_value(const ingest_policy_t *p, json_t *j, size_t msg, pol
         return blocked;
     }
     if (json_is_array(j)) {
-        json_array_foreach(j, i, e)
-            if (check_json_value(p, e, msg, v, changed))
-                return 1;
+        json_array_foreach(j, i, e) if (check_json_value(p, e, msg, v, changed)) return 1;
     } else if (json_is_object(j)) {
-        json_object_foreach(j, k, e)
-            if (check_json_value(p, e, msg, v, changed))
-                return 1;
+        json_object_foreach(j, k, e) if (check_json_value(p, e, msg, v, changed)) return 1;
     }
     return 0;
 }

@@ -11,7 +11,11 @@
 #include "common/secret_scan.h"
 #include "schemas/records.h"
 
-typedef enum policy_action { POLICY_BLOCK = 0, POLICY_REDACT = 1, POLICY_ALLOW = 2 } policy_action_t;
+typedef enum policy_action {
+    POLICY_BLOCK = 0,
+    POLICY_REDACT = 1,
+    POLICY_ALLOW = 2
+} policy_action_t;
 
 #define POLICY_MAX_KEYWORDS 32
 
@@ -23,10 +27,10 @@ typedef struct ingest_policy {
 
 typedef struct policy_verdict {
     int blocked;
-    char policy[32];   /* "secret_detected" or "blocked_keyword" */
-    char what[64];     /* the kind, or the keyword — never the secret */
-    char param[32];    /* "messages[2]" */
-    int redacted;      /* secrets masked in the request */
+    char policy[32]; /* "secret_detected" or "blocked_keyword" */
+    char what[64];   /* the kind, or the keyword — never the secret */
+    char param[32];  /* "messages[2]" */
+    int redacted;    /* secrets masked in the request */
 } policy_verdict_t;
 
 void ingest_policy_default(ingest_policy_t *p);

@@ -182,7 +182,8 @@ static void create_topic(rd_kafka_t *rk, const char *topic)
 
     if (lq_kafka_create_topics(rk, names, partitions, 1, configs, 5000, cerr, sizeof(cerr)))
         LQ_DEBUG("reply topic %s not created through the admin API (%s); relying on "
-                 "auto-creation", topic, cerr);
+                 "auto-creation",
+                 topic, cerr);
 }
 
 static int leader_pending(rd_kafka_resp_err_t e)
@@ -210,8 +211,7 @@ static rd_kafka_resp_err_t partition_end(rd_kafka_t *rk, const char *topic, int 
 
 /* Watch every partition of topic from its current end: replies only ever concern requests
  * made from now on. The offsets are resolved now, so none is missed while resolving later. */
-static lq_err_t assign_from_end(rd_kafka_t *rk, const char *topic, char *errstr,
-                                size_t errstr_size)
+static lq_err_t assign_from_end(rd_kafka_t *rk, const char *topic, char *errstr, size_t errstr_size)
 {
     rd_kafka_topic_partition_list_t *parts;
     lq_err_t err = LQ_ERR_KAFKA;
@@ -243,15 +243,22 @@ out:
     return err;
 }
 
-lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_common_settings_t *set, const char *topic,
-                               ingest_reply_cb on_reply, ingest_chunk_cb on_chunk,
-                               ingest_timeout_cb on_timeout, char *errstr, size_t errstr_size)
+lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_common_settings_t *set,
+                               const char *topic, ingest_reply_cb on_reply,
+                               ingest_chunk_cb on_chunk, ingest_timeout_cb on_timeout, char *errstr,
+                               size_t errstr_size)
 {
-    static const char *const settings[] = {"enable.partition.eof", "false",
-                                           "fetch.wait.max.ms", "10",
-                                           "fetch.error.backoff.ms", "50",
-                                           "allow.auto.create.topics", "true",
-                                           "enable.auto.commit", "false", NULL};
+    static const char *const settings[] = {"enable.partition.eof",
+                                           "false",
+                                           "fetch.wait.max.ms",
+                                           "10",
+                                           "fetch.error.backoff.ms",
+                                           "50",
+                                           "allow.auto.create.topics",
+                                           "true",
+                                           "enable.auto.commit",
+                                           "false",
+                                           NULL};
     lq_kafka_spec_t spec = lq_kafka_spec(set, LQ_KAFKA_CONSUMER, "llmq-ingest-replies");
     ingest_replies_t *r = calloc(1, sizeof(*r));
     lq_err_t err = LQ_ERR_NOMEM;

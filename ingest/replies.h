@@ -26,9 +26,10 @@ typedef void (*ingest_chunk_cb)(void *waiter, const lq_chat_chunk_t *chunk);
 typedef void (*ingest_timeout_cb)(void *waiter);
 
 /** Consume topic from its current end. cfg gives brokers and kafka.* settings. */
-lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_common_settings_t *set, const char *topic,
-                               ingest_reply_cb on_reply, ingest_chunk_cb on_chunk,
-                               ingest_timeout_cb on_timeout, char *errstr, size_t errstr_size);
+lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_common_settings_t *set,
+                               const char *topic, ingest_reply_cb on_reply,
+                               ingest_chunk_cb on_chunk, ingest_timeout_cb on_timeout, char *errstr,
+                               size_t errstr_size);
 /** Stops the threads; waiters still registered are timed out. NULL-safe. */
 void ingest_replies_destroy(ingest_replies_t *r);
 

@@ -37,9 +37,10 @@ void ingest_reply_answer(void *waiter, const lq_chat_response_t *resp)
         ingest_ctx_resume(c);
         return;
     }
-    if (!ingest_sse_out_finish(c, resp, resp->status == LQ_STATUS_SUCCEEDED ? NULL
-                                        : resp->has_error                  ? &resp->error
-                                                                           : &unknown_failure)) {
+    if (!ingest_sse_out_finish(c, resp,
+                               resp->status == LQ_STATUS_SUCCEEDED ? NULL
+                               : resp->has_error                   ? &resp->error
+                                                                   : &unknown_failure)) {
         /* failed before any text: a plain error answer, as for sync */
         set_result(c, resp);
         ingest_sse_out_end(c);
@@ -53,8 +54,8 @@ void ingest_reply_timeout(void *waiter)
     req_ctx_t *c = waiter;
     char msg[200];
 
-    snprintf(msg, sizeof(msg),
-             "No result within the time limit; the job goes on: GET /v1/jobs/%s", c->job_id);
+    snprintf(msg, sizeof(msg), "No result within the time limit; the job goes on: GET /v1/jobs/%s",
+             c->job_id);
     if (c->mode != LQ_MODE_STREAM) {
         ingest_ctx_set_error(c, 504, msg, "timeout", NULL, "timeout");
         ingest_ctx_resume(c);

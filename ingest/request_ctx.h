@@ -44,14 +44,14 @@ typedef enum ingest_step {
 typedef struct ingest_sse {
     pthread_mutex_t mu; /* guards the fields below */
     int mu_init;
-    int flags;          /* INGEST_STREAM | INGEST_STREAM_USAGE */
+    int flags; /* INGEST_STREAM | INGEST_STREAM_USAGE */
     char *buf;
     size_t len, off, cap;
-    int chunks;         /* answer chunks written */
-    int done;           /* the last bytes are in buf */
-    int suspended;      /* the reader suspended the connection until bytes arrive */
-    int queued;         /* the SSE response is queued */
-    char model[128];    /* the model named in the chunks */
+    int chunks;      /* answer chunks written */
+    int done;        /* the last bytes are in buf */
+    int suspended;   /* the reader suspended the connection until bytes arrive */
+    int queued;      /* the SSE response is queued */
+    char model[128]; /* the model named in the chunks */
 } ingest_sse_t;
 
 struct ingest_route;
@@ -86,7 +86,7 @@ typedef struct req_ctx {
     size_t resp_len;
     const char *content_type; /* NULL: JSON */
     char location[96];
-    char allow[64];           /* 405: the path's methods */
+    char allow[64]; /* 405: the path's methods */
     int retry_after;
     ingest_sse_t sse;
 } req_ctx_t;

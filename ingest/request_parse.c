@@ -26,8 +26,8 @@ static lq_err_t fail(ingest_parse_error_t *perr, const char *param, const char *
 
 static int valid_role(const char *r)
 {
-    static const char *const roles[] = {"system", "developer", "user", "assistant", "tool",
-                                        "function"};
+    static const char *const roles[] = {"system",    "developer", "user",
+                                        "assistant", "tool",      "function"};
     size_t i;
 
     for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
@@ -45,7 +45,8 @@ static lq_err_t content_from_parts(json_t *parts, size_t mi, lq_message_t *m,
     char param[64];
 
     snprintf(param, sizeof(param), "messages[%zu].content", mi);
-    json_array_foreach(parts, i, part) {
+    json_array_foreach(parts, i, part)
+    {
         const char *type = json_string_value(json_object_get(part, "type"));
         if (!json_is_object(part) || !type)
             return fail(perr, param, "invalid_value",
@@ -60,7 +61,8 @@ static lq_err_t content_from_parts(json_t *parts, size_t mi, lq_message_t *m,
     m->content = malloc(total + 1);
     if (!m->content)
         return LQ_ERR_NOMEM;
-    json_array_foreach(parts, i, part) {
+    json_array_foreach(parts, i, part)
+    {
         const char *type = json_string_value(json_object_get(part, "type"));
         if (strcmp(type, "text") == 0) {
             const char *t = json_string_value(json_object_get(part, "text"));
@@ -92,8 +94,7 @@ static lq_err_t message_role(json_t *msg, size_t mi, lq_message_t *m, ingest_par
 }
 
 /* A string, an array of parts, or nothing for an assistant's tool calls. */
-static lq_err_t message_content(json_t *msg, size_t mi, lq_message_t *m,
-                                ingest_parse_error_t *perr)
+static lq_err_t message_content(json_t *msg, size_t mi, lq_message_t *m, ingest_parse_error_t *perr)
 {
     json_t *content = json_object_get(msg, "content");
     char param[64];
@@ -108,8 +109,7 @@ static lq_err_t message_content(json_t *msg, size_t mi, lq_message_t *m,
             return fail(perr, param, "missing_required_parameter", "%s is required", param);
         m->content = strdup("");
     } else {
-        return fail(perr, param, "invalid_type", "%s must be a string or an array of parts",
-                    param);
+        return fail(perr, param, "invalid_type", "%s must be a string or an array of parts", param);
     }
     return m->content ? LQ_OK : LQ_ERR_NOMEM;
 }
@@ -134,7 +134,8 @@ static lq_err_t message_extra(json_t *msg, lq_message_t *m)
     json_t *extra = NULL, *val;
     const char *key;
 
-    json_object_foreach(msg, key, val) {
+    json_object_foreach(msg, key, val)
+    {
         if (!strcmp(key, "role") || !strcmp(key, "content") || !strcmp(key, "name"))
             continue;
         if (!extra && !(extra = json_object()))
@@ -148,8 +149,7 @@ static lq_err_t message_extra(json_t *msg, lq_message_t *m)
     return m->extra_json ? LQ_OK : LQ_ERR_NOMEM;
 }
 
-static lq_err_t parse_message(json_t *msg, size_t mi, lq_message_t *m,
-                              ingest_parse_error_t *perr)
+static lq_err_t parse_message(json_t *msg, size_t mi, lq_message_t *m, ingest_parse_error_t *perr)
 {
     char param[64];
     lq_err_t err;
@@ -299,7 +299,8 @@ static lq_err_t stop_list(parse_state_t *st, json_t *v)
     out->stop = calloc(json_array_size(v) + 1, sizeof(char *));
     if (!out->stop)
         return LQ_ERR_NOMEM;
-    json_array_foreach(v, i, s) {
+    json_array_foreach(v, i, s)
+    {
         if (!json_is_string(s))
             return fail(st->perr, "stop", "invalid_type", "stop must be a string or strings");
         out->stop[i] = strdup(json_string_value(s));
@@ -425,7 +426,8 @@ static lq_err_t collect_extra(parse_state_t *st)
     json_t *extra = NULL, *val;
     const char *key;
 
-    json_object_foreach(st->root, key, val) {
+    json_object_foreach(st->root, key, val)
+    {
         if (!travels_as_extra(st, key))
             continue;
         if (!extra && !(extra = json_object()))

@@ -9,20 +9,20 @@
 #include "schemas/records.h"
 
 typedef struct ingest_limits {
-    size_t max_messages;      /* messages per request */
-    size_t max_model_len;     /* bytes of the model name */
-    size_t max_stop;          /* stop sequences */
-    size_t max_depth;         /* JSON nesting (0 = the parser's own limit) */
+    size_t max_messages;  /* messages per request */
+    size_t max_model_len; /* bytes of the model name */
+    size_t max_stop;      /* stop sequences */
+    size_t max_depth;     /* JSON nesting (0 = the parser's own limit) */
 } ingest_limits_t;
 
 typedef struct ingest_parse_error {
-    int status;         /* HTTP status to answer, 400 */
+    int status; /* HTTP status to answer, 400 */
     char message[300];
-    char param[64];     /* "" when none */
-    char code[48];      /* "" when none */
+    char param[64]; /* "" when none */
+    char code[48];  /* "" when none */
 } ingest_parse_error_t;
 
-#define INGEST_STREAM 1       /* "stream": true */
+#define INGEST_STREAM       1 /* "stream": true */
 #define INGEST_STREAM_USAGE 2 /* "stream_options": {"include_usage": true} */
 
 /** Parse body into *out: model, messages, sampling parameters, and every field llmq does

@@ -6,7 +6,10 @@
 #include "ingest/submit.h"
 
 const ingest_route_t ingest_routes[] = {
-    {{"POST", "/v1/chat/completions"}, INGEST_SCOPE_CHAT, ROLE_DEVELOPER, ingest_submit_chat,
+    {{"POST", "/v1/chat/completions"},
+     INGEST_SCOPE_CHAT,
+     ROLE_DEVELOPER,
+     ingest_submit_chat,
      "/v1/chat/completions"},
     {{"POST", "/v1/jobs"}, INGEST_SCOPE_JOBS, ROLE_DEVELOPER, ingest_submit_job, "/v1/jobs"},
     {{"GET", "/v1/jobs/{id}"}, INGEST_SCOPE_JOBS, ROLE_VIEWER, ingest_jobs_poll, "/v1/jobs/{id}"},

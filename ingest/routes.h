@@ -21,7 +21,7 @@ typedef struct ingest_route {
     unsigned scope;           /* the INGEST_SCOPE_* a narrowed key needs; 0: none */
     ingest_role_t least_role; /* ROLE_NONE: no key needed */
     ingest_handler_fn handler;
-    const char *label;        /* llmq_ingest_requests_total{route=...} */
+    const char *label; /* llmq_ingest_requests_total{route=...} */
 } ingest_route_t;
 
 extern const ingest_route_t ingest_routes[];

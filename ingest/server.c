@@ -58,9 +58,10 @@ static void *auth_listener_main(void *arg)
     PGconn *conn = NULL;
 
     while (!atomic_load(&s->stopping))
-        if (lq_pg_listen_poll(&conn, s->node.set.common.pg.url, "llmq-ingest-listen",
-                              "llmq_auth", 500) > 0)
-            ingest_auth_flush(s->node.auth); /* a change, or a reconnection that may have missed one */
+        if (lq_pg_listen_poll(&conn, s->node.set.common.pg.url, "llmq-ingest-listen", "llmq_auth",
+                              500) > 0)
+            ingest_auth_flush(
+                s->node.auth); /* a change, or a reconnection that may have missed one */
     if (conn)
         PQfinish(conn);
     return NULL;
@@ -102,17 +103,19 @@ static void read_limits(ingest_node_t *n, const ingest_settings_t *set)
 
 static void make_metrics(ingest_node_t *n)
 {
-    n->m_inflight = lq_metrics_gauge("llmq_ingest_inflight_requests", "requests being handled", NULL);
-    n->m_enqueued = lq_metrics_counter("llmq_ingest_enqueued_total",
-                                       "requests acknowledged by Kafka", NULL);
+    n->m_inflight =
+        lq_metrics_gauge("llmq_ingest_inflight_requests", "requests being handled", NULL);
+    n->m_enqueued =
+        lq_metrics_counter("llmq_ingest_enqueued_total", "requests acknowledged by Kafka", NULL);
     n->m_enqueue_failed = lq_metrics_counter("llmq_ingest_enqueue_failed_total",
                                              "requests Kafka did not take (answered 503)", NULL);
     n->m_policy_blocked = lq_metrics_counter("llmq_ingest_policy_blocked_total",
                                              "requests refused by the prompt policy", NULL);
     n->m_policy_redacted = lq_metrics_counter("llmq_ingest_policy_redacted_total",
                                               "secrets masked in prompts before queueing", NULL);
-    n->m_cancels = lq_metrics_counter("llmq_ingest_cancels_total",
-                                      "jobs cancelled because their stream's client went away", NULL);
+    n->m_cancels =
+        lq_metrics_counter("llmq_ingest_cancels_total",
+                           "jobs cancelled because their stream's client went away", NULL);
 }
 
 /* The master key is optional: without it, tenants cannot store provider keys here. */
@@ -187,10 +190,9 @@ static lq_err_t start_http(ingest_server_t *s, char *errstr, size_t errstr_size)
         (unsigned)set->http.threads, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)set->http.connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)set->http.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)set->http.connection_memory_bytes,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_UNESCAPE_CALLBACK,
-        ingest_http_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, ingest_http_completed, s->http,
-        MHD_OPTION_END);
+        (size_t)set->http.connection_memory_bytes, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_UNESCAPE_CALLBACK, ingest_http_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        ingest_http_completed, s->http, MHD_OPTION_END);
     if (!s->d) {
         snprintf(errstr, errstr_size, "cannot listen on %s:%lld", set->http.bind, set->http.port);
         return LQ_ERR_IO;
@@ -259,8 +261,8 @@ lq_err_t ingest_server_start(ingest_server_t **out, const ingest_settings_t *set
         name_node(s);
         /* the reply topic must be consumed before the first sync request is accepted */
         err = ingest_replies_create(&s->node.replies, &set->common, s->node.reply_topic,
-                                    ingest_reply_answer, ingest_sse_out_chunk,
-                                    ingest_reply_timeout, errstr, errstr_size);
+                                    ingest_reply_answer, ingest_sse_out_chunk, ingest_reply_timeout,
+                                    errstr, errstr_size);
     }
     if (!err)
         err = start_watchers(s);

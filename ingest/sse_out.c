@@ -225,7 +225,7 @@ void ingest_sse_out_closed(req_ctx_t *c, int completed_ok)
     if (c->mode != LQ_MODE_STREAM || !c->job_id[0] || !c->node->replies)
         return; /* (no reply topic: the node is stopping, its waiters were timed out) */
     if (!ingest_replies_cancel(c->node->replies, c->job_id))
-        return; /* the result came: the waiter is gone already */
+        return;          /* the result came: the waiter is gone already */
     ingest_ctx_unref(c); /* the waiter's reference */
     if (!completed_ok)
         ingest_produce_cancel(c, "client_disconnected");

@@ -23,9 +23,10 @@ static int parse_body(req_ctx_t *c, int chat, lq_chat_request_t *req, int *strea
     }
     if (*stream && !chat) {
         lq_chat_request_clear(req);
-        ingest_ctx_set_error(c, 400, "stream: true is for POST /v1/chat/completions; a job's "
-                             "result is read with GET /v1/jobs/{id}.", "invalid_request_error",
-                             "stream", "unsupported_value");
+        ingest_ctx_set_error(c, 400,
+                             "stream: true is for POST /v1/chat/completions; a job's "
+                             "result is read with GET /v1/jobs/{id}.",
+                             "invalid_request_error", "stream", "unsupported_value");
         return 0;
     }
     return 1;
@@ -49,15 +50,14 @@ static void audit_block(req_ctx_t *c, const policy_verdict_t *v)
     char *dt = d ? json_dumps(d, JSON_COMPACT) : NULL;
 
     json_decref(d);
-    snprintf(actor, sizeof(actor), "key:%s%s%s (%s)", c->id.key_id, c->id.user_id[0] ? " user:" : "",
-             c->id.user_id, ingest_role_name(c->id.role));
+    snprintf(actor, sizeof(actor), "key:%s%s%s (%s)", c->id.key_id,
+             c->id.user_id[0] ? " user:" : "", c->id.user_id, ingest_role_name(c->id.role));
     params[0] = c->id.tenant_id;
     params[1] = actor;
     params[2] = v->policy;
     params[3] = dt ? dt : "{}";
-    if (ingest_pg_submit(c->node->pg,
-                         "SELECT audit_append($1, $2, 'policy.block', $3, $4::jsonb)", 4, params,
-                         audit_done, NULL))
+    if (ingest_pg_submit(c->node->pg, "SELECT audit_append($1, $2, 'policy.block', $3, $4::jsonb)",
+                         4, params, audit_done, NULL))
         LQ_WARN("policy block of tenant %s not recorded: the database queue is full",
                 c->id.tenant_id);
     free(dt);

@@ -193,8 +193,7 @@ static inline int lq_avro_get_block(lq_avro_in_t *in, size_t *n)
     if (lq_avro_get_long(in, &count))
         return -1;
     if (count < 0) {
-        if (count == INT64_MIN || lq_avro_get_long(in, &size) || size < 0 ||
-            size > in->end - in->p)
+        if (count == INT64_MIN || lq_avro_get_long(in, &size) || size < 0 || size > in->end - in->p)
             return -1;
         count = -count;
     }

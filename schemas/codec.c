@@ -19,7 +19,7 @@
 extern const char *const lq_embedded_schemas[LQ_SCHEMA_COUNT];
 
 #define MAX_WRITERS 8
-#define HEADER_LEN 10
+#define HEADER_LEN  10
 
 /* A writer schema of a record type, and how to read its records into the C struct. */
 typedef struct writer_schema {
@@ -239,8 +239,8 @@ int lq_codec_identify(const lq_codec_t *c, const void *buf, size_t len)
     return -1;
 }
 
-static lq_err_t encode_record(lq_codec_t *c, lq_schema_id_t id, const void *value,
-                              const void **buf, size_t *len, char *errstr, size_t errstr_size)
+static lq_err_t encode_record(lq_codec_t *c, lq_schema_id_t id, const void *value, const void **buf,
+                              size_t *len, char *errstr, size_t errstr_size)
 {
     const lq_record_desc_t *rec = lq_record_desc(id);
     uint64_t fp = c->slots[id].writers[0].fingerprint;
@@ -259,8 +259,8 @@ static lq_err_t encode_record(lq_codec_t *c, lq_schema_id_t id, const void *valu
         return LQ_OK;
     }
     if (bad) {
-        snprintf(errstr, errstr_size, "%s: field %s: a value the schema does not have",
-                 rec->name, bad);
+        snprintf(errstr, errstr_size, "%s: field %s: a value the schema does not have", rec->name,
+                 bad);
         return LQ_ERR_AVRO;
     }
     snprintf(errstr, errstr_size, "%s: out of memory", rec->name);
@@ -282,8 +282,8 @@ static lq_err_t decode_record(lq_codec_t *c, lq_schema_id_t id, const void *buf,
     }
     w = find_writer(&c->slots[id], fp);
     if (!w) {
-        snprintf(errstr, errstr_size, "%s: unknown writer schema fingerprint %016llx",
-                 rec->name, (unsigned long long)fp);
+        snprintf(errstr, errstr_size, "%s: unknown writer schema fingerprint %016llx", rec->name,
+                 (unsigned long long)fp);
         return LQ_ERR_AVRO;
     }
     memset(&d, 0, sizeof(d));
@@ -298,20 +298,20 @@ static lq_err_t decode_record(lq_codec_t *c, lq_schema_id_t id, const void *buf,
 }
 
 /* lq_encode_<name>, lq_decode_<name> and lq_<name>_clear of each record type. */
-#define RECORD_API(name, type, id)                                                             \
-    lq_err_t lq_encode_##name(lq_codec_t *c, const type *r, const void **buf, size_t *len,     \
-                              char *errstr, size_t errstr_size)                                \
-    {                                                                                          \
-        return encode_record(c, id, r, buf, len, errstr, errstr_size);                         \
-    }                                                                                          \
-    lq_err_t lq_decode_##name(lq_codec_t *c, const void *buf, size_t len, type *out,           \
-                              char *errstr, size_t errstr_size)                                \
-    {                                                                                          \
-        return decode_record(c, id, buf, len, out, errstr, errstr_size);                       \
-    }                                                                                          \
-    void lq_##name##_clear(type *r)                                                            \
-    {                                                                                          \
-        lq_fields_clear(lq_record_desc(id), r);                                                \
+#define RECORD_API(name, type, id)                                                                 \
+    lq_err_t lq_encode_##name(lq_codec_t *c, const type *r, const void **buf, size_t *len,         \
+                              char *errstr, size_t errstr_size)                                    \
+    {                                                                                              \
+        return encode_record(c, id, r, buf, len, errstr, errstr_size);                             \
+    }                                                                                              \
+    lq_err_t lq_decode_##name(lq_codec_t *c, const void *buf, size_t len, type *out, char *errstr, \
+                              size_t errstr_size)                                                  \
+    {                                                                                              \
+        return decode_record(c, id, buf, len, out, errstr, errstr_size);                           \
+    }                                                                                              \
+    void lq_##name##_clear(type *r)                                                                \
+    {                                                                                              \
+        lq_fields_clear(lq_record_desc(id), r);                                                    \
     }
 
 RECORD_API(chat_request, lq_chat_request_t, LQ_SCHEMA_CHAT_REQUEST)

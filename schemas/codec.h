@@ -65,8 +65,8 @@ lq_err_t lq_encode_job_cancel(lq_codec_t *c, const lq_job_cancel_t *k, const voi
 
 /* Decoders: *out is zeroed first; on LQ_OK the caller clears it (lq_*_clear). On error
  * *out holds nothing to free. */
-lq_err_t lq_decode_chat_request(lq_codec_t *c, const void *buf, size_t len,
-                                lq_chat_request_t *out, char *errstr, size_t errstr_size);
+lq_err_t lq_decode_chat_request(lq_codec_t *c, const void *buf, size_t len, lq_chat_request_t *out,
+                                char *errstr, size_t errstr_size);
 lq_err_t lq_decode_chat_response(lq_codec_t *c, const void *buf, size_t len,
                                  lq_chat_response_t *out, char *errstr, size_t errstr_size);
 lq_err_t lq_decode_usage_event(lq_codec_t *c, const void *buf, size_t len, lq_usage_event_t *out,

@@ -44,8 +44,8 @@ static void put_quoted(sbuf_t *b, const char *s)
 
 static int is_primitive(const char *t)
 {
-    static const char *const prims[] = {"null", "boolean", "int",   "long",
-                                        "float", "double", "bytes", "string"};
+    static const char *const prims[] = {"null",  "boolean", "int",   "long",
+                                        "float", "double",  "bytes", "string"};
     size_t i;
 
     for (i = 0; i < sizeof(prims) / sizeof(prims[0]); i++)
@@ -96,7 +96,8 @@ static int pcf_named(sbuf_t *b, json_t *node, const char *type, const char *ns, 
         json_t *fields = json_object_get(node, "fields"), *f;
         size_t i;
         put(b, ",\"fields\":[");
-        json_array_foreach(fields, i, f) {
+        json_array_foreach(fields, i, f)
+        {
             const char *fname = json_string_value(json_object_get(f, "name"));
             if (!fname) {
                 snprintf(errstr, errstr_size, "field without a name in %s", name);
@@ -116,7 +117,8 @@ static int pcf_named(sbuf_t *b, json_t *node, const char *type, const char *ns, 
         json_t *syms = json_object_get(node, "symbols"), *s;
         size_t i;
         put(b, ",\"symbols\":[");
-        json_array_foreach(syms, i, s) {
+        json_array_foreach(syms, i, s)
+        {
             if (i)
                 put(b, ",");
             put_quoted(b, json_string_value(s) ? json_string_value(s) : "");
@@ -124,7 +126,8 @@ static int pcf_named(sbuf_t *b, json_t *node, const char *type, const char *ns, 
         put(b, "]");
     } else { /* fixed */
         char num[32];
-        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(node, "size")));
+        snprintf(num, sizeof(num), "%lld",
+                 (long long)json_integer_value(json_object_get(node, "size")));
         put(b, ",\"size\":");
         put(b, num);
     }
@@ -146,7 +149,8 @@ static int pcf(sbuf_t *b, json_t *node, const char *ns, char *errstr, size_t err
         json_t *v;
         size_t i;
         put(b, "[");
-        json_array_foreach(node, i, v) {
+        json_array_foreach(node, i, v)
+        {
             if (i)
                 put(b, ",");
             if (pcf(b, v, ns, errstr, errstr_size))

@@ -112,14 +112,30 @@ static void put_value(enc_t *e, const lq_field_t *f, const void *base)
     const void *v = at(base, f->off);
 
     switch (f->kind) {
-    case LQ_FIELD_STRING: put_string_or(e, ptr_at(base, f->off), f->def_str); break;
-    case LQ_FIELD_INT: lq_avro_put_long(e->o, *(const int32_t *)v); break;
-    case LQ_FIELD_LONG: lq_avro_put_long(e->o, *(const int64_t *)v); break;
-    case LQ_FIELD_DOUBLE: lq_avro_put_double(e->o, *(const double *)v); break;
-    case LQ_FIELD_ENUM: put_enum(e, f, *(const int *)v); break;
-    case LQ_FIELD_RECORD: put_fields(e, f->rec, v); break;
-    case LQ_FIELD_ARRAY: put_array(e, f, base); break;
-    case LQ_FIELD_MAP: put_map(e, f, base); break;
+    case LQ_FIELD_STRING:
+        put_string_or(e, ptr_at(base, f->off), f->def_str);
+        break;
+    case LQ_FIELD_INT:
+        lq_avro_put_long(e->o, *(const int32_t *)v);
+        break;
+    case LQ_FIELD_LONG:
+        lq_avro_put_long(e->o, *(const int64_t *)v);
+        break;
+    case LQ_FIELD_DOUBLE:
+        lq_avro_put_double(e->o, *(const double *)v);
+        break;
+    case LQ_FIELD_ENUM:
+        put_enum(e, f, *(const int *)v);
+        break;
+    case LQ_FIELD_RECORD:
+        put_fields(e, f->rec, v);
+        break;
+    case LQ_FIELD_ARRAY:
+        put_array(e, f, base);
+        break;
+    case LQ_FIELD_MAP:
+        put_map(e, f, base);
+        break;
     }
 }
 
@@ -146,8 +162,7 @@ int lq_fields_encode(lq_avro_out_t *o, const lq_record_desc_t *rec, const void *
 
 /* ---------- decoding ---------- */
 
-static int get_value(lq_fields_dec_t *d, const lq_plan_step_t *s, const lq_field_t *f,
-                     void *base);
+static int get_value(lq_fields_dec_t *d, const lq_plan_step_t *s, const lq_field_t *f, void *base);
 
 static int fail(lq_fields_dec_t *d, const char *field, const char *why)
 {
@@ -185,8 +200,12 @@ static int get_double(lq_fields_dec_t *d, const lq_plan_step_t *s, double *out)
     int rc;
 
     switch (s->value_type) {
-    case AVRO_DOUBLE: rc = lq_avro_get_double(&d->in, out); break;
-    case AVRO_FLOAT: rc = lq_avro_get_float(&d->in, out); break;
+    case AVRO_DOUBLE:
+        rc = lq_avro_get_double(&d->in, out);
+        break;
+    case AVRO_FLOAT:
+        rc = lq_avro_get_float(&d->in, out);
+        break;
     default:
         rc = lq_avro_get_long(&d->in, &i);
         *out = (double)i;
@@ -222,8 +241,7 @@ static int grow(lq_fields_dec_t *d, const char *field, void *base, size_t off, s
     return 0;
 }
 
-static int get_array(lq_fields_dec_t *d, const lq_plan_step_t *s, const lq_field_t *f,
-                     void *base)
+static int get_array(lq_fields_dec_t *d, const lq_plan_step_t *s, const lq_field_t *f, void *base)
 {
     size_t *count = at_mut(base, f->count_off), size = lq_field_item_size(f->items), n, i;
     char *items;
@@ -265,22 +283,27 @@ static int get_map(lq_fields_dec_t *d, const lq_plan_step_t *s, const lq_field_t
     }
 }
 
-static int get_value(lq_fields_dec_t *d, const lq_plan_step_t *s, const lq_field_t *f,
-                     void *base)
+static int get_value(lq_fields_dec_t *d, const lq_plan_step_t *s, const lq_field_t *f, void *base)
 {
     void *v = at_mut(base, f->off);
 
     switch (f->kind) {
-    case LQ_FIELD_STRING: return get_string(d, s->name, v);
+    case LQ_FIELD_STRING:
+        return get_string(d, s->name, v);
     case LQ_FIELD_INT:
         return lq_avro_get_int(&d->in, v) ? fail(d, s->name, "not an int") : 0;
     case LQ_FIELD_LONG:
         return lq_avro_get_long(&d->in, v) ? fail(d, s->name, "truncated") : 0;
-    case LQ_FIELD_DOUBLE: return get_double(d, s, v);
-    case LQ_FIELD_ENUM: return get_enum(d, s, f, v);
-    case LQ_FIELD_RECORD: return lq_fields_decode(d, s->sub, v);
-    case LQ_FIELD_ARRAY: return get_array(d, s, f, base);
-    case LQ_FIELD_MAP: return get_map(d, s, f, base);
+    case LQ_FIELD_DOUBLE:
+        return get_double(d, s, v);
+    case LQ_FIELD_ENUM:
+        return get_enum(d, s, f, v);
+    case LQ_FIELD_RECORD:
+        return lq_fields_decode(d, s->sub, v);
+    case LQ_FIELD_ARRAY:
+        return get_array(d, s, f, base);
+    case LQ_FIELD_MAP:
+        return get_map(d, s, f, base);
     }
     return fail(d, s->name, "a field kind the codec does not know");
 }
@@ -385,11 +408,20 @@ static void clear_fields(const lq_record_desc_t *rec, void *base)
     for (i = 0; i < rec->n_fields; i++) {
         const lq_field_t *f = &rec->fields[i];
         switch (f->kind) {
-        case LQ_FIELD_STRING: free(ptr_at(base, f->off)); break;
-        case LQ_FIELD_RECORD: clear_fields(f->rec, at_mut(base, f->off)); break;
-        case LQ_FIELD_ARRAY: clear_items(f, base); break;
-        case LQ_FIELD_MAP: clear_map(f, base); break;
-        default: break;
+        case LQ_FIELD_STRING:
+            free(ptr_at(base, f->off));
+            break;
+        case LQ_FIELD_RECORD:
+            clear_fields(f->rec, at_mut(base, f->off));
+            break;
+        case LQ_FIELD_ARRAY:
+            clear_items(f, base);
+            break;
+        case LQ_FIELD_MAP:
+            clear_map(f, base);
+            break;
+        default:
+            break;
         }
     }
 }

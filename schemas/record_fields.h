@@ -37,14 +37,14 @@ typedef struct lq_field {
     lq_field_kind_t kind;
     unsigned flags;
     size_t off;
-    size_t flag_off;               /* LQ_FIELD_FLAGGED */
-    size_t count_off;              /* arrays and maps: the size_t count */
-    size_t values_off;             /* maps */
-    const struct lq_field *items;  /* arrays: an item, described at offset 0 */
-    const lq_record_desc_t *rec;   /* records */
-    int n_symbols;                 /* enums */
-    int64_t def_int;               /* ints and longs; enums: the symbol for unknown ones */
-    const char *def_str;           /* strings */
+    size_t flag_off;              /* LQ_FIELD_FLAGGED */
+    size_t count_off;             /* arrays and maps: the size_t count */
+    size_t values_off;            /* maps */
+    const struct lq_field *items; /* arrays: an item, described at offset 0 */
+    const lq_record_desc_t *rec;  /* records */
+    int n_symbols;                /* enums */
+    int64_t def_int;              /* ints and longs; enums: the symbol for unknown ones */
+    const char *def_str;          /* strings */
 } lq_field_t;
 
 struct lq_record_desc {

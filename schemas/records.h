@@ -20,7 +20,7 @@ typedef enum lq_job_status {
     LQ_STATUS_CANCELLED = 4
 } lq_job_status_t;
 
-const char *lq_mode_name(lq_mode_t m);           /* "sync", "async", "stream" */
+const char *lq_mode_name(lq_mode_t m);             /* "sync", "async", "stream" */
 const char *lq_job_status_name(lq_job_status_t s); /* "queued", ... "cancelled" */
 
 typedef struct lq_message {
@@ -34,9 +34,9 @@ typedef struct lq_message {
 typedef struct lq_chat_request {
     char *job_id;
     char *tenant_id;
-    char *project_id;  /* optional */
-    char *api_key_id;  /* optional */
-    char *user_id;     /* optional */
+    char *project_id; /* optional */
+    char *api_key_id; /* optional */
+    char *user_id;    /* optional */
     int64_t created_at_ms;
     int64_t deadline_ms; /* optional */
     lq_mode_t mode;
@@ -52,8 +52,8 @@ typedef struct lq_chat_request {
     double top_p;
     char **stop;
     size_t n_stop;
-    char *user;        /* optional */
-    char *extra_json;  /* optional */
+    char *user;       /* optional */
+    char *extra_json; /* optional */
     int32_t attempt;
 } lq_chat_request_t;
 

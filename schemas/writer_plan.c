@@ -49,23 +49,29 @@ static const lq_field_t *find_field(const lq_record_desc_t *rec, const char *nam
 static int readable(lq_field_kind_t kind, avro_type_t t, int exact)
 {
     switch (kind) {
-    case LQ_FIELD_STRING: return t == AVRO_STRING || (!exact && t == AVRO_BYTES);
-    case LQ_FIELD_INT: return t == AVRO_INT32;
-    case LQ_FIELD_LONG: return t == AVRO_INT64 || (!exact && t == AVRO_INT32);
+    case LQ_FIELD_STRING:
+        return t == AVRO_STRING || (!exact && t == AVRO_BYTES);
+    case LQ_FIELD_INT:
+        return t == AVRO_INT32;
+    case LQ_FIELD_LONG:
+        return t == AVRO_INT64 || (!exact && t == AVRO_INT32);
     case LQ_FIELD_DOUBLE:
         return t == AVRO_DOUBLE ||
                (!exact && (t == AVRO_INT32 || t == AVRO_INT64 || t == AVRO_FLOAT));
-    case LQ_FIELD_ENUM: return t == AVRO_ENUM;
-    case LQ_FIELD_RECORD: return t == AVRO_RECORD;
-    case LQ_FIELD_ARRAY: return t == AVRO_ARRAY;
-    case LQ_FIELD_MAP: return t == AVRO_MAP;
+    case LQ_FIELD_ENUM:
+        return t == AVRO_ENUM;
+    case LQ_FIELD_RECORD:
+        return t == AVRO_RECORD;
+    case LQ_FIELD_ARRAY:
+        return t == AVRO_ARRAY;
+    case LQ_FIELD_MAP:
+        return t == AVRO_MAP;
     }
     return 0;
 }
 
 /* A value of the table's field f (or of an array's items) written as t. */
-static int compile_value(compile_ctx_t *cc, lq_plan_step_t *s, const lq_field_t *f,
-                         avro_schema_t t)
+static int compile_value(compile_ctx_t *cc, lq_plan_step_t *s, const lq_field_t *f, avro_schema_t t)
 {
     if (!t || !readable(f->kind, avro_typeof(t), cc->exact))
         return refuse(cc, s->name, "the writer's type cannot be read as the table's");
@@ -122,8 +128,9 @@ static int compile_step(compile_ctx_t *cc, lq_plan_step_t *s)
         return -1;
     if (cc->exact &&
         (optional ? s->null_branch != 0 || s->value_branch != 1 : s->value_branch >= 0))
-        return refuse(cc, s->name, "optional (a union with null first) in one of the schema "
-                                   "and the table, not the other");
+        return refuse(cc, s->name,
+                      "optional (a union with null first) in one of the schema "
+                      "and the table, not the other");
     return compile_value(cc, s, s->field, t);
 }
 
@@ -273,21 +280,33 @@ static int skip_value(lq_avro_in_t *in, avro_schema_t s, int depth)
     if (depth > MAX_SKIP_DEPTH)
         return -1;
     switch (avro_typeof(s)) {
-    case AVRO_NULL: return 0;
-    case AVRO_BOOLEAN: return lq_avro_get_raw(in, 1, &p);
+    case AVRO_NULL:
+        return 0;
+    case AVRO_BOOLEAN:
+        return lq_avro_get_raw(in, 1, &p);
     case AVRO_INT32:
     case AVRO_INT64:
-    case AVRO_ENUM: return lq_avro_get_long(in, &v);
-    case AVRO_FLOAT: return lq_avro_get_raw(in, 4, &p);
-    case AVRO_DOUBLE: return lq_avro_get_raw(in, 8, &p);
+    case AVRO_ENUM:
+        return lq_avro_get_long(in, &v);
+    case AVRO_FLOAT:
+        return lq_avro_get_raw(in, 4, &p);
+    case AVRO_DOUBLE:
+        return lq_avro_get_raw(in, 8, &p);
     case AVRO_STRING:
-    case AVRO_BYTES: return lq_avro_get_bytes(in, &p, &len);
-    case AVRO_FIXED: return lq_avro_get_raw(in, avro_schema_fixed_size(s), &p);
-    case AVRO_RECORD: return skip_record(in, s, depth);
-    case AVRO_UNION: return skip_union(in, s, depth);
-    case AVRO_ARRAY: return skip_blocks(in, avro_schema_array_items(s), 0, depth);
-    case AVRO_MAP: return skip_blocks(in, avro_schema_map_values(s), 1, depth);
-    case AVRO_LINK: return skip_value(in, avro_schema_link_target(s), depth + 1);
+    case AVRO_BYTES:
+        return lq_avro_get_bytes(in, &p, &len);
+    case AVRO_FIXED:
+        return lq_avro_get_raw(in, avro_schema_fixed_size(s), &p);
+    case AVRO_RECORD:
+        return skip_record(in, s, depth);
+    case AVRO_UNION:
+        return skip_union(in, s, depth);
+    case AVRO_ARRAY:
+        return skip_blocks(in, avro_schema_array_items(s), 0, depth);
+    case AVRO_MAP:
+        return skip_blocks(in, avro_schema_map_values(s), 1, depth);
+    case AVRO_LINK:
+        return skip_value(in, avro_schema_link_target(s), depth + 1);
     }
     return -1;
 }

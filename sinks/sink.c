@@ -43,7 +43,8 @@ static int has_writer(const char *list, const char *name)
     const char *p = list;
 
     while ((p = strstr(p, name))) {
-        if ((p == list || p[-1] == ',' || p[-1] == ' ') && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+        if ((p == list || p[-1] == ',' || p[-1] == ' ') &&
+            (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
             return 1;
         p += n;
     }
@@ -54,12 +55,19 @@ static int has_writer(const char *list, const char *name)
 static lq_err_t open_consumer(sink_t *s, char *errstr, size_t errstr_size)
 {
     /* sinks are not latency-critical: fewer, fuller fetches spare the brokers */
-    static const char *const settings[] = {"enable.auto.commit", "false",
-                                           "partition.assignment.strategy", "range",
-                                           "fetch.wait.max.ms", "100",
-                                           "fetch.min.bytes", "65536",
-                                           "session.timeout.ms", "10000",
-                                           "heartbeat.interval.ms", "1000", NULL};
+    static const char *const settings[] = {"enable.auto.commit",
+                                           "false",
+                                           "partition.assignment.strategy",
+                                           "range",
+                                           "fetch.wait.max.ms",
+                                           "100",
+                                           "fetch.min.bytes",
+                                           "65536",
+                                           "session.timeout.ms",
+                                           "10000",
+                                           "heartbeat.interval.ms",
+                                           "1000",
+                                           NULL};
     lq_kafka_spec_t spec = lq_kafka_spec(&s->set.common, LQ_KAFKA_CONSUMER, "llmq-sink");
     const char *topics[4];
     rd_kafka_topic_partition_list_t *subs;
@@ -100,17 +108,19 @@ static lq_err_t open_database(sink_t *s, char *errstr, size_t errstr_size)
     if (err)
         return err;
     atomic_store(&s->pg_ok, 1);
-    return s->set.sink.migrate ? lq_migrations_apply(s->conn, &applied, errstr, errstr_size) : LQ_OK;
+    return s->set.sink.migrate ? lq_migrations_apply(s->conn, &applied, errstr, errstr_size)
+                               : LQ_OK;
 }
 
 static void register_metrics(sink_t *s)
 {
-    s->m_rows = lq_metrics_counter("llmq_sink_rows_total", "rows written (before deduplication)", NULL);
+    s->m_rows =
+        lq_metrics_counter("llmq_sink_rows_total", "rows written (before deduplication)", NULL);
     s->m_batches = lq_metrics_counter("llmq_sink_batches_total", "batches committed", NULL);
     s->m_failures = lq_metrics_counter("llmq_sink_write_failures_total",
                                        "batch writes that failed and were retried", NULL);
-    s->m_batch_latency = lq_metrics_histogram("llmq_sink_batch_write_seconds",
-                                              "time to write one batch", NULL);
+    s->m_batch_latency =
+        lq_metrics_histogram("llmq_sink_batch_write_seconds", "time to write one batch", NULL);
 }
 
 lq_err_t sink_create(sink_t **out, const sink_settings_t *set, char *errstr, size_t errstr_size)
@@ -127,8 +137,8 @@ lq_err_t sink_create(sink_t **out, const sink_settings_t *set, char *errstr, siz
     s->want_usage = has_writer(writers, "usage");
     s->want_traces = has_writer(writers, "traces");
     if (!s->want_jobs && !s->want_usage && !s->want_traces) {
-        snprintf(errstr, errstr_size, "setting sink.writers: \"%s\" names none of jobs, usage, traces",
-                 writers);
+        snprintf(errstr, errstr_size,
+                 "setting sink.writers: \"%s\" names none of jobs, usage, traces", writers);
         free(s);
         return LQ_ERR_CONFIG;
     }
@@ -187,8 +197,7 @@ static int write_batch(sink_t *s, const sink_batch_t *b, int (*stop_flag)(void))
             if (s->conn)
                 PQfinish(s->conn);
             s->conn = NULL;
-            if (lq_pg_connect(s->set.common.pg.url, "llmq-sink", &s->conn, errstr,
-                              sizeof(errstr)))
+            if (lq_pg_connect(s->set.common.pg.url, "llmq-sink", &s->conn, errstr, sizeof(errstr)))
                 LQ_WARN("%s", errstr);
         }
         if (stop_flag())

@@ -40,7 +40,8 @@ static const char *const USAGE_SQL =
     " x.api_key_id, x.user_id, x.model, x.provider, x.provider_model, x.status, x.prompt_tokens,"
     " x.completion_tokens, x.cost_usd, x.latency_ms, to_timestamp(x.ts_ms / 1000.0)"
     " FROM jsonb_to_recordset($1::jsonb) AS x(event_id uuid, job_id uuid, tenant_id text,"
-    " project_id text, api_key_id uuid, user_id text, model text, provider text, provider_model text,"
+    " project_id text, api_key_id uuid, user_id text, model text, provider text, provider_model "
+    "text,"
     " status text, prompt_tokens int, completion_tokens int, cost_usd numeric, latency_ms int,"
     " ts_ms bigint)"
     " ON CONFLICT (event_id) DO NOTHING"
@@ -66,7 +67,8 @@ static const char *const TRACES_SQL =
     " x.provider, x.status, x.route, x.worker_id, to_timestamp(x.created_ms / 1000.0), x.queue_ms,"
     " x.provider_ms, x.total_ms, x.spans"
     " FROM jsonb_to_recordset($1::jsonb) AS x(trace_id uuid, job_id uuid, tenant_id text,"
-    " project_id text, api_key_id uuid, user_id text, model text, provider text, status text, route text, worker_id text,"
+    " project_id text, api_key_id uuid, user_id text, model text, provider text, status text, "
+    "route text, worker_id text,"
     " created_ms bigint, queue_ms int, provider_ms int, total_ms int, spans jsonb)"
     " ON CONFLICT (trace_id) DO NOTHING";
 
@@ -225,8 +227,8 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
         return;
     }
     row_open(w, topic, partition, offset);
-    write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode,
-                   r.status, r.replay, r.created_at_ms);
+    write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode, r.status,
+                   r.replay, r.created_at_ms);
     lq_jsonw_kstr(w, "provider", r.provider);
     lq_jsonw_kint_or_null(w, "started_ms", r.started_at_ms);
     lq_jsonw_kint_or_null(w, "finished_ms", r.finished_at_ms);
@@ -243,8 +245,8 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
     lq_chat_response_clear(&r);
 }
 
-void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
-                    const char *topic, int32_t partition, int64_t offset)
+void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len, const char *topic,
+                    int32_t partition, int64_t offset)
 {
     lq_usage_event_t u;
     char errstr[256];
@@ -276,8 +278,8 @@ void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
     lq_usage_event_clear(&u);
 }
 
-void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
-                    const char *topic, int32_t partition, int64_t offset)
+void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len, const char *topic,
+                    int32_t partition, int64_t offset)
 {
     lq_trace_event_t t;
     char errstr[256];
@@ -336,7 +338,7 @@ static lq_err_t run_rows(PGconn *conn, const char *sql, const char *rows, char *
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         lq_pg_errstr(conn, errstr, errstr_size);
         err = state && (!strncmp(state, "22", 2) || !strncmp(state, "23", 2)) ? LQ_ERR_INVALID
-                                                                             : LQ_ERR_DB;
+                                                                              : LQ_ERR_DB;
     }
     PQclear(res);
     return err;
@@ -345,8 +347,8 @@ static lq_err_t run_rows(PGconn *conn, const char *sql, const char *rows, char *
 /* The careful way, after PostgreSQL refused a batch's data: each row alone under a
  * savepoint; a refused row goes to dead_letters with the server's message, the rest is
  * written. Nothing is dropped and one bad record cannot stop the sink. */
-static lq_err_t write_rows_one_by_one(PGconn *conn, const char *sql, const char *rows,
-                                      char *errstr, size_t errstr_size)
+static lq_err_t write_rows_one_by_one(PGconn *conn, const char *sql, const char *rows, char *errstr,
+                                      size_t errstr_size)
 {
     json_error_t jerr;
     json_t *arr = json_loads(rows, 0, &jerr), *row;
@@ -358,7 +360,8 @@ static lq_err_t write_rows_one_by_one(PGconn *conn, const char *sql, const char 
     if (!arr)
         return LQ_ERR_NOMEM;
     lq_jsonw_init(&dead);
-    json_array_foreach(arr, i, row) {
+    json_array_foreach(arr, i, row)
+    {
         char *one = json_dumps(row, JSON_COMPACT), *wrapped;
         size_t n;
         if (!one) {
@@ -383,7 +386,8 @@ static lq_err_t write_rows_one_by_one(PGconn *conn, const char *sql, const char 
         if (err == LQ_ERR_INVALID) {
             const char *topic = json_string_value(json_object_get(row, "_topic"));
             LQ_ERROR("%s p%lld@%lld refused by PostgreSQL (%s): kept in dead_letters",
-                     topic ? topic : "?", (long long)json_integer_value(json_object_get(row, "_partition")),
+                     topic ? topic : "?",
+                     (long long)json_integer_value(json_object_get(row, "_partition")),
                      (long long)json_integer_value(json_object_get(row, "_offset")), errstr);
             err = lq_pg_exec(conn, "ROLLBACK TO SAVEPOINT row", ignore, sizeof(ignore));
             lq_jsonw_reset(&dead);
@@ -393,7 +397,8 @@ static lq_err_t write_rows_one_by_one(PGconn *conn, const char *sql, const char 
                      json_integer_value(json_object_get(row, "_offset")), errstr);
             lq_jsonw_arr_close(&dead);
             if (!err)
-                err = dead.failed ? LQ_ERR_NOMEM : run_rows(conn, DEAD_SQL, dead.p, errstr, errstr_size);
+                err = dead.failed ? LQ_ERR_NOMEM
+                                  : run_rows(conn, DEAD_SQL, dead.p, errstr, errstr_size);
         }
         free(wrapped);
         free(one);
@@ -440,7 +445,8 @@ static lq_err_t write_batch_once(PGconn *conn, const sink_batch_t *b, int carefu
         return err;
     if ((err = write_table(conn, JOBS_SQL, &b->jobs, b->n_jobs, careful, errstr, errstr_size)) ||
         (err = write_table(conn, USAGE_SQL, &b->usage, b->n_usage, careful, errstr, errstr_size)) ||
-        (err = write_table(conn, TRACES_SQL, &b->traces, b->n_traces, careful, errstr, errstr_size)) ||
+        (err = write_table(conn, TRACES_SQL, &b->traces, b->n_traces, careful, errstr,
+                           errstr_size)) ||
         (err = write_table(conn, DEAD_SQL, &b->dead_letters, b->n_dead, careful, errstr,
                            errstr_size))) {
         lq_pg_exec(conn, "ROLLBACK", ignore, sizeof(ignore));

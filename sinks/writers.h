@@ -33,10 +33,10 @@ void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t le
                       const char *topic, int32_t partition, int64_t offset);
 void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
                        const char *topic, int32_t partition, int64_t offset);
-void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
-                    const char *topic, int32_t partition, int64_t offset);
-void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
-                    const char *topic, int32_t partition, int64_t offset);
+void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len, const char *topic,
+                    int32_t partition, int64_t offset);
+void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len, const char *topic,
+                    int32_t partition, int64_t offset);
 
 /** Write every row of b in one transaction. When PostgreSQL refuses the data itself (a bad
  * value in a record that decoded), the batch is written again row by row and each refused

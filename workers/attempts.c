@@ -13,8 +13,8 @@
 #include "workers/publish.h"
 #include "workers/timers.h"
 
-static void history_add(job_t *j, int ep, const char *model, int64_t start_ms,
-                        int32_t duration_ms, int status, const char *outcome)
+static void history_add(job_t *j, int ep, const char *model, int64_t start_ms, int32_t duration_ms,
+                        int status, const char *outcome)
 {
     attempt_rec_t *h;
     size_t n;
@@ -50,8 +50,7 @@ static int pick_candidate(worker_t *w, job_t *j)
         int ep = j->dec.candidates[j->cand].endpoint;
         if (breaker_allow(&w->breakers[ep], now))
             return 1;
-        history_add(j, ep, j->dec.candidates[j->cand].model, lq_wall_ms(), 0, 503,
-                    "breaker_open");
+        history_add(j, ep, j->dec.candidates[j->cand].model, lq_wall_ms(), 0, 503, "breaker_open");
         next_candidate(j);
     }
     return 0;
@@ -59,8 +58,8 @@ static int pick_candidate(worker_t *w, job_t *j)
 
 /* Where candidate c goes: the endpoint's next key, or the tenant's own key for it (copied
  * into tenant_key); 0, or -1 with j->result set when the tenant's key cannot be used. */
-static int fill_target(worker_t *w, job_t *j, const route_candidate_t *c,
-                       worker_target_t *target, char *tenant_key, size_t key_size)
+static int fill_target(worker_t *w, job_t *j, const route_candidate_t *c, worker_target_t *target,
+                       char *tenant_key, size_t key_size)
 {
     const route_endpoint_t *ep = routing_endpoint(w->routing, c->endpoint);
     char msg[300];
@@ -71,8 +70,10 @@ static int fill_target(worker_t *w, job_t *j, const route_candidate_t *c,
     target->api_key = ep->n_keys ? ep->keys[w->key_next[c->endpoint]++ % ep->n_keys] : "";
     j->tenant_key = worker_byok_get(w->byok, j->req.tenant_id, ep->name, tenant_key, key_size);
     if (j->tenant_key < 0) {
-        snprintf(msg, sizeof(msg), "This tenant's own key for %s cannot be used (it does not "
-                 "decrypt on this worker); an operator must check the master key.", ep->name);
+        snprintf(msg, sizeof(msg),
+                 "This tenant's own key for %s cannot be used (it does not "
+                 "decrypt on this worker); an operator must check the master key.",
+                 ep->name);
         worker_result_fail(&j->result, "provider_error", "provider_key_unavailable", msg, 502, 0);
         return -1;
     }
@@ -106,8 +107,10 @@ static void no_candidate(worker_t *w, job_t *j)
 {
     char msg[600];
 
-    snprintf(msg, sizeof(msg), "No provider can take the request now: the circuit breaker of "
-             "every candidate (%s) is open.", j->route);
+    snprintf(msg, sizeof(msg),
+             "No provider can take the request now: the circuit breaker of "
+             "every candidate (%s) is open.",
+             j->route);
     worker_result_fail(&j->result, "provider_error", "provider_unavailable", msg, 503, 1);
     publish_finish(w, j);
 }
@@ -171,7 +174,9 @@ static void record_attempt(worker_t *w, job_t *j, const route_candidate_t *c, in
     lq_metric_observe_us(w->m_endpoint_latency[c->endpoint], spent_us);
     history_add(j, c->endpoint, c->model, lq_wall_ms() - spent_us / 1000,
                 (int32_t)(spent_us / 1000), r->ok ? 0 : r->http_status,
-                r->ok ? "ok" : r->err_code ? r->err_code : r->err_type);
+                r->ok         ? "ok"
+                : r->err_code ? r->err_code
+                              : r->err_type);
 }
 
 /* The breaker counts what says the endpoint is unwell: 5xx, 429, timeouts, resets. */
@@ -207,8 +212,8 @@ static int fall_back(worker_t *w, job_t *j, int ep)
 {
     if (!worth_fallback(&j->result) || j->cand + 1 >= j->dec.n)
         return 0;
-    LQ_DEBUG("job %s: %s failed (%s); falling back", j->req.job_id,
-             worker_endpoint_name(w, ep), j->result.err_message);
+    LQ_DEBUG("job %s: %s failed (%s); falling back", j->req.job_id, worker_endpoint_name(w, ep),
+             j->result.err_message);
     next_candidate(j);
     lq_metric_add(w->m_fallbacks, 1);
     attempt_start(w, j);

@@ -9,15 +9,19 @@
 
 #include <stdint.h>
 
-typedef enum breaker_state { BREAKER_CLOSED = 0, BREAKER_OPEN = 1, BREAKER_HALF_OPEN = 2 } breaker_state_t;
+typedef enum breaker_state {
+    BREAKER_CLOSED = 0,
+    BREAKER_OPEN = 1,
+    BREAKER_HALF_OPEN = 2
+} breaker_state_t;
 
 typedef struct breaker {
     breaker_state_t state;
-    int failures;        /* consecutive, while closed */
+    int failures; /* consecutive, while closed */
     int threshold;
     int64_t open_ms;
     int64_t opened_at;
-    int probe_inflight;  /* half-open: the one probe is out */
+    int probe_inflight; /* half-open: the one probe is out */
     uint64_t opened_total;
 } breaker_t;
 

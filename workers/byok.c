@@ -60,9 +60,10 @@ static void unusable(lq_hashmap_t *m, const char *name)
 
 static int load(worker_byok_t *b, PGconn *conn)
 {
-    PGresult *res = PQexec(conn, "SELECT tenant_id, endpoint, id::text, master_key_id,"
-                                 " encode(nonce, 'hex'), encode(ciphertext, 'hex'), encode(tag, 'hex')"
-                                 " FROM provider_keys WHERE revoked_at IS NULL");
+    PGresult *res =
+        PQexec(conn, "SELECT tenant_id, endpoint, id::text, master_key_id,"
+                     " encode(nonce, 'hex'), encode(ciphertext, 'hex'), encode(tag, 'hex')"
+                     " FROM provider_keys WHERE revoked_at IS NULL");
     lq_hashmap_t *m, *old;
     int r, loaded = 0;
 
@@ -72,27 +73,30 @@ static int load(worker_byok_t *b, PGconn *conn)
     }
     m = lq_hashmap_create(64);
     for (r = 0; m && r < PQntuples(res); r++) {
-        const char *t = PQgetvalue(res, r, 0), *ep = PQgetvalue(res, r, 1), *id = PQgetvalue(res, r, 2);
+        const char *t = PQgetvalue(res, r, 0), *ep = PQgetvalue(res, r, 1),
+                   *id = PQgetvalue(res, r, 2);
         unsigned char nonce[LQ_BOX_NONCE_LEN], tag[LQ_BOX_TAG_LEN], ct[512];
         char aad[256], name[200], *plain;
         int n;
         snprintf(name, sizeof(name), "%s|%s", t, ep);
         if (strcmp(PQgetvalue(res, r, 3), b->master.id) != 0) {
             LQ_WARN("provider key %s (tenant %s) is encrypted under master key %s, not this "
-                    "worker's %s: the tenant's requests to %s fail until it is fixed", id, t,
-                    PQgetvalue(res, r, 3), b->master.id, ep);
+                    "worker's %s: the tenant's requests to %s fail until it is fixed",
+                    id, t, PQgetvalue(res, r, 3), b->master.id, ep);
             unusable(m, name);
             continue;
         }
         if (lq_unhex(PQgetvalue(res, r, 4), nonce, sizeof(nonce)) != LQ_BOX_NONCE_LEN ||
             lq_unhex(PQgetvalue(res, r, 6), tag, sizeof(tag)) != LQ_BOX_TAG_LEN ||
-            (n = lq_unhex(PQgetvalue(res, r, 5), ct, sizeof(ct))) <= 0 || !(plain = calloc(1, (size_t)n + 1)))
+            (n = lq_unhex(PQgetvalue(res, r, 5), ct, sizeof(ct))) <= 0 ||
+            !(plain = calloc(1, (size_t)n + 1)))
             continue;
         snprintf(aad, sizeof(aad), "%s|%s|%s", t, ep, id);
         if (lq_box_open(&b->master, aad, ct, (size_t)n, nonce, tag, plain) != LQ_OK ||
             !lq_printable_token(plain)) {
             LQ_WARN("provider key %s (tenant %s) does not decrypt (altered, or moved from another "
-                    "row): the tenant's requests to %s fail until it is fixed", id, t, ep);
+                    "row): the tenant's requests to %s fail until it is fixed",
+                    id, t, ep);
             free(plain);
             unusable(m, name);
             continue;
@@ -125,7 +129,8 @@ static void *byok_main(void *arg)
     int64_t next_reload = 0;
 
     while (!atomic_load(&b->stopping)) {
-        int got = lq_pg_listen_poll(&conn, b->conninfo, "llmq-worker-keys", "llmq_provider_keys", 500);
+        int got =
+            lq_pg_listen_poll(&conn, b->conninfo, "llmq-worker-keys", "llmq_provider_keys", 500);
         if (got > 0)
             next_reload = 0; /* a change, or a reconnection that may have missed one */
         if (conn && lq_mono_ms() >= next_reload) {
@@ -187,7 +192,8 @@ void worker_byok_stop(worker_byok_t *b)
     free(b);
 }
 
-int worker_byok_get(worker_byok_t *b, const char *tenant, const char *endpoint, char *out, size_t size)
+int worker_byok_get(worker_byok_t *b, const char *tenant, const char *endpoint, char *out,
+                    size_t size)
 {
     char name[200];
     const char *v;

@@ -25,6 +25,7 @@ void worker_byok_stop(worker_byok_t *b); /* NULL-safe; wipes the keys */
 /** Copy tenant's key for endpoint into out: 1 when there is one, 0 when the tenant has
  * none (the installation's key applies), -1 when it has one that cannot be used (another
  * master key, altered): the call must fail rather than use the installation's key. */
-int worker_byok_get(worker_byok_t *b, const char *tenant, const char *endpoint, char *out, size_t size);
+int worker_byok_get(worker_byok_t *b, const char *tenant, const char *endpoint, char *out,
+                    size_t size);
 
 #endif

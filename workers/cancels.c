@@ -60,7 +60,8 @@ void cancels_handle(worker_t *w, const rd_kafka_message_t *m)
     char errstr[256];
     rd_kafka_topic_partition_list_t *l;
 
-    if (codec && lq_decode_job_cancel(codec, m->payload, m->len, &k, errstr, sizeof(errstr)) == LQ_OK) {
+    if (codec &&
+        lq_decode_job_cancel(codec, m->payload, m->len, &k, errstr, sizeof(errstr)) == LQ_OK) {
         cancel_job(w, k.job_id, k.reason);
         lq_job_cancel_clear(&k);
     } else {

@@ -57,8 +57,7 @@ void partitions_done(worker_t *w, const job_t *j)
 
 /* A new tracker (assigned) or none (revoked) for each request partition of parts; a new
  * generation either way, so jobs of an earlier ownership never store an offset. */
-static void reset_trackers(worker_t *w, const rd_kafka_topic_partition_list_t *parts,
-                           int assigned)
+static void reset_trackers(worker_t *w, const rd_kafka_topic_partition_list_t *parts, int assigned)
 {
     partition_state_t *ps;
     int i;

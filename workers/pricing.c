@@ -14,8 +14,7 @@ struct pricing {
     char version[64];
 };
 
-static int merge(pricing_t *p, const char *text, const char *what, char *errstr,
-                 size_t errstr_size)
+static int merge(pricing_t *p, const char *text, const char *what, char *errstr, size_t errstr_size)
 {
     json_error_t jerr;
     json_t *root = json_loads(text, 0, &jerr), *models, *v;
@@ -27,11 +26,13 @@ static int merge(pricing_t *p, const char *text, const char *what, char *errstr,
         json_decref(root);
         return -1;
     }
-    json_object_foreach(models, k, v) {
+    json_object_foreach(models, k, v)
+    {
         json_t *in = json_object_get(v, "input"), *out = json_object_get(v, "output");
         if (!json_is_number(in) || !json_is_number(out) || json_number_value(in) < 0 ||
             json_number_value(out) < 0) {
-            snprintf(errstr, errstr_size, "%s: model %s needs input and output prices >= 0", what, k);
+            snprintf(errstr, errstr_size, "%s: model %s needs input and output prices >= 0", what,
+                     k);
             json_decref(root);
             return -1;
         }
@@ -89,7 +90,8 @@ static json_t *lookup(const pricing_t *p, const char *model)
         return v;
     if (slash)
         model = slash + 1;
-    json_object_foreach(p->models, k, v) {
+    json_object_foreach(p->models, k, v)
+    {
         size_t n = strlen(k);
         if (n > best_len && strncmp(model, k, n) == 0 && model[n] == '-') {
             best = v;

@@ -10,8 +10,7 @@ static const char *job_name(const job_t *j)
     return j->req.job_id ? j->req.job_id : "-";
 }
 
-void produce(worker_t *w, job_t *j, const char *topic, const char *key, const void *buf,
-             size_t len)
+void produce(worker_t *w, job_t *j, const char *topic, const char *key, const void *buf, size_t len)
 {
     rd_kafka_resp_err_t e;
     int tries = 0;
@@ -62,11 +61,10 @@ void produce_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
         rd_kafka_resp_err_t e;
         LQ_WARN("delivery to %s failed (%s); sending again", rd_kafka_topic_name(m->rkt),
                 rd_kafka_err2str(m->err));
-        e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(rd_kafka_topic_name(m->rkt)),
-                              RD_KAFKA_V_KEY(m->key, m->key_len),
-                              RD_KAFKA_V_VALUE(m->payload, m->len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(j),
-                              RD_KAFKA_V_END);
+        e = rd_kafka_producev(
+            w->producer, RD_KAFKA_V_TOPIC(rd_kafka_topic_name(m->rkt)),
+            RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
         if (!e)
             return;
         LQ_ERROR("cannot send again to %s: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(e));

@@ -55,12 +55,12 @@ int worker_wire_parse(const char *name);
 /** Where one attempt goes. Every pointer is borrowed. */
 typedef struct worker_target {
     worker_wire_t wire;
-    const char *base_url;          /* without a trailing slash, e.g. https://api.openai.com/v1 */
-    const char *api_key;           /* may be "" (local servers) */
-    const char *model;             /* the provider's model name */
-    const char *const *headers;    /* extra "Name: value" lines (OpenRouter attribution) */
+    const char *base_url;       /* without a trailing slash, e.g. https://api.openai.com/v1 */
+    const char *api_key;        /* may be "" (local servers) */
+    const char *model;          /* the provider's model name */
+    const char *const *headers; /* extra "Name: value" lines (OpenRouter attribution) */
     size_t n_headers;
-    int32_t default_max_tokens;    /* Anthropic requires max_tokens: used when the request has none */
+    int32_t default_max_tokens; /* Anthropic requires max_tokens: used when the request has none */
 } worker_target_t;
 
 /** One HTTP request to a provider; everything malloc'ed. */

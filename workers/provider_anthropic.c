@@ -8,7 +8,7 @@
 
 #include "workers/provider_adapter.h"
 
-#define ANTHROPIC_VERSION "2023-06-01"
+#define ANTHROPIC_VERSION            "2023-06-01"
 #define ANTHROPIC_DEFAULT_MAX_TOKENS 4096
 
 /* ---- request ---- */
@@ -40,9 +40,9 @@ static int tool_result_block(const lq_chat_request_t *req, size_t idx, json_t *b
     const lq_message_t *m = &req->messages[idx];
     json_t *extra = worker_json_object_load(m->extra_json);
     const char *id = json_string_value(json_object_get(extra, "tool_call_id"));
-    int rc = json_array_append_new(blocks, json_pack("{s:s, s:s, s:s}", "type", "tool_result",
-                                                     "tool_use_id", id ? id : "", "content",
-                                                     m->content));
+    int rc = json_array_append_new(blocks,
+                                   json_pack("{s:s, s:s, s:s}", "type", "tool_result",
+                                             "tool_use_id", id ? id : "", "content", m->content));
 
     json_decref(extra);
     return rc;
@@ -65,7 +65,8 @@ static json_t *messages(const lq_chat_request_t *req, char **sys)
     size_t i;
 
     /* a lone text block reads better as a plain string */
-    json_array_foreach(msgs, i, last) {
+    json_array_foreach(msgs, i, last)
+    {
         json_t *c = json_object_get(last, "content");
         json_t *b0 = json_array_get(c, 0);
         const char *bt = json_string_value(json_object_get(b0, "type"));
@@ -131,7 +132,8 @@ static char *anthropic_body(const lq_chat_request_t *req, const worker_target_t 
         goto out;
     if (worker_json_set_sampling(root, req, "top_p", "stop_sequences"))
         goto out;
-    if ((v = worker_tool_declarations(extra, "input_schema", 1)) != NULL && json_object_set_new(root, "tools", v))
+    if ((v = worker_tool_declarations(extra, "input_schema", 1)) != NULL &&
+        json_object_set_new(root, "tools", v))
         goto out;
     if ((v = tool_choice(extra)) != NULL && json_object_set_new(root, "tool_choice", v))
         goto out;
@@ -186,10 +188,11 @@ static void fail_error(worker_result_t *out, long http_status, json_t *error,
                        const char *retry_after)
 {
     static const worker_status_map_t map[] = {
-        {"invalid_request_error", 400}, {"authentication_error", 401}, {"billing_error", 402},
-        {"permission_error", 403},      {"not_found_error", 404},      {"request_too_large", 413},
-        {"rate_limit_error", 429},      {"api_error", 500},            {"timeout_error", 504},
-        {"overloaded_error", 529}};
+        {"invalid_request_error", 400}, {"authentication_error", 401},
+        {"billing_error", 402},         {"permission_error", 403},
+        {"not_found_error", 404},       {"request_too_large", 413},
+        {"rate_limit_error", 429},      {"api_error", 500},
+        {"timeout_error", 504},         {"overloaded_error", 529}};
     const char *type = json_string_value(json_object_get(error, "type"));
     const char *message = json_string_value(json_object_get(error, "message"));
 
@@ -197,8 +200,8 @@ static void fail_error(worker_result_t *out, long http_status, json_t *error,
         message = json_string_value(error);
     if (http_status == 0)
         http_status = worker_status_lookup(map, sizeof(map) / sizeof(map[0]), type, 502);
-    worker_fail_http(out, http_status, type, message,
-                     type && strcmp(type, "overloaded_error") == 0, retry_after);
+    worker_fail_http(out, http_status, type, message, type && strcmp(type, "overloaded_error") == 0,
+                     retry_after);
 }
 
 /* The content blocks of a message: text and tool_use; 0 or -1 (out of memory). */
@@ -207,7 +210,8 @@ static int read_blocks(json_t *content, worker_blocks_t *b)
     json_t *block;
     size_t i;
 
-    json_array_foreach(content, i, block) {
+    json_array_foreach(content, i, block)
+    {
         const char *type = json_string_value(json_object_get(block, "type"));
         int rc = 0;
         if (type && strcmp(type, "text") == 0)
@@ -222,16 +226,15 @@ static int read_blocks(json_t *content, worker_blocks_t *b)
     return 0;
 }
 
-static void parse_response(long http_status, const char *body, size_t len,
-                           const char *retry_after, const char *transport_error,
-                           int transport_timeout, worker_result_t *out)
+static void parse_response(long http_status, const char *body, size_t len, const char *retry_after,
+                           const char *transport_error, int transport_timeout, worker_result_t *out)
 {
     worker_blocks_t b = {0};
     json_t *root, *content, *usage, *v;
     const char *finish;
 
-    if (worker_parse_begin(http_status, body, len, retry_after, transport_error,
-                           transport_timeout, 0, 1, fail_error, &root, &root, out))
+    if (worker_parse_begin(http_status, body, len, retry_after, transport_error, transport_timeout,
+                           0, 1, fail_error, &root, &root, out))
         goto out;
     content = json_object_get(root, "content");
     if (!json_is_array(content)) {
@@ -242,7 +245,8 @@ static void parse_response(long http_status, const char *body, size_t len,
         goto nomem;
     v = json_object_get(root, "stop_reason");
     finish = json_is_string(v) ? finish_reason(json_string_value(v))
-                               : b.calls ? "tool_calls" : "stop";
+             : b.calls         ? "tool_calls"
+                               : "stop";
     if (worker_blocks_result(&b, finish, out))
         goto nomem;
     v = json_object_get(root, "model");
@@ -355,12 +359,9 @@ static const struct {
     const char *type;
     void (*handle)(worker_stream_acc_t *s, json_t *root);
 } stream_events[] = {
-    {"message_start", stream_message_start},
-    {"content_block_start", stream_block_start},
-    {"content_block_delta", stream_block_delta},
-    {"message_delta", stream_message_delta},
-    {"message_stop", stream_message_stop},
-    {"error", stream_error},
+    {"message_start", stream_message_start},     {"content_block_start", stream_block_start},
+    {"content_block_delta", stream_block_delta}, {"message_delta", stream_message_delta},
+    {"message_stop", stream_message_stop},       {"error", stream_error},
 };
 
 static void stream_event(worker_stream_acc_t *s, const char *event, json_t *root)

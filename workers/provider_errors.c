@@ -12,8 +12,8 @@
 
 static int key_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 /* 1 when the run of key characters s[0..n) looks like a credential. */
@@ -43,7 +43,7 @@ void worker_mask_secrets(char *dst, size_t dst_size, const char *msg, size_t max
     if (!msg)
         return;
     if (dst_size < 8)
-        return; /* no room for anything useful */
+        return;                                                  /* no room for anything useful */
     limit = dst_size - 4 < max_bytes ? dst_size - 4 : max_bytes; /* room for "..." + NUL */
     while (msg[i] && !cut) {
         const char *piece = msg + i;
@@ -89,8 +89,7 @@ void worker_fail_transport(worker_result_t *out, const char *transport_error, in
 
     memset(out, 0, sizeof(*out));
     worker_mask_secrets(masked, sizeof(masked),
-                        transport_error && *transport_error ? transport_error
-                                                            : "connection failed",
+                        transport_error && *transport_error ? transport_error : "connection failed",
                         WORKER_PROVIDER_MESSAGE_MAX);
     snprintf(detail, sizeof(detail), "The provider could not be reached: %s", masked);
     worker_result_fail(out, "provider_error", timeout ? "provider_timeout" : "provider_unreachable",
@@ -129,8 +128,8 @@ long worker_status_lookup(const worker_status_map_t *map, size_t n, const char *
     return dflt;
 }
 
-void worker_fail_http(worker_result_t *out, long http_status, const char *code,
-                      const char *message, int overloaded, const char *retry_after)
+void worker_fail_http(worker_result_t *out, long http_status, const char *code, const char *message,
+                      int overloaded, const char *retry_after)
 {
     char masked[WORKER_PROVIDER_MESSAGE_MAX + 8], detail[WORKER_PROVIDER_MESSAGE_MAX + 64];
     const char *type = "provider_error";

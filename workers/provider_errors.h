@@ -16,8 +16,8 @@
  * (1..999; 0 is worker_fail_transport's). code and message are the provider's, or NULL:
  * the message is masked and truncated here. overloaded=1 when the body said so
  * (Anthropic's overloaded_error) whatever the status. retry_after is the header or NULL. */
-void worker_fail_http(worker_result_t *out, long http_status, const char *code,
-                      const char *message, int overloaded, const char *retry_after);
+void worker_fail_http(worker_result_t *out, long http_status, const char *code, const char *message,
+                      int overloaded, const char *retry_after);
 
 /** Fill *out (reset first) as a transport failure (provider_unreachable / provider_timeout). */
 void worker_fail_transport(worker_result_t *out, const char *transport_error, int timeout);

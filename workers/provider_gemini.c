@@ -44,10 +44,11 @@ static char *tool_name(const lq_chat_request_t *req, size_t upto, const char *id
         if (strcmp(req->messages[i].role, "assistant") != 0 || !req->messages[i].extra_json)
             continue;
         extra = worker_json_object_load(req->messages[i].extra_json);
-        json_array_foreach(json_object_get(extra, "tool_calls"), j, tc) {
+        json_array_foreach(json_object_get(extra, "tool_calls"), j, tc)
+        {
             const char *tid = json_string_value(json_object_get(tc, "id"));
-            const char *n = json_string_value(
-                json_object_get(json_object_get(tc, "function"), "name"));
+            const char *n =
+                json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
             if (tid && n && strcmp(tid, id) == 0) {
                 name = strdup(n);
                 break;
@@ -74,9 +75,9 @@ static int function_response_part(const lq_chat_request_t *req, size_t idx, json
         json_decref(resp);
         resp = json_pack("{s:s}", "content", m->content);
     }
-    rc = json_array_append_new(out, json_pack("{s:{s:s, s:o}}", "functionResponse", "name",
-                                              n ? n : (m->name ? m->name : "tool"), "response",
-                                              resp));
+    rc = json_array_append_new(out,
+                               json_pack("{s:{s:s, s:o}}", "functionResponse", "name",
+                                         n ? n : (m->name ? m->name : "tool"), "response", resp));
     free(name);
     json_decref(extra);
     return rc;
@@ -98,7 +99,8 @@ static json_t *contents(const lq_chat_request_t *req, char **sys)
     json_t *out = worker_turns(req, &gemini_turns, sys), *turn;
     size_t i;
 
-    json_array_foreach(out, i, turn) { /* a turn needs at least one part */
+    json_array_foreach(out, i, turn)
+    { /* a turn needs at least one part */
         json_t *p = json_object_get(turn, "parts");
         if (json_array_size(p) == 0 && json_array_append_new(p, json_pack("{s:s}", "text", ""))) {
             json_decref(out);
@@ -236,8 +238,8 @@ out:
 
 static const char *finish_reason(const char *r, int has_tool_calls)
 {
-    static const char *const filtered[] = {"SAFETY", "RECITATION", "BLOCKLIST",
-                                           "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"};
+    static const char *const filtered[] = {
+        "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"};
     size_t i;
 
     if (r && strcmp(r, "MAX_TOKENS") == 0)
@@ -254,7 +256,8 @@ static int key_invalid(json_t *error)
     json_t *d;
     size_t i;
 
-    json_array_foreach(json_object_get(error, "details"), i, d) {
+    json_array_foreach(json_object_get(error, "details"), i, d)
+    {
         const char *r = json_string_value(json_object_get(d, "reason"));
         if (r && strcmp(r, "API_KEY_INVALID") == 0)
             return 1;
@@ -266,10 +269,11 @@ static void fail_error(worker_result_t *out, long http_status, json_t *error,
                        const char *retry_after)
 {
     static const worker_status_map_t map[] = {
-        {"INVALID_ARGUMENT", 400},   {"FAILED_PRECONDITION", 400}, {"OUT_OF_RANGE", 400},
-        {"UNAUTHENTICATED", 401},    {"PERMISSION_DENIED", 403},   {"NOT_FOUND", 404},
-        {"RESOURCE_EXHAUSTED", 429}, {"INTERNAL", 500},            {"UNAVAILABLE", 503},
-        {"DEADLINE_EXCEEDED", 504}};
+        {"INVALID_ARGUMENT", 400},   {"FAILED_PRECONDITION", 400},
+        {"OUT_OF_RANGE", 400},       {"UNAUTHENTICATED", 401},
+        {"PERMISSION_DENIED", 403},  {"NOT_FOUND", 404},
+        {"RESOURCE_EXHAUSTED", 429}, {"INTERNAL", 500},
+        {"UNAVAILABLE", 503},        {"DEADLINE_EXCEEDED", 504}};
     const char *status = json_string_value(json_object_get(error, "status"));
     const char *message = json_string_value(json_object_get(error, "message"));
     json_int_t code = json_integer_value(json_object_get(error, "code"));
@@ -286,8 +290,8 @@ static void fail_error(worker_result_t *out, long http_status, json_t *error,
 /* The prompt's block reason when the answer has no candidate, or NULL. */
 static const char *block_reason(json_t *root)
 {
-    return json_string_value(json_object_get(json_object_get(root, "promptFeedback"),
-                                             "blockReason"));
+    return json_string_value(
+        json_object_get(json_object_get(root, "promptFeedback"), "blockReason"));
 }
 
 /* Prompt and completion tokens (thinking tokens are billed as output, as OpenAI counts
@@ -295,9 +299,9 @@ static const char *block_reason(json_t *root)
 static void read_usage(json_t *usage, int32_t *prompt, int32_t *completion)
 {
     *prompt = worker_json_tokens(json_object_get(usage, "promptTokenCount"));
-    *completion = worker_tokens_add(
-        worker_json_tokens(json_object_get(usage, "candidatesTokenCount")),
-        worker_json_tokens(json_object_get(usage, "thoughtsTokenCount")));
+    *completion =
+        worker_tokens_add(worker_json_tokens(json_object_get(usage, "candidatesTokenCount")),
+                          worker_json_tokens(json_object_get(usage, "thoughtsTokenCount")));
 }
 
 /* A functionCall's id, or one made up from its position (Gemini may send none). */
@@ -318,7 +322,8 @@ static int read_parts(json_t *cand, worker_blocks_t *b)
     json_t *part;
     size_t i;
 
-    json_array_foreach(json_object_get(json_object_get(cand, "content"), "parts"), i, part) {
+    json_array_foreach(json_object_get(json_object_get(cand, "content"), "parts"), i, part)
+    {
         json_t *fc = json_object_get(part, "functionCall");
         const char *t = json_string_value(json_object_get(part, "text"));
         char idbuf[32];
@@ -329,7 +334,8 @@ static int read_parts(json_t *cand, worker_blocks_t *b)
             rc = worker_blocks_text(b, t);
         else if (json_is_object(fc))
             rc = worker_tool_calls_add(
-                &b->calls, call_id(fc, b->calls ? json_array_size(b->calls) : 0, idbuf, sizeof(idbuf)),
+                &b->calls,
+                call_id(fc, b->calls ? json_array_size(b->calls) : 0, idbuf, sizeof(idbuf)),
                 json_string_value(json_object_get(fc, "name")), json_object_get(fc, "args"));
         if (rc)
             return -1;
@@ -370,15 +376,14 @@ static void read_answer(json_t *root, worker_result_t *out)
                &out->completion_tokens);
 }
 
-static void parse_response(long http_status, const char *body, size_t len,
-                           const char *retry_after, const char *transport_error,
-                           int transport_timeout, worker_result_t *out)
+static void parse_response(long http_status, const char *body, size_t len, const char *retry_after,
+                           const char *transport_error, int transport_timeout, worker_result_t *out)
 {
     json_t *doc, *root;
 
     /* some errors come wrapped in an array */
-    if (!worker_parse_begin(http_status, body, len, retry_after, transport_error,
-                            transport_timeout, 1, 1, fail_error, &doc, &root, out))
+    if (!worker_parse_begin(http_status, body, len, retry_after, transport_error, transport_timeout,
+                            1, 1, fail_error, &doc, &root, out))
         read_answer(root, out);
     json_decref(doc);
 }
@@ -405,7 +410,8 @@ static void stream_parts(worker_stream_acc_t *s, json_t *cand)
     json_t *part, *v;
     size_t i;
 
-    json_array_foreach(json_object_get(json_object_get(cand, "content"), "parts"), i, part) {
+    json_array_foreach(json_object_get(json_object_get(cand, "content"), "parts"), i, part)
+    {
         json_t *fc = json_object_get(part, "functionCall");
         if (s->ended)
             return;

@@ -32,8 +32,7 @@ static int push_header(worker_http_request_t *r, char *line)
     return 0;
 }
 
-int worker_http_request_add_header(worker_http_request_t *r, const char *name,
-                                   const char *value)
+int worker_http_request_add_header(worker_http_request_t *r, const char *name, const char *value)
 {
     size_t nl = strlen(name), vl = strlen(value);
     char *line;

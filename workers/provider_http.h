@@ -6,8 +6,7 @@
 #include "workers/provider.h"
 
 /** Append "name: value" to r->headers; 0 or -1 (out of memory). */
-int worker_http_request_add_header(worker_http_request_t *r, const char *name,
-                                   const char *value);
+int worker_http_request_add_header(worker_http_request_t *r, const char *name, const char *value);
 
 /** Set r->url to base + path1 + path2 (path2 may be NULL); 0 or -1. */
 int worker_http_request_set_url(worker_http_request_t *r, const char *base, const char *path1,

@@ -209,8 +209,8 @@ int worker_json_set_sampling(json_t *obj, const lq_chat_request_t *req, const ch
 static json_t *image_block(const worker_turn_format_t *f, json_t *part)
 {
     json_t *iu = json_object_get(part, "image_url");
-    const char *url = json_is_string(iu) ? json_string_value(iu)
-                                         : json_string_value(json_object_get(iu, "url"));
+    const char *url =
+        json_is_string(iu) ? json_string_value(iu) : json_string_value(json_object_get(iu, "url"));
     const char *semi, *comma;
 
     if (!url)
@@ -244,7 +244,8 @@ static int content_blocks(const worker_turn_format_t *f, const lq_message_t *m, 
         json_decref(parts);
         return add_text(f, blocks, m->content);
     }
-    json_array_foreach(parts, i, part) {
+    json_array_foreach(parts, i, part)
+    {
         const char *type = json_string_value(json_object_get(part, "type"));
         json_t *b;
         if (!type)
@@ -266,14 +267,14 @@ static int content_blocks(const worker_turn_format_t *f, const lq_message_t *m, 
 }
 
 /* The tool_calls of an assistant message (its extra_json) as blocks; 0 or -1. */
-static int tool_call_blocks(const worker_turn_format_t *f, const lq_message_t *m,
-                            json_t *blocks)
+static int tool_call_blocks(const worker_turn_format_t *f, const lq_message_t *m, json_t *blocks)
 {
     json_t *extra = worker_json_object_load(m->extra_json), *tc, *args;
     size_t i;
     int rc = 0;
 
-    json_array_foreach(json_object_get(extra, "tool_calls"), i, tc) {
+    json_array_foreach(json_object_get(extra, "tool_calls"), i, tc)
+    {
         json_t *fn = json_object_get(tc, "function");
         const char *a = json_string_value(json_object_get(fn, "arguments"));
         const char *id = json_string_value(json_object_get(tc, "id"));
@@ -313,8 +314,8 @@ json_t *worker_turns(const lq_chat_request_t *req, const worker_turn_format_t *f
         }
         if (!prev_role || strcmp(prev_role, role) != 0) {
             blocks = json_array();
-            if (!blocks || json_array_append_new(turns, json_pack("{s:s, s:o}", "role", role,
-                                                                   f->blocks_key, blocks)))
+            if (!blocks || json_array_append_new(
+                               turns, json_pack("{s:s, s:o}", "role", role, f->blocks_key, blocks)))
                 goto fail;
             prev_role = role;
         }
@@ -338,7 +339,8 @@ json_t *worker_tool_declarations(json_t *extra, const char *schema_key, int defa
     json_t *out = NULL, *t;
     size_t i;
 
-    json_array_foreach(json_object_get(extra, "tools"), i, t) {
+    json_array_foreach(json_object_get(extra, "tools"), i, t)
+    {
         json_t *fn = json_object_get(t, "function"), *schema, *d;
         const char *name = json_string_value(json_object_get(fn, "name"));
         if (!name)
@@ -356,8 +358,8 @@ json_t *worker_tool_declarations(json_t *extra, const char *schema_key, int defa
         if (json_is_object(schema))
             json_object_set(d, schema_key, schema);
         else if (default_schema)
-            json_object_set_new(d, schema_key, json_pack("{s:s, s:{}}", "type", "object",
-                                                         "properties"));
+            json_object_set_new(d, schema_key,
+                                json_pack("{s:s, s:{}}", "type", "object", "properties"));
     }
     return out;
 }

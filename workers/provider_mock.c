@@ -6,10 +6,10 @@
 #include "workers/provider.h"
 
 static const char *const words[] = {
-    "llmq",   "queued", "this",    "request", "and",     "a",      "mock",    "provider",
-    "wrote",  "the",    "reply",   "every",   "token",   "is",     "counted", "once",
-    "kafka",  "kept",   "it",      "safe",    "workers", "routed", "results", "to",
-    "sinks",  "so",     "nothing", "was",     "lost",    "on",     "its",     "way"};
+    "llmq",  "queued", "this",    "request", "and",     "a",      "mock",    "provider",
+    "wrote", "the",    "reply",   "every",   "token",   "is",     "counted", "once",
+    "kafka", "kept",   "it",      "safe",    "workers", "routed", "results", "to",
+    "sinks", "so",     "nothing", "was",     "lost",    "on",     "its",     "way"};
 
 int32_t worker_mock_prompt_tokens(const lq_chat_request_t *req)
 {
@@ -21,8 +21,7 @@ int32_t worker_mock_prompt_tokens(const lq_chat_request_t *req)
     return total > INT32_MAX ? INT32_MAX : (int32_t)total;
 }
 
-void worker_mock_complete(const lq_chat_request_t *req, int completion_tokens,
-                          worker_result_t *out)
+void worker_mock_complete(const lq_chat_request_t *req, int completion_tokens, worker_result_t *out)
 {
     uint64_t h = 1469598103934665603ULL;
     size_t i, o = 0, cap;

@@ -22,7 +22,8 @@ static void merge_json(json_t *obj, const char *text, int keep_existing)
 
     if (!extra)
         return;
-    json_object_foreach(extra, k, v) {
+    json_object_foreach(extra, k, v)
+    {
         if (keep_existing && json_object_get(obj, k))
             continue;
         json_object_set(obj, k, v);
@@ -133,7 +134,7 @@ static void fail_error(worker_result_t *out, long http_status, json_t *error,
 
     if (!message && json_is_string(error))
         message = json_string_value(error); /* {"error": "text"} from some servers */
-    if (json_is_integer(c)) { /* OpenRouter: the HTTP status as a number */
+    if (json_is_integer(c)) {               /* OpenRouter: the HTTP status as a number */
         snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(c));
         code = num;
         if (http_status == 0 && json_integer_value(c) >= 400 && json_integer_value(c) <= 599)
@@ -172,7 +173,8 @@ static char *message_extra(json_t *msg)
     const char *k;
     char *text;
 
-    json_object_foreach(msg, k, v) {
+    json_object_foreach(msg, k, v)
+    {
         if (!strcmp(k, "role") || !strcmp(k, "content") || json_is_null(v))
             continue;
         if (!extra && !(extra = json_object()))
@@ -213,8 +215,8 @@ void worker_openai_parse_response(long http_status, const char *body, size_t len
 {
     json_t *root, *choice, *msg;
 
-    if (worker_parse_begin(http_status, body, len, retry_after, transport_error,
-                           transport_timeout, 0, 0, fail_error, &root, &root, out))
+    if (worker_parse_begin(http_status, body, len, retry_after, transport_error, transport_timeout,
+                           0, 0, fail_error, &root, &root, out))
         goto out;
     choice = json_array_get(json_object_get(root, "choices"), 0);
     msg = json_object_get(choice, "message");
@@ -236,7 +238,8 @@ static void stream_tool_calls(worker_stream_acc_t *s, json_t *calls)
     json_t *tc;
     size_t i;
 
-    json_array_foreach(calls, i, tc) {
+    json_array_foreach(calls, i, tc)
+    {
         json_t *fn = json_object_get(tc, "function"), *ix = json_object_get(tc, "index");
         long key = json_is_integer(ix) ? (long)json_integer_value(ix) : (long)i;
         worker_tool_acc_t *t;

@@ -239,8 +239,8 @@ static void dead_letter(worker_t *w, job_t *j, lq_codec_t *codec, const char *hi
     if (produce_dead_letter(w, j, j->req.tenant_id, strlen(j->req.tenant_id), buf, len, hdrs))
         return;
     lq_metric_add(w->m_dead, 1);
-    LQ_WARN("job %s tenant %s: dead-lettered after %d attempt(s)", j->req.job_id,
-            j->req.tenant_id, j->attempts);
+    LQ_WARN("job %s tenant %s: dead-lettered after %d attempt(s)", j->req.job_id, j->req.tenant_id,
+            j->attempts);
 }
 
 /* ---- usage ---- */
@@ -278,8 +278,8 @@ static int usage_cost(worker_t *w, const job_t *j, double *cost)
         model = "mock";
     if (pricing_cost(w->pricing, model, res->prompt_tokens, res->completion_tokens, cost))
         return 1;
-    return res->provider_model && pricing_cost(w->pricing, res->provider_model,
-                                               res->prompt_tokens, res->completion_tokens, cost);
+    return res->provider_model && pricing_cost(w->pricing, res->provider_model, res->prompt_tokens,
+                                               res->completion_tokens, cost);
 }
 
 static void publish_usage(worker_t *w, job_t *j, lq_codec_t *codec, int64_t now)

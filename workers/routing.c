@@ -293,7 +293,8 @@ static int load_endpoint(routing_t *r, const char *name, json_t *j, char *errstr
         char **names = NULL;
         size_t n = 0, i;
         if (strv_from_json(v, &names, &n, 0)) {
-            snprintf(errstr, errstr_size, "endpoint %s: api_key_env must be a name or a list", name);
+            snprintf(errstr, errstr_size, "endpoint %s: api_key_env must be a name or a list",
+                     name);
             return -1;
         }
         for (i = 0; i < n; i++) {
@@ -308,7 +309,8 @@ static int load_endpoint(routing_t *r, const char *name, json_t *j, char *errstr
     v = json_object_get(j, "api_key");
     if (json_is_string(v) && add_key(e, json_string_value(v)))
         return -1;
-    json_object_foreach(json_object_get(j, "headers"), k, v) {
+    json_object_foreach(json_object_get(j, "headers"), k, v)
+    {
         if (!json_is_string(v) || add_header(e, k, json_string_value(v))) {
             snprintf(errstr, errstr_size, "endpoint %s: bad header %s", name, k);
             return -1;
@@ -351,15 +353,18 @@ static int load_rules(routing_t *r, const char *scope, json_t *arr, char *errstr
         if (!ru->name)
             return -1;
         if (cond && !json_is_object(cond)) {
-            snprintf(errstr, errstr_size, "rule %s (%s): \"if\" must be an object", ru->name, scope);
+            snprintf(errstr, errstr_size, "rule %s (%s): \"if\" must be an object", ru->name,
+                     scope);
             return -1;
         }
         if (strv_from_json(json_object_get(cond, "words"), &ru->words, &ru->n_words, 1) ||
             strv_from_json(json_object_get(cond, "models"), &ru->models, &ru->n_models, 0) ||
             strv_from_json(json_object_get(j, "then"), &ru->targets, &ru->n_targets, 0) ||
             ru->n_targets == 0) {
-            snprintf(errstr, errstr_size, "rule %s (%s): \"then\" must list targets; words/models "
-                     "must be strings", ru->name, scope);
+            snprintf(errstr, errstr_size,
+                     "rule %s (%s): \"then\" must list targets; words/models "
+                     "must be strings",
+                     ru->name, scope);
             return -1;
         }
         ru->spread = json_is_true(json_object_get(j, "spread"));
@@ -429,7 +434,8 @@ static int load_aliases(routing_t *r, json_t *aliases, char *errstr, size_t errs
     const char *k;
     json_t *v;
 
-    json_object_foreach(aliases, k, v) {
+    json_object_foreach(aliases, k, v)
+    {
         alias_t *na = realloc(r->aliases, (r->n_aliases + 1) * sizeof(*na));
         if (!na)
             return -1;
@@ -443,8 +449,10 @@ static int load_aliases(routing_t *r, json_t *aliases, char *errstr, size_t errs
             v = json_object_get(v, "targets");
         }
         if (!v || strv_from_json(v, &na[r->n_aliases - 1].targets, &na[r->n_aliases - 1].n, 0)) {
-            snprintf(errstr, errstr_size, "alias %s: a target, a list of targets, or "
-                     "{\"targets\": [...], \"spread\": true}", k);
+            snprintf(errstr, errstr_size,
+                     "alias %s: a target, a list of targets, or "
+                     "{\"targets\": [...], \"spread\": true}",
+                     k);
             return -1;
         }
     }
@@ -459,7 +467,8 @@ static int load_prefixes(routing_t *r, json_t *prefixes, char *errstr, size_t er
 
     if (!prefixes)
         return default_prefixes(r);
-    json_object_foreach(prefixes, k, e) {
+    json_object_foreach(prefixes, k, e)
+    {
         if (!json_is_string(e) || add_prefix(r, k, json_string_value(e))) {
             snprintf(errstr, errstr_size, "model_prefixes: %s must name an endpoint", k);
             return -1;
@@ -481,7 +490,8 @@ static int load_all_rules(routing_t *r, json_t *root, char *errstr, size_t errst
         return -1;
     for (s = 0; s < 2; s++) {
         snprintf(key, sizeof(key), "%ss", scopes[s]);
-        json_object_foreach(json_object_get(root, key), k, m) {
+        json_object_foreach(json_object_get(root, key), k, m)
+        {
             snprintf(scope, sizeof(scope), "%s:%s", scopes[s], k);
             if (load_rules(r, scope, json_object_get(m, "rules"), errstr, errstr_size))
                 return -1;
@@ -496,7 +506,8 @@ static int load_table(routing_t *r, json_t *root, char *errstr, size_t errstr_si
     const char *k;
     json_t *v;
 
-    json_object_foreach(json_object_get(root, "endpoints"), k, v) {
+    json_object_foreach(json_object_get(root, "endpoints"), k, v)
+    {
         if (strcmp(k, "mock") == 0)
             continue; /* always there */
         if (load_endpoint(r, k, v, errstr, errstr_size))
@@ -685,8 +696,8 @@ static int wants_json(const lq_chat_request_t *req, const char *text)
 
 static int looks_like_code(const char *text)
 {
-    static const char *const words[] = {"code", "function", "python", "javascript", "sql",
-                                        "regex", "compile", "bug", "refactor", NULL};
+    static const char *const words[] = {"code",  "function", "python", "javascript", "sql",
+                                        "regex", "compile",  "bug",    "refactor",   NULL};
     size_t i;
 
     if (strstr(text, "```"))
@@ -787,8 +798,7 @@ void routing_describe(const routing_t *r, const route_decision_t *d, char *buf, 
     o = (size_t)snprintf(buf, size, "rule %s (%s):", d->rule, d->scope);
     for (i = 0; i < d->n && o < size; i++)
         o += (size_t)snprintf(buf + o, size - o, "%s %s:%s", i ? "," : "",
-                              r->endpoints[d->candidates[i].endpoint].name,
-                              d->candidates[i].model);
+                              r->endpoints[d->candidates[i].endpoint].name, d->candidates[i].model);
     if (!d->n && o < size)
         snprintf(buf + o, size - o, " %s", d->error);
 }

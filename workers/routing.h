@@ -18,11 +18,11 @@
 #define ROUTE_MAX_CANDIDATES 8
 
 typedef struct route_endpoint {
-    char *name;   /* "openai", "anthropic", "mock", ... */
-    int is_mock;  /* the built-in mock provider */
+    char *name;  /* "openai", "anthropic", "mock", ... */
+    int is_mock; /* the built-in mock provider */
     worker_wire_t wire;
     char *base_url;
-    char **keys;  /* several keys spread the load: each attempt takes the next */
+    char **keys; /* several keys spread the load: each attempt takes the next */
     size_t n_keys;
     char **headers; /* extra "Name: value" lines */
     size_t n_headers;
@@ -37,9 +37,9 @@ typedef struct route_candidate {
 typedef struct route_decision {
     route_candidate_t candidates[ROUTE_MAX_CANDIDATES];
     size_t n;
-    char rule[64];     /* the rule that matched ("default" when none did) */
-    char scope[96];    /* "global", "tenant:ID" or "project:ID" */
-    char error[200];   /* set (and n = 0) when nothing can serve the model */
+    char rule[64];   /* the rule that matched ("default" when none did) */
+    char scope[96];  /* "global", "tenant:ID" or "project:ID" */
+    char error[200]; /* set (and n = 0) when nothing can serve the model */
 } route_decision_t;
 
 typedef struct routing routing_t;

@@ -11,9 +11,9 @@ struct worker_sse {
     worker_buf_t line;  /* the line being read */
     worker_buf_t data;  /* data lines so far, each followed by \n */
     worker_buf_t event; /* the event type */
-    int after_cr; /* the last byte was a \r: a \n first in the next feed ends nothing */
-    int bom;      /* bytes of a leading byte order mark matched; 3 = past the start */
-    int state;    /* WORKER_SSE_OK or the sticky outcome */
+    int after_cr;       /* the last byte was a \r: a \n first in the next feed ends nothing */
+    int bom;            /* bytes of a leading byte order mark matched; 3 = past the start */
+    int state;          /* WORKER_SSE_OK or the sticky outcome */
 };
 
 static const unsigned char bom_bytes[3] = {0xEF, 0xBB, 0xBF};
@@ -95,8 +95,7 @@ static int line(worker_sse_t *p, const char *s, size_t n, worker_sse_event_cb cb
     return WORKER_SSE_OK; /* id, retry and unknown fields: nothing llmq uses */
 }
 
-int worker_sse_feed(worker_sse_t *p, const char *s, size_t len, worker_sse_event_cb cb,
-                    void *arg)
+int worker_sse_feed(worker_sse_t *p, const char *s, size_t len, worker_sse_event_cb cb, void *arg)
 {
     size_t i = 0, j;
 

@@ -9,7 +9,7 @@
 #include "workers/provider_errors.h"
 #include "workers/stream_acc.h"
 
-#define STREAM_MAX_KEPT (32u * 1024 * 1024) /* answer text + tool arguments kept for the end */
+#define STREAM_MAX_KEPT  (32u * 1024 * 1024) /* answer text + tool arguments kept for the end */
 #define STREAM_MAX_TOOLS 128
 
 static int set_str(char **dst, const char *s)

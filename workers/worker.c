@@ -125,16 +125,16 @@ static void register_metrics(worker_t *w)
                                      "streamed pieces of answers sent to reply topics", NULL);
     w->m_dead = lq_metrics_counter("llmq_worker_dead_letters_total",
                                    "requests copied to the dead-letter topic", NULL);
-    w->m_produce_failed = lq_metrics_counter("llmq_worker_produce_failed_total",
-                                             "results Kafka did not take", NULL);
+    w->m_produce_failed =
+        lq_metrics_counter("llmq_worker_produce_failed_total", "results Kafka did not take", NULL);
     for (i = 0; i < routing_endpoint_count(w->routing); i++) {
         char labels[200];
         snprintf(labels, sizeof(labels), "endpoint=\"%s\"", worker_endpoint_name(w, (int)i));
         w->m_endpoint_latency[i] = lq_metrics_histogram("llmq_worker_provider_duration_seconds",
                                                         "time of one provider call", labels);
-        w->m_breaker_open[i] = lq_metrics_counter("llmq_worker_breaker_opened_total",
-                                                  "times an endpoint's circuit breaker opened",
-                                                  labels);
+        w->m_breaker_open[i] =
+            lq_metrics_counter("llmq_worker_breaker_opened_total",
+                               "times an endpoint's circuit breaker opened", labels);
     }
 }
 
@@ -156,11 +156,23 @@ static lq_err_t consumer_create(worker_t *w, char *errstr, size_t errstr_size)
 {
     /* offsets are stored by the worker as jobs finish (out-of-order completion, in-order
      * commit) and committed in the background */
-    static const char *const settings[] = {
-        "enable.auto.commit", "true", "enable.auto.offset.store", "false",
-        "auto.commit.interval.ms", "1000", "partition.assignment.strategy", "range",
-        "fetch.wait.max.ms", "10", "queued.max.messages.kbytes", "16384",
-        "session.timeout.ms", "10000", "heartbeat.interval.ms", "1000", NULL};
+    static const char *const settings[] = {"enable.auto.commit",
+                                           "true",
+                                           "enable.auto.offset.store",
+                                           "false",
+                                           "auto.commit.interval.ms",
+                                           "1000",
+                                           "partition.assignment.strategy",
+                                           "range",
+                                           "fetch.wait.max.ms",
+                                           "10",
+                                           "queued.max.messages.kbytes",
+                                           "16384",
+                                           "session.timeout.ms",
+                                           "10000",
+                                           "heartbeat.interval.ms",
+                                           "1000",
+                                           NULL};
     lq_kafka_spec_t spec = lq_kafka_spec(&w->set.common, LQ_KAFKA_CONSUMER, "llmq-worker");
 
     spec.group_id = w->set.worker.group;
@@ -218,8 +230,7 @@ static void log_start(worker_t *w)
 }
 
 /* Tables, tenants' keys, metrics: what the worker needs before it talks to anyone. */
-static lq_err_t prepare(worker_t *w, const worker_settings_t *set, char *errstr,
-                        size_t errstr_size)
+static lq_err_t prepare(worker_t *w, const worker_settings_t *set, char *errstr, size_t errstr_size)
 {
     int fatal = 0;
 

@@ -36,7 +36,7 @@ typedef enum timer_kind {
     T_KINDS
 } timer_kind_t;
 
-#define MAX_HISTORY 16
+#define MAX_HISTORY   16
 #define CANCEL_MEMORY 4096 /* cancellations remembered for jobs not (yet) seen here */
 
 /* One attempt (or a candidate skipped), for the trace and the dead-letter record. */
@@ -45,8 +45,8 @@ typedef struct attempt_rec {
     char model[96];
     int64_t start_ms;
     int32_t duration_ms;
-    int http_status;    /* what the client would have seen; 0 = ok */
-    char outcome[64];   /* "ok", an error code, "breaker_open", "cancelled" */
+    int http_status;  /* what the client would have seen; 0 = ok */
+    char outcome[64]; /* "ok", an error code, "breaker_open", "cancelled" */
 } attempt_rec_t;
 
 typedef struct job {
@@ -63,21 +63,21 @@ typedef struct job {
     int64_t provider_us;
     int attempts;
     route_decision_t dec;
-    size_t cand;          /* index of the candidate being tried */
-    int cand_attempts;    /* attempts on that candidate */
-    int endpoint;         /* endpoint of the current/last attempt */
+    size_t cand;       /* index of the candidate being tried */
+    int cand_attempts; /* attempts on that candidate */
+    int endpoint;      /* endpoint of the current/last attempt */
     int fallbacks;
     char route[400];
     attempt_rec_t hist[MAX_HISTORY];
     int n_hist;
     int cancelled, finished;
-    int tenant_key;       /* the last attempt used the tenant's own provider key */
+    int tenant_key; /* the last attempt used the tenant's own provider key */
     /* streaming */
     worker_stream_t *stream;
     int32_t chunk_seq;
     int got_first_byte;
-    int64_t ttft_ms;      /* request start to first text, -1 = none */
-    size_t mock_pos;      /* mock streaming: bytes of the mock text sent */
+    int64_t ttft_ms; /* request start to first text, -1 = none */
+    size_t mock_pos; /* mock streaming: bytes of the mock text sent */
     timer_kind_t timer;
     int64_t due_us;
     size_t heap_idx;
@@ -96,7 +96,7 @@ typedef struct partition_state {
 } partition_state_t;
 
 struct worker {
-    worker_settings_t set;   /* bound at start; strings are the settings' */
+    worker_settings_t set;     /* bound at start; strings are the settings' */
     const lq_topics_t *topics; /* &set.common.topic */
     char id[128];
     rd_kafka_t *consumer, *producer;
@@ -119,12 +119,12 @@ struct worker {
     size_t max_response;
     routing_t *routing;
     pricing_t *pricing;
-    worker_byok_t *byok;   /* tenants' own provider keys, NULL when off */
-    breaker_t *breakers;   /* one per endpoint */
-    size_t *key_next;      /* per endpoint: the next key to use */
-    uint64_t route_seq;    /* rotates "spread" rules and aliases */
+    worker_byok_t *byok; /* tenants' own provider keys, NULL when off */
+    breaker_t *breakers; /* one per endpoint */
+    size_t *key_next;    /* per endpoint: the next key to use */
+    uint64_t route_seq;  /* rotates "spread" rules and aliases */
     lq_metric_t **m_endpoint_latency, **m_breaker_open;
-    lq_hashmap_t *jobs;    /* job id -> job in flight (for cancellations) */
+    lq_hashmap_t *jobs;      /* job id -> job in flight (for cancellations) */
     lq_hashmap_t *cancelled; /* job ids cancelled before they arrived here */
     char *cancel_ring[CANCEL_MEMORY];
     size_t cancel_next;

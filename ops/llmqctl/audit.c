@@ -8,8 +8,17 @@
 #include "ops/llmqctl/db.h"
 
 /* The columns of the verification's query. */
-enum { COL_TENANT, COL_SEQ, COL_TS, COL_ACTOR, COL_ACTION, COL_TARGET, COL_DETAILS, COL_PREV,
-       COL_HASH };
+enum {
+    COL_TENANT,
+    COL_SEQ,
+    COL_TS,
+    COL_ACTOR,
+    COL_ACTION,
+    COL_TARGET,
+    COL_DETAILS,
+    COL_PREV,
+    COL_HASH
+};
 
 /* Where the walk through one tenant's chain is. */
 typedef struct chain {
@@ -22,9 +31,11 @@ int ctl_audit_list(const ctl_call_t *c)
 {
     const char *params[2] = {ctl_opt(c, "--tenant"), ctl_opt_or(c, "--limit", "50")};
 
-    return ctl_print_rows(c->conn, "SELECT seq, to_timestamp(ts_us / 1e6) AS ts, actor, action,"
-                                   " target, details FROM audit_log WHERE tenant_id = $1"
-                                   " ORDER BY seq DESC LIMIT $2::int", 2, params);
+    return ctl_print_rows(c->conn,
+                          "SELECT seq, to_timestamp(ts_us / 1e6) AS ts, actor, action,"
+                          " target, details FROM audit_log WHERE tenant_id = $1"
+                          " ORDER BY seq DESC LIMIT $2::int",
+                          2, params);
 }
 
 /* The hash entry r must have: SHA-256 of prev_hash|tenant|seq|ts_us|actor|action|target|details,

@@ -31,8 +31,10 @@ static void print_row(PGresult *res, int r)
     int c;
 
     for (c = 0; c < PQnfields(res); c++)
-        printf("%s%s", c ? "\t" : "", r < 0 ? PQfname(res, c)
-                                      : PQgetisnull(res, r, c) ? "" : PQgetvalue(res, r, c));
+        printf("%s%s", c ? "\t" : "",
+               r < 0                    ? PQfname(res, c)
+               : PQgetisnull(res, r, c) ? ""
+                                        : PQgetvalue(res, r, c));
     printf("\n");
 }
 

@@ -8,8 +8,8 @@
 #include "ops/llmqctl/call.h"
 
 /* What ctl_admin_call does with the function's answer (flags). */
-#define CTL_ADMIN_PRINT 0     /* print its JSON */
-#define CTL_ADMIN_QUIET 1     /* keep it: the command says what it did */
+#define CTL_ADMIN_PRINT     0 /* print its JSON */
+#define CTL_ADMIN_QUIET     1 /* keep it: the command says what it did */
 #define CTL_ADMIN_EXISTS_OK 2 /* LQ409 ("exists") is success: nothing changed */
 
 /** Run `SELECT admin_fn(...)::text`: 0, or 1 with the server's message on standard error

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #define HELP_COLUMN 44 /* where a command's help starts in the usage text */
-#define LINE_WIDTH 80
+#define LINE_WIDTH  80
 
 /* One argument of a command's spec (see ctl_command_t). */
 typedef struct spec_item {
@@ -203,8 +203,8 @@ static int parse_args(const ctl_command_t *cmd, ctl_call_t *call, int argc, char
             rc = take_option(cmd, call, argc, argv, &i);
             if (rc != CTL_RUN)
                 return rc;
-        } else if (call->pos || (!spec_find(cmd->required, NULL, &it) &&
-                                 !spec_find(cmd->optional, NULL, &it))) {
+        } else if (call->pos ||
+                   (!spec_find(cmd->required, NULL, &it) && !spec_find(cmd->optional, NULL, &it))) {
             return refuse(cmd, call, "unexpected argument %s", argv[i]);
         } else {
             call->pos = argv[i];

@@ -8,10 +8,10 @@
 #include "common/kafka.h"
 #include "schemas/codec.h"
 
-#define REPLAY_GROUP "llmq-dlq-replay"
+#define REPLAY_GROUP  "llmq-dlq-replay"
 #define FIRST_WAIT_MS 15000 /* joining the consumer group takes seconds */
-#define QUIET_MS 3000       /* then the topic is read until it has been quiet this long */
-#define FLUSH_MS 30000
+#define QUIET_MS      3000  /* then the topic is read until it has been quiet this long */
+#define FLUSH_MS      30000
 
 typedef struct replay {
     rd_kafka_t *consumer, *producer;
@@ -37,12 +37,16 @@ static int replay_open(replay_t *r, const ctl_call_t *c)
 {
     /* offsets are committed by hand, once the copies are acknowledged */
     static const char *const consumer_settings[] = {"enable.auto.commit", "false", NULL};
-    const lq_kafka_spec_t cs = {.role = LQ_KAFKA_CONSUMER, .brokers = c->brokers,
+    const lq_kafka_spec_t cs = {.role = LQ_KAFKA_CONSUMER,
+                                .brokers = c->brokers,
                                 .client_id = "llmqctl",
                                 .group_id = ctl_opt_or(c, "--group", REPLAY_GROUP),
                                 .settings = consumer_settings};
-    const lq_kafka_spec_t ps = {.role = LQ_KAFKA_PRODUCER, .brokers = c->brokers,
-                                .client_id = "llmqctl", .on_delivery = on_delivery, .opaque = r};
+    const lq_kafka_spec_t ps = {.role = LQ_KAFKA_PRODUCER,
+                                .brokers = c->brokers,
+                                .client_id = "llmqctl",
+                                .on_delivery = on_delivery,
+                                .opaque = r};
     rd_kafka_topic_partition_list_t *subs;
     rd_kafka_resp_err_t e;
     char errstr[512];

@@ -11,12 +11,21 @@
 
 int ctl_key_create(const ctl_call_t *c)
 {
-    const char *days = ctl_opt(c, "--expires-in-days"), *role = ctl_opt_or(c, "--role", "developer");
+    const char *days = ctl_opt(c, "--expires-in-days"),
+               *role = ctl_opt_or(c, "--role", "developer");
     char id[LQ_UUID_STR_LEN + 1], scopes[128], expires[32];
     lq_api_key_t k;
-    const char *params[11] = {"llmqctl", ctl_opt(c, "--tenant"), id, ctl_opt(c, "--project"),
-                              ctl_opt(c, "--user"), ctl_opt_or(c, "--name", ""), role, scopes,
-                              days ? expires : NULL, k.prefix, k.sha256};
+    const char *params[11] = {"llmqctl",
+                              ctl_opt(c, "--tenant"),
+                              id,
+                              ctl_opt(c, "--project"),
+                              ctl_opt(c, "--user"),
+                              ctl_opt_or(c, "--name", ""),
+                              role,
+                              scopes,
+                              days ? expires : NULL,
+                              k.prefix,
+                              k.sha256};
 
     if (lq_api_key_generate(&k) != LQ_OK)
         return ctl_fail(1, "cannot make a key (no randomness?)");

@@ -8,7 +8,7 @@
 #include "common/pg.h"
 #include "ops/llmqctl/commands.h"
 
-#define DEFAULT_PG "postgresql:///llmq"
+#define DEFAULT_PG      "postgresql:///llmq"
 #define DEFAULT_BROKERS "127.0.0.1:9092"
 
 typedef struct globals {
@@ -55,8 +55,8 @@ int main(int argc, char **argv)
     if (rc != CTL_RUN)
         return rc;
     call.brokers = g.brokers ? g.brokers : DEFAULT_BROKERS;
-    if (cmd->needs == CTL_PG && lq_pg_connect(g.pg ? g.pg : DEFAULT_PG, "llmqctl", &call.conn,
-                                              errstr, sizeof(errstr)))
+    if (cmd->needs == CTL_PG &&
+        lq_pg_connect(g.pg ? g.pg : DEFAULT_PG, "llmqctl", &call.conn, errstr, sizeof(errstr)))
         return ctl_fail(1, "%s", errstr);
     rc = cmd->run(&call);
     if (call.conn)

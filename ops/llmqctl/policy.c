@@ -14,7 +14,9 @@ int ctl_policy_show(const ctl_call_t *c)
 {
     const char *params[1] = {ctl_opt(c, "--tenant")};
 
-    return ctl_print_rows(c->conn, "SELECT '' AS project, policy FROM tenants WHERE id = $1"
-                                   " UNION ALL SELECT id, policy FROM projects"
-                                   " WHERE tenant_id = $1 AND policy IS NOT NULL", 1, params);
+    return ctl_print_rows(c->conn,
+                          "SELECT '' AS project, policy FROM tenants WHERE id = $1"
+                          " UNION ALL SELECT id, policy FROM projects"
+                          " WHERE tenant_id = $1 AND policy IS NOT NULL",
+                          1, params);
 }

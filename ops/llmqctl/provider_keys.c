@@ -20,8 +20,8 @@ typedef struct sealed_hex {
     char ct[2 * MAX_SECRET + 1];
 } sealed_hex_t;
 
-static lq_err_t seal_hex(const lq_master_key_t *mk, const char *aad, const void *plain,
-                         size_t len, sealed_hex_t *out)
+static lq_err_t seal_hex(const lq_master_key_t *mk, const char *aad, const void *plain, size_t len,
+                         sealed_hex_t *out)
 {
     unsigned char nonce[LQ_BOX_NONCE_LEN], tag[LQ_BOX_TAG_LEN], ct[MAX_SECRET];
 
@@ -49,11 +49,16 @@ static size_t read_secret(char *key, size_t size)
 static int store_sealed(const ctl_call_t *c, const lq_master_key_t *mk, const char *id,
                         const sealed_hex_t *s, const char *masked)
 {
-    const char *params[9] = {"llmqctl", ctl_opt(c, "--tenant"), id, ctl_opt(c, "--endpoint"),
-                             mk->id, s->nonce, s->ct, s->tag, masked};
+    const char *params[9] = {"llmqctl", ctl_opt(c, "--tenant"),
+                             id,        ctl_opt(c, "--endpoint"),
+                             mk->id,    s->nonce,
+                             s->ct,     s->tag,
+                             masked};
 
-    return ctl_admin_call(c->conn, "SELECT admin_store_provider_key($1, $2, $3::uuid, $4, $5, $6,"
-                                   " $7, $8, $9)::text", 9, params, CTL_ADMIN_PRINT);
+    return ctl_admin_call(c->conn,
+                          "SELECT admin_store_provider_key($1, $2, $3::uuid, $4, $5, $6,"
+                          " $7, $8, $9)::text",
+                          9, params, CTL_ADMIN_PRINT);
 }
 
 int ctl_provider_key_set(const ctl_call_t *c)
@@ -68,8 +73,10 @@ int ctl_provider_key_set(const ctl_call_t *c)
         return ctl_fail(1, "%s", errstr);
     len = read_secret(key, sizeof(key));
     if (len == 0) {
-        rc = ctl_fail(2, "give the key (1 to %d printable characters, no spaces) on standard "
-                         "input", MAX_SECRET);
+        rc = ctl_fail(2,
+                      "give the key (1 to %d printable characters, no spaces) on standard "
+                      "input",
+                      MAX_SECRET);
         goto out;
     }
     lq_uuid7(id, lq_wall_ms());
@@ -126,11 +133,12 @@ static int store_rotated(PGconn *conn, PGresult *res, int r, const lq_master_key
 {
     const char *params[6] = {PQgetvalue(res, r, 2), newk->id, s->nonce, s->ct, s->tag,
                              PQgetvalue(res, r, 0)};
-    PGresult *u = ctl_query(conn, "WITH u AS (UPDATE provider_keys SET master_key_id = $2,"
-                                  " nonce = decode($3, 'hex'), ciphertext = decode($4, 'hex'),"
-                                  " tag = decode($5, 'hex') WHERE id = $1::uuid RETURNING endpoint)"
-                                  " SELECT audit_append($6, 'llmqctl', 'provider_key.rotate',"
-                                  " endpoint, jsonb_build_object('id', $1::text)) FROM u",
+    PGresult *u = ctl_query(conn,
+                            "WITH u AS (UPDATE provider_keys SET master_key_id = $2,"
+                            " nonce = decode($3, 'hex'), ciphertext = decode($4, 'hex'),"
+                            " tag = decode($5, 'hex') WHERE id = $1::uuid RETURNING endpoint)"
+                            " SELECT audit_append($6, 'llmqctl', 'provider_key.rotate',"
+                            " endpoint, jsonb_build_object('id', $1::text)) FROM u",
                             6, params);
     int rc = u ? 0 : 1;
 
@@ -154,8 +162,10 @@ static int rotate_row(PGconn *conn, PGresult *res, int r, const lq_master_key_t 
         err = seal_hex(newk, aad, plain, len, &s);
     OPENSSL_cleanse(plain, sizeof(plain));
     if (err != LQ_OK)
-        return ctl_fail(1, "provider key %s does not decrypt with the old master key; nothing "
-                           "changed", PQgetvalue(res, r, 2));
+        return ctl_fail(1,
+                        "provider key %s does not decrypt with the old master key; nothing "
+                        "changed",
+                        PQgetvalue(res, r, 2));
     return store_rotated(conn, res, r, newk, &s);
 }
 
@@ -169,9 +179,11 @@ static int rotate_all(PGconn *conn, const lq_master_key_t *oldk, const lq_master
 
     if (lq_pg_exec(conn, "BEGIN", errstr, sizeof(errstr)))
         return ctl_fail(1, "%s", errstr);
-    res = ctl_query(conn, "SELECT tenant_id, endpoint, id::text, encode(nonce, 'hex'),"
-                          " encode(ciphertext, 'hex'), encode(tag, 'hex') FROM provider_keys"
-                          " WHERE master_key_id = $1 FOR UPDATE", 1, params);
+    res = ctl_query(conn,
+                    "SELECT tenant_id, endpoint, id::text, encode(nonce, 'hex'),"
+                    " encode(ciphertext, 'hex'), encode(tag, 'hex') FROM provider_keys"
+                    " WHERE master_key_id = $1 FOR UPDATE",
+                    1, params);
     if (!res)
         goto rollback;
     for (r = 0; r < PQntuples(res); r++)

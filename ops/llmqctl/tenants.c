@@ -18,15 +18,18 @@ int ctl_tenant_create(const ctl_call_t *c)
 
 int ctl_tenant_list(const ctl_call_t *c)
 {
-    return ctl_print_rows(c->conn, "SELECT id, name, tier, limits, disabled, created_at"
-                                   " FROM tenants ORDER BY id", 0, NULL);
+    return ctl_print_rows(c->conn,
+                          "SELECT id, name, tier, limits, disabled, created_at"
+                          " FROM tenants ORDER BY id",
+                          0, NULL);
 }
 
 /* disabled: "true", "false" or NULL (unchanged) */
 static int tenant_update(const ctl_call_t *c, const char *disabled)
 {
-    const char *params[6] = {"llmqctl", c->pos, ctl_opt(c, "--name"), ctl_opt(c, "--tier"),
-                             ctl_opt(c, "--limits"), disabled};
+    const char *params[6] = {
+        "llmqctl", c->pos, ctl_opt(c, "--name"), ctl_opt(c, "--tier"), ctl_opt(c, "--limits"),
+        disabled};
 
     return ctl_admin_call(c->conn,
                           "SELECT admin_update_tenant($1, $2, jsonb_strip_nulls(jsonb_build_object("
@@ -62,22 +65,30 @@ int ctl_project_list(const ctl_call_t *c)
 {
     const char *params[1] = {ctl_opt(c, "--tenant")};
 
-    return ctl_print_rows(c->conn, "SELECT id, name, disabled, created_at FROM projects"
-                                   " WHERE tenant_id = $1 ORDER BY id", 1, params);
+    return ctl_print_rows(c->conn,
+                          "SELECT id, name, disabled, created_at FROM projects"
+                          " WHERE tenant_id = $1 ORDER BY id",
+                          1, params);
 }
 
 int ctl_project_disable(const ctl_call_t *c)
 {
     const char *params[3] = {"llmqctl", ctl_opt(c, "--tenant"), c->pos};
 
-    return ctl_admin_call(c->conn, "SELECT admin_update_project($1, $2, $3,"
-                                   " '{\"disabled\": true}')::text", 3, params, CTL_ADMIN_PRINT);
+    return ctl_admin_call(c->conn,
+                          "SELECT admin_update_project($1, $2, $3,"
+                          " '{\"disabled\": true}')::text",
+                          3, params, CTL_ADMIN_PRINT);
 }
 
 int ctl_user_create(const ctl_call_t *c)
 {
-    const char *params[6] = {"llmqctl", ctl_opt(c, "--tenant"), c->pos, ctl_opt(c, "--email"),
-                             ctl_opt(c, "--name"), ctl_opt_or(c, "--role", "developer")};
+    const char *params[6] = {"llmqctl",
+                             ctl_opt(c, "--tenant"),
+                             c->pos,
+                             ctl_opt(c, "--email"),
+                             ctl_opt(c, "--name"),
+                             ctl_opt_or(c, "--role", "developer")};
 
     return ctl_admin_call(c->conn, "SELECT admin_create_user($1, $2, $3, $4, $5, $6)::text", 6,
                           params, CTL_ADMIN_PRINT);
@@ -87,14 +98,18 @@ int ctl_user_list(const ctl_call_t *c)
 {
     const char *params[1] = {ctl_opt(c, "--tenant")};
 
-    return ctl_print_rows(c->conn, "SELECT id, email, name, role, disabled, created_at"
-                                   " FROM users WHERE tenant_id = $1 ORDER BY id", 1, params);
+    return ctl_print_rows(c->conn,
+                          "SELECT id, email, name, role, disabled, created_at"
+                          " FROM users WHERE tenant_id = $1 ORDER BY id",
+                          1, params);
 }
 
 int ctl_user_disable(const ctl_call_t *c)
 {
     const char *params[4] = {"llmqctl", "platform", ctl_opt(c, "--tenant"), c->pos};
 
-    return ctl_admin_call(c->conn, "SELECT admin_update_user($1, $2, $3, $4,"
-                                   " '{\"disabled\": true}')::text", 4, params, CTL_ADMIN_PRINT);
+    return ctl_admin_call(c->conn,
+                          "SELECT admin_update_user($1, $2, $3, $4,"
+                          " '{\"disabled\": true}')::text",
+                          4, params, CTL_ADMIN_PRINT);
 }

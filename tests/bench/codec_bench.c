@@ -51,16 +51,25 @@ static void fill_request(bench_records_t *b)
     }
     b->msgs[3].name = "ops-oncall";
     b->stop[0] = "\n\nUser:";
-    b->req = (lq_chat_request_t){
-        .job_id = "0190a5f0-7c1e-7d3a-8f00-3b9e2a1c4d5e", .tenant_id = "acme-corp",
-        .project_id = "0190a5f0-0000-7000-8000-00000000cafe",
-        .api_key_id = "0190a5f0-0000-7000-8000-00000000beef",
-        .user_id = "0190a5f0-0000-7000-8000-00000000f00d", .created_at_ms = 1732200000123,
-        .deadline_ms = 1732200060123, .mode = LQ_MODE_SYNC,
-        .reply_topic = "llmq.replies.ingest-1", .model = "gpt-4o-mini", .messages = b->msgs,
-        .n_messages = 4, .has_max_tokens = 1, .max_tokens = 512, .has_temperature = 1,
-        .temperature = 0.2, .stop = b->stop, .n_stop = 1,
-        .extra_json = "{\"response_format\":{\"type\":\"text\"}}"};
+    b->req = (lq_chat_request_t){.job_id = "0190a5f0-7c1e-7d3a-8f00-3b9e2a1c4d5e",
+                                 .tenant_id = "acme-corp",
+                                 .project_id = "0190a5f0-0000-7000-8000-00000000cafe",
+                                 .api_key_id = "0190a5f0-0000-7000-8000-00000000beef",
+                                 .user_id = "0190a5f0-0000-7000-8000-00000000f00d",
+                                 .created_at_ms = 1732200000123,
+                                 .deadline_ms = 1732200060123,
+                                 .mode = LQ_MODE_SYNC,
+                                 .reply_topic = "llmq.replies.ingest-1",
+                                 .model = "gpt-4o-mini",
+                                 .messages = b->msgs,
+                                 .n_messages = 4,
+                                 .has_max_tokens = 1,
+                                 .max_tokens = 512,
+                                 .has_temperature = 1,
+                                 .temperature = 0.2,
+                                 .stop = b->stop,
+                                 .n_stop = 1,
+                                 .extra_json = "{\"response_format\":{\"type\":\"text\"}}"};
 }
 
 static void fill_response(bench_records_t *b)
@@ -70,25 +79,44 @@ static void fill_response(bench_records_t *b)
                         "a sink commits once per batch across all of them: raise the batch size "
                         "or run more instances (up to 48) and watch the lag per partition.";
     b->choice.finish_reason = "stop";
-    b->resp = (lq_chat_response_t){
-        .job_id = b->req.job_id, .tenant_id = b->req.tenant_id,
-        .project_id = b->req.project_id, .api_key_id = b->req.api_key_id,
-        .status = LQ_STATUS_SUCCEEDED, .mode = LQ_MODE_SYNC, .model = "gpt-4o-mini",
-        .provider = "openai", .provider_model = "gpt-4o-mini-2024-07-18",
-        .created_at_ms = 1732200000123, .started_at_ms = 1732200000131,
-        .finished_at_ms = 1732200001377, .choices = &b->choice, .n_choices = 1,
-        .prompt_tokens = 231, .completion_tokens = 48, .attempts = 1, .worker_id = "worker-3"};
+    b->resp = (lq_chat_response_t){.job_id = b->req.job_id,
+                                   .tenant_id = b->req.tenant_id,
+                                   .project_id = b->req.project_id,
+                                   .api_key_id = b->req.api_key_id,
+                                   .status = LQ_STATUS_SUCCEEDED,
+                                   .mode = LQ_MODE_SYNC,
+                                   .model = "gpt-4o-mini",
+                                   .provider = "openai",
+                                   .provider_model = "gpt-4o-mini-2024-07-18",
+                                   .created_at_ms = 1732200000123,
+                                   .started_at_ms = 1732200000131,
+                                   .finished_at_ms = 1732200001377,
+                                   .choices = &b->choice,
+                                   .n_choices = 1,
+                                   .prompt_tokens = 231,
+                                   .completion_tokens = 48,
+                                   .attempts = 1,
+                                   .worker_id = "worker-3"};
 }
 
 static void fill_usage(bench_records_t *b)
 {
-    b->usage = (lq_usage_event_t){
-        .event_id = b->req.job_id, .job_id = b->req.job_id, .tenant_id = b->req.tenant_id,
-        .project_id = b->req.project_id, .api_key_id = b->req.api_key_id,
-        .user_id = b->req.user_id, .model = "gpt-4o-mini", .provider = "openai",
-        .provider_model = "gpt-4o-mini-2024-07-18", .status = LQ_STATUS_SUCCEEDED,
-        .prompt_tokens = 231, .completion_tokens = 48, .has_cost = 1, .cost_usd = 0.00006345,
-        .latency_ms = 1246, .ts_ms = 1732200001377};
+    b->usage = (lq_usage_event_t){.event_id = b->req.job_id,
+                                  .job_id = b->req.job_id,
+                                  .tenant_id = b->req.tenant_id,
+                                  .project_id = b->req.project_id,
+                                  .api_key_id = b->req.api_key_id,
+                                  .user_id = b->req.user_id,
+                                  .model = "gpt-4o-mini",
+                                  .provider = "openai",
+                                  .provider_model = "gpt-4o-mini-2024-07-18",
+                                  .status = LQ_STATUS_SUCCEEDED,
+                                  .prompt_tokens = 231,
+                                  .completion_tokens = 48,
+                                  .has_cost = 1,
+                                  .cost_usd = 0.00006345,
+                                  .latency_ms = 1246,
+                                  .ts_ms = 1732200001377};
 }
 
 static void fill_trace(bench_records_t *b)
@@ -113,24 +141,39 @@ static void fill_trace(bench_records_t *b)
         b->spans[i].attr_values = b->vals;
         b->spans[i].n_attrs = i == 1 ? 5 : i == 2 ? 3 : 0;
     }
-    b->trace = (lq_trace_event_t){
-        .trace_id = b->req.job_id, .job_id = b->req.job_id, .tenant_id = b->req.tenant_id,
-        .project_id = b->req.project_id, .api_key_id = b->req.api_key_id,
-        .user_id = b->req.user_id, .model = "gpt-4o-mini", .provider = "openai",
-        .status = LQ_STATUS_SUCCEEDED, .route = "rule:default", .worker_id = "worker-3",
-        .created_at_ms = 1732200000123, .queue_ms = 8, .provider_ms = 1246, .total_ms = 1262,
-        .spans = b->spans, .n_spans = 4};
+    b->trace = (lq_trace_event_t){.trace_id = b->req.job_id,
+                                  .job_id = b->req.job_id,
+                                  .tenant_id = b->req.tenant_id,
+                                  .project_id = b->req.project_id,
+                                  .api_key_id = b->req.api_key_id,
+                                  .user_id = b->req.user_id,
+                                  .model = "gpt-4o-mini",
+                                  .provider = "openai",
+                                  .status = LQ_STATUS_SUCCEEDED,
+                                  .route = "rule:default",
+                                  .worker_id = "worker-3",
+                                  .created_at_ms = 1732200000123,
+                                  .queue_ms = 8,
+                                  .provider_ms = 1246,
+                                  .total_ms = 1262,
+                                  .spans = b->spans,
+                                  .n_spans = 4};
 }
 
 static lq_err_t encode_one(lq_codec_t *c, lq_schema_id_t id, const void *rec, const void **buf,
                            size_t *len, char *err, size_t err_size)
 {
     switch (id) {
-    case LQ_SCHEMA_CHAT_REQUEST: return lq_encode_chat_request(c, rec, buf, len, err, err_size);
-    case LQ_SCHEMA_CHAT_RESPONSE: return lq_encode_chat_response(c, rec, buf, len, err, err_size);
-    case LQ_SCHEMA_USAGE_EVENT: return lq_encode_usage_event(c, rec, buf, len, err, err_size);
-    case LQ_SCHEMA_TRACE_EVENT: return lq_encode_trace_event(c, rec, buf, len, err, err_size);
-    default: return LQ_ERR_INVALID;
+    case LQ_SCHEMA_CHAT_REQUEST:
+        return lq_encode_chat_request(c, rec, buf, len, err, err_size);
+    case LQ_SCHEMA_CHAT_RESPONSE:
+        return lq_encode_chat_response(c, rec, buf, len, err, err_size);
+    case LQ_SCHEMA_USAGE_EVENT:
+        return lq_encode_usage_event(c, rec, buf, len, err, err_size);
+    case LQ_SCHEMA_TRACE_EVENT:
+        return lq_encode_trace_event(c, rec, buf, len, err, err_size);
+    default:
+        return LQ_ERR_INVALID;
     }
 }
 

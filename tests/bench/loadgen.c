@@ -27,7 +27,7 @@ typedef struct conn {
     int fd;
     int busy;
     int64_t due_us; /* when the request in flight was due */
-    int first_seen;  /* the --ttft-marker arrived for the request in flight */
+    int first_seen; /* the --ttft-marker arrived for the request in flight */
     char buf[65536];
     size_t len;
 } conn_t;
@@ -110,13 +110,20 @@ int main(int argc, char **argv)
     size_t qhead = 0, qtail = 0, qcap;
 
     for (i = 1; i < argc - 1; i += 2) {
-        if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--path")) path = argv[i + 1];
-        else if (!strcmp(argv[i], "--rate")) rate = atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--duration")) duration = atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--connections")) conns = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--body")) body_file = argv[i + 1];
-        else if (!strcmp(argv[i], "--ttft-marker")) ttft_marker = argv[i + 1];
+        if (!strcmp(argv[i], "--port"))
+            port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--path"))
+            path = argv[i + 1];
+        else if (!strcmp(argv[i], "--rate"))
+            rate = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--duration"))
+            duration = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--connections"))
+            conns = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--body"))
+            body_file = argv[i + 1];
+        else if (!strcmp(argv[i], "--ttft-marker"))
+            ttft_marker = argv[i + 1];
         else if (!strcmp(argv[i], "--header")) {
             size_t n = strlen(headers);
             snprintf(headers + n, sizeof(headers) - n, "%s\r\n", argv[i + 1]);
@@ -127,18 +134,24 @@ int main(int argc, char **argv)
     }
     if (body_file) {
         FILE *fp = fopen(body_file, "rb");
-        if (!fp) { perror(body_file); return 2; }
+        if (!fp) {
+            perror(body_file);
+            return 2;
+        }
         fseek(fp, 0, SEEK_END);
         body_len = (size_t)ftell(fp);
         fseek(fp, 0, SEEK_SET);
         body = malloc(body_len + 1);
-        if (!body || fread(body, 1, body_len, fp) != body_len) return 2;
+        if (!body || fread(body, 1, body_len, fp) != body_len)
+            return 2;
         fclose(fp);
     }
     req = malloc(body_len + 8192);
-    req_len = (size_t)snprintf(req, 8192, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                          "Content-Type: application/json\r\n%s"
-                                          "Content-Length: %zu\r\n\r\n", path, headers, body_len);
+    req_len = (size_t)snprintf(req, 8192,
+                               "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "Content-Type: application/json\r\n%s"
+                               "Content-Length: %zu\r\n\r\n",
+                               path, headers, body_len);
     memcpy(req + req_len, body, body_len);
     req_len += body_len;
 
@@ -151,7 +164,10 @@ int main(int argc, char **argv)
     for (i = 0; i < conns; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
         cs[i].fd = open_conn(port);
-        if (cs[i].fd < 0) { perror("connect"); return 1; }
+        if (cs[i].fd < 0) {
+            perror("connect");
+            return 1;
+        }
         epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
     }
     start = now_us();
@@ -162,7 +178,8 @@ int main(int argc, char **argv)
         int n, k;
 
         /* schedule what is due: request k is due at start + k / rate */
-        due_total = t < end_at ? (int64_t)((double)(t - start) * rate / 1e6) + 1 : (int64_t)(rate * duration);
+        due_total = t < end_at ? (int64_t)((double)(t - start) * rate / 1e6) + 1
+                               : (int64_t)(rate * duration);
         if (due_total > (int64_t)(rate * duration))
             due_total = (int64_t)(rate * duration);
         while (sent < due_total && qtail < qcap) {
@@ -196,7 +213,10 @@ int main(int argc, char **argv)
                 if (r < 0 && errno == EAGAIN)
                     continue;
                 errors++;
-                if (c->busy) { c->busy = 0; pending--; }
+                if (c->busy) {
+                    c->busy = 0;
+                    pending--;
+                }
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
                 c->fd = open_conn(port);
@@ -239,7 +259,8 @@ int main(int argc, char **argv)
 #define TPCT(p) (n_ttft ? (double)ttft[(size_t)((double)(n_ttft - 1) * (p))] / 1000.0 : 0.0)
         if (ttft_marker)
             printf(", \"ttft_count\": %lld, \"ttft_p50_ms\": %.3f, \"ttft_p95_ms\": %.3f, "
-                   "\"ttft_p99_ms\": %.3f", (long long)n_ttft, TPCT(0.50), TPCT(0.95), TPCT(0.99));
+                   "\"ttft_p99_ms\": %.3f",
+                   (long long)n_ttft, TPCT(0.50), TPCT(0.95), TPCT(0.99));
         printf("}\n");
     }
     return 0;

@@ -26,10 +26,13 @@ int main(int argc, char **argv)
 {
     static const char *const pieces[] = {
         "Summarise the benefits of durable queues for LLM traffic in three bullet points. ",
-        "def handler(event, context):\n    return {\"statusCode\": 200, \"body\": json.dumps(event)}\n",
-        "{\"user_id\": \"01a201d2-158f-771f-868f-884037abdccb\", \"items\": [1, 2, 3], \"total\": 42.5}\n",
+        "def handler(event, context):\n    return {\"statusCode\": 200, \"body\": "
+        "json.dumps(event)}\n",
+        "{\"user_id\": \"01a201d2-158f-771f-868f-884037abdccb\", \"items\": [1, 2, 3], \"total\": "
+        "42.5}\n",
         "The task-force reviewed risk-assessment-of-the-programme and the skeleton plan. ",
-        "SELECT account_id, sum(amount) FROM ledger WHERE created_at > now() - interval '7 days';\n"};
+        "SELECT account_id, sum(amount) FROM ledger WHERE created_at > now() - interval '7 "
+        "days';\n"};
     size_t kb = argc > 1 ? (size_t)atol(argv[1]) : 64, len = kb * 1024, o = 0, i = 0;
     char *text = malloc(len + 1);
     double runs[41], total = 0;
@@ -59,7 +62,8 @@ int main(int argc, char **argv)
     qsort(runs, 41, sizeof(double), cmp_d);
     printf("{\"scan_kb\": %zu, \"scan_ns_per_kb_p50\": %.0f, \"scan_ns_per_kb_min\": %.0f, "
            "\"scan_mb_per_s\": %.0f, \"findings\": %zu}\n",
-           kb, runs[20], runs[0], (double)len / (runs[20] * (double)kb) * 1e3, found / (size_t)reps);
+           kb, runs[20], runs[0], (double)len / (runs[20] * (double)kb) * 1e3,
+           found / (size_t)reps);
     free(text);
     return 0;
 }

@@ -26,8 +26,8 @@ static size_t files;
 
 static void run_one(const uint8_t *data, size_t size, long mutations)
 {
-    static const char *const tokens[] = {"{", "}", "[", "]", "\"", ":", ",", "null", "-1",
-                                         "1e999", "\\u0000", "\xff", "\xc3", "0"};
+    static const char *const tokens[] = {"{",    "}",  "[",     "]",       "\"",   ":",    ",",
+                                         "null", "-1", "1e999", "\\u0000", "\xff", "\xc3", "0"};
     uint8_t *buf = malloc(size + 64);
     long m;
 

@@ -361,8 +361,8 @@ static inline void exp_worker_result(expect_t *e, const worker_result_t *r)
         ck(r->err_message && strstr(r->err_message, mc), "err_message_contains", r->err_message,
            mc);
     if (mx)
-        ck(r->err_message && !strstr(r->err_message, mx), "err_message_excludes",
-           r->err_message, mx);
+        ck(r->err_message && !strstr(r->err_message, mx), "err_message_excludes", r->err_message,
+           mx);
     /* a provider's 401/403 is never the client's 401/403 */
     ck(r->http_status != 401 && r->http_status != 403, "client status not 401/403", r->err_type,
        "another status");

@@ -30,9 +30,9 @@
 
 static worker_wire_t case_wire;
 
-static void parse_case_wire(long http_status, const char *body, size_t len,
-                            const char *retry_after, const char *transport_error,
-                            int transport_timeout, worker_result_t *out)
+static void parse_case_wire(long http_status, const char *body, size_t len, const char *retry_after,
+                            const char *transport_error, int transport_timeout,
+                            worker_result_t *out)
 {
     worker_parse_response(case_wire, http_status, body, len, retry_after, transport_error,
                           transport_timeout, out);
@@ -109,8 +109,9 @@ static char *run_summary(const run_t *x)
 {
     const worker_result_t *r = &x->r;
     size_t n = 256 + x->deltas.len;
-    const char *parts[] = {r->content, r->finish_reason, r->extra_json, r->response_extra_json,
-                           r->provider_model, r->err_type, r->err_code, r->err_message};
+    const char *parts[] = {
+        r->content,        r->finish_reason, r->extra_json, r->response_extra_json,
+        r->provider_model, r->err_type,      r->err_code,   r->err_message};
     char *s;
     size_t i, o;
 
@@ -119,7 +120,8 @@ static char *run_summary(const run_t *x)
     s = malloc(n);
     if (!s)
         abort();
-    o = (size_t)snprintf(s, n, "ok=%d pt=%d ct=%d st=%d re=%d ra=%lld ended=%d emitted=%zu calls=%d|%s",
+    o = (size_t)snprintf(s, n,
+                         "ok=%d pt=%d ct=%d st=%d re=%d ra=%lld ended=%d emitted=%zu calls=%d|%s",
                          r->ok, r->prompt_tokens, r->completion_tokens, r->http_status,
                          r->retriable, (long long)r->retry_after_ms, x->ended, x->emitted,
                          x->deltas.calls, x->deltas.text ? x->deltas.text : "");
@@ -186,7 +188,8 @@ static void stream_case(const char *dir, const char *name)
     exp_int(&e, "ended", whole.ended, -1);
     ck(whole.emitted == whole.deltas.len, "emitted = bytes passed to the callback", NULL, NULL);
     if (whole.r.ok)
-        ck(whole.r.content == NULL || strcmp(whole.r.content, whole.deltas.text ? whole.deltas.text : "") == 0,
+        ck(whole.r.content == NULL ||
+               strcmp(whole.r.content, whole.deltas.text ? whole.deltas.text : "") == 0,
            "content = deltas", whole.r.content, whole.deltas.text);
     exp_all_used(&e);
     expect_free(&e);
@@ -281,8 +284,7 @@ static void build_case(const char *dir, const char *name)
     t.headers = hdrs;
     st = exp_get(&e, "stream");
     memset(&hr, 0x5a, sizeof(hr));
-    ck(worker_build_request(&req, &t, st && atoi(st), &hr) == 0, "worker_build_request", NULL,
-       "0");
+    ck(worker_build_request(&req, &t, st && atoi(st), &hr) == 0, "worker_build_request", NULL, "0");
     url = exp_get(&e, "url");
     ck(hr.url && url && strcmp(hr.url, url) == 0, "url", hr.url, url);
     if (t.api_key && *t.api_key)
@@ -494,8 +496,14 @@ static void test_sse(void)
     CHECK_STR(sse_all("event: lone\n\ndata: z\n\n", 0, &rc), "[message|z]"); /* no data: nothing */
     CHECK_STR(sse_all("data:  two spaces\n\n", 0, &rc), "[message| two spaces]");
     CHECK_STR(sse_all("data: a\r\rdata: b\r\n\r\n", 0, &rc), "[message|a][message|b]");
-    CHECK_STR(sse_all("\xEF\xBB\xBF" "data: bom\n\n", 0, &rc), "[message|bom]");
-    CHECK_STR(sse_all("\xEF\xBB" "data: x\n\n", 0, &rc), ""); /* half a BOM: not "data" */
+    CHECK_STR(sse_all("\xEF\xBB\xBF"
+                      "data: bom\n\n",
+                      0, &rc),
+              "[message|bom]");
+    CHECK_STR(sse_all("\xEF\xBB"
+                      "data: x\n\n",
+                      0, &rc),
+              ""); /* half a BOM: not "data" */
     CHECK_STR(sse_all("id: 1\nretry: 10\nfoo: bar\ndata: k\n\n", 0, &rc), "[message|k]");
     CHECK_STR(sse_all("data: unterminated\n", 0, &rc), ""); /* no blank line: not dispatched */
     CHECK_STR(sse_all("data: a:b: c\n\n", 0, &rc), "[message|a:b: c]");

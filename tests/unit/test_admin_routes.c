@@ -159,7 +159,8 @@ static void test_path_match(void)
     CHECK_INT(FIND("GET", long_path), INGEST_ROUTE_NOT_FOUND); /* no {id} that long */
 #undef FIND
     CHECK(ingest_path_is_clean("/v1/jobs/abc"));
-    CHECK(!ingest_path_is_clean("/healthz\x7f" "foo"));
+    CHECK(!ingest_path_is_clean("/healthz\x7f"
+                                "foo"));
     CHECK(!ingest_path_is_clean("/v1/jobs/a\x01"));
     CHECK(!ingest_path_is_clean("/v1/jobs/a\tb"));
 }

@@ -25,10 +25,10 @@ static void test_bearer(void)
     char long_header[INGEST_BEARER_MAX + 16];
 
     bearer_ok("Bearer llmq-abc", "llmq-abc");
-    bearer_ok("bearer llmq-abc", "llmq-abc");         /* the scheme is case-insensitive */
-    bearer_ok("BEARER   llmq-abc", "llmq-abc");        /* any spaces before the key */
-    bearer_ok("Bearer llmq-abc  ", "llmq-abc");        /* trailing spaces are not the key */
-    bearer_ok("Bearer llmq-abc\t", "llmq-abc");        /* nor trailing tabs */
+    bearer_ok("bearer llmq-abc", "llmq-abc");   /* the scheme is case-insensitive */
+    bearer_ok("BEARER   llmq-abc", "llmq-abc"); /* any spaces before the key */
+    bearer_ok("Bearer llmq-abc  ", "llmq-abc"); /* trailing spaces are not the key */
+    bearer_ok("Bearer llmq-abc\t", "llmq-abc"); /* nor trailing tabs */
     bearer_ok("Bearer\tllmq-abc \t ", "llmq-abc");
     bearer_refused(NULL);
     bearer_refused("");

@@ -9,8 +9,8 @@
 static void test_request_roundtrip(lq_codec_t *c)
 {
     lq_message_t msgs[2] = {{"system", "be brief", NULL, NULL, NULL},
-                            {"user", "hello ünïcødé", "[{\"type\":\"text\",\"text\":\"hello\"}]", "ann",
-                             "{\"tool_call_id\":\"x\"}"}};
+                            {"user", "hello ünïcødé", "[{\"type\":\"text\",\"text\":\"hello\"}]",
+                             "ann", "{\"tool_call_id\":\"x\"}"}};
     char *stop[2] = {"END", "\n\n"};
     lq_chat_request_t r = {0}, d;
     const void *buf;
@@ -225,7 +225,8 @@ static const char *const usage_v0 =
     "{\"name\":\"model\",\"type\":\"string\"},{\"name\":\"provider\",\"type\":\"string\"},"
     "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"JobStatus\",\"symbols\":"
     "[\"QUEUED\",\"RUNNING\",\"SUCCEEDED\",\"FAILED\",\"CANCELLED\"]}},"
-    "{\"name\":\"prompt_tokens\",\"type\":\"int\"},{\"name\":\"completion_tokens\",\"type\":\"int\"},"
+    "{\"name\":\"prompt_tokens\",\"type\":\"int\"},{\"name\":\"completion_tokens\",\"type\":"
+    "\"int\"},"
     "{\"name\":\"latency_ms\",\"type\":\"int\"},{\"name\":\"ts_ms\",\"type\":\"long\"}]}";
 
 /* Hand-written Avro binary of a usage_v0 record, framed with its fingerprint. */
@@ -238,17 +239,22 @@ static size_t write_v0(unsigned char *out, uint64_t fp)
     out[o++] = 0x01;
     for (i = 0; i < 8; i++)
         out[o++] = (unsigned char)(fp >> (8 * i));
-    out[o++] = 2; out[o++] = 'e';                 /* event_id "e" (zigzag len 1 = 2) */
-    out[o++] = 2; out[o++] = 'j';                 /* job_id */
-    out[o++] = 2; out[o++] = 't';                 /* tenant_id */
-    out[o++] = 0;                                 /* project_id: null branch */
-    out[o++] = 2; out[o++] = 'm';                 /* model */
-    out[o++] = 2; out[o++] = 'p';                 /* provider */
-    out[o++] = 4;                                 /* status: SUCCEEDED (2) */
-    out[o++] = 20;                                /* prompt_tokens 10 */
-    out[o++] = 40;                                /* completion_tokens 20 */
-    out[o++] = 60;                                /* latency_ms 30 */
-    out[o++] = 80;                                /* ts_ms 40 */
+    out[o++] = 2;
+    out[o++] = 'e'; /* event_id "e" (zigzag len 1 = 2) */
+    out[o++] = 2;
+    out[o++] = 'j'; /* job_id */
+    out[o++] = 2;
+    out[o++] = 't'; /* tenant_id */
+    out[o++] = 0;   /* project_id: null branch */
+    out[o++] = 2;
+    out[o++] = 'm'; /* model */
+    out[o++] = 2;
+    out[o++] = 'p'; /* provider */
+    out[o++] = 4;   /* status: SUCCEEDED (2) */
+    out[o++] = 20;  /* prompt_tokens 10 */
+    out[o++] = 40;  /* completion_tokens 20 */
+    out[o++] = 60;  /* latency_ms 30 */
+    out[o++] = 80;  /* ts_ms 40 */
     return o;
 }
 
@@ -269,7 +275,8 @@ static void test_evolution(lq_codec_t *c)
     CHECK(strstr(err, "unknown writer schema") != NULL);
     /* once the older schema is known, the record resolves into the current one */
     err[0] = 0;
-    CHECK_INT(lq_codec_register_writer(c, LQ_SCHEMA_USAGE_EVENT, usage_v0, err, sizeof(err)), LQ_OK);
+    CHECK_INT(lq_codec_register_writer(c, LQ_SCHEMA_USAGE_EVENT, usage_v0, err, sizeof(err)),
+              LQ_OK);
     if (err[0])
         fprintf(stderr, "register: %s\n", err);
     CHECK_INT(lq_decode_usage_event(c, buf, len, &u, err, sizeof(err)), LQ_OK);
@@ -280,8 +287,8 @@ static void test_evolution(lq_codec_t *c)
     CHECK_INT(u.completion_tokens, 20);
     CHECK_INT(u.latency_ms, 30);
     CHECK_INT(u.ts_ms, 40);
-    CHECK_INT(u.has_cost, 0);          /* filled from the reader's default */
-    CHECK(u.provider_model == NULL);   /* default null */
+    CHECK_INT(u.has_cost, 0);        /* filled from the reader's default */
+    CHECK(u.provider_model == NULL); /* default null */
     CHECK(u.api_key_id == NULL);
     lq_usage_event_clear(&u);
 }
@@ -292,7 +299,9 @@ static void test_fingerprints(void)
 {
     char *canon = NULL, err[256];
 
-    CHECK_INT(lq_avro_canonical_form("{\"type\":\"int\",\"logicalType\":\"date\"}", &canon, err, sizeof(err)), LQ_OK);
+    CHECK_INT(lq_avro_canonical_form("{\"type\":\"int\",\"logicalType\":\"date\"}", &canon, err,
+                                     sizeof(err)),
+              LQ_OK);
     CHECK_STR(canon, "\"int\"");
     free(canon);
     CHECK_INT(lq_avro_canonical_form(
@@ -361,10 +370,11 @@ int main(int argc, char **argv)
             span.attr_keys = keys;
             span.attr_values = vals;
             span.n_attrs = 1;
-            t.trace_id = t.job_id = t.tenant_id = t.model = t.provider = t.route = t.worker_id = "id";
+            t.trace_id = t.job_id = t.tenant_id = t.model = t.provider = t.route = t.worker_id =
+                "id";
             t.spans = &span;
             t.n_spans = 1;
-            e = i == 0 ? lq_encode_chat_request(c, &r, &buf, &len, err, sizeof(err))
+            e = i == 0   ? lq_encode_chat_request(c, &r, &buf, &len, err, sizeof(err))
                 : i == 1 ? lq_encode_chat_response(c, &resp, &buf, &len, err, sizeof(err))
                 : i == 2 ? lq_encode_usage_event(c, &u, &buf, &len, err, sizeof(err))
                 : i == 3 ? lq_encode_trace_event(c, &t, &buf, &len, err, sizeof(err))

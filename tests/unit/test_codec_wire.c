@@ -35,20 +35,35 @@ typedef struct wire_case {
 
 static void build_request_full(any_record_t *a)
 {
-    static lq_message_t msgs[3] = {
-        {"system", "", NULL, NULL, NULL},
-        {"user", "h\u00e9llo \xf0\x9f\x98\x80", "[{\"type\":\"text\",\"text\":\"hello\"}]", "ann",
-         "{\"tool_call_id\":\"call_1\"}"},
-        {"assistant", "ok", NULL, "bot", "{\"tool_calls\":[]}"}};
+    static lq_message_t msgs[3] = {{"system", "", NULL, NULL, NULL},
+                                   {"user", "h\u00e9llo \xf0\x9f\x98\x80",
+                                    "[{\"type\":\"text\",\"text\":\"hello\"}]", "ann",
+                                    "{\"tool_call_id\":\"call_1\"}"},
+                                   {"assistant", "ok", NULL, "bot", "{\"tool_calls\":[]}"}};
     static char *stop[3] = {"END", "\n\n", ""};
-    lq_chat_request_t r = {
-        .job_id = "0190a5f0-0000-7000-8000-000000000001", .tenant_id = "acme",
-        .project_id = "proj-1", .api_key_id = "key-1", .user_id = "user-1",
-        .created_at_ms = INT64_MAX, .deadline_ms = -1, .mode = LQ_MODE_STREAM,
-        .reply_topic = "llmq.replies.n1", .model = "gpt-4o-mini", .messages = msgs,
-        .n_messages = 3, .has_max_tokens = 1, .max_tokens = INT32_MIN, .has_temperature = 1,
-        .temperature = -0.0, .has_top_p = 1, .top_p = 1e-300, .stop = stop, .n_stop = 3,
-        .user = "end-user-7", .extra_json = "{\"tools\":[]}", .attempt = INT32_MAX};
+    lq_chat_request_t r = {.job_id = "0190a5f0-0000-7000-8000-000000000001",
+                           .tenant_id = "acme",
+                           .project_id = "proj-1",
+                           .api_key_id = "key-1",
+                           .user_id = "user-1",
+                           .created_at_ms = INT64_MAX,
+                           .deadline_ms = -1,
+                           .mode = LQ_MODE_STREAM,
+                           .reply_topic = "llmq.replies.n1",
+                           .model = "gpt-4o-mini",
+                           .messages = msgs,
+                           .n_messages = 3,
+                           .has_max_tokens = 1,
+                           .max_tokens = INT32_MIN,
+                           .has_temperature = 1,
+                           .temperature = -0.0,
+                           .has_top_p = 1,
+                           .top_p = 1e-300,
+                           .stop = stop,
+                           .n_stop = 3,
+                           .user = "end-user-7",
+                           .extra_json = "{\"tools\":[]}",
+                           .attempt = INT32_MAX};
 
     a->req = r;
 }
@@ -87,15 +102,28 @@ static void build_response_full(any_record_t *a)
     static lq_choice_t choices[2] = {
         {0, "assistant", "Hi there", "stop", "{\"tool_calls\":[{\"id\":\"c\"}]}"},
         {1, "tool", "", "length", NULL}};
-    lq_chat_response_t r = {
-        .job_id = "j1", .tenant_id = "t1", .project_id = "p1", .api_key_id = "k1",
-        .status = LQ_STATUS_CANCELLED, .mode = LQ_MODE_SYNC, .model = "mock",
-        .provider = "openai", .provider_model = "gpt-4o-mini-2024-07-18", .created_at_ms = 5,
-        .started_at_ms = 6, .finished_at_ms = INT64_MIN, .choices = choices, .n_choices = 2,
-        .prompt_tokens = 3, .completion_tokens = -4, .has_error = 1,
-        .error = {"provider_error", "rate_limited", "boom", 429}, .attempts = 3,
-        .worker_id = "w1", .replay = 2,
-        .extra_json = "{\"citations\":[\"https://example.org\"]}"};
+    lq_chat_response_t r = {.job_id = "j1",
+                            .tenant_id = "t1",
+                            .project_id = "p1",
+                            .api_key_id = "k1",
+                            .status = LQ_STATUS_CANCELLED,
+                            .mode = LQ_MODE_SYNC,
+                            .model = "mock",
+                            .provider = "openai",
+                            .provider_model = "gpt-4o-mini-2024-07-18",
+                            .created_at_ms = 5,
+                            .started_at_ms = 6,
+                            .finished_at_ms = INT64_MIN,
+                            .choices = choices,
+                            .n_choices = 2,
+                            .prompt_tokens = 3,
+                            .completion_tokens = -4,
+                            .has_error = 1,
+                            .error = {"provider_error", "rate_limited", "boom", 429},
+                            .attempts = 3,
+                            .worker_id = "w1",
+                            .replay = 2,
+                            .extra_json = "{\"citations\":[\"https://example.org\"]}"};
 
     a->resp = r;
 }
@@ -111,11 +139,22 @@ static void build_response_min(any_record_t *a)
 
 static void build_usage_full(any_record_t *a)
 {
-    lq_usage_event_t u = {
-        .event_id = "e", .job_id = "j", .tenant_id = "t", .project_id = "p", .api_key_id = "k",
-        .user_id = "u", .model = "m", .provider = "openai", .provider_model = "pm",
-        .status = LQ_STATUS_SUCCEEDED, .prompt_tokens = 10, .completion_tokens = 20,
-        .has_cost = 1, .cost_usd = 0.00012345, .latency_ms = 30, .ts_ms = 1732200000123};
+    lq_usage_event_t u = {.event_id = "e",
+                          .job_id = "j",
+                          .tenant_id = "t",
+                          .project_id = "p",
+                          .api_key_id = "k",
+                          .user_id = "u",
+                          .model = "m",
+                          .provider = "openai",
+                          .provider_model = "pm",
+                          .status = LQ_STATUS_SUCCEEDED,
+                          .prompt_tokens = 10,
+                          .completion_tokens = 20,
+                          .has_cost = 1,
+                          .cost_usd = 0.00012345,
+                          .latency_ms = 30,
+                          .ts_ms = 1732200000123};
 
     a->usage = u;
 }
@@ -134,11 +173,23 @@ static void build_trace_full(any_record_t *a)
     static lq_span_t spans[3] = {{"queue", 1, 2, NULL, NULL, 0},
                                  {"provider", 3, 4, keys, vals, 5},
                                  {"attempt", 5, -6, keys + 3, vals + 3, 2}};
-    lq_trace_event_t t = {
-        .trace_id = "x", .job_id = "x", .tenant_id = "t", .project_id = "p", .api_key_id = "k",
-        .user_id = "u", .model = "m", .provider = "mock", .status = LQ_STATUS_RUNNING,
-        .route = "rule:default", .worker_id = "w", .created_at_ms = 99, .queue_ms = 1,
-        .provider_ms = 2, .total_ms = 3, .spans = spans, .n_spans = 3};
+    lq_trace_event_t t = {.trace_id = "x",
+                          .job_id = "x",
+                          .tenant_id = "t",
+                          .project_id = "p",
+                          .api_key_id = "k",
+                          .user_id = "u",
+                          .model = "m",
+                          .provider = "mock",
+                          .status = LQ_STATUS_RUNNING,
+                          .route = "rule:default",
+                          .worker_id = "w",
+                          .created_at_ms = 99,
+                          .queue_ms = 1,
+                          .provider_ms = 2,
+                          .total_ms = 3,
+                          .spans = spans,
+                          .n_spans = 3};
 
     a->trace = t;
 }
@@ -188,13 +239,20 @@ static lq_err_t encode_any(lq_codec_t *c, lq_schema_id_t id, const any_record_t 
                            const void **buf, size_t *len, char *err, size_t err_size)
 {
     switch (id) {
-    case LQ_SCHEMA_CHAT_REQUEST: return lq_encode_chat_request(c, &r->req, buf, len, err, err_size);
-    case LQ_SCHEMA_CHAT_RESPONSE: return lq_encode_chat_response(c, &r->resp, buf, len, err, err_size);
-    case LQ_SCHEMA_USAGE_EVENT: return lq_encode_usage_event(c, &r->usage, buf, len, err, err_size);
-    case LQ_SCHEMA_TRACE_EVENT: return lq_encode_trace_event(c, &r->trace, buf, len, err, err_size);
-    case LQ_SCHEMA_CHAT_CHUNK: return lq_encode_chat_chunk(c, &r->chunk, buf, len, err, err_size);
-    case LQ_SCHEMA_JOB_CANCEL: return lq_encode_job_cancel(c, &r->cancel, buf, len, err, err_size);
-    default: return LQ_ERR_INVALID;
+    case LQ_SCHEMA_CHAT_REQUEST:
+        return lq_encode_chat_request(c, &r->req, buf, len, err, err_size);
+    case LQ_SCHEMA_CHAT_RESPONSE:
+        return lq_encode_chat_response(c, &r->resp, buf, len, err, err_size);
+    case LQ_SCHEMA_USAGE_EVENT:
+        return lq_encode_usage_event(c, &r->usage, buf, len, err, err_size);
+    case LQ_SCHEMA_TRACE_EVENT:
+        return lq_encode_trace_event(c, &r->trace, buf, len, err, err_size);
+    case LQ_SCHEMA_CHAT_CHUNK:
+        return lq_encode_chat_chunk(c, &r->chunk, buf, len, err, err_size);
+    case LQ_SCHEMA_JOB_CANCEL:
+        return lq_encode_job_cancel(c, &r->cancel, buf, len, err, err_size);
+    default:
+        return LQ_ERR_INVALID;
     }
 }
 
@@ -202,26 +260,46 @@ static lq_err_t decode_any(lq_codec_t *c, lq_schema_id_t id, const void *buf, si
                            any_record_t *out, char *err, size_t err_size)
 {
     switch (id) {
-    case LQ_SCHEMA_CHAT_REQUEST: return lq_decode_chat_request(c, buf, len, &out->req, err, err_size);
-    case LQ_SCHEMA_CHAT_RESPONSE: return lq_decode_chat_response(c, buf, len, &out->resp, err, err_size);
-    case LQ_SCHEMA_USAGE_EVENT: return lq_decode_usage_event(c, buf, len, &out->usage, err, err_size);
-    case LQ_SCHEMA_TRACE_EVENT: return lq_decode_trace_event(c, buf, len, &out->trace, err, err_size);
-    case LQ_SCHEMA_CHAT_CHUNK: return lq_decode_chat_chunk(c, buf, len, &out->chunk, err, err_size);
-    case LQ_SCHEMA_JOB_CANCEL: return lq_decode_job_cancel(c, buf, len, &out->cancel, err, err_size);
-    default: return LQ_ERR_INVALID;
+    case LQ_SCHEMA_CHAT_REQUEST:
+        return lq_decode_chat_request(c, buf, len, &out->req, err, err_size);
+    case LQ_SCHEMA_CHAT_RESPONSE:
+        return lq_decode_chat_response(c, buf, len, &out->resp, err, err_size);
+    case LQ_SCHEMA_USAGE_EVENT:
+        return lq_decode_usage_event(c, buf, len, &out->usage, err, err_size);
+    case LQ_SCHEMA_TRACE_EVENT:
+        return lq_decode_trace_event(c, buf, len, &out->trace, err, err_size);
+    case LQ_SCHEMA_CHAT_CHUNK:
+        return lq_decode_chat_chunk(c, buf, len, &out->chunk, err, err_size);
+    case LQ_SCHEMA_JOB_CANCEL:
+        return lq_decode_job_cancel(c, buf, len, &out->cancel, err, err_size);
+    default:
+        return LQ_ERR_INVALID;
     }
 }
 
 static void clear_any(lq_schema_id_t id, any_record_t *r)
 {
     switch (id) {
-    case LQ_SCHEMA_CHAT_REQUEST: lq_chat_request_clear(&r->req); break;
-    case LQ_SCHEMA_CHAT_RESPONSE: lq_chat_response_clear(&r->resp); break;
-    case LQ_SCHEMA_USAGE_EVENT: lq_usage_event_clear(&r->usage); break;
-    case LQ_SCHEMA_TRACE_EVENT: lq_trace_event_clear(&r->trace); break;
-    case LQ_SCHEMA_CHAT_CHUNK: lq_chat_chunk_clear(&r->chunk); break;
-    case LQ_SCHEMA_JOB_CANCEL: lq_job_cancel_clear(&r->cancel); break;
-    default: break;
+    case LQ_SCHEMA_CHAT_REQUEST:
+        lq_chat_request_clear(&r->req);
+        break;
+    case LQ_SCHEMA_CHAT_RESPONSE:
+        lq_chat_response_clear(&r->resp);
+        break;
+    case LQ_SCHEMA_USAGE_EVENT:
+        lq_usage_event_clear(&r->usage);
+        break;
+    case LQ_SCHEMA_TRACE_EVENT:
+        lq_trace_event_clear(&r->trace);
+        break;
+    case LQ_SCHEMA_CHAT_CHUNK:
+        lq_chat_chunk_clear(&r->chunk);
+        break;
+    case LQ_SCHEMA_JOB_CANCEL:
+        lq_job_cancel_clear(&r->cancel);
+        break;
+    default:
+        break;
     }
 }
 
@@ -513,7 +591,8 @@ static const char *const usage_next =
     "{\"name\":\"model\",\"type\":\"bytes\"},{\"name\":\"provider\",\"type\":\"string\"},"
     "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"JobStatus\",\"symbols\":"
     "[\"QUEUED\",\"RUNNING\",\"SUCCEEDED\",\"FAILED\",\"CANCELLED\",\"EXPIRED\"]}},"
-    "{\"name\":\"prompt_tokens\",\"type\":\"int\"},{\"name\":\"completion_tokens\",\"type\":\"int\"},"
+    "{\"name\":\"prompt_tokens\",\"type\":\"int\"},{\"name\":\"completion_tokens\",\"type\":"
+    "\"int\"},"
     "{\"name\":\"cost_usd\",\"type\":[\"null\",\"float\"]},"
     "{\"name\":\"latency_ms\",\"type\":\"int\"},{\"name\":\"ts_ms\",\"type\":\"int\"},"
     "{\"name\":\"region\",\"type\":\"string\"}]}";
@@ -802,15 +881,18 @@ static void test_tables_match_schemas(void)
         const char *from, *to;
     } off[] = {
         {LQ_SCHEMA_CHAT_CHUNK, "\"name\": \"seq\"", "\"name\": \"sequence\""},
-        {LQ_SCHEMA_CHAT_CHUNK, "{\"name\": \"provider_model\", \"type\": [\"null\", \"string\"], "
-                               "\"default\": null}",
+        {LQ_SCHEMA_CHAT_CHUNK,
+         "{\"name\": \"provider_model\", \"type\": [\"null\", \"string\"], "
+         "\"default\": null}",
          "{\"name\": \"provider_model\", \"type\": \"string\"}"},
-        {LQ_SCHEMA_CHAT_CHUNK, "{\"name\": \"worker_id\", \"type\": [\"null\", \"string\"], "
-                               "\"default\": null}",
+        {LQ_SCHEMA_CHAT_CHUNK,
+         "{\"name\": \"worker_id\", \"type\": [\"null\", \"string\"], "
+         "\"default\": null}",
          "{\"name\": \"worker_id\", \"type\": [\"string\", \"null\"]}"},
         {LQ_SCHEMA_JOB_CANCEL, "{\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}",
          "\"int\""},
-        {LQ_SCHEMA_JOB_CANCEL, "\"fields\": [", "\"fields\": [{\"name\": \"more\", \"type\": \"string\"},"},
+        {LQ_SCHEMA_JOB_CANCEL, "\"fields\": [",
+         "\"fields\": [{\"name\": \"more\", \"type\": \"string\"},"},
         {LQ_SCHEMA_USAGE_EVENT, "\"CANCELLED\"]", "\"CANCELLED\", \"EXPIRED\"]"},
         {LQ_SCHEMA_CHAT_REQUEST, "{\"name\": \"top_p\", \"type\": [\"null\", \"double\"]",
          "{\"name\": \"top_p\", \"type\": [\"null\", \"float\"]"},
@@ -824,8 +906,9 @@ static void test_tables_match_schemas(void)
     int id;
 
     for (id = 0; id < LQ_SCHEMA_COUNT; id++)
-        CHECK_INT(plan_exact(lq_schema_json((lq_schema_id_t)id), (lq_schema_id_t)id, err,
-                             sizeof(err)), 0);
+        CHECK_INT(
+            plan_exact(lq_schema_json((lq_schema_id_t)id), (lq_schema_id_t)id, err, sizeof(err)),
+            0);
     for (i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
         char *json = replaced(lq_schema_json(off[i].id), off[i].from, off[i].to);
         CHECK(json != NULL);
@@ -846,8 +929,7 @@ static void check_nested(json_t *type, const lq_field_t *row)
     size_t i;
 
     if (json_is_array(type)) { /* a union: its record branch, if any */
-        json_array_foreach(type, i, branch)
-            check_nested(branch, row);
+        json_array_foreach(type, i, branch) check_nested(branch, row);
     }
     kind = json_string_value(json_object_get(type, "type"));
     if (kind && strcmp(kind, "record") == 0)
@@ -863,7 +945,8 @@ static void check_enum_default(json_t *type, const lq_field_t *row)
     size_t i;
 
     CHECK(def != NULL);
-    json_array_foreach(syms, i, sym) {
+    json_array_foreach(syms, i, sym)
+    {
         if (def && strcmp(json_string_value(sym), def) == 0)
             CHECK_INT(row->def_int, i);
     }
@@ -895,7 +978,8 @@ static void check_defaults(json_t *fields, const lq_record_desc_t *rec)
     size_t i;
 
     CHECK_INT(json_array_size(fields), rec->n_fields);
-    json_array_foreach(fields, i, field) {
+    json_array_foreach(fields, i, field)
+    {
         const lq_field_t *row = &rec->fields[i < rec->n_fields ? i : 0];
         json_t *type = json_object_get(field, "type");
         CHECK_STR(row->name, json_string_value(json_object_get(field, "name")));

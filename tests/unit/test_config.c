@@ -19,8 +19,10 @@ typedef struct test_settings {
 } test_settings_t;
 
 static const lq_config_def_t test_settings[] = {
-    {"http.port", LQ_CFG_INT, "8080", 1, 65535, "port to listen on", LQ_CFG_AT(test_settings_t, port)},
-    {"http.host", LQ_CFG_STRING, "0.0.0.0", 0, 0, "address to bind", LQ_CFG_AT(test_settings_t, host)},
+    {"http.port", LQ_CFG_INT, "8080", 1, 65535, "port to listen on",
+     LQ_CFG_AT(test_settings_t, port)},
+    {"http.host", LQ_CFG_STRING, "0.0.0.0", 0, 0, "address to bind",
+     LQ_CFG_AT(test_settings_t, host)},
     {"feature.enabled", LQ_CFG_BOOL, "false", 0, 0, "turn the feature on",
      LQ_CFG_AT(test_settings_t, enabled)},
     {"limits.max-body", LQ_CFG_INT, "1048576", 1024, 67108864, "largest request body",
@@ -107,9 +109,17 @@ static void test_defaults(void)
 
 static void test_set_flags(void)
 {
-    const char *argv[] = {"llmq-test", "--set", "http.port=9090", "--set", "log.level=debug",
-                          "--set", "feature.enabled=true", "--set",
-                          "pg.url=host=db port=5432 dbname=llmq", "--set", "http.host="};
+    const char *argv[] = {"llmq-test",
+                          "--set",
+                          "http.port=9090",
+                          "--set",
+                          "log.level=debug",
+                          "--set",
+                          "feature.enabled=true",
+                          "--set",
+                          "pg.url=host=db port=5432 dbname=llmq",
+                          "--set",
+                          "http.host="};
     lq_config_t *cfg = NULL;
     char err[256];
 
@@ -157,7 +167,7 @@ static void test_env(void)
     setenv("LLMQ_LIMITS_MAX_BODY", "2048", 1); /* '.' and '-' both become '_' */
     setenv("LLMQ_TOPIC_REPLIES_PREFIX", "r.", 1);
     setenv("LLMQ_FEATURE_ENABLED", "1", 1);
-    setenv("LLMQ_KAFKA_LINGER_MS", "5", 1); /* pass-through keys come from file/--set only */
+    setenv("LLMQ_KAFKA_LINGER_MS", "5", 1);    /* pass-through keys come from file/--set only */
     setenv("llmq_http_host", "lower.case", 1); /* not the variable's name */
     CHECK_INT(create(&cfg, 1, argv, err, sizeof(err)), LQ_OK);
     if (cfg) {
@@ -223,7 +233,8 @@ static void test_file_and_precedence(void)
         CHECK_STR(lq_config_str(cfg, "log.level"), "error");
         CHECK_INT(lq_config_bool(cfg, "feature.enabled"), 1);
         CHECK_STR(lq_config_str(cfg, "http.host"), "file.host");
-        CHECK_STR(lq_config_str(cfg, "topic.dlq"), "dead # not a comment: values run to the end of the line");
+        CHECK_STR(lq_config_str(cfg, "topic.dlq"),
+                  "dead # not a comment: values run to the end of the line");
         /* kafka.brokers is a table key; the other kafka.* keys pass through, prefix removed */
         CHECK_STR(lq_config_str(cfg, "kafka.brokers"), "k1:9092,k2:9092");
         CHECK_INT(lq_config_passthrough_count(cfg), 3);
@@ -275,8 +286,9 @@ static void test_file_and_precedence(void)
 
     /* --set on a pass-through key replaces the file's value, adds new ones */
     {
-        const char *argv_pass[] = {"llmq-test", "--config", path, "--set", "kafka.linger.ms=50",
-                                   "--set", "kafka.acks=all"};
+        const char *argv_pass[] = {"llmq-test",     "--config",           path,
+                                   "--set",         "kafka.linger.ms=50", "--set",
+                                   "kafka.acks=all"};
         int seen_linger = 0, seen_acks = 0;
         CHECK_INT(create(&cfg, 7, argv_pass, err, sizeof(err)), LQ_OK);
         if (cfg) {
@@ -425,8 +437,8 @@ static void test_bind(void)
         {NULL, 0, NULL, 0, 0, NULL, 0}};
     const lq_config_def_t *const t_unbound[] = {lq_common_settings, unbound, NULL};
     const lq_config_def_t *const t_twice[] = {lq_common_settings, twice, NULL};
-    char *argv[] = {"llmq-test", "--set", "http.port=81", "--set", "feature.enabled=true",
-                    "--set", "topic.usage=u.x"};
+    char *argv[] = {"llmq-test", "--set",          "http.port=81", "--set", "feature.enabled=true",
+                    "--set",     "topic.usage=u.x"};
     lq_config_t *cfg = NULL;
     test_settings_t set;
     char errstr[256];
@@ -469,12 +481,14 @@ static void test_daemon_tables_bind(void)
     worker_settings_t wk;
     sink_settings_t sk;
 
-    CHECK_INT(lq_config_create(&cfg, ingest_settings_tables, 1, argv, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(lq_config_create(&cfg, ingest_settings_tables, 1, argv, errstr, sizeof(errstr)),
+              LQ_OK);
     CHECK_INT(lq_config_bind(cfg, &in, sizeof(in), errstr, sizeof(errstr)), LQ_OK);
     CHECK_INT(in.http.port, 8080);
     CHECK_INT(in.pg.pool_size, 2);
     lq_config_destroy(cfg);
-    CHECK_INT(lq_config_create(&cfg, worker_settings_tables, 1, argv, errstr, sizeof(errstr)), LQ_OK);
+    CHECK_INT(lq_config_create(&cfg, worker_settings_tables, 1, argv, errstr, sizeof(errstr)),
+              LQ_OK);
     CHECK_INT(lq_config_bind(cfg, &wk, sizeof(wk), errstr, sizeof(errstr)), LQ_OK);
     CHECK_INT(wk.worker.max_inflight, 1024);
     CHECK_STR(wk.worker.group, "llmq-workers");

@@ -55,7 +55,8 @@ int main(void)
         CHECK(json_is_true(json_array_get(json_object_get(v, "arr"), 5)));
         /* invalid bytes become U+FFFD; the valid é survives; a truncated sequence is replaced */
         CHECK_STR(json_string_value(json_object_get(v, "bad")),
-                  "a\xef\xbf\xbd" "b\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd");
+                  "a\xef\xbf\xbd"
+                  "b\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd");
         json_decref(v);
     }
     /* reset keeps the buffer and starts over */

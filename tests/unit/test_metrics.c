@@ -50,8 +50,8 @@ static int has_value(const char *text, const char *series, const char *value)
     const char *v = sample(text, series);
 
     if (!value_is(text, series, value)) {
-        fprintf(stderr, "series %s: got %.*s, expected %s\n", series,
-                v ? (int)strcspn(v, "\n") : 6, v ? v : "absent", value);
+        fprintf(stderr, "series %s: got %.*s, expected %s\n", series, v ? (int)strcspn(v, "\n") : 6,
+                v ? v : "absent", value);
         return 0;
     }
     return 1;
@@ -280,7 +280,7 @@ static void test_format(void)
 }
 
 #define N_THREADS 4
-#define N_ADDS 100000
+#define N_ADDS    100000
 
 static void *adder(void *arg)
 {

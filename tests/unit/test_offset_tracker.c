@@ -103,10 +103,10 @@ static size_t model_pending(const model_t *m)
 typedef struct pair {
     worker_offsets_t *t;
     model_t m;
-    int64_t last_pos;  /* the last position the tracker returned */
-    long mismatches;   /* calls where tracker and model disagreed */
-    long backwards;    /* positions that moved backwards */
-    long overtakes;    /* positions past an unfinished offset */
+    int64_t last_pos; /* the last position the tracker returned */
+    long mismatches;  /* calls where tracker and model disagreed */
+    long backwards;   /* positions that moved backwards */
+    long overtakes;   /* positions past an unfinished offset */
     long calls;
 } pair_t;
 
@@ -151,8 +151,8 @@ static int64_t pair_done(pair_t *p, int64_t off)
     if (got != want || worker_offsets_pending(p->t) != model_pending(&p->m)) {
         if (p->mismatches++ < 5)
             fprintf(stderr, "done(%lld) = %lld, model %lld; pending %zu, model %zu\n",
-                    (long long)off, (long long)got, (long long)want,
-                    worker_offsets_pending(p->t), model_pending(&p->m));
+                    (long long)off, (long long)got, (long long)want, worker_offsets_pending(p->t),
+                    model_pending(&p->m));
     }
     if (got >= 0) {
         if (got <= p->last_pos)

@@ -200,11 +200,11 @@ static void test_mock_distinct(void)
 
 static void test_mock_prompt_tokens(void)
 {
-    lq_message_t m[5] = {{"system", "hello", NULL, NULL, NULL}, /* 5 bytes: 2 + 3 */
-                         {"user", "", NULL, NULL, NULL},        /* 0: 0 + 3 */
-                         {"user", "abcd", NULL, NULL, NULL},    /* 4: 1 + 3 */
+    lq_message_t m[5] = {{"system", "hello", NULL, NULL, NULL},   /* 5 bytes: 2 + 3 */
+                         {"user", "", NULL, NULL, NULL},          /* 0: 0 + 3 */
+                         {"user", "abcd", NULL, NULL, NULL},      /* 4: 1 + 3 */
                          {"user", "abcdefghi", NULL, NULL, NULL}, /* 9: 3 + 3 */
-                         {"user", "日本", NULL, NULL, NULL}};    /* 6 bytes: 2 + 3 */
+                         {"user", "日本", NULL, NULL, NULL}};     /* 6 bytes: 2 + 3 */
     lq_chat_request_t req = make_req("mock", m, 5);
 
     CHECK_INT(worker_mock_prompt_tokens(&req), 5 + 3 + 4 + 6 + 5);
@@ -308,7 +308,8 @@ static void test_request_body(void)
     CHECK_STR(json_string_value(json_object_get(m, "name")), "ann");
     m = json_array_get(json_object_get(root, "messages"), 2);
     CHECK_STR(json_string_value(json_object_get(m, "role")), "assistant"); /* not "hacker" */
-    CHECK(json_is_null(json_object_get(m, "content"))); /* a tools-only assistant turn: null, as OpenAI sends it */
+    CHECK(json_is_null(
+        json_object_get(m, "content"))); /* a tools-only assistant turn: null, as OpenAI sends it */
     CHECK(json_eq_text(json_object_get(m, "tool_calls"), calls));
     m = json_array_get(json_object_get(root, "messages"), 3);
     CHECK_STR(json_string_value(json_object_get(m, "role")), "tool");
@@ -361,7 +362,8 @@ static void test_request_roundtrip(void)
         "{\"model\":\"gpt-4o\",\"messages\":["
         "{\"role\":\"system\",\"content\":\"s\"},"
         "{\"role\":\"user\",\"name\":\"bob\",\"content\":[{\"type\":\"text\",\"text\":\"what\"},"
-        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://e.com/x.png\",\"detail\":\"low\"}}]},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://e.com/"
+        "x.png\",\"detail\":\"low\"}}]},"
         "{\"role\":\"assistant\",\"content\":\"calling\",\"tool_calls\":[{\"id\":\"c1\",\"type\":"
         "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]},"
         "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"{\\\"t\\\":1}\"}],"

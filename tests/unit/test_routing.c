@@ -12,21 +12,31 @@
 
 static const char *const table =
     "{\"endpoints\": {"
-    "  \"openai\": {\"wire\": \"openai\", \"base_url\": \"https://o.example/v1/\", \"api_key\": \"k1\"},"
+    "  \"openai\": {\"wire\": \"openai\", \"base_url\": \"https://o.example/v1/\", \"api_key\": "
+    "\"k1\"},"
     "  \"anthropic\": {\"wire\": \"anthropic\", \"base_url\": \"https://a.example/v1\","
-    "                \"api_key_env\": [\"LLMQ_TEST_KEY_A\", \"LLMQ_TEST_KEY_B\", \"LLMQ_TEST_UNSET\"]},"
+    "                \"api_key_env\": [\"LLMQ_TEST_KEY_A\", \"LLMQ_TEST_KEY_B\", "
+    "\"LLMQ_TEST_UNSET\"]},"
     "  \"gemini\": {\"wire\": \"gemini\", \"base_url\": \"https://g.example/v1beta\"},"
-    "  \"router\": {\"base_url\": \"https://r.example/api/v1\", \"headers\": {\"X-Title\": \"llmq\"}}},"
+    "  \"router\": {\"base_url\": \"https://r.example/api/v1\", \"headers\": {\"X-Title\": "
+    "\"llmq\"}}},"
     " \"slash_models\": \"router\", \"default_endpoint\": \"openai\","
-    " \"aliases\": {\"smart\": [\"anthropic:claude-sonnet-4-5\", \"openai:gpt-4o\"], \"nested\": \"smart\","
-    "   \"pool\": {\"targets\": [\"openai:gpt-4o\", \"router:openai/gpt-4o\", \"gemini:g\"], \"spread\": true}},"
+    " \"aliases\": {\"smart\": [\"anthropic:claude-sonnet-4-5\", \"openai:gpt-4o\"], \"nested\": "
+    "\"smart\","
+    "   \"pool\": {\"targets\": [\"openai:gpt-4o\", \"router:openai/gpt-4o\", \"gemini:g\"], "
+    "\"spread\": true}},"
     " \"rules\": ["
-    "   {\"name\": \"web\", \"if\": {\"words\": [\"search\", \"Latest\"]}, \"then\": [\"gemini:gemini-2.5-pro\", \"$model\"]},"
+    "   {\"name\": \"web\", \"if\": {\"words\": [\"search\", \"Latest\"]}, \"then\": "
+    "[\"gemini:gemini-2.5-pro\", \"$model\"]},"
     "   {\"name\": \"json\", \"if\": {\"json\": true}, \"then\": \"smart\"},"
-    "   {\"name\": \"code\", \"if\": {\"code\": true, \"models\": [\"gpt-4o\"]}, \"then\": [\"openai:gpt-4.1\"]},"
-    "   {\"name\": \"long\", \"if\": {\"min_messages\": 3}, \"then\": [\"gemini:gemini-2.5-flash\"]}],"
-    " \"tenants\": {\"acme\": {\"rules\": [{\"name\": \"acme-all\", \"then\": [\"anthropic:claude-haiku-4-5\"]}]}},"
-    " \"projects\": {\"p1\": {\"rules\": [{\"name\": \"p1-json\", \"if\": {\"json\": true}, \"then\": [\"router:x/y\"]}]}}"
+    "   {\"name\": \"code\", \"if\": {\"code\": true, \"models\": [\"gpt-4o\"]}, \"then\": "
+    "[\"openai:gpt-4.1\"]},"
+    "   {\"name\": \"long\", \"if\": {\"min_messages\": 3}, \"then\": "
+    "[\"gemini:gemini-2.5-flash\"]}],"
+    " \"tenants\": {\"acme\": {\"rules\": [{\"name\": \"acme-all\", \"then\": "
+    "[\"anthropic:claude-haiku-4-5\"]}]}},"
+    " \"projects\": {\"p1\": {\"rules\": [{\"name\": \"p1-json\", \"if\": {\"json\": true}, "
+    "\"then\": [\"router:x/y\"]}]}}"
     "}";
 
 static lq_chat_request_t req_of(const char *model, lq_message_t *m, size_t n, const char *tenant,
@@ -62,7 +72,8 @@ static void test_routing(const worker_settings_t *cfg)
     lq_message_t web[1] = {{"user", "what is the LATEST on this?", NULL, NULL, NULL}};
     lq_message_t websub[1] = {{"user", "researching a topic", NULL, NULL, NULL}};
     lq_message_t code[1] = {{"user", "fix this:\n```\nint x;\n```", NULL, NULL, NULL}};
-    lq_message_t longc[3] = {{"user", "a", NULL, NULL, NULL}, {"assistant", "b", NULL, NULL, NULL},
+    lq_message_t longc[3] = {{"user", "a", NULL, NULL, NULL},
+                             {"assistant", "b", NULL, NULL, NULL},
                              {"user", "c", NULL, NULL, NULL}};
     lq_chat_request_t r;
     route_decision_t d;
@@ -119,7 +130,8 @@ static void test_routing(const worker_settings_t *cfg)
     /* scopes: project, then tenant, then global */
     r = req_of("gpt-4o", plain, 1, "acme", NULL, NULL);
     expect_route(rt, &r, "rule acme-all (tenant:acme): anthropic:claude-haiku-4-5");
-    r = req_of("gpt-4o", plain, 1, "acme", "p1", "{\"response_format\":{\"type\":\"json_schema\"}}");
+    r = req_of("gpt-4o", plain, 1, "acme", "p1",
+               "{\"response_format\":{\"type\":\"json_schema\"}}");
     expect_route(rt, &r, "rule p1-json (project:p1): router:x/y");
     r = req_of("gpt-4o", plain, 1, "other", "p1", NULL);
     expect_route(rt, &r, "rule default (global): openai:gpt-4o");
@@ -145,8 +157,9 @@ static void test_routing(const worker_settings_t *cfg)
     routing_free(rt);
 
     /* a model whose endpoint is not configured, while others are: a clear refusal */
-    rt = routing_load("{\"endpoints\":{\"gemini\":{\"wire\":\"gemini\",\"base_url\":\"https://g\"}}}", cfg,
-                      err, sizeof(err));
+    rt = routing_load(
+        "{\"endpoints\":{\"gemini\":{\"wire\":\"gemini\",\"base_url\":\"https://g\"}}}", cfg, err,
+        sizeof(err));
     CHECK(rt != NULL);
     r = req_of("claude-sonnet-4-5", plain, 1, "t", NULL, NULL);
     CHECK_INT(routing_decide(rt, &r, 0, &d), -1);
@@ -159,11 +172,13 @@ static void test_routing(const worker_settings_t *cfg)
                        sizeof(err)) == NULL);
     CHECK(strstr(err, "unknown wire") != NULL);
     CHECK(strstr(err, "(openai, anthropic, gemini, mock)") != NULL); /* named from the table */
-    CHECK(routing_load("{\"endpoints\":{\"x\":{\"wire\":\"openai\"}}}", cfg, err, sizeof(err)) == NULL);
+    CHECK(routing_load("{\"endpoints\":{\"x\":{\"wire\":\"openai\"}}}", cfg, err, sizeof(err)) ==
+          NULL);
     CHECK(strstr(err, "base_url") != NULL);
     CHECK(routing_load("{\"rules\":[{\"if\":{}}]}", cfg, err, sizeof(err)) == NULL);
     CHECK(strstr(err, "then") != NULL);
-    CHECK(routing_load("{\"endpoints\":{\"x\":{\"base_url\":\"u\",\"headers\":{\"A\":\"b\\r\\nInjected: 1\"}}}}",
+    CHECK(routing_load("{\"endpoints\":{\"x\":{\"base_url\":\"u\",\"headers\":{\"A\":"
+                       "\"b\\r\\nInjected: 1\"}}}}",
                        cfg, err, sizeof(err)) == NULL);
     CHECK(routing_load("[1,2", cfg, err, sizeof(err)) == NULL);
     CHECK(strstr(err, "routing table") != NULL);
@@ -209,7 +224,7 @@ static void test_pricing(void)
         return;
     CHECK(pricing_version(p)[0] != '\0');
     CHECK_INT(pricing_cost(p, "gpt-4o-mini", 1000000, 1000000, &usd), 1);
-    CHECK(usd > 0.749 && usd < 0.751); /* 0.15 + 0.60 */
+    CHECK(usd > 0.749 && usd < 0.751);                                      /* 0.15 + 0.60 */
     CHECK_INT(pricing_cost(p, "gpt-4o-mini-2024-07-18", 1000, 0, &usd), 1); /* dated snapshot */
     CHECK(usd > 0.000149 && usd < 0.000151);
     CHECK_INT(pricing_cost(p, "openai/gpt-4o", 0, 1000000, &usd), 1); /* vendor/ prefix */
@@ -221,20 +236,22 @@ static void test_pricing(void)
     CHECK(pricing_context(p, "claude-sonnet-4-5") == 200000);
     pricing_free(p);
 
-    p = pricing_load("{\"version\":\"custom-1\",\"models\":{\"gpt-4o-mini\":{\"input\":1,\"output\":2},"
-                     "\"house-model\":{\"input\":0.5,\"output\":0.5}}}",
-                     err, sizeof(err));
+    p = pricing_load(
+        "{\"version\":\"custom-1\",\"models\":{\"gpt-4o-mini\":{\"input\":1,\"output\":2},"
+        "\"house-model\":{\"input\":0.5,\"output\":0.5}}}",
+        err, sizeof(err));
     CHECK(p != NULL);
     if (p) {
         CHECK_STR(pricing_version(p), "custom-1");
         CHECK_INT(pricing_cost(p, "gpt-4o-mini", 1000000, 0, &usd), 1);
         CHECK(usd > 0.999 && usd < 1.001); /* overridden */
         CHECK_INT(pricing_cost(p, "house-model", 2000000, 0, &usd), 1);
-        CHECK(usd > 0.999 && usd < 1.001); /* added */
+        CHECK(usd > 0.999 && usd < 1.001);                         /* added */
         CHECK_INT(pricing_cost(p, "gpt-4o", 1000000, 0, &usd), 1); /* the rest stays */
         pricing_free(p);
     }
-    CHECK(pricing_load("{\"models\":{\"x\":{\"input\":-1,\"output\":1}}}", err, sizeof(err)) == NULL);
+    CHECK(pricing_load("{\"models\":{\"x\":{\"input\":-1,\"output\":1}}}", err, sizeof(err)) ==
+          NULL);
     CHECK(strstr(err, "pricing.file") != NULL);
 }
 

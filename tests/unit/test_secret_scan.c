@@ -22,8 +22,8 @@ static const scase_t cases[] = {
     {"sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123", "anthropic_key",
      "sk-a*************************************23"},
     {"aws: AKIAIOSFODNN7EXAMPLE", "aws_access_key", "aws: AKIA**************LE"},
-    {"AKIAIOSFODNN7EXAMPL", "", NULL},                 /* 15 after the prefix: too short */
-    {"XAKIAIOSFODNN7EXAMPLE", "", NULL},               /* inside a word */
+    {"AKIAIOSFODNN7EXAMPL", "", NULL},   /* 15 after the prefix: too short */
+    {"XAKIAIOSFODNN7EXAMPLE", "", NULL}, /* inside a word */
     {"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", "aws_secret_key", NULL},
     {"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_key", NULL},
     {"token ghp_0123456789abcdefghijABCDEFGHIJ0123456789", "github_token", NULL},
@@ -35,8 +35,8 @@ static const scase_t cases[] = {
     {"-----BEGIN PUBLIC KEY-----\nMIIBIjANBg\n-----END PUBLIC KEY-----", "", NULL},
     {"slack xoxb-123456789012-abcdefghij", "slack_token", NULL},
     {"AIzaSyA-abcdefghijklmnopqrstuvwxyz012345", "google_api_key", NULL},
-    {"sk_live_abcdefghijklmnopqrstuvwx and rk_live_abcdefghijklmnopqrstuvwx", "stripe_key,stripe_key",
-     NULL},
+    {"sk_live_abcdefghijklmnopqrstuvwx and rk_live_abcdefghijklmnopqrstuvwx",
+     "stripe_key,stripe_key", NULL},
     {"llmq-0123456789abcdef0123456789abcdef0123456789abcdef", "llmq_key", NULL},
     {"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
      "jwt", NULL},
@@ -46,7 +46,8 @@ static const scase_t cases[] = {
     {"risk-assessment-of-the-whole-programme", "", NULL},
     {"sk-short", "", NULL},
     {"uuid 01a201d2-158f-771f-868f-884037abdccb and sha256 "
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "", NULL},
+     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+     "", NULL},
     {"", "", NULL},
 };
 
@@ -115,30 +116,34 @@ static void test_policy_json(void)
     policy_verdict_t v;
     lq_message_t m = {"user", NULL, NULL, NULL, NULL};
     lq_chat_request_t req;
-    char content[] = "my token:\neyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_X";
-    const char *parts =
-        "[{\"type\":\"text\",\"text\":\"my token:\\neyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
-        "dozjgNryP4J3jVmNHl0w5N_X\"},{\"type\":\"text\",\"text\":\"-----BEGIN RSA PRIVATE KEY-----\\nMIIE\"},"
-        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/y.png\"}}]";
+    char content[] =
+        "my token:\neyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_X";
+    const char *parts = "[{\"type\":\"text\",\"text\":\"my "
+                        "token:\\neyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+                        "dozjgNryP4J3jVmNHl0w5N_X\"},{\"type\":\"text\",\"text\":\"-----BEGIN RSA "
+                        "PRIVATE KEY-----\\nMIIE\"},"
+                        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/y.png\"}}]";
     json_error_t jerr;
     json_t *j;
 
     memset(&req, 0, sizeof(req));
     m.content = content;
     m.content_json = strdup(parts);
-    m.extra_json = strdup("{\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\",\"function\":"
-                          "{\"name\":\"f\",\"arguments\":\"{\\\"k\\\":\\\"AKIAIOSFODNN7EXAMPLE\\\"}\"}}]}");
+    m.extra_json =
+        strdup("{\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\",\"function\":"
+               "{\"name\":\"f\",\"arguments\":\"{\\\"k\\\":\\\"AKIAIOSFODNN7EXAMPLE\\\"}\"}}]}");
     req.messages = &m;
     req.n_messages = 1;
     ingest_policy_parse("{\"secrets\":\"redact\"}", &pol);
     ingest_policy_apply(&pol, &req, &v);
     CHECK_INT(v.blocked, 0);
     CHECK(v.redacted >= 4);
-    CHECK(strstr(m.content_json, "eyJzdWIi") == NULL);      /* masked inside the part too */
+    CHECK(strstr(m.content_json, "eyJzdWIi") == NULL); /* masked inside the part too */
     CHECK(strstr(m.extra_json, "AKIAIOSFODNN7EXAMPLE") == NULL);
-    j = json_loads(m.content_json, 0, &jerr);                 /* still JSON, image kept */
+    j = json_loads(m.content_json, 0, &jerr); /* still JSON, image kept */
     CHECK(json_is_array(j) && json_array_size(j) == 3);
-    CHECK_STR(json_string_value(json_object_get(json_object_get(json_array_get(j, 2), "image_url"), "url")),
+    CHECK_STR(json_string_value(
+                  json_object_get(json_object_get(json_array_get(j, 2), "image_url"), "url")),
               "https://x/y.png");
     json_decref(j);
     j = json_loads(m.extra_json, 0, &jerr);
@@ -149,7 +154,8 @@ static void test_policy_json(void)
     /* default policy: a key inside a tool call's arguments blocks */
     m.content = strdup("fine");
     m.content_json = NULL;
-    m.extra_json = strdup("{\"tool_calls\":[{\"function\":{\"arguments\":\"sk-proj-abcdefghijklmnopqrstuvwxyz\"}}]}");
+    m.extra_json = strdup(
+        "{\"tool_calls\":[{\"function\":{\"arguments\":\"sk-proj-abcdefghijklmnopqrstuvwxyz\"}}]}");
     ingest_policy_parse(NULL, &pol);
     ingest_policy_apply(&pol, &req, &v);
     CHECK_INT(v.blocked, 1);

@@ -13,19 +13,25 @@ int main(void)
     const char *secret = "sk-tenant-0123456789abcdef";
     size_t n = strlen(secret);
 
-    CHECK_INT(lq_master_key_parse("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
-                                  &k, err, sizeof(err)), LQ_OK);
+    CHECK_INT(
+        lq_master_key_parse("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
+                            &k, err, sizeof(err)),
+        LQ_OK);
     CHECK_INT((int)strlen(k.id), 16);
     /* the same 32 bytes in base64 give the same key and id */
-    CHECK_INT(lq_master_key_parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", &kb, err, sizeof(err)), LQ_OK);
+    CHECK_INT(
+        lq_master_key_parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", &kb, err, sizeof(err)),
+        LQ_OK);
     CHECK(memcmp(k.key, kb.key, 32) == 0);
     CHECK_STR(k.id, kb.id);
     CHECK(lq_master_key_parse("00010203", &k2, err, sizeof(err)) != LQ_OK);
     CHECK(strstr(err, "32 bytes") != NULL);
-    CHECK(lq_master_key_parse("zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", &k2, err,
-                              sizeof(err)) != LQ_OK);
-    CHECK_INT(lq_master_key_parse("ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-                                  &k2, err, sizeof(err)), LQ_OK);
+    CHECK(lq_master_key_parse("zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+                              &k2, err, sizeof(err)) != LQ_OK);
+    CHECK_INT(
+        lq_master_key_parse("ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", &k2,
+                            err, sizeof(err)),
+        LQ_OK);
     CHECK(strcmp(k.id, k2.id) != 0);
 
     CHECK_INT(lq_box_seal(&k, "acme|openai|id1", secret, n, ct, nonce, tag), LQ_OK);
