@@ -12,7 +12,7 @@ static sigset_t stop_signals;
 static atomic_int stop_flag;
 
 lq_config_t *lq_daemon_init(const char *name, const lq_config_def_t *const *tables, int argc,
-                            char **argv)
+                            char **argv, void *settings, size_t settings_size)
 {
     lq_config_t *cfg = NULL;
     char errstr[512];
@@ -20,6 +20,10 @@ lq_config_t *lq_daemon_init(const char *name, const lq_config_def_t *const *tabl
     if (lq_config_handle_info_flags(tables, name, argc, argv))
         exit(0);
     if (lq_config_create(&cfg, tables, argc, argv, errstr, sizeof(errstr)) != LQ_OK) {
+        fprintf(stderr, "%s: %s\n", name, errstr);
+        exit(2);
+    }
+    if (lq_config_bind(cfg, settings, settings_size, errstr, sizeof(errstr)) != LQ_OK) {
         fprintf(stderr, "%s: %s\n", name, errstr);
         exit(2);
     }

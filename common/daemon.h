@@ -4,10 +4,12 @@
 
 #include "common/config.h"
 
-/** Parse settings from tables + argv, set up logging, block SIGTERM/SIGINT/SIGPIPE in all
- * threads created afterwards. Exits the process on --help or a bad setting. */
+/** Parse settings from tables + argv and bind them into the daemon's settings struct
+ * (settings_size bytes: see lq_config_bind), set up logging, block SIGTERM/SIGINT/SIGPIPE in
+ * all threads created afterwards. Exits the process on --help or a bad setting. The strings
+ * of *settings belong to the returned settings (lq_config_destroy at exit). */
 lq_config_t *lq_daemon_init(const char *name, const lq_config_def_t *const *tables, int argc,
-                            char **argv);
+                            char **argv, void *settings, size_t settings_size);
 
 /** Wait until SIGTERM or SIGINT arrives (returns the signal). */
 int lq_daemon_wait_signal(void);

@@ -9,14 +9,14 @@
 
 int main(int argc, char **argv)
 {
-    lq_config_t *cfg = lq_daemon_init("llmq-ingest", ingest_settings_tables, argc, argv);
     ingest_settings_t set;
+    lq_config_t *cfg =
+        lq_daemon_init("llmq-ingest", ingest_settings_tables, argc, argv, &set, sizeof(set));
     ingest_server_t *srv = NULL;
     char errstr[512];
     int sig;
 
-    if (lq_config_bind(cfg, &set, sizeof(set), errstr, sizeof(errstr)) != LQ_OK ||
-        ingest_server_start(&srv, &set, errstr, sizeof(errstr)) != LQ_OK) {
+    if (ingest_server_start(&srv, &set, errstr, sizeof(errstr)) != LQ_OK) {
         LQ_ERROR("cannot start: %s", errstr);
         lq_config_destroy(cfg);
         return 1;

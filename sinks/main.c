@@ -6,15 +6,15 @@
 
 int main(int argc, char **argv)
 {
-    lq_config_t *cfg = lq_daemon_init("llmq-sink", sink_settings_tables, argc, argv);
     sink_settings_t set;
+    lq_config_t *cfg =
+        lq_daemon_init("llmq-sink", sink_settings_tables, argc, argv, &set, sizeof(set));
     sink_t *s = NULL;
     char errstr[512];
     int rc = 0;
 
     lq_daemon_watch_signals();
-    if (lq_config_bind(cfg, &set, sizeof(set), errstr, sizeof(errstr)) != LQ_OK ||
-        sink_create(&s, &set, errstr, sizeof(errstr)) != LQ_OK) {
+    if (sink_create(&s, &set, errstr, sizeof(errstr)) != LQ_OK) {
         LQ_ERROR("cannot start: %s", errstr);
         rc = 1;
         goto out;

@@ -8,16 +8,16 @@
 
 int main(int argc, char **argv)
 {
-    lq_config_t *cfg = lq_daemon_init("llmq-worker", worker_settings_tables, argc, argv);
     worker_settings_t set;
+    lq_config_t *cfg =
+        lq_daemon_init("llmq-worker", worker_settings_tables, argc, argv, &set, sizeof(set));
     worker_t *w = NULL;
     char errstr[512];
     int rc = 0;
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     lq_daemon_watch_signals();
-    if (lq_config_bind(cfg, &set, sizeof(set), errstr, sizeof(errstr)) != LQ_OK ||
-        worker_create(&w, &set, errstr, sizeof(errstr)) != LQ_OK) {
+    if (worker_create(&w, &set, errstr, sizeof(errstr)) != LQ_OK) {
         LQ_ERROR("cannot start: %s", errstr);
         rc = 1;
         goto out;
