@@ -1,5 +1,6 @@
 #include "ops/llmqctl/dlq_replay.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,10 +9,11 @@
 #include "common/kafka.h"
 #include "schemas/codec.h"
 
-#define REPLAY_GROUP  "llmq-dlq-replay"
-#define FIRST_WAIT_MS 15000 /* joining the consumer group takes seconds */
-#define QUIET_MS      3000  /* then the topic is read until it has been quiet this long */
-#define FLUSH_MS      30000
+#define REPLAY_GROUP   "llmq-dlq-replay"
+#define FIRST_WAIT_MS  15000 /* joining the consumer group takes seconds */
+#define QUIET_MS       3000  /* then the topic is read until it has been quiet this long */
+#define FLUSH_MS       30000
+#define MAX_PARTITIONS 1024 /* of the dead-letter topic */
 
 typedef struct replay {
     rd_kafka_t *consumer, *producer;
@@ -20,6 +22,11 @@ typedef struct replay {
     int dry_run;
     long max; /* < 0: no limit */
     long replayed, skipped, failed;
+    /* per partition: its end when the replay first read it (-1 = not read yet), and the
+     * offset after the last record handled (0 = none). Records past that end are the ones
+     * dead-lettered while the replay runs — perhaps its own copies failing again — and wait
+     * for the next replay, so a replay always ends. */
+    int64_t end[MAX_PARTITIONS], next[MAX_PARTITIONS];
 } replay_t;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -109,6 +116,32 @@ static void replay_one(replay_t *r, const rd_kafka_message_t *m)
     lq_chat_request_clear(&req);
 }
 
+/* Is m past the end its partition had when the replay first read it? Such a partition is
+ * paused: the replay is done with it. */
+static int past_end(replay_t *r, const rd_kafka_message_t *m)
+{
+    int32_t p = m->partition;
+    int64_t lo = 0, hi = 0;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+
+    if (p < 0 || p >= MAX_PARTITIONS)
+        return 0;
+    if (r->end[p] < 0) {
+        r->end[p] = INT64_MAX;
+        if (rd_kafka_query_watermark_offsets(r->consumer, topic, p, &lo, &hi, 5000) == 0)
+            r->end[p] = hi;
+    }
+    if (m->offset < r->end[p])
+        return 0;
+    {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, p);
+        rd_kafka_pause_partitions(r->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    return 1;
+}
+
 static void replay_read(replay_t *r)
 {
     int64_t idle_until = lq_mono_ms() + FIRST_WAIT_MS;
@@ -117,14 +150,32 @@ static void replay_read(replay_t *r)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 200);
         if (!m)
             continue;
-        if (!m->err) {
+        if (!m->err && !past_end(r, m)) {
             idle_until = lq_mono_ms() + QUIET_MS;
             replay_one(r, m);
+            if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
+                r->next[m->partition] = m->offset + 1;
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             fprintf(stderr, "llmqctl: %s\n", rd_kafka_message_errstr(m));
         }
         rd_kafka_message_destroy(m);
     }
+}
+
+/* Commit what was handled, not the consumer's position: a record read past a partition's
+ * end was not replayed. */
+static rd_kafka_resp_err_t replay_commit(replay_t *r)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t e;
+    int32_t p;
+
+    for (p = 0; p < MAX_PARTITIONS; p++)
+        if (r->next[p] > 0)
+            rd_kafka_topic_partition_list_add(l, r->dlq, p)->offset = r->next[p];
+    e = l->cnt ? rd_kafka_commit(r->consumer, l, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_topic_partition_list_destroy(l);
+    return e;
 }
 
 static int replay_finish(replay_t *r)
@@ -139,7 +190,7 @@ static int replay_finish(replay_t *r)
     if (rd_kafka_flush(r->producer, FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR || r->failed)
         return ctl_fail(1, "not every replay reached Kafka; offsets not committed (run again)");
     if (r->replayed + r->skipped > 0) {
-        e = rd_kafka_commit(r->consumer, NULL, 0);
+        e = replay_commit(r);
         if (e)
             return ctl_fail(1, "commit: %s", rd_kafka_err2str(e));
     }
@@ -166,6 +217,8 @@ int ctl_dlq_replay(const ctl_call_t *c)
     int rc;
 
     memset(&r, 0, sizeof(r));
+    for (rc = 0; rc < MAX_PARTITIONS; rc++)
+        r.end[rc] = -1;
     r.dry_run = ctl_opt(c, "--dry-run") != NULL;
     r.max = atol(ctl_opt_or(c, "--max", "-1"));
     snprintf(r.dlq, sizeof(r.dlq), "%s.requests.dlq", prefix);

@@ -169,3 +169,31 @@ def test_replayed_dead_letter_lands_on_its_tenants_partition(pg_url, brokers, lo
             assert found[t] == [kafka_partition(t, PARTITIONS)] * 2, (t, found[t])
     finally:
         s.stop()
+
+
+def test_a_replay_ends_even_when_its_copies_fail_again(pg_url, brokers, log_dir, fake):
+    """A replay handles what the dead-letter topic held when it started: copies that fail again
+    (the provider is still down) are dead-lettered behind it and wait for the next replay,
+    instead of being replayed in a loop that never ends."""
+    s = openai_stack(pg_url, brokers, log_dir, fake, "replayloop", worker_settings={"provider.max_attempts": 1})
+    tenant, key = create_tenant(pg_url)
+    replay = [CTL, "--brokers", brokers, "dlq", "replay", "--prefix", s.prefix, "--group", s.prefix + "-replay"]
+    fake.down = True
+    try:
+        r = requests.post(f"{s.url}/v1/jobs", headers={"Authorization": f"Bearer {key}"}, timeout=30,
+                          json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "again"}]})
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        assert wait_job(s.url, key, job_id, seconds=60)["status"] == "failed"
+        first = subprocess.run(replay, capture_output=True, text=True, timeout=120)
+        assert first.returncode == 0, first.stderr
+        assert "replayed 1 request(s)" in first.stdout, first.stdout[-2000:]
+        # the copy failed again and waits in the dead-letter topic for the next replay
+        fake.down = False
+        second = subprocess.run(replay, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert "replayed 1 request(s)" in second.stdout and "(replay 2)" in second.stdout, second.stdout
+        assert wait_job(s.url, key, job_id, want=("succeeded",))["status"] == "succeeded"
+    finally:
+        fake.down = False
+        s.stop()
