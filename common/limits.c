@@ -20,8 +20,11 @@ static const struct dim_row {
 };
 
 static const char *const scopes[LQ_LIMIT_SCOPE_COUNT] = {
-    [LQ_SCOPE_TENANT] = "tenant", [LQ_SCOPE_PROJECT] = "project", [LQ_SCOPE_USER] = "user",
-    [LQ_SCOPE_KEY] = "key",       [LQ_SCOPE_INSTALLATION] = "installation",
+    [LQ_SCOPE_TENANT] = "tenant",
+    [LQ_SCOPE_PROJECT] = "project",
+    [LQ_SCOPE_USER] = "user",
+    [LQ_SCOPE_KEY] = "key",
+    [LQ_SCOPE_INSTALLATION] = "installation",
 };
 
 const char *lq_limit_dim_name(lq_limit_dim_t d)

@@ -34,9 +34,9 @@ typedef enum lq_limit_scope {
     LQ_LIMIT_SCOPE_COUNT
 } lq_limit_scope_t;
 
-#define LQ_LIMIT_NONE    (-1)                          /* no limit */
-#define LQ_LIMIT_MAX     INT64_C(1000000000000000)     /* the largest count (10^15) */
-#define LQ_LIMIT_USD_MAX 1000000000.0                  /* the largest amount, USD */
+#define LQ_LIMIT_NONE    (-1)                      /* no limit */
+#define LQ_LIMIT_MAX     INT64_C(1000000000000000) /* the largest count (10^15) */
+#define LQ_LIMIT_USD_MAX 1000000000.0              /* the largest amount, USD */
 #define LQ_MICRO_USD     1000000
 
 typedef struct lq_limits {

@@ -22,8 +22,8 @@ static void test_parse(void)
     CHECK_INT(l.v[LQ_SCOPE_TENANT][LQ_LIMIT_RPH], LQ_LIMIT_NONE);
     CHECK_INT(l.v[LQ_SCOPE_TENANT][LQ_LIMIT_USD_PER_DAY], 5000000);
     CHECK_INT(l.v[LQ_SCOPE_TENANT][LQ_LIMIT_USD_PER_MONTH], 12340000);
-    CHECK_INT(l.v[LQ_SCOPE_PROJECT][LQ_LIMIT_TPM], 5);   /* 5.0: a whole number */
-    CHECK_INT(l.v[LQ_SCOPE_USER][LQ_LIMIT_RPM], 0);      /* 0 is a limit: nothing allowed */
+    CHECK_INT(l.v[LQ_SCOPE_PROJECT][LQ_LIMIT_TPM], 5);          /* 5.0: a whole number */
+    CHECK_INT(l.v[LQ_SCOPE_USER][LQ_LIMIT_RPM], 0);             /* 0 is a limit: nothing allowed */
     CHECK_INT(l.v[LQ_SCOPE_USER][LQ_LIMIT_RPH], LQ_LIMIT_NONE); /* null: no limit */
     CHECK_INT(l.v[LQ_SCOPE_KEY][LQ_LIMIT_CONCURRENT], LQ_LIMIT_NONE);
     CHECK_INT(l.v[LQ_SCOPE_INSTALLATION][LQ_LIMIT_CONCURRENT], 500);
