@@ -54,7 +54,7 @@ static char *refusal_body(const char *errmsg, int *status)
 {
     const struct db_refusal *r = refusals;
     const char *message;
-    char param[64];
+    char param[64] = "";
 
     while (r->sqlstate[0] && (!errmsg || strncmp(errmsg, r->sqlstate, strlen(r->sqlstate)) != 0))
         r++;

@@ -226,6 +226,10 @@ static void test_field_refusals(void)
     CHECK(body && strstr(body, "\"param\":\"limits.rpm\"") &&
           strstr(body, "\"code\":\"invalid_value\""));
     free(body);
+    body = ingest_admin_answer(&c, NULL, "LQ404 no active key 1: x", &status);
+    CHECK_INT(status, 404);
+    CHECK(body && strstr(body, "\"param\":null"));
+    free(body);
     body = ingest_admin_answer(&c, NULL, "LQP01 no field here", &status);
     CHECK_INT(status, 400);
     CHECK(body && strstr(body, "\"param\":null"));
