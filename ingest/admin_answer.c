@@ -1,6 +1,7 @@
 /* The answer of an admin call from its SQL result. See ingest/admin.h. */
 #include "ingest/admin.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,39 +16,56 @@ static const struct db_refusal {
     int status;
     const char *type, *code;
     const char *message; /* NULL: the database's */
+    int names_param;     /* the message is "field: why": the field is the error's param */
 } refusals[] = {
-    {"LQ404", 404, "invalid_request_error", "not_found", NULL},
-    {"LQ409", 409, "invalid_request_error", "conflict", NULL},
-    {"LQ400", 400, "invalid_request_error", "invalid_value", NULL},
-    {"LQ403", 403, "permission_denied", "insufficient_role", NULL},
-    {"23505", 409, "invalid_request_error", "conflict", "It exists already."},
-    {"22", 400, "invalid_request_error", "invalid_value", "A value is not acceptable."},
-    {"23", 400, "invalid_request_error", "invalid_value", "A value is not acceptable."},
+    {"LQP00", 400, "invalid_request_error", "unknown_parameter", NULL, 1},
+    {"LQP01", 400, "invalid_request_error", "invalid_value", NULL, 1},
+    {"LQ404", 404, "invalid_request_error", "not_found", NULL, 0},
+    {"LQ409", 409, "invalid_request_error", "conflict", NULL, 0},
+    {"LQ400", 400, "invalid_request_error", "invalid_value", NULL, 0},
+    {"LQ403", 403, "permission_denied", "insufficient_role", NULL, 0},
+    {"23505", 409, "invalid_request_error", "conflict", "It exists already.", 0},
+    {"22", 400, "invalid_request_error", "invalid_value", "A value is not acceptable.", 0},
+    {"23", 400, "invalid_request_error", "invalid_value", "A value is not acceptable.", 0},
     {"", 503, "service_unavailable", "database_unavailable",
-     "The database is unavailable; retry later."},
+     "The database is unavailable; retry later.", 0},
 };
 
-static char *error_body(const char *message, const char *type, const char *code)
+static char *error_body(const char *message, const char *type, const char *param, const char *code)
 {
-    json_t *e = lq_openai_error(message, type, NULL, code);
+    json_t *e = lq_openai_error(message, type, param, code);
     char *out = e ? json_dumps(e, JSON_COMPACT) : NULL;
 
     json_decref(e);
     return out;
 }
 
+/* "limits.rpm: why" -> "limits.rpm"; "" when the message does not start with a field. */
+static void param_of(const char *message, char *out, size_t size)
+{
+    size_t n = strspn(message, "abcdefghijklmnopqrstuvwxyz0123456789_.");
+
+    out[0] = '\0';
+    if (n > 0 && n < size && message[n] == ':')
+        snprintf(out, size, "%.*s", (int)n, message);
+}
+
 static char *refusal_body(const char *errmsg, int *status)
 {
     const struct db_refusal *r = refusals;
+    const char *message;
+    char param[64] = "";
 
     while (r->sqlstate[0] && (!errmsg || strncmp(errmsg, r->sqlstate, strlen(r->sqlstate)) != 0))
         r++;
     *status = r->status;
     if (r->message)
-        return error_body(r->message, r->type, r->code);
+        return error_body(r->message, r->type, NULL, r->code);
     /* "SQLSTATE message": the message */
-    return error_body(errmsg && strlen(errmsg) > 6 ? errmsg + 6 : "database unavailable", r->type,
-                      r->code);
+    message = errmsg && strlen(errmsg) > 6 ? errmsg + 6 : "database unavailable";
+    if (r->names_param)
+        param_of(message, param, sizeof(param));
+    return error_body(message, r->type, param[0] ? param : NULL, r->code);
 }
 
 /* A created key's row with the clear key added: the only time it is shown. */
@@ -72,7 +90,7 @@ char *ingest_admin_answer(admin_call_t *c, const PGresult *res, const char *errm
         return refusal_body(errmsg, status);
     if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
         *status = 404;
-        return error_body("Not found.", "invalid_request_error", "not_found");
+        return error_body("Not found.", "invalid_request_error", NULL, "not_found");
     }
     *status = c->ok_status;
     if (c->key[0])

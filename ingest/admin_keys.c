@@ -1,6 +1,7 @@
 /* Admin planners: a tenant's API keys. A key never reaches further than the key that
  * creates it: not a higher role, not another project, no other scope, no later expiry. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/api_key.h"
@@ -158,4 +159,21 @@ void admin_plan_key_revoke(admin_call_t *c, const admin_req_t *r)
     }
     admin_begin_change_as_role(c, r);
     admin_param(c, r->id);
+}
+
+/* Its name and limits; the database function weighs the caller's role as for revoking. */
+void admin_plan_key_update(admin_call_t *c, const admin_req_t *r)
+{
+    char *changes;
+
+    if (!lq_uuid_valid(r->id)) {
+        admin_refuse(c, 404, "invalid_request_error", "not_found", "No key %.40s.", r->id);
+        return;
+    }
+    if (!(changes = admin_body_text(c, r)))
+        return;
+    admin_begin_change_as_role(c, r);
+    admin_param(c, r->id);
+    admin_param(c, changes);
+    free(changes);
 }

@@ -98,6 +98,20 @@ void admin_plan_update(admin_call_t *c, const admin_req_t *r)
     free(changes);
 }
 
+void admin_plan_platform_put(admin_call_t *c, const admin_req_t *r)
+{
+    char *body = admin_body_text(c, r);
+
+    if (!body)
+        return;
+    c->sql = r->sql;
+    admin_param(c, r->actor);
+    if (r->id)
+        admin_param(c, r->id);
+    admin_param(c, body);
+    free(body);
+}
+
 void ingest_admin_call_clear(admin_call_t *c)
 {
     int i;

@@ -42,6 +42,8 @@ void admin_plan_read(admin_call_t *c, const admin_req_t *r);         /* sql(tena
 void admin_plan_read_audited(admin_call_t *c, const admin_req_t *r); /* sql(actor, tenant) */
 /* sql(actor, tenant, [id,] changes): the body, whose fields the route declares */
 void admin_plan_update(admin_call_t *c, const admin_req_t *r);
+/* sql(actor, [id,] body): the installation's settings (tiers, limits), not a tenant's */
+void admin_plan_platform_put(admin_call_t *c, const admin_req_t *r);
 
 /* The planners of each resource. */
 void admin_plan_me(admin_call_t *c, const admin_req_t *r);
@@ -52,6 +54,7 @@ void admin_plan_user_create(admin_call_t *c, const admin_req_t *r);
 void admin_plan_user_update(admin_call_t *c, const admin_req_t *r);
 void admin_plan_key_create(admin_call_t *c, const admin_req_t *r);
 void admin_plan_key_revoke(admin_call_t *c, const admin_req_t *r);
+void admin_plan_key_update(admin_call_t *c, const admin_req_t *r);
 void admin_plan_policy_set(admin_call_t *c, const admin_req_t *r);
 void admin_plan_policy_clear(admin_call_t *c, const admin_req_t *r);
 void admin_plan_provider_key_store(admin_call_t *c, const admin_req_t *r);

@@ -40,6 +40,13 @@ static const char *const SQL_PKEY_STORE =
     "SELECT admin_store_provider_key($1, $2, $3::uuid, $4, $5, $6, $7, $8, $9)::text";
 static const char *const SQL_PKEY_REVOKE =
     "SELECT admin_revoke_provider_key($1, $2, $3::uuid)::text";
+static const char *const SQL_KEY_UPDATE =
+    "SELECT admin_update_key($1, $2, $3, $4::uuid, $5::jsonb)::text";
+static const char *const SQL_TIERS_LIST = "SELECT admin_list_tiers()::text";
+static const char *const SQL_TIER_PUT = "SELECT admin_put_tier($1, $2, $3::jsonb)::text";
+static const char *const SQL_INSTALLATION_GET = "SELECT installation_limits_json()::text";
+static const char *const SQL_INSTALLATION_PUT =
+    "SELECT admin_set_installation_limits($1, $2::jsonb)::text";
 static const char *const SQL_AUDIT_LIST = "SELECT tenant_list($1, 'audit', $2::int)";
 
 /* The body fields each route accepts (NULL-terminated); any other is refused. */
@@ -47,11 +54,14 @@ static const char *const NO_FIELDS[] = {NULL};
 static const char *const TENANT_NEW[] = {"id", "name", "tier", NULL};
 static const char *const TENANT_CHANGE[] = {"name", "tier", "limits", "disabled", NULL};
 static const char *const PROJECT_NEW[] = {"id", "name", NULL};
-static const char *const PROJECT_CHANGE[] = {"name", "disabled", NULL};
+static const char *const PROJECT_CHANGE[] = {"name", "disabled", "limits", NULL};
 static const char *const USER_NEW[] = {"id", "email", "name", "role", NULL};
-static const char *const USER_CHANGE[] = {"name", "email", "role", "disabled", NULL};
+static const char *const USER_CHANGE[] = {"name", "email", "role", "disabled", "limits", NULL};
 static const char *const KEY_NEW[] = {"name",   "role",       "project", "user",
                                       "scopes", "expires_at", NULL};
+static const char *const KEY_CHANGE[] = {"name", "limits", NULL};
+static const char *const TIER[] = {"weight", "limits", "description", NULL};
+static const char *const LIMITS[] = {"limits", NULL};
 static const char *const POLICY[] = {"secrets", "kinds", "blocked_keywords", NULL};
 static const char *const PROVIDER_KEY_NEW[] = {"endpoint", "key", NULL};
 
@@ -106,6 +116,7 @@ static const admin_route_t routes[] = {
     {{"GET", T "/keys"}, ROLE_VIEWER, NO_FIELDS, admin_plan_read, &SQL_KEYS_LIST},
     {{"POST", T "/keys"}, ROLE_ADMIN, KEY_NEW, admin_plan_key_create, &SQL_KEY_CREATE},
     {{"DELETE", T "/keys/{id}"}, ROLE_ADMIN, NO_FIELDS, admin_plan_key_revoke, &SQL_KEY_REVOKE},
+    {{"PATCH", T "/keys/{id}"}, ROLE_ADMIN, KEY_CHANGE, admin_plan_key_update, &SQL_KEY_UPDATE},
     {{"GET", T "/policy"}, ROLE_VIEWER, NO_FIELDS, admin_plan_read, &SQL_POLICY_GET},
     {{"PUT", T "/policy"}, ROLE_ADMIN, POLICY, admin_plan_policy_set, &SQL_POLICY_SET},
     {{"GET", T "/provider-keys"}, ROLE_ADMIN, NO_FIELDS, admin_plan_read_audited, &SQL_PKEYS_LIST},
@@ -120,6 +131,19 @@ static const admin_route_t routes[] = {
      admin_plan_provider_key_revoke,
      &SQL_PKEY_REVOKE},
     {{"GET", T "/audit"}, ROLE_ADMIN, NO_FIELDS, admin_plan_audit, &SQL_AUDIT_LIST},
+    /* tiers: every caller reads them (its own is in GET /v1/limits); operators set them */
+    {{"GET", "/admin/v1/tiers"}, ROLE_VIEWER, NO_FIELDS, admin_plan_list_all, &SQL_TIERS_LIST},
+    {{"PUT", "/admin/v1/tiers/{id}"}, ROLE_PLATFORM, TIER, admin_plan_platform_put, &SQL_TIER_PUT},
+    {{"GET", "/admin/v1/installation/limits"},
+     ROLE_PLATFORM,
+     NO_FIELDS,
+     admin_plan_list_all,
+     &SQL_INSTALLATION_GET},
+    {{"PUT", "/admin/v1/installation/limits"},
+     ROLE_PLATFORM,
+     LIMITS,
+     admin_plan_platform_put,
+     &SQL_INSTALLATION_PUT},
 };
 
 #undef T

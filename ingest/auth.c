@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/hashmap.h"
 #include "common/ids.h"
+#include "common/log.h"
 
 const char *const INGEST_AUTH_SQL =
     "SELECT k.id, k.tenant_id, coalesce(k.project_id, ''),"
@@ -21,7 +22,9 @@ const char *const INGEST_AUTH_SQL =
     " k.role) THEN u.role ELSE k.role END, coalesce(k.user_id, ''),"
     " k.key_sha256, array_to_string(k.scopes, ','),"
     " coalesce((extract(epoch FROM k.expires_at) * 1000)::bigint, 0),"
-    " coalesce(p.policy, t.policy)::text FROM api_keys k"
+    " coalesce(p.policy, t.policy)::text,"
+    /* the limits that apply (migration 0007): the tier's defaults under the overrides */
+    " limits_resolved(t.tier, t.limits, p.limits, u.limits, k.limits)::text FROM api_keys k"
     " JOIN tenants t ON t.id = k.tenant_id"
     " LEFT JOIN projects p ON p.tenant_id = k.tenant_id AND p.id = k.project_id"
     " LEFT JOIN users u ON u.tenant_id = k.tenant_id AND u.id = k.user_id"
@@ -106,6 +109,21 @@ void ingest_role_explain(ingest_role_t have, ingest_role_t need, char *out, size
              ingest_role_name(have), ingest_role_name(need));
 }
 
+/* The row's resolved limits, parsed once for every request of the key. A row the parser
+ * refuses (a database newer than this node) is no answer: the request gets a 503, not
+ * a key without limits. */
+static int read_limits(const PGresult *res, int row, ingest_identity_t *id)
+{
+    char errstr[160];
+
+    if (lq_limits_parse(PQgetvalue(res, row, 9), &id->limits, errstr, sizeof(errstr)) != LQ_OK) {
+        LQ_WARN("key %s: unreadable limits (%s)", id->key_id, errstr);
+        return -2;
+    }
+    id->weight = id->limits.weight;
+    return 0;
+}
+
 int ingest_auth_match(const struct pg_result *cres, const char *key_hash, ingest_identity_t *id)
 {
     const PGresult *res = (const PGresult *)cres;
@@ -135,7 +153,9 @@ int ingest_auth_match(const struct pg_result *cres, const char *key_hash, ingest
     }
     id->expires_wall_ms = atoll(PQgetvalue(res, found, 7));
     ingest_policy_parse(PQgetvalue(res, found, 8), &id->policy);
-    return id->role == ROLE_NONE ? -1 : 0;
+    if (id->role == ROLE_NONE)
+        return -1;
+    return read_limits(res, found, id);
 }
 
 typedef struct entry {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "ingest/policy.h"
 
 /* Roles, in order: each can do what the ones before it can. */
@@ -27,6 +28,8 @@ const char *ingest_role_name(ingest_role_t r);
 #define INGEST_SCOPE_JOBS  2u   /* /v1/jobs */
 #define INGEST_SCOPE_ADMIN 4u   /* /admin/v1 */
 #define INGEST_SCOPE_NONE  128u /* a key whose scopes are all unknown: matches no route */
+/* a route any narrowed key may call (not one whose scopes are all unknown) */
+#define INGEST_SCOPE_ANY (INGEST_SCOPE_CHAT | INGEST_SCOPE_JOBS | INGEST_SCOPE_ADMIN)
 /** The bit of a scope name, 0 when unknown. */
 unsigned ingest_scope_parse(const char *name);
 /** The name of a scope bit ("chat"), "none" for anything else. */
@@ -41,6 +44,8 @@ typedef struct ingest_identity {
     unsigned scopes;         /* INGEST_SCOPE_* bits; 0 = not narrowed */
     int64_t expires_wall_ms; /* the key's expiry, 0 = none (the cache keeps it no longer) */
     ingest_policy_t policy;  /* the project's prompt policy, else the tenant's */
+    lq_limits_t limits;      /* the limits that apply to its requests (docs/limits.md) */
+    int weight;              /* its tenant's tier's share of worker capacity (1-1000) */
 } ingest_identity_t;
 
 /* Where a request's authentication stands. */
@@ -89,12 +94,14 @@ void ingest_auth_store_if(ingest_auth_t *a, const char *key_hash, const ingest_i
                           uint64_t generation);
 
 /** SQL for the lookup: $1 = key prefix; columns key id, tenant id, project id, role,
- * user id, key SHA-256 (hex), scopes (comma-separated) — the caller compares the hash in constant time. Revoked,
+ * user id, key SHA-256 (hex), scopes (comma-separated), expiry, prompt policy, resolved
+ * limits — the caller compares the hash in constant time. Revoked,
  * expired keys and keys of a disabled tenant, project or user are not returned. */
 extern const char *const INGEST_AUTH_SQL;
 
 /** The row of INGEST_AUTH_SQL's answer whose hash equals key_hash (constant-time
- * comparison) into *id; 0 when found, -1 when none. */
+ * comparison) into *id; 0 when found, -1 when none, -2 when found but its limits are
+ * unreadable (answer 503; do not cache). */
 struct pg_result;
 int ingest_auth_match(const struct pg_result *res, const char *key_hash, ingest_identity_t *id);
 

@@ -6,11 +6,12 @@ static void looked_up(const PGresult *res, const char *errmsg, void *arg)
 {
     req_ctx_t *c = arg;
     ingest_auth_t *auth = c->node->auth;
+    int found = res ? ingest_auth_match(res, c->key_hash, &c->id) : -2;
 
     (void)errmsg;
-    if (!res) {
+    if (found == -2) {
         c->auth_state = INGEST_AUTH_UNAVAILABLE;
-    } else if (ingest_auth_match(res, c->key_hash, &c->id) != 0) {
+    } else if (found != 0) {
         ingest_auth_store_if(auth, c->key_hash, NULL, c->auth_generation);
         c->auth_state = INGEST_AUTH_REFUSED;
     } else {

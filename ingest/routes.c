@@ -2,6 +2,7 @@
 
 #include "ingest/admin_run.h"
 #include "ingest/jobs_poll.h"
+#include "ingest/limits_get.h"
 #include "ingest/ops_endpoints.h"
 #include "ingest/submit.h"
 
@@ -13,6 +14,8 @@ const ingest_route_t ingest_routes[] = {
      "/v1/chat/completions"},
     {{"POST", "/v1/jobs"}, INGEST_SCOPE_JOBS, ROLE_DEVELOPER, ingest_submit_job, "/v1/jobs"},
     {{"GET", "/v1/jobs/{id}"}, INGEST_SCOPE_JOBS, ROLE_VIEWER, ingest_jobs_poll, "/v1/jobs/{id}"},
+    /* any valid key reads its own limits, whatever its role and scopes */
+    {{"GET", "/v1/limits"}, INGEST_SCOPE_ANY, ROLE_VIEWER, ingest_limits_get, "/v1/limits"},
     /* the admin API's own table (admin_routes.c) answers for its paths and methods */
     {{"*", "/admin/v1/{*}"}, INGEST_SCOPE_ADMIN, ROLE_VIEWER, ingest_admin_run, "/admin/v1"},
     {{"GET", "/healthz"}, 0, ROLE_NONE, ingest_healthz, "/healthz"},

@@ -4,6 +4,7 @@
 #include "ops/llmqctl/db.h"
 #include "ops/llmqctl/dlq_replay.h"
 #include "ops/llmqctl/keys.h"
+#include "ops/llmqctl/limits.h"
 #include "ops/llmqctl/policy.h"
 #include "ops/llmqctl/provider_keys.h"
 #include "ops/llmqctl/tenants.h"
@@ -16,7 +17,7 @@ static const ctl_command_t rows[] = {
      ctl_tenant_create},
     {"tenant", "list", "", "", "list tenants", CTL_PG, ctl_tenant_list},
     {"tenant", "set", "ID", "--tier T --limits JSON --name N",
-     "change a tenant (limits: e.g. {\"rpm\":600})", CTL_PG, ctl_tenant_set},
+     "change a tenant (limits: e.g. {\"rpm\":600,\"tpd\":null})", CTL_PG, ctl_tenant_set},
     {"tenant", "disable", "ID", "", "stop every key of a tenant", CTL_PG, ctl_tenant_disable},
     {"tenant", "enable", "ID", "", "let a disabled tenant's keys work again", CTL_PG,
      ctl_tenant_enable},
@@ -25,15 +26,27 @@ static const ctl_command_t rows[] = {
     {"project", "list", "--tenant T", "", "list a tenant's projects", CTL_PG, ctl_project_list},
     {"project", "disable", "--tenant T ID", "", "stop the project's keys", CTL_PG,
      ctl_project_disable},
+    {"project", "set", "--tenant T --limits JSON ID", "", "set a project's limits", CTL_PG,
+     ctl_project_set},
     {"user", "create", "--tenant T ID", "--role R --email E --name N", "create a user", CTL_PG,
      ctl_user_create},
     {"user", "list", "--tenant T", "", "list a tenant's users", CTL_PG, ctl_user_list},
     {"user", "disable", "--tenant T ID", "", "stop the user's keys", CTL_PG, ctl_user_disable},
+    {"user", "set", "--tenant T --limits JSON ID", "", "set a user's limits", CTL_PG, ctl_user_set},
     {"key", "create", "--tenant T",
      "--role R --project P --user U --scopes chat,jobs,admin --expires-in-days N --name N",
      "create an API key; prints it once", CTL_PG, ctl_key_create},
     {"key", "list", "--tenant T", "", "list a tenant's keys (prefixes only)", CTL_PG, ctl_key_list},
     {"key", "revoke", "KEY_ID", "--tenant T", "revoke a key", CTL_PG, ctl_key_revoke},
+    {"key", "set", "--limits JSON KEY_ID", "--tenant T", "set a key's limits", CTL_PG, ctl_key_set},
+    {"key", "limits", "KEY_ID", "", "the limits that apply to a key's requests", CTL_PG,
+     ctl_key_limits},
+    {"tier", "list", "", "", "tiers: weight, default limits per scope", CTL_PG, ctl_tier_list},
+    {"tier", "set", "NAME", "--weight N --limits JSON --description TEXT",
+     "create or change a tier (options not given keep their values)", CTL_PG, ctl_tier_set},
+    {"installation", "set", "--limits JSON", "", "the installation-wide limits", CTL_PG,
+     ctl_installation_set},
+    {"installation", "show", "", "", "the installation-wide limits", CTL_PG, ctl_installation_show},
     {"provider-key", "set", "--tenant T --endpoint E", "--master-key-file F",
      "store the tenant's own key for an endpoint (read from standard input)", CTL_PG,
      ctl_provider_key_set},
@@ -66,6 +79,9 @@ const ctl_table_t ctl_commands = {
     "also be platform. provider-key set reads the key from standard input and\n"
     "encrypts it with the master key (--master-key-file F, or LLMQ_MASTER_KEY).\n"
     "policy set's JSON, e.g. '{\"kinds\":{\"jwt\":\"allow\"},\"blocked_keywords\":[\"x\"]}'.\n"
+    "Limits (docs/limits.md): JSON objects of rpm, rph, rpd, tpm, tpd, usd_per_day,\n"
+    "usd_per_month, concurrent; null = no limit, absent = the tier's default. A tier's\n"
+    "--limits has one such object per scope: '{\"tenant\":{...},\"user\":{...}}'.\n"
     "dlq replay reads P.requests.dlq and writes P.requests; G is the consumer group\n"
     "that remembers how far it got (default llmq-dlq-replay).\n"
     "A command missing an argument it needs says which, with its usage line (exit 2);\n"

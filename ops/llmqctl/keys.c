@@ -54,7 +54,7 @@ int ctl_key_list(const ctl_call_t *c)
 
     return ctl_print_rows(c->conn,
                           "SELECT id, key_prefix || '…' AS key, role, project_id, user_id, name,"
-                          " scopes, created_at, expires_at, revoked_at FROM api_keys"
+                          " scopes, created_at, expires_at, revoked_at, limits FROM api_keys"
                           " WHERE tenant_id = $1 ORDER BY created_at",
                           1, params);
 }

@@ -66,7 +66,7 @@ int ctl_project_list(const ctl_call_t *c)
     const char *params[1] = {ctl_opt(c, "--tenant")};
 
     return ctl_print_rows(c->conn,
-                          "SELECT id, name, disabled, created_at FROM projects"
+                          "SELECT id, name, disabled, created_at, limits FROM projects"
                           " WHERE tenant_id = $1 ORDER BY id",
                           1, params);
 }
@@ -99,7 +99,7 @@ int ctl_user_list(const ctl_call_t *c)
     const char *params[1] = {ctl_opt(c, "--tenant")};
 
     return ctl_print_rows(c->conn,
-                          "SELECT id, email, name, role, disabled, created_at"
+                          "SELECT id, email, name, role, disabled, created_at, limits"
                           " FROM users WHERE tenant_id = $1 ORDER BY id",
                           1, params);
 }

@@ -165,8 +165,81 @@ static void test_path_match(void)
     CHECK(!ingest_path_is_clean("/v1/jobs/a\tb"));
 }
 
+/* Tiers and the installation's limits: everyone reads tiers, operators change them; a
+ * key's limits are changed by its tenant's admins. */
+static void test_limits_routes(void)
+{
+    admin_call_t c;
+
+    plan("GET", "/admin/v1/tiers", NULL, ROLE_VIEWER, &c);
+    CHECK_INT(c.status, 0);
+    CHECK(c.sql && strstr(c.sql, "admin_list_tiers"));
+    ingest_admin_call_clear(&c);
+    plan("PUT", "/admin/v1/tiers/gold", "{\"weight\":2}", ROLE_OWNER, &c);
+    CHECK_INT(c.status, 403);
+    ingest_admin_call_clear(&c);
+    plan("PUT", "/admin/v1/tiers/gold", "{\"weight\":2,\"limits\":{}}", ROLE_PLATFORM, &c);
+    CHECK_INT(c.status, 0);
+    CHECK_INT(c.n_params, 3);
+    CHECK_STR(c.params[1], "gold");
+    ingest_admin_call_clear(&c);
+    plan("PUT", "/admin/v1/tiers/gold", "{\"wieght\":2}", ROLE_PLATFORM, &c);
+    CHECK_INT(c.status, 400);
+    CHECK_STR(c.param, "wieght");
+    ingest_admin_call_clear(&c);
+    plan("GET", "/admin/v1/installation/limits", NULL, ROLE_OWNER, &c);
+    CHECK_INT(c.status, 403);
+    ingest_admin_call_clear(&c);
+    plan("PUT", "/admin/v1/installation/limits", "{\"limits\":{}}", ROLE_PLATFORM, &c);
+    CHECK_INT(c.status, 0);
+    CHECK_INT(c.n_params, 2);
+    ingest_admin_call_clear(&c);
+    plan("PATCH", "/admin/v1/tenants/acme/keys/not-a-uuid", "{}", ROLE_ADMIN, &c);
+    CHECK_INT(c.status, 404);
+    ingest_admin_call_clear(&c);
+    plan("PATCH", "/admin/v1/tenants/acme/keys/0190a0b0-0000-7000-8000-000000000000",
+         "{\"limits\":{\"rpm\":5}}", ROLE_ADMIN, &c);
+    CHECK_INT(c.status, 0);
+    CHECK_INT(c.n_params, 5);
+    CHECK_STR(c.params[1], "admin");
+    ingest_admin_call_clear(&c);
+    plan("PATCH", "/admin/v1/tenants/acme/users/u1", "{\"limits\":{}}", ROLE_ADMIN, &c);
+    CHECK_INT(c.status, 0);
+    ingest_admin_call_clear(&c);
+}
+
+/* The database's refusals naming a field become the error's param. */
+static void test_field_refusals(void)
+{
+    admin_call_t c;
+    int status = 0;
+    char *body;
+
+    memset(&c, 0, sizeof(c));
+    body = ingest_admin_answer(&c, NULL, "LQP00 limits.rpmm: unknown limit", &status);
+    CHECK_INT(status, 400);
+    CHECK(body && strstr(body, "\"param\":\"limits.rpmm\"") &&
+          strstr(body, "\"code\":\"unknown_parameter\""));
+    free(body);
+    body = ingest_admin_answer(&c, NULL, "LQP01 limits.rpm: must be a whole number", &status);
+    CHECK_INT(status, 400);
+    CHECK(body && strstr(body, "\"param\":\"limits.rpm\"") &&
+          strstr(body, "\"code\":\"invalid_value\""));
+    free(body);
+    body = ingest_admin_answer(&c, NULL, "LQ404 no active key 1: x", &status);
+    CHECK_INT(status, 404);
+    CHECK(body && strstr(body, "\"param\":null"));
+    free(body);
+    body = ingest_admin_answer(&c, NULL, "LQP01 no field here", &status);
+    CHECK_INT(status, 400);
+    CHECK(body && strstr(body, "\"param\":null"));
+    free(body);
+}
+
 int main(void)
 {
+    test_limits_routes();
+    test_field_refusals();
     test_refusals();
     test_unknown_fields();
     test_calls();
