@@ -219,11 +219,17 @@ int worker_fairq_room(const worker_fairq_t *q, const char *tenant)
 lq_err_t worker_fairq_push(worker_fairq_t *q, const char *tenant, int weight, void *item,
                            worker_fairq_entry_t **entry)
 {
+    if (!worker_fairq_room(q, tenant))
+        return LQ_ERR_FULL;
+    return worker_fairq_push_over(q, tenant, weight, item, entry);
+}
+
+lq_err_t worker_fairq_push_over(worker_fairq_t *q, const char *tenant, int weight, void *item,
+                                worker_fairq_entry_t **entry)
+{
     fq_tenant_t *t;
     worker_fairq_entry_t *e;
 
-    if (!worker_fairq_room(q, tenant))
-        return LQ_ERR_FULL;
     if (!(t = tenant_get(q, tenant)) || !(e = calloc(1, sizeof(*e))))
         return LQ_ERR_NOMEM;
     if (weight < 1)
@@ -324,4 +330,17 @@ size_t worker_fairq_aside(const worker_fairq_t *q, const char *tenant)
     const fq_tenant_t *t = lq_hashmap_get(q->tenants, tenant);
 
     return t ? t->aside : 0;
+}
+
+static void aside_zero(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    ((fq_tenant_t *)value)->aside = 0;
+}
+
+void worker_fairq_aside_reset(worker_fairq_t *q)
+{
+    if (q)
+        lq_hashmap_foreach(q->tenants, aside_zero, NULL);
 }

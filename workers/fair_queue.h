@@ -30,6 +30,10 @@ int worker_fairq_room(const worker_fairq_t *q, const char *tenant);
 lq_err_t worker_fairq_push(worker_fairq_t *q, const char *tenant, int weight, void *item,
                            worker_fairq_entry_t **entry);
 
+/** worker_fairq_push without the bounds: for an item that cannot go anywhere else. */
+lq_err_t worker_fairq_push_over(worker_fairq_t *q, const char *tenant, int weight, void *item,
+                                worker_fairq_entry_t **entry);
+
 /** The next item by weighted fair queueing (NULL when empty); it leaves the queue. */
 void *worker_fairq_pop(worker_fairq_t *q);
 
@@ -44,5 +48,8 @@ size_t worker_fairq_tenant_len(const worker_fairq_t *q, const char *tenant);
  * never go below 0) / read. A tenant with items aside keeps its state between picks. */
 void worker_fairq_aside_add(worker_fairq_t *q, const char *tenant, int delta);
 size_t worker_fairq_aside(const worker_fairq_t *q, const char *tenant);
+
+/** Forget every tenant's items aside (they may now be read elsewhere: a rebalance). */
+void worker_fairq_aside_reset(worker_fairq_t *q);
 
 #endif
