@@ -128,7 +128,7 @@ void consumer_throttle(worker_t *w)
         consumer_pause(w, 1);
     else if (w->paused && w->queued <= max * 3 / 4)
         consumer_pause(w, 0);
-    queueing_resume_deferred(w);
+    queueing_throttle_deferred(w);
 }
 
 void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -144,7 +144,7 @@ void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 w->topics->cancels, w->set.topic.deferred);
         rd_kafka_assign(rk, parts);
         rd_kafka_resume_partitions(rk, parts); /* none stays paused from an earlier turn */
-        w->paused = 0;
+        w->paused = w->deferred_paused = 0;
         return;
     }
     /* Commit what is finished; unfinished messages of these partitions go to their new

@@ -98,10 +98,6 @@ static void reset_trackers(worker_t *w, const rd_kafka_topic_partition_list_t *p
         ps->tracker[src] = assigned ? worker_offsets_create() : NULL;
         ps->generation[src] = ++w->generation;
         ps->last_offset[src] = -1;
-        if (src == SRC_DEFERRED) {
-            free(ps->waits_for);
-            ps->waits_for = NULL;
-        }
     }
 }
 
@@ -122,7 +118,6 @@ void partitions_free(worker_t *w)
     for (i = 0; i < w->n_parts; i++) {
         for (s = 0; s < SRC_COUNT; s++)
             worker_offsets_destroy(w->parts[i].tracker[s]);
-        free(w->parts[i].waits_for);
     }
     free(w->parts);
     w->parts = NULL;

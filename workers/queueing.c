@@ -45,22 +45,41 @@ static void fail_at_start(worker_t *w, job_t *j, const char *type, const char *c
     publish_finish(w, j);
 }
 
-/* Pause the deferred partition j came from until its tenant's queue has room. */
-static void pause_deferred(worker_t *w, const job_t *j)
-{
-    partition_state_t *ps = j->partition < w->n_parts ? &w->parts[j->partition] : NULL;
-    rd_kafka_topic_partition_list_t *l;
+/* ---- the deferred partitions: read while the queue is less than half full ---- */
 
-    if (!ps || ps->waits_for)
+/* Pause (1) or resume (0) every deferred partition this worker owns. */
+static void pause_deferred(worker_t *w, int pause)
+{
+    rd_kafka_topic_partition_list_t *assigned = NULL, *l;
+    int i;
+
+    if (rd_kafka_assignment(w->consumer, &assigned) || !assigned)
         return;
-    ps->waits_for = strdup(j->req.tenant_id);
-    if (!ps->waits_for)
-        return;
-    l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, w->set.topic.deferred, j->partition);
-    rd_kafka_pause_partitions(w->consumer, l);
+    l = rd_kafka_topic_partition_list_new(assigned->cnt);
+    for (i = 0; i < assigned->cnt; i++)
+        if (strcmp(assigned->elems[i].topic, w->set.topic.deferred) == 0)
+            rd_kafka_topic_partition_list_add(l, assigned->elems[i].topic,
+                                              assigned->elems[i].partition);
+    rd_kafka_topic_partition_list_destroy(assigned);
+    if (pause)
+        rd_kafka_pause_partitions(w->consumer, l);
+    else
+        rd_kafka_resume_partitions(w->consumer, l);
     rd_kafka_topic_partition_list_destroy(l);
+    w->deferred_paused = pause;
 }
+
+void queueing_throttle_deferred(worker_t *w)
+{
+    size_t max = (size_t)w->set.worker.max_queued;
+
+    if (!w->deferred_paused && w->queued >= max / 2)
+        pause_deferred(w, 1);
+    else if (w->deferred_paused && w->queued <= max * 3 / 8)
+        pause_deferred(w, 0);
+}
+
+/* ---- queueing and setting aside ---- */
 
 /* Queue j anyway, over the bounds: its copy could not be set aside (nothing is dropped). */
 static void queue_over_bound(worker_t *w, job_t *j)
@@ -88,9 +107,7 @@ static void set_aside(worker_t *w, job_t *j)
         queue_over_bound(w, j);
         return;
     }
-    if (j->source == SRC_DEFERRED)
-        pause_deferred(w, j); /* read back too early: wait for room */
-    else
+    if (j->source == SRC_REQUESTS) /* (one read back while the queue is full goes again) */
         worker_fairq_aside_add(w->fairq, j->req.tenant_id, 1);
     j->deferring = 1;
     w->deferring++;
@@ -105,12 +122,19 @@ static int enqueue(worker_t *w, job_t *j)
 {
     const char *tenant = j->req.tenant_id;
 
-    if (j->source == SRC_REQUESTS && worker_fairq_aside(w->fairq, tenant) > 0)
-        return -1;
-    if (worker_fairq_push(w->fairq, tenant, j->req.weight, j, &j->queued) != LQ_OK)
-        return -1;
-    if (j->source == SRC_DEFERRED)
+    if (j->source == SRC_REQUESTS) {
+        if (worker_fairq_aside(w->fairq, tenant) > 0 ||
+            worker_fairq_push(w->fairq, tenant, j->req.weight, j, &j->queued) != LQ_OK)
+            return -1;
+    } else {
+        /* read back: bounded by the whole queue only (the deferred partitions are read while
+         * it is less than half full), so backlogged tenants sharing a partition do not wait
+         * behind each other's records */
+        if (w->queued >= (size_t)w->set.worker.max_queued ||
+            worker_fairq_push_over(w->fairq, tenant, j->req.weight, j, &j->queued) != LQ_OK)
+            return -1;
         worker_fairq_aside_add(w->fairq, tenant, -1);
+    }
     w->queued++;
     lq_hashmap_put(w->jobs, j->req.job_id, j);
     return 0;
@@ -168,27 +192,6 @@ int queueing_unqueue(worker_t *w, job_t *j)
     w->queued--;
     set_queued_gauge(w);
     return 1;
-}
-
-void queueing_resume_deferred(worker_t *w)
-{
-    size_t half = (size_t)w->set.worker.tenant_queue_max / 2;
-    size_t low = (size_t)w->set.worker.max_queued * 3 / 4;
-    rd_kafka_topic_partition_list_t *l;
-    int i;
-
-    for (i = 0; i < w->n_parts; i++) {
-        partition_state_t *ps = &w->parts[i];
-        if (!ps->waits_for || worker_fairq_tenant_len(w->fairq, ps->waits_for) > half ||
-            w->queued > low)
-            continue;
-        free(ps->waits_for);
-        ps->waits_for = NULL;
-        l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, w->set.topic.deferred, i);
-        rd_kafka_resume_partitions(w->consumer, l);
-        rd_kafka_topic_partition_list_destroy(l);
-    }
 }
 
 void queueing_drop(worker_t *w)

@@ -2,8 +2,9 @@
  * its tenant's queue (workers/fair_queue.c) until a worker.max_inflight slot is free, and the
  * weighted fair scheduler picks which tenant's job starts next. A request over its tenant's
  * bound (worker.tenant_queue_max) is set aside to topic.deferred (key tenant) and its message
- * is done once Kafka acknowledged the copy; the deferred partitions are read back into the
- * queues when there is room. */
+ * is done once Kafka acknowledged the copy, and the tenant's later requests follow it there
+ * (its order is kept). The deferred partitions are read back into the queues while the whole
+ * queue is less than half full (worker.max_queued), whatever the tenant's bound. */
 #ifndef LQ_WORKER_QUEUEING_H
 #define LQ_WORKER_QUEUEING_H
 
@@ -23,8 +24,8 @@ void queueing_dispatch(worker_t *w);
 /** Take j out of the queue when it is queued there (a cancellation); 1 when it was. */
 int queueing_unqueue(worker_t *w, job_t *j);
 
-/** Resume the deferred partitions paused for a tenant whose queue has room again. */
-void queueing_resume_deferred(worker_t *w);
+/** Pause the deferred partitions while the queue is half full; resume them at 3/8. */
+void queueing_throttle_deferred(worker_t *w);
 
 /** Stopping (or destroyed): drop the queued jobs; their messages are left for redelivery. */
 void queueing_drop(worker_t *w);

@@ -198,23 +198,39 @@ static int partition_count(const struct rd_kafka_metadata *md, const char *topic
     return -1;
 }
 
-/* Requests, cancellations and deferred requests must be co-partitioned (range assignment
- * gives partition i of each to the same worker): refuse to start otherwise. A cluster that
- * does not answer is not refused here (the consumer waits for it). */
-static lq_err_t check_partitions(worker_t *w, char *errstr, size_t errstr_size)
+/* The partition counts of names[0..2] into n (-1: not there); 0, or -1 when the cluster did
+ * not answer. */
+static int read_counts(worker_t *w, const char *const names[3], int n[3])
 {
-    const char *names[3] = {w->topics->requests, w->topics->cancels, w->set.topic.deferred};
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(w->consumer, 1, NULL, &md, 10000);
-    int n[3], i;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(w->consumer, 1, NULL, &md, 5000);
+    int i;
 
     if (e) {
-        LQ_WARN("topic metadata: %s; partition counts not checked", rd_kafka_err2str(e));
-        return LQ_OK;
+        LQ_WARN("topic metadata: %s", rd_kafka_err2str(e));
+        return -1;
     }
     for (i = 0; i < 3; i++)
         n[i] = partition_count(md, names[i]);
     rd_kafka_metadata_destroy(md);
+    return 0;
+}
+
+/* Requests, cancellations and deferred requests must be co-partitioned (range assignment
+ * gives partition i of each to the same worker): refuse to start otherwise. A topic just
+ * made may take a moment to show; a cluster that does not answer is not refused here (the
+ * consumer waits for it). */
+static lq_err_t check_partitions(worker_t *w, char *errstr, size_t errstr_size)
+{
+    const char *const names[3] = {w->topics->requests, w->topics->cancels, w->set.topic.deferred};
+    int n[3], tries = 0, i;
+
+    do {
+        if (tries && usleep(200000) != 0)
+            break;
+        if (read_counts(w, names, n))
+            return LQ_OK;
+    } while ((n[0] < 0 || n[1] < 0 || n[2] < 0) && ++tries < 50);
     for (i = 0; i < 3; i++)
         if (n[i] < 0) {
             snprintf(errstr, errstr_size,

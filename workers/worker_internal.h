@@ -103,7 +103,6 @@ typedef struct partition_state {
     worker_offsets_t *tracker[SRC_COUNT]; /* NULL when not assigned */
     uint64_t generation[SRC_COUNT];
     int64_t last_offset[SRC_COUNT]; /* the last one tracked; -1 = none yet */
-    char *waits_for; /* deferred partition paused until this tenant's queue has room */
 } partition_state_t;
 
 struct worker {
@@ -118,7 +117,7 @@ struct worker {
     int n_parts;
     uint64_t generation;
     atomic_int joined;
-    int paused;
+    int paused, deferred_paused; /* the request / the deferred partitions */
     size_t inflight, max_inflight;
     worker_fairq_t *fairq;    /* requests waiting for a slot, per tenant (workers/queueing.c) */
     size_t queued, deferring; /* jobs in the fair queue; copies on their way to topic.deferred */
