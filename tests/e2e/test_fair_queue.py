@@ -147,3 +147,22 @@ def test_two_backlogged_tenants_share_equally(pg_url, brokers, log_dir, db):
         assert_final_once(db, a_ids + b_ids)
     finally:
         stack.stop()
+
+
+def test_worker_refuses_topics_of_different_partition_counts(pg_url, brokers, log_dir):
+    """Requests, cancellations and deferred requests must be co-partitioned: a worker whose
+    deferred topic has another partition count does not start, and says why."""
+    two = "fqp" + uuid.uuid4().hex[:6]
+    one = "fqq" + uuid.uuid4().hex[:6]
+    for prefix, n in ((two, "2"), (one, "1")):
+        run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create", "--partitions", n,
+             "--prefix", prefix])
+    stack = Stack(pg_url, brokers, log_dir, prefix=two,
+                  worker_settings={"topic.deferred": f"{one}.requests.deferred"})
+    w = stack.workers[0].start()
+    try:
+        code = poll(lambda: w.proc.poll(), lambda c: c is not None, 60)
+        assert code not in (None, 0), "the worker started"
+        assert "must have the same number of partitions" in w.log_text()
+    finally:
+        w.stop()
