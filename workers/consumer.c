@@ -153,6 +153,7 @@ void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
         LQ_WARN("commit on revoke: %s", rd_kafka_err2str(ce));
     partitions_revoked(w, parts);
+    queueing_drop_revoked(w);
     worker_fairq_aside_reset(w->fairq); /* what was set aside may now be read elsewhere */
     LQ_INFO("revoked %d partition(s)", parts->cnt);
     rd_kafka_assign(rk, NULL);

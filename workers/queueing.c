@@ -210,6 +210,44 @@ void queueing_drop(worker_t *w)
     set_queued_gauge(w);
 }
 
+typedef struct stale {
+    const worker_t *w;
+    job_t **jobs;
+    size_t n, cap;
+} stale_t;
+
+static void collect_stale(const char *key, void *value, void *arg)
+{
+    stale_t *s = arg;
+    job_t *j = value;
+    const partition_state_t *ps;
+
+    (void)key;
+    if (!j->queued || j->generation == UINT64_MAX || s->n == s->cap)
+        return; /* (one never tracked runs here: nobody else would) */
+    ps = j->partition < s->w->n_parts ? &s->w->parts[j->partition] : NULL;
+    if (!ps || !ps->tracker[j->source] || ps->generation[j->source] != j->generation)
+        s->jobs[s->n++] = j;
+}
+
+void queueing_drop_revoked(worker_t *w)
+{
+    stale_t s = {w, NULL, 0, w->queued};
+    size_t i;
+
+    if (!w->queued || !(s.jobs = malloc(w->queued * sizeof(*s.jobs))))
+        return;
+    lq_hashmap_foreach(w->jobs, collect_stale, &s);
+    for (i = 0; i < s.n; i++) {
+        queueing_unqueue(w, s.jobs[i]);
+        lq_hashmap_remove(w->jobs, s.jobs[i]->req.job_id);
+        job_release(s.jobs[i]); /* not done: its partition's new owner runs it */
+    }
+    free(s.jobs);
+    if (s.n)
+        LQ_INFO("%zu queued job(s) of revoked partitions left to their new owner", s.n);
+}
+
 void queueing_free(worker_t *w)
 {
     queueing_drop(w);

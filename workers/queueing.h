@@ -27,6 +27,10 @@ int queueing_unqueue(worker_t *w, job_t *j);
 /** Pause the deferred partitions while the queue is half full; resume them at 3/8. */
 void queueing_throttle_deferred(worker_t *w);
 
+/** After a rebalance: drop the queued jobs of partitions no longer ours (never started; their
+ * new owner runs them). */
+void queueing_drop_revoked(worker_t *w);
+
 /** Stopping (or destroyed): drop the queued jobs; their messages are left for redelivery. */
 void queueing_drop(worker_t *w);
 void queueing_free(worker_t *w);
