@@ -1,4 +1,5 @@
-/* Cancellations: stopping a job in flight, or remembering one that has not arrived. */
+/* Cancellations: stopping a job in flight or taking a queued one out, or remembering one that
+ * has not arrived (or was set aside to the deferred topic). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "workers/cancels.h"
 #include "workers/http_call.h"
 #include "workers/publish.h"
+#include "workers/queueing.h"
 #include "workers/timers.h"
 
 static void remember_cancel(worker_t *w, const char *job_id)
@@ -41,6 +43,7 @@ static void cancel_job(worker_t *w, const char *job_id, const char *reason)
         remember_cancel(w, job_id); /* not here yet (or never): skip it if it comes */
         return;
     }
+    queueing_unqueue(w, j); /* waiting for a slot: it never starts */
     http_call_detach(w, j);
     timer_remove(w, j);
     if (j->attempt_start_us && !j->result.ok)

@@ -1,6 +1,6 @@
 /* workers/cancels.h — cancellations from the cancels topic (co-partitioned with the
- * requests): a job in flight here stops now; one not seen yet is remembered (the last
- * CANCEL_MEMORY ids) and skipped when it arrives. */
+ * requests): a job in flight or queued here stops now; one not seen yet (or set aside to the
+ * deferred topic) is remembered (the last CANCEL_MEMORY ids) and skipped when it arrives. */
 #ifndef LQ_WORKER_CANCELS_H
 #define LQ_WORKER_CANCELS_H
 

@@ -1,5 +1,6 @@
-/* Consuming: requests become jobs, cancellations go to workers/cancels.c, partitions are
- * paused when the worker is full and tracked across rebalances. */
+/* Consuming: requests (and deferred requests read back) become jobs for the fair queue
+ * (workers/queueing.c), cancellations go to workers/cancels.c, the request partitions are
+ * paused when the queue is full, and partitions are tracked across rebalances. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "workers/partitions.h"
 #include "workers/produce.h"
 #include "workers/publish.h"
+#include "workers/queueing.h"
 
 #define POLL_BUDGET 512 /* messages read per turn of the loop at most */
 
@@ -30,41 +32,15 @@ static void dead_letter_undecodable(worker_t *w, job_t *j, const rd_kafka_messag
     job_release(j);
 }
 
-/* Fail j before any attempt (no route; cancelled before it came). */
-static void fail_at_start(worker_t *w, job_t *j, const char *type, const char *code,
-                          const char *message, int status)
-{
-    worker_result_fail(&j->result, type, code, message, status, 0);
-    publish_finish(w, j);
-}
-
-/* A decoded request: its route, then its first attempt. */
-static void start_job(worker_t *w, job_t *j)
-{
-    if (routing_decide(w->routing, &j->req, w->route_seq++, &j->dec)) {
-        snprintf(j->route, sizeof(j->route), "no route: %s", j->dec.error);
-        fail_at_start(w, j, "invalid_request_error", "model_not_found", j->dec.error, 404);
-        return;
-    }
-    routing_describe(w->routing, &j->dec, j->route, sizeof(j->route));
-    j->endpoint = j->dec.candidates[0].endpoint;
-    if (cancels_known(w, j->req.job_id)) {
-        j->cancelled = 1;
-        fail_at_start(w, j, "cancelled", "cancelled_before_start",
-                      "The job was cancelled before it started.", 499);
-        return;
-    }
-    lq_hashmap_put(w->jobs, j->req.job_id, j);
-    if (j->req.mode == LQ_MODE_ASYNC)
-        publish_status(w, j, LQ_STATUS_RUNNING);
-    attempt_start(w, j);
-}
-
-static void handle_request(worker_t *w, const rd_kafka_message_t *m)
+static void handle_request(worker_t *w, const rd_kafka_message_t *m, job_source_t src)
 {
     lq_codec_t *codec = lq_codec_thread();
     char errstr[256];
-    job_t *j = job_new(w, m);
+    job_t *j;
+
+    if (partitions_seen(w, src, m->partition, m->offset))
+        return; /* fetched again after a pause: handled already */
+    j = job_new(w, m, src);
 
     if (!j) {
         LQ_ERROR("out of memory; message p%d@%lld left for redelivery", m->partition,
@@ -79,29 +55,42 @@ static void handle_request(worker_t *w, const rd_kafka_message_t *m)
         dead_letter_undecodable(w, j, m, errstr);
         return;
     }
-    start_job(w, j);
+    queueing_admit(w, j);
+}
+
+/* One message read: a request, a deferred request, or a cancellation. */
+static void handle_message(worker_t *w, const rd_kafka_message_t *m, int stopping)
+{
+    int src;
+
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            LQ_WARN("consumer: %s", rd_kafka_message_errstr(m));
+        return;
+    }
+    if (stopping)
+        return; /* left for redelivery (offset not stored) */
+    src = partitions_source(w, rd_kafka_topic_name(m->rkt));
+    if (src < 0)
+        cancels_handle(w, m);
+    else
+        handle_request(w, m, (job_source_t)src);
 }
 
 int consumer_poll(worker_t *w, int stopping)
 {
     int budget = POLL_BUDGET, got = 0;
 
-    /* never more than max_inflight: stop taking requests when full; once the request
-     * partitions are paused (top of the next turn) only cancellations come */
-    while (budget-- > 0 && (stopping || w->paused || w->inflight < w->max_inflight)) {
+    /* never more than worker.max_queued waiting: stop reading when full; once the request
+     * partitions are paused (top of the next turn) only cancellations and deferred requests
+     * come (those that do not fit are set aside again and their partition paused) */
+    while (budget-- > 0 &&
+           (stopping || w->paused || w->queued < (size_t)w->set.worker.max_queued)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 0);
         if (!m)
             break;
         got++;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                LQ_WARN("consumer: %s", rd_kafka_message_errstr(m));
-        } else if (strcmp(rd_kafka_topic_name(m->rkt), w->topics->cancels) == 0) {
-            if (!stopping)
-                cancels_handle(w, m);
-        } else if (!stopping) {
-            handle_request(w, m); /* when stopping: left for redelivery (offset not stored) */
-        }
+        handle_message(w, m, stopping);
         rd_kafka_message_destroy(m);
     }
     return got > 0 && budget <= 0;
@@ -133,10 +122,13 @@ void consumer_pause(worker_t *w, int pause)
 
 void consumer_throttle(worker_t *w)
 {
-    if (w->inflight >= w->max_inflight)
+    size_t max = (size_t)w->set.worker.max_queued;
+
+    if (w->queued >= max)
         consumer_pause(w, 1);
-    else if (w->paused && w->inflight <= w->max_inflight * 3 / 4)
+    else if (w->paused && w->queued <= max * 3 / 4)
         consumer_pause(w, 0);
+    queueing_throttle_deferred(w);
 }
 
 void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -148,10 +140,11 @@ void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     atomic_store(&w->joined, 1);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         partitions_assigned(w, parts);
-        LQ_INFO("assigned %d partition(s) of %s and %s", parts->cnt, w->topics->requests,
-                w->topics->cancels);
+        LQ_INFO("assigned %d partition(s) of %s, %s and %s", parts->cnt, w->topics->requests,
+                w->topics->cancels, w->set.topic.deferred);
         rd_kafka_assign(rk, parts);
-        w->paused = 0;
+        rd_kafka_resume_partitions(rk, parts); /* none stays paused from an earlier turn */
+        w->paused = w->deferred_paused = 0;
         return;
     }
     /* Commit what is finished; unfinished messages of these partitions go to their new
@@ -160,6 +153,8 @@ void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
         LQ_WARN("commit on revoke: %s", rd_kafka_err2str(ce));
     partitions_revoked(w, parts);
+    queueing_drop_revoked(w);
+    worker_fairq_aside_reset(w->fairq); /* what was set aside may now be read elsewhere */
     LQ_INFO("revoked %d partition(s)", parts->cnt);
     rd_kafka_assign(rk, NULL);
 }

@@ -1,6 +1,7 @@
-/* workers/consumer.h — taking requests (and cancellations) from Kafka: a bounded batch per
- * turn, a job per request (or its dead-letter copy when it cannot be decoded), partitions
- * paused while worker.max_inflight jobs are in flight, and rebalances. */
+/* workers/consumer.h — taking requests, deferred requests and cancellations from Kafka: a
+ * bounded batch per turn, a job per request for the fair queue (or its dead-letter copy when
+ * it cannot be decoded), the request partitions paused while worker.max_queued jobs wait, and
+ * rebalances. */
 #ifndef LQ_WORKER_CONSUMER_H
 #define LQ_WORKER_CONSUMER_H
 
@@ -10,7 +11,8 @@
  * redelivery); 1 when the batch's budget ran out (more may be waiting). */
 int consumer_poll(worker_t *w, int stopping);
 
-/** Pause the request partitions when full, resume them once down to three quarters. */
+/** Pause the request partitions when the queue is full, resume them once down to three
+ * quarters; resume the deferred partitions whose tenant has room again. */
 void consumer_throttle(worker_t *w);
 
 /** Pause (1) or resume (0) the request partitions; cancellations always flow. */

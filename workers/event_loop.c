@@ -9,6 +9,7 @@
 #include "workers/event_loop.h"
 #include "workers/mock_call.h"
 #include "workers/http_call.h"
+#include "workers/queueing.h"
 #include "workers/timers.h"
 
 #define POLL_MAX_MS 100 /* the longest wait: the stop flag is looked at this often */
@@ -119,6 +120,8 @@ void event_loop_turn(worker_t *w, int stopping)
     rd_kafka_poll(w->producer, 0);
     run_transfers(w);
     run_timers(w);
+    if (!stopping)
+        queueing_dispatch(w); /* slots freed this turn go to the fairly picked next jobs */
     wait_for_work(w, more_waiting);
 }
 

@@ -5,7 +5,7 @@
 #include "workers/job.h"
 #include "workers/partitions.h"
 
-job_t *job_new(worker_t *w, const rd_kafka_message_t *m)
+job_t *job_new(worker_t *w, const rd_kafka_message_t *m, job_source_t src)
 {
     job_t *j = calloc(1, sizeof(*j));
 
@@ -15,12 +15,21 @@ job_t *job_new(worker_t *w, const rd_kafka_message_t *m)
     j->partition = m->partition;
     j->offset = m->offset;
     j->pending = 1;
-    j->picked_ms = lq_wall_ms();
+    j->source = src;
+    j->arrived_ms = j->picked_ms = lq_wall_ms();
+    j->arrived_us = lq_mono_us();
     j->ttft_ms = -1;
-    j->generation = partitions_track(w, m->partition, m->offset);
+    j->generation = partitions_track(w, src, m->partition, m->offset);
+    return j;
+}
+
+void job_take_slot(job_t *j)
+{
+    worker_t *w = j->w;
+
+    j->slot = 1;
     w->inflight++;
     lq_metric_set(w->m_inflight, (int64_t)w->inflight);
-    return j;
 }
 
 static void job_free(job_t *j)
@@ -39,7 +48,11 @@ void job_release(job_t *j)
     if (--j->pending > 0)
         return;
     partitions_done(w, j);
-    w->inflight--;
-    lq_metric_set(w->m_inflight, (int64_t)w->inflight);
+    if (j->slot) {
+        w->inflight--;
+        lq_metric_set(w->m_inflight, (int64_t)w->inflight);
+    }
+    if (j->deferring)
+        w->deferring--;
     job_free(j);
 }

@@ -5,12 +5,15 @@
 
 #include "workers/worker_internal.h"
 
-/** A job for message m (tracked in its partition), counted in flight; NULL when out of
- * memory (the message is then left for redelivery). */
-job_t *job_new(worker_t *w, const rd_kafka_message_t *m);
+/** A job for message m of src's topic (tracked in its partition); NULL when out of memory
+ * (the message is then left for redelivery). It holds no in-flight slot yet. */
+job_t *job_new(worker_t *w, const rd_kafka_message_t *m, job_source_t src);
 
-/** Drop one hold on j; the last one marks its message done, takes it out of the jobs in
- * flight and frees it. */
+/** j takes one of the worker.max_inflight slots (given back when it is released). */
+void job_take_slot(job_t *j);
+
+/** Drop one hold on j; the last one marks its message done, gives its slot back and frees
+ * it. */
 void job_release(job_t *j);
 
 #endif

@@ -1,4 +1,5 @@
-/* The request partitions this worker owns and their offset trackers: what may be committed. */
+/* The request and deferred partitions this worker owns and their offset trackers: what may be
+ * committed. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,33 +11,58 @@ static partition_state_t *part_state(worker_t *w, int32_t p)
     if (p < 0)
         return NULL;
     if (p >= w->n_parts) {
-        int n = p + 1;
+        int n = p + 1, i, s;
         partition_state_t *np = realloc(w->parts, (size_t)n * sizeof(*np));
         if (!np)
             return NULL;
         memset(np + w->n_parts, 0, (size_t)(n - w->n_parts) * sizeof(*np));
+        for (i = w->n_parts; i < n; i++)
+            for (s = 0; s < SRC_COUNT; s++)
+                np[i].last_offset[s] = -1;
         w->parts = np;
         w->n_parts = n;
     }
     return &w->parts[p];
 }
 
-uint64_t partitions_track(worker_t *w, int32_t p, int64_t offset)
+const char *partitions_topic(const worker_t *w, job_source_t src)
+{
+    return src == SRC_DEFERRED ? w->set.topic.deferred : w->topics->requests;
+}
+
+int partitions_source(const worker_t *w, const char *topic)
+{
+    if (strcmp(topic, w->topics->requests) == 0)
+        return SRC_REQUESTS;
+    if (strcmp(topic, w->set.topic.deferred) == 0)
+        return SRC_DEFERRED;
+    return -1;
+}
+
+int partitions_seen(worker_t *w, job_source_t src, int32_t p, int64_t offset)
 {
     partition_state_t *ps = part_state(w, p);
 
-    if (ps && ps->tracker && worker_offsets_add(ps->tracker, offset) == LQ_OK)
-        return ps->generation;
-    return UINT64_MAX;
+    return ps && ps->tracker[src] && offset <= ps->last_offset[src];
 }
 
-/* Store next as the committable offset of partition p. */
-static void store_offset(worker_t *w, int32_t p, int64_t next)
+uint64_t partitions_track(worker_t *w, job_source_t src, int32_t p, int64_t offset)
+{
+    partition_state_t *ps = part_state(w, p);
+
+    if (!ps || !ps->tracker[src] || worker_offsets_add(ps->tracker[src], offset) != LQ_OK)
+        return UINT64_MAX;
+    ps->last_offset[src] = offset;
+    return ps->generation[src];
+}
+
+/* Store next as the committable offset of partition p of src's topic. */
+static void store_offset(worker_t *w, job_source_t src, int32_t p, int64_t next)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t e;
 
-    rd_kafka_topic_partition_list_add(l, w->topics->requests, p)->offset = next;
+    rd_kafka_topic_partition_list_add(l, partitions_topic(w, src), p)->offset = next;
     e = rd_kafka_offsets_store(w->consumer, l);
     if (e)
         LQ_DEBUG("offset store p%d@%lld: %s", p, (long long)next, rd_kafka_err2str(e));
@@ -48,28 +74,30 @@ void partitions_done(worker_t *w, const job_t *j)
     partition_state_t *ps = j->partition < w->n_parts ? &w->parts[j->partition] : NULL;
     int64_t next;
 
-    if (!ps || !ps->tracker || ps->generation != j->generation)
+    if (!ps || !ps->tracker[j->source] || ps->generation[j->source] != j->generation)
         return; /* partition revoked meanwhile: its new owner re-runs the message */
-    next = worker_offsets_done(ps->tracker, j->offset);
+    next = worker_offsets_done(ps->tracker[j->source], j->offset);
     if (next >= 0)
-        store_offset(w, j->partition, next);
+        store_offset(w, j->source, j->partition, next);
 }
 
-/* A new tracker (assigned) or none (revoked) for each request partition of parts; a new
- * generation either way, so jobs of an earlier ownership never store an offset. */
+/* A new tracker (assigned) or none (revoked) for each request and deferred partition of
+ * parts; a new generation either way, so jobs of an earlier ownership never store an offset. */
 static void reset_trackers(worker_t *w, const rd_kafka_topic_partition_list_t *parts, int assigned)
 {
     partition_state_t *ps;
-    int i;
+    int i, src;
 
     for (i = 0; i < parts->cnt; i++) {
-        if (strcmp(parts->elems[i].topic, w->topics->requests) != 0)
+        src = partitions_source(w, parts->elems[i].topic);
+        if (src < 0)
             continue; /* cancels: offsets stored as they are read */
         if (!(ps = part_state(w, parts->elems[i].partition)))
             continue;
-        worker_offsets_destroy(ps->tracker);
-        ps->tracker = assigned ? worker_offsets_create() : NULL;
-        ps->generation = ++w->generation;
+        worker_offsets_destroy(ps->tracker[src]);
+        ps->tracker[src] = assigned ? worker_offsets_create() : NULL;
+        ps->generation[src] = ++w->generation;
+        ps->last_offset[src] = -1;
     }
 }
 
@@ -85,10 +113,12 @@ void partitions_revoked(worker_t *w, const rd_kafka_topic_partition_list_t *part
 
 void partitions_free(worker_t *w)
 {
-    int i;
+    int i, s;
 
-    for (i = 0; i < w->n_parts; i++)
-        worker_offsets_destroy(w->parts[i].tracker);
+    for (i = 0; i < w->n_parts; i++) {
+        for (s = 0; s < SRC_COUNT; s++)
+            worker_offsets_destroy(w->parts[i].tracker[s]);
+    }
     free(w->parts);
     w->parts = NULL;
     w->n_parts = 0;

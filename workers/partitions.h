@@ -1,4 +1,4 @@
-/* workers/partitions.h — the request partitions this worker owns, each with its offset tracker
+/* workers/partitions.h — the request and deferred partitions this worker owns, each with an offset tracker
  * (workers/offset_tracker.c): a message is tracked when it arrives and done when every output
  * of its job was acknowledged; the offset stored for the commit is the one below the lowest
  * unfinished message (out-of-order completion, in-order commit). */
@@ -7,16 +7,23 @@
 
 #include "workers/worker_internal.h"
 
-/** Track message p@offset: the partition's generation, or UINT64_MAX when it cannot be
- * tracked (not assigned, out of memory): such a message's offset is never stored. */
-uint64_t partitions_track(worker_t *w, int32_t p, int64_t offset);
+/** The topic of a source, and the source of a topic (-1: neither requests nor deferred). */
+const char *partitions_topic(const worker_t *w, job_source_t src);
+int partitions_source(const worker_t *w, const char *topic);
+
+/** 1 when p@offset of src's topic was tracked already in this ownership (a re-fetch). */
+int partitions_seen(worker_t *w, job_source_t src, int32_t p, int64_t offset);
+
+/** Track message p@offset of src's topic: the partition's generation, or UINT64_MAX when it
+ * cannot be tracked (not assigned, out of memory): such a message's offset is never stored. */
+uint64_t partitions_track(worker_t *w, job_source_t src, int32_t p, int64_t offset);
 
 /** Mark j's message done and store the partition's committable offset, unless the partition
  * was revoked since j arrived (its new owner re-runs the message). */
 void partitions_done(worker_t *w, const job_t *j);
 
-/** A rebalance: new trackers for the assigned request partitions; trackers dropped for the
- * revoked ones. Other topics in parts are passed over. */
+/** A rebalance: new trackers for the assigned request and deferred partitions; trackers
+ * dropped for the revoked ones. Other topics in parts are passed over. */
 void partitions_assigned(worker_t *w, const rd_kafka_topic_partition_list_t *parts);
 void partitions_revoked(worker_t *w, const rd_kafka_topic_partition_list_t *parts);
 

@@ -10,7 +10,7 @@ static const char *job_name(const job_t *j)
     return j->req.job_id ? j->req.job_id : "-";
 }
 
-void produce(worker_t *w, job_t *j, const char *topic, const char *key, const void *buf, size_t len)
+int produce(worker_t *w, job_t *j, const char *topic, const char *key, const void *buf, size_t len)
 {
     rd_kafka_resp_err_t e;
     int tries = 0;
@@ -29,7 +29,9 @@ void produce(worker_t *w, job_t *j, const char *topic, const char *key, const vo
         LQ_ERROR("job %s: cannot produce to %s: %s", job_name(j), topic, rd_kafka_err2str(e));
         lq_metric_add(w->m_produce_failed, 1);
         j->pending--;
+        return -1;
     }
+    return 0;
 }
 
 int produce_dead_letter(worker_t *w, job_t *j, const void *key, size_t key_len, const void *buf,
@@ -69,6 +71,8 @@ void produce_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
             return;
         LQ_ERROR("cannot send again to %s: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(e));
         lq_metric_add(w->m_produce_failed, 1);
+        if (j && j->deferring)
+            j->generation = UINT64_MAX; /* its copy is not stored: the message is not done */
     }
     if (j)
         job_release(j);

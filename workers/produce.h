@@ -5,9 +5,8 @@
 
 #include "workers/worker_internal.h"
 
-/** Send a copy of buf to topic with key, held by j. A failure is logged and counted. */
-void produce(worker_t *w, job_t *j, const char *topic, const char *key, const void *buf,
-             size_t len);
+/** Send a copy of buf to topic with key, held by j; 0, or -1 (logged and counted). */
+int produce(worker_t *w, job_t *j, const char *topic, const char *key, const void *buf, size_t len);
 
 /** Send a copy of buf with hdrs (taken: freed here on failure) to the dead-letter topic,
  * held by j; 0, or -1 (logged). */
@@ -15,7 +14,8 @@ int produce_dead_letter(worker_t *w, job_t *j, const void *key, size_t key_len, 
                         size_t len, rd_kafka_headers_t *hdrs);
 
 /** The producer's delivery report callback (rd_kafka_conf_set_dr_msg_cb; opaque = the
- * worker): a failed delivery is sent again, a done one releases its job. */
+ * worker): a failed delivery is sent again, a done one releases its job. A deferred copy that
+ * cannot be stored leaves its message not done (redelivered after a restart). */
 void produce_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 #endif

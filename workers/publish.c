@@ -321,7 +321,8 @@ typedef struct trace_spans {
     size_t n;
     char *keys[7], *vals[7];
     char *att_keys[MAX_HISTORY][3], *att_vals[MAX_HISTORY][3];
-    char attempts[16], fallbacks[16], ttft[24];
+    char *queue_keys[1], *queue_vals[1];
+    char attempts[16], fallbacks[16], ttft[24], worker_wait[24];
 } trace_spans_t;
 
 /* Add attribute key = val to the provider span (spans[1]). */
@@ -360,6 +361,24 @@ static void provider_span(worker_t *w, const job_t *j, const char *hist, const c
         provider_attr(t, "key", "tenant");
 }
 
+/* The queue span: accepted to picked for its first attempt; its attribute worker_wait_ms is the
+ * part spent in this worker's fair queue (read from Kafka to picked). */
+static void queue_span(const job_t *j, trace_spans_t *t)
+{
+    lq_span_t *sp = &t->spans[0];
+
+    snprintf(t->worker_wait, sizeof(t->worker_wait), "%lld",
+             (long long)(j->picked_ms - j->arrived_ms));
+    sp->name = "queue";
+    sp->start_ms = j->req.created_at_ms;
+    sp->duration_ms = (int32_t)(j->picked_ms - j->req.created_at_ms);
+    t->queue_keys[0] = "worker_wait_ms";
+    t->queue_vals[0] = t->worker_wait;
+    sp->attr_keys = t->queue_keys;
+    sp->attr_values = t->queue_vals;
+    sp->n_attrs = 1;
+}
+
 /* A span per attempt (and per candidate skipped). */
 static void attempt_spans(worker_t *w, const job_t *j, trace_spans_t *t)
 {
@@ -393,9 +412,7 @@ static void publish_trace(worker_t *w, job_t *j, lq_codec_t *codec, const char *
     char errstr[256];
 
     memset(&t, 0, sizeof(t));
-    t.spans[0].name = "queue";
-    t.spans[0].start_ms = j->req.created_at_ms;
-    t.spans[0].duration_ms = (int32_t)(j->picked_ms - j->req.created_at_ms);
+    queue_span(j, &t);
     provider_span(w, j, hist, findings, now, &t);
     t.n = 2;
     attempt_spans(w, j, &t);

@@ -14,6 +14,7 @@
 #include "workers/event_loop.h"
 #include "workers/partitions.h"
 #include "workers/produce.h"
+#include "workers/queueing.h"
 #include "workers/worker_internal.h"
 
 /* ---- settings and tables ---- */
@@ -186,14 +187,76 @@ static lq_err_t consumer_create(worker_t *w, char *errstr, size_t errstr_size)
     return LQ_OK;
 }
 
-/* Requests and cancellations, co-partitioned. */
+/* The partition count of topic in md: -1 when the topic is not there. */
+static int partition_count(const struct rd_kafka_metadata *md, const char *topic)
+{
+    int i;
+
+    for (i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0)
+            return md->topics[i].err ? -1 : md->topics[i].partition_cnt;
+    return -1;
+}
+
+/* The partition counts of names[0..2] into n (-1: not there); 0, or -1 when the cluster did
+ * not answer. */
+static int read_counts(worker_t *w, const char *const names[3], int n[3])
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(w->consumer, 1, NULL, &md, 5000);
+    int i;
+
+    if (e) {
+        LQ_WARN("topic metadata: %s", rd_kafka_err2str(e));
+        return -1;
+    }
+    for (i = 0; i < 3; i++)
+        n[i] = partition_count(md, names[i]);
+    rd_kafka_metadata_destroy(md);
+    return 0;
+}
+
+/* Requests, cancellations and deferred requests must be co-partitioned (range assignment
+ * gives partition i of each to the same worker): refuse to start otherwise. A topic just
+ * made may take a moment to show; a cluster that does not answer is not refused here (the
+ * consumer waits for it). */
+static lq_err_t check_partitions(worker_t *w, char *errstr, size_t errstr_size)
+{
+    const char *const names[3] = {w->topics->requests, w->topics->cancels, w->set.topic.deferred};
+    int n[3], tries = 0, i;
+
+    do {
+        if (tries && usleep(200000) != 0)
+            break;
+        if (read_counts(w, names, n))
+            return LQ_OK;
+    } while ((n[0] < 0 || n[1] < 0 || n[2] < 0) && ++tries < 50);
+    for (i = 0; i < 3; i++)
+        if (n[i] < 0) {
+            snprintf(errstr, errstr_size,
+                     "topic %s does not exist (llmqctl topics create makes llmq's topics)",
+                     names[i]);
+            return LQ_ERR_CONFIG;
+        }
+    if (n[0] == n[1] && n[0] == n[2])
+        return LQ_OK;
+    snprintf(errstr, errstr_size,
+             "topics %s (%d partitions), %s (%d) and %s (%d) must have the same number of "
+             "partitions: a tenant's requests, cancellations and deferred requests must reach "
+             "the same worker",
+             names[0], n[0], names[1], n[1], names[2], n[2]);
+    return LQ_ERR_CONFIG;
+}
+
+/* Requests, cancellations and deferred requests, co-partitioned. */
 static lq_err_t subscribe(worker_t *w, char *errstr, size_t errstr_size)
 {
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(3);
     rd_kafka_resp_err_t e;
 
     rd_kafka_topic_partition_list_add(subs, w->topics->requests, RD_KAFKA_PARTITION_UA);
     rd_kafka_topic_partition_list_add(subs, w->topics->cancels, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(subs, w->set.topic.deferred, RD_KAFKA_PARTITION_UA);
     e = rd_kafka_subscribe(w->consumer, subs);
     rd_kafka_topic_partition_list_destroy(subs);
     if (!e)
@@ -241,7 +304,7 @@ static lq_err_t prepare(worker_t *w, const worker_settings_t *set, char *errstr,
     if (!w->byok && fatal)
         return LQ_ERR_CONFIG;
     register_metrics(w);
-    return LQ_OK;
+    return queueing_init(w, errstr, errstr_size);
 }
 
 /* The event loop, the Kafka clients, the subscription and the admin endpoint. */
@@ -258,6 +321,9 @@ static lq_err_t connect_all(worker_t *w, char *errstr, size_t errstr_size)
     if (err)
         return err;
     event_loop_watch_queues(w);
+    err = check_partitions(w, errstr, errstr_size);
+    if (err)
+        return err;
     err = subscribe(w, errstr, errstr_size);
     if (err)
         return err;
@@ -311,7 +377,9 @@ lq_err_t worker_run(worker_t *w, int (*stop_flag)(void))
             stopping = 1;
             drain_deadline = lq_mono_ms() + w->set.worker.drain_timeout_ms;
             consumer_pause(w, 1);
-            LQ_INFO("draining %zu job(s) in flight", w->inflight);
+            LQ_INFO("draining %zu job(s) in flight; %zu queued left for redelivery", w->inflight,
+                    w->queued);
+            queueing_drop(w);
         }
         if (stopping && (w->inflight == 0 || lq_mono_ms() > drain_deadline))
             break;
@@ -336,6 +404,7 @@ void worker_destroy(worker_t *w)
         rd_kafka_flush(w->producer, 5000);
         rd_kafka_destroy(w->producer);
     }
+    queueing_free(w);
     event_loop_free(w);
     partitions_free(w);
     free(w->heap);

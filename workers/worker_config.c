@@ -6,8 +6,20 @@ const lq_config_def_t worker_settings[] = {
     {"worker.group", LQ_CFG_STRING, "llmq-workers", 0, 0, "Kafka consumer group of the workers",
      LQ_CFG_AT(worker_settings_t, worker.group)},
     {"worker.max_inflight", LQ_CFG_INT, "1024", 1, 1000000,
-     "requests in flight at once; above it the worker pauses its partitions",
+     "requests in flight at once (provider calls); the others wait in the fair queue",
      LQ_CFG_AT(worker_settings_t, worker.max_inflight)},
+    {"worker.tenant_queue_max", LQ_CFG_INT, "256", 1, 1000000,
+     "requests one tenant may have waiting in a worker's fair queue; more are set aside to "
+     "topic.deferred and read back when there is room",
+     LQ_CFG_AT(worker_settings_t, worker.tenant_queue_max)},
+    {"worker.max_queued", LQ_CFG_INT, "10000", 1, 10000000,
+     "requests waiting in a worker's fair queue in all; at this bound the worker pauses its "
+     "partitions",
+     LQ_CFG_AT(worker_settings_t, worker.max_queued)},
+    {"topic.deferred", LQ_CFG_STRING, "llmq.requests.deferred", 0, 0,
+     "requests set aside while their tenant's queue is full (key tenant, as many partitions as "
+     "topic.requests)",
+     LQ_CFG_AT(worker_settings_t, topic.deferred)},
     {"worker.drain_timeout_ms", LQ_CFG_INT, "30000", 0, 3600000,
      "on SIGTERM, how long in-flight requests may take to finish",
      LQ_CFG_AT(worker_settings_t, worker.drain_timeout_ms)},

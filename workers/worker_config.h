@@ -13,8 +13,13 @@ typedef struct worker_settings {
         const char *id;
         const char *group;
         long long max_inflight;
+        long long tenant_queue_max;
+        long long max_queued;
         long long drain_timeout_ms;
     } worker;
+    struct {
+        const char *deferred;
+    } topic;
     struct {
         long long port;
         const char *bind;

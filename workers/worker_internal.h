@@ -1,5 +1,5 @@
 /* workers/worker_internal.h — the worker's state and a job's, shared by the files of the
- * worker's steps (worker.c, event_loop.c, consumer.c, cancels.c, attempts.c, http_call.c,
+ * worker's steps (worker.c, event_loop.c, consumer.c, queueing.c, cancels.c, attempts.c, http_call.c,
  * mock_call.c, publish.c, produce.c, job.c, partitions.c, timers.c). Not for other callers:
  * they use workers/worker.h. */
 #ifndef LQ_WORKER_INTERNAL_H
@@ -19,6 +19,7 @@
 #include "common/metrics.h"
 #include "workers/breaker.h"
 #include "workers/byok.h"
+#include "workers/fair_queue.h"
 #include "workers/offset_tracker.h"
 #include "workers/pricing.h"
 #include "workers/provider.h"
@@ -49,14 +50,22 @@ typedef struct attempt_rec {
     char outcome[64]; /* "ok", an error code, "breaker_open", "cancelled" */
 } attempt_rec_t;
 
+/* The topics a job's message comes from (each partition has an offset tracker per source). */
+typedef enum job_source { SRC_REQUESTS = 0, SRC_DEFERRED, SRC_COUNT } job_source_t;
+
 typedef struct job {
     struct worker *w;
     int dead_letter; /* an undecodable message on its way to the dead-letter topic */
+    int deferring;   /* a copy on its way to the deferred topic */
     lq_chat_request_t req;
+    job_source_t source;
     int32_t partition;
     int64_t offset;
     uint64_t generation;
-    int pending; /* 1 while the job runs + one per unacknowledged produce */
+    int slot;                       /* holds one of the worker.max_inflight slots */
+    worker_fairq_entry_t *queued;   /* in the fair queue (workers/queueing.c) */
+    int64_t arrived_ms, arrived_us; /* wall / monotonic: when its message was read */
+    int pending;                    /* 1 while the job runs + one per unacknowledged produce */
     int64_t picked_ms;
     int64_t attempt_start_us;
     int64_t first_attempt_ms; /* wall clock, for the trace's provider span */
@@ -91,8 +100,9 @@ typedef struct job {
 } job_t;
 
 typedef struct partition_state {
-    worker_offsets_t *tracker; /* NULL when not assigned */
-    uint64_t generation;
+    worker_offsets_t *tracker[SRC_COUNT]; /* NULL when not assigned */
+    uint64_t generation[SRC_COUNT];
+    int64_t last_offset[SRC_COUNT]; /* the last one tracked; -1 = none yet */
 } partition_state_t;
 
 struct worker {
@@ -107,8 +117,10 @@ struct worker {
     int n_parts;
     uint64_t generation;
     atomic_int joined;
-    int paused;
+    int paused, deferred_paused; /* the request / the deferred partitions */
     size_t inflight, max_inflight;
+    worker_fairq_t *fairq;    /* requests waiting for a slot, per tenant (workers/queueing.c) */
+    size_t queued, deferring; /* jobs in the fair queue; copies on their way to topic.deferred */
     job_t **heap;
     size_t heap_len, heap_cap;
     /* settings */
@@ -131,6 +143,7 @@ struct worker {
     lq_http_admin_t *admin;
     lq_metric_t *m_inflight, *m_succeeded, *m_failed, *m_cancelled, *m_retries, *m_fallbacks,
         *m_dead, *m_produce_failed, *m_chunks, *m_output_redacted;
+    lq_metric_t *m_queued, *m_deferred, *m_queue_wait;
 };
 
 /** The name of endpoint ep ("none" when there is none). */

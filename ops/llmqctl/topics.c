@@ -6,13 +6,15 @@
 #include "common/kafka.h"
 
 /* llmq's topics, P.<suffix>. The dead letters have one partition: they are read rarely and in
- * order. cancels has as many as requests: the worker that owns a tenant's partition of one owns
- * it in the other (range assignment), so it sees that tenant's cancellations. */
+ * order. cancels and requests.deferred have as many as requests: the worker that owns a
+ * tenant's partition of one owns it in the others (range assignment), so it sees that
+ * tenant's cancellations and the requests it set aside. */
 static const struct {
     const char *suffix;
     int single;
-} topics[] = {{"requests", 0}, {"responses", 0},    {"usage", 0},
-              {"traces", 0},   {"requests.dlq", 1}, {"cancels", 0}};
+} topics[] = {{"requests", 0},         {"responses", 0},    {"usage", 0},
+              {"traces", 0},           {"requests.dlq", 1}, {"cancels", 0},
+              {"requests.deferred", 0}};
 
 #define N_TOPICS (sizeof(topics) / sizeof(topics[0]))
 
@@ -40,8 +42,8 @@ int ctl_topics_create(const ctl_call_t *c)
                                sizeof(errstr)))
         rc = ctl_fail(1, "%s", errstr);
     else
-        printf("topics ready: %s, %s, %s, %s, %s (%d partitions), %s\n", n[0], n[5], n[1], n[2],
-               n[3], parts, n[4]);
+        printf("topics ready: %s, %s, %s, %s, %s, %s (%d partitions), %s\n", n[0], n[5], n[6], n[1],
+               n[2], n[3], parts, n[4]);
     rd_kafka_destroy(rk);
     return rc;
 }

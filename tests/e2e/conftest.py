@@ -134,6 +134,7 @@ class Stack:
             self.workers.append(Daemon(f"{prefix}-worker{i}", "llmq-worker",
                                        {**common, "worker.group": f"{prefix}-workers",
                                         "worker.id": f"{prefix}-w{i}", "admin.port": free_port(),
+                                        "topic.deferred": f"{prefix}.requests.deferred",
                                         **(worker_settings or {})}, log_dir, env=worker_env))
         self.ingest = Daemon(f"{prefix}-ingest", "llmq-ingest",
                              {**common, "http.port": self.port, "ingest.node_id": f"{prefix}-n1",

@@ -63,7 +63,8 @@ static void build_request_full(any_record_t *a)
                            .n_stop = 3,
                            .user = "end-user-7",
                            .extra_json = "{\"tools\":[]}",
-                           .attempt = INT32_MAX};
+                           .attempt = INT32_MAX,
+                           .weight = 1000};
 
     a->req = r;
 }
@@ -703,6 +704,7 @@ static void test_defaults(lq_codec_t *c)
     CHECK(r.n_messages == 1 && r.messages[0].name == NULL);
     CHECK_INT(r.n_stop, 0);
     CHECK_INT(r.attempt, 0);
+    CHECK_INT(r.weight, 1); /* a writer from before weights: every request weighs 1 */
     CHECK(!r.has_max_tokens && !r.has_temperature && r.deadline_ms == 0 && !r.reply_topic);
     lq_chat_request_clear(&r);
 
@@ -800,6 +802,7 @@ static void write_request_blocks(wbuf_t *w, uint64_t fp, int64_t first_count, in
     w_zeros(w, 1);
     w_zeros(w, 2); /* user, extra_json */
     w_long(w, attempt);
+    w_long(w, 9); /* weight */
 }
 
 static void test_blocks_and_limits(lq_codec_t *c)
@@ -815,6 +818,7 @@ static void test_blocks_and_limits(lq_codec_t *c)
     CHECK(r.n_messages == 2 && strcmp(r.messages[1].content, "yo") == 0);
     CHECK(r.n_stop == 2 && strcmp(r.stop[1], "b") == 0);
     CHECK_INT(r.attempt, 3);
+    CHECK_INT(r.weight, 9);
     lq_chat_request_clear(&r);
     write_request_blocks(&w, fp, (int64_t)1 << 40, 3); /* 2^40 messages in a few bytes */
     CHECK(lq_decode_chat_request(c, w.b, w.n, &r, err, sizeof(err)) != LQ_OK);
