@@ -103,6 +103,7 @@ static int address_record(req_ctx_t *c, lq_chat_request_t *req)
     req->user_id = c->id.user_id[0] ? strdup(c->id.user_id) : NULL;
     req->created_at_ms = c->created_ms;
     req->mode = c->mode;
+    req->weight = c->id.weight > 0 ? c->id.weight : 1; /* the tier's share in the fair queue */
     if (c->mode != LQ_MODE_ASYNC) {
         req->reply_topic = strdup(c->node->reply_topic);
         req->deadline_ms = c->created_ms + c->node->sync_timeout_ms;

@@ -17,6 +17,11 @@
 
 /* Generated at build time from schemas/ (the .avsc files) (cmake/embed.cmake). */
 extern const char *const lq_embedded_schemas[LQ_SCHEMA_COUNT];
+extern const char *const lq_embedded_schemas_names[LQ_SCHEMA_COUNT];
+/* earlier versions, named <record>.v<N>.avsc (schemas/history/) */
+extern const char *const lq_embedded_schema_history[];
+extern const char *const lq_embedded_schema_history_names[];
+extern const unsigned lq_embedded_schema_history_count;
 
 #define MAX_WRITERS 8
 #define HEADER_LEN  10
@@ -135,6 +140,45 @@ static lq_err_t slot_add(schema_slot_t *s, lq_schema_id_t id, const char *json, 
     return LQ_OK;
 }
 
+/* The record an earlier schema file is a version of: "chat_request.v1.avsc" is one of
+ * "chat_request.avsc". -1 when none. */
+static int history_record(const char *file)
+{
+    size_t stem = strcspn(file, ".");
+    int i;
+
+    for (i = 0; i < LQ_SCHEMA_COUNT; i++)
+        if (strncmp(lq_embedded_schemas_names[i], file, stem) == 0 &&
+            strcmp(lq_embedded_schemas_names[i] + stem, ".avsc") == 0)
+            return i;
+    return -1;
+}
+
+/* Every earlier version of every record is a known writer: records produced by an older
+ * node (a rolling upgrade) or still in Kafka from before are read into the current shape. */
+static lq_err_t register_history(lq_codec_t *c, char *errstr, size_t errstr_size)
+{
+    unsigned i;
+
+    for (i = 0; i < lq_embedded_schema_history_count; i++) {
+        const char *file = lq_embedded_schema_history_names[i];
+        int id = history_record(file);
+        lq_err_t err;
+        if (id < 0) {
+            snprintf(errstr, errstr_size, "schema history %s: names no record", file);
+            return LQ_ERR_INVALID;
+        }
+        err = slot_add(&c->slots[id], (lq_schema_id_t)id, lq_embedded_schema_history[i], 0, errstr,
+                       errstr_size);
+        if (err) {
+            size_t n = strlen(errstr);
+            snprintf(errstr + n, errstr_size - n, " (schema history %s)", file);
+            return err;
+        }
+    }
+    return LQ_OK;
+}
+
 lq_err_t lq_codec_create(lq_codec_t **out, char *errstr, size_t errstr_size)
 {
     lq_codec_t *c = calloc(1, sizeof(*c));
@@ -152,6 +196,9 @@ lq_err_t lq_codec_create(lq_codec_t **out, char *errstr, size_t errstr_size)
         if (err)
             goto fail;
     }
+    err = register_history(c, errstr, errstr_size);
+    if (err)
+        goto fail;
     *out = c;
     return LQ_OK;
 fail:

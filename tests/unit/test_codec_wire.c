@@ -1007,6 +1007,38 @@ static void test_table_defaults(void)
     }
 }
 
+/* A ChatRequest written before `weight` existed (the golden file of that version): a codec
+ * reads it as it is (schemas/history/), weight 1, every other field as the current golden
+ * record has it. */
+static void test_history(lq_codec_t *c, const char *data_dir)
+{
+    char path[4096], err[256];
+    size_t old_len = 0, cur_len = 0;
+    char *old, *cur;
+    lq_chat_request_t a, b;
+
+    snprintf(path, sizeof(path), "%s/avro/history/chat_request.v1.full.bin", data_dir);
+    old = lq_test_read_file(path, &old_len);
+    snprintf(path, sizeof(path), "%s/avro/chat_request.full.bin", data_dir);
+    cur = lq_test_read_file(path, &cur_len);
+    CHECK(old != NULL && cur != NULL);
+    if (old && cur) {
+        CHECK_INT(lq_decode_chat_request(c, old, old_len, &a, err, sizeof(err)), LQ_OK);
+        CHECK_INT(lq_decode_chat_request(c, cur, cur_len, &b, err, sizeof(err)), LQ_OK);
+        CHECK_INT(a.weight, 1);
+        CHECK_STR(a.job_id, b.job_id);
+        CHECK_STR(a.tenant_id, b.tenant_id);
+        CHECK_STR(a.model, b.model);
+        CHECK_INT(a.n_messages, b.n_messages);
+        CHECK_INT(a.attempt, b.attempt);
+        CHECK_INT(a.created_at_ms, b.created_at_ms);
+        lq_chat_request_clear(&a);
+        lq_chat_request_clear(&b);
+    }
+    free(old);
+    free(cur);
+}
+
 int main(int argc, char **argv)
 {
     lq_codec_t *c = NULL;
@@ -1023,6 +1055,7 @@ int main(int argc, char **argv)
         return rc;
     }
     test_golden(c, argc > 1 ? argv[1] : "tests/data");
+    test_history(c, argc > 1 ? argv[1] : "tests/data");
     test_older_writer(c);
     test_newer_writer(c);
     test_defaults(c);
