@@ -1,6 +1,6 @@
 """Fair queueing in the worker: a tenant flooding the queue does not hold up a quiet one (no
 head-of-line blocking: the flooder's excess is set aside to the deferred topic and read back),
-two backlogged tenants of equal weight share the slots, and every job ends exactly once."""
+backlogged tenants share the slots by their tiers' weights, and every job ends exactly once."""
 import concurrent.futures
 import os
 import re
@@ -114,22 +114,20 @@ def test_flooder_does_not_hold_up_a_quiet_tenant(pg_url, brokers, log_dir, db):
         stack.stop()
 
 
-def test_two_backlogged_tenants_share_equally(pg_url, brokers, log_dir, db):
-    """Tenant A submits all of its jobs before tenant B; once both are backlogged they are
-    served alike (equal weights): their completions over the same stretch within 20 %."""
-    stack = fair_stack(pg_url, brokers, log_dir, "fq2", latency_ms=200)
+def backlogged_stretch(pg_url, brokers, log_dir, db, name, tier_b):
+    """Tenant A (tier free) submits all of its jobs before tenant B (tier tier_b); once both
+    are backlogged, what each finished over the same stretch of 120 completions."""
+    stack = fair_stack(pg_url, brokers, log_dir, name, latency_ms=200)
     try:
         a, a_key = create_tenant(pg_url)
         b, b_key = create_tenant(pg_url)
+        run([os.path.join(BUILD, "llmqctl"), "--pg", pg_url, "tenant", "set", b, "--tier", tier_b])
         a_ids, b_ids = [], []
-        pool, futures = submit_many(stack.url, a_key, 200, a_ids)
-        for f in futures:
-            f.result()
-        pool.shutdown()
-        pool, futures = submit_many(stack.url, b_key, 200, b_ids)
-        for f in futures:
-            f.result()
-        pool.shutdown()
+        for key, ids in ((a_key, a_ids), (b_key, b_ids)):
+            pool, futures = submit_many(stack.url, key, 200, ids)
+            for f in futures:
+                f.result()
+            pool.shutdown()
 
         def done():
             rows = db.execute("SELECT tenant_id, count(*) FROM jobs WHERE tenant_id IN (%s, %s)"
@@ -143,10 +141,24 @@ def test_two_backlogged_tenants_share_equally(pg_url, brokers, log_dir, db):
         da, db_ = a1 - a0, b1 - b0
         print(f"at the start A {a0}, B {b0}; over the stretch A {da}, B {db_}")
         assert da + db_ >= 120, (a0, b0, a1, b1)
-        assert abs(da - db_) <= 0.2 * max(da, db_), f"A finished {da}, B {db_} over the same stretch"
         assert_final_once(db, a_ids + b_ids)
+        return da, db_
     finally:
         stack.stop()
+
+
+def test_two_backlogged_tenants_share_equally(pg_url, brokers, log_dir, db):
+    """Equal weights (both tier free): completions over the same stretch within 20 %."""
+    da, db_ = backlogged_stretch(pg_url, brokers, log_dir, db, "fq2", "free")
+    assert abs(da - db_) <= 0.2 * max(da, db_), f"A finished {da}, B {db_} over the same stretch"
+
+
+def test_backlogged_tenants_share_by_their_tiers_weights(pg_url, brokers, log_dir, db):
+    """B's tier (pro, weight 4) against A's (free, weight 1): the ingest node puts the tier's
+    weight in each request and the worker's fair queue gives B about four fifths."""
+    da, db_ = backlogged_stretch(pg_url, brokers, log_dir, db, "fq3", "pro")
+    share = db_ / (da + db_)
+    assert 0.65 <= share <= 0.9, f"A (weight 1) finished {da}, B (weight 4) {db_}: B's share {share:.2f}"
 
 
 def test_worker_refuses_topics_of_different_partition_counts(pg_url, brokers, log_dir):
