@@ -35,12 +35,21 @@ static ingest_step_t look_up(req_ctx_t *c)
     return INGEST_STEP_SUSPENDED;
 }
 
-/* The presented key, from the cache or (suspended) from the database. */
-static ingest_step_t check_key(req_ctx_t *c)
+static ingest_step_t refuse(req_ctx_t *c)
+{
+    ingest_ctx_set_error(c, 401, "Incorrect API key provided.", "invalid_request_error", NULL,
+                         "invalid_api_key");
+    return INGEST_STEP_ANSWER;
+}
+
+/* The presented key against the cache: ACCEPTED, REFUSED, or PENDING (a miss: look it up).
+ * INGEST_STEP_ANSWER when there is no key to check. */
+static ingest_step_t read_key(req_ctx_t *c)
 {
     const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Authorization");
     char key[INGEST_BEARER_MAX + 1];
 
+    c->key_read = 1;
     if (ingest_bearer_parse(h, key, sizeof(key))) {
         ingest_ctx_set_error(c, 401,
                              "Missing API key: send it as an Authorization: Bearer <key> header.",
@@ -55,22 +64,32 @@ static ingest_step_t check_key(req_ctx_t *c)
     switch (ingest_auth_lookup(c->node->auth, c->key_hash, &c->id)) {
     case INGEST_AUTH_OK:
         c->auth_state = INGEST_AUTH_ACCEPTED;
-        return INGEST_STEP_NEXT;
+        break;
     case INGEST_AUTH_DENIED:
         c->auth_state = INGEST_AUTH_REFUSED;
-        return INGEST_STEP_NEXT;
+        break;
     case INGEST_AUTH_MISS:
     default:
-        return look_up(c);
+        c->auth_state = INGEST_AUTH_PENDING;
+        break;
     }
+    return INGEST_STEP_NEXT;
+}
+
+ingest_step_t ingest_authenticate_early(req_ctx_t *c)
+{
+    if (read_key(c) == INGEST_STEP_ANSWER)
+        return INGEST_STEP_ANSWER;
+    return c->auth_state == INGEST_AUTH_REFUSED ? refuse(c) : INGEST_STEP_NEXT;
 }
 
 ingest_step_t ingest_authenticate(req_ctx_t *c)
 {
     if (c->phase == REQ_NEW) {
-        ingest_step_t step = check_key(c);
-        if (step != INGEST_STEP_NEXT)
-            return step;
+        if (!c->key_read && read_key(c) == INGEST_STEP_ANSWER)
+            return INGEST_STEP_ANSWER;
+        if (c->auth_state == INGEST_AUTH_PENDING)
+            return look_up(c);
     }
     switch (c->auth_state) {
     case INGEST_AUTH_ACCEPTED:
@@ -82,8 +101,6 @@ ingest_step_t ingest_authenticate(req_ctx_t *c)
     case INGEST_AUTH_PENDING:
     case INGEST_AUTH_REFUSED:
     default:
-        ingest_ctx_set_error(c, 401, "Incorrect API key provided.", "invalid_request_error", NULL,
-                             "invalid_api_key");
-        return INGEST_STEP_ANSWER;
+        return refuse(c);
     }
 }

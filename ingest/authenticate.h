@@ -11,4 +11,9 @@
  * INGEST_STEP_SUSPENDED while the database looks the key up: call again once resumed. */
 ingest_step_t ingest_authenticate(req_ctx_t *c);
 
+/** At the first call, before the body is read: INGEST_STEP_ANSWER with a 401 when there is
+ * no key or the cache knows it is bad, so an unauthenticated body is never read; else
+ * INGEST_STEP_NEXT (ingest_authenticate finishes the check once the body is in). */
+ingest_step_t ingest_authenticate_early(req_ctx_t *c);
+
 #endif

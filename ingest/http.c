@@ -118,6 +118,14 @@ static ingest_step_t authorize(req_ctx_t *c)
     return INGEST_STEP_NEXT;
 }
 
+static void set_body_too_large(req_ctx_t *c)
+{
+    char msg[160];
+
+    snprintf(msg, sizeof(msg), "The request body is larger than %zu bytes.", c->node->max_body);
+    ingest_ctx_set_error(c, 413, msg, "invalid_request_error", NULL, "request_too_large");
+}
+
 /* Authentication, authorization, then the handler. */
 static ingest_step_t run_route(req_ctx_t *c)
 {
@@ -126,9 +134,7 @@ static ingest_step_t run_route(req_ctx_t *c)
     if (c->route->least_role == ROLE_NONE)
         return c->route->handler(c);
     if (c->phase == REQ_NEW && c->too_large) {
-        char msg[120];
-        snprintf(msg, sizeof(msg), "The request body is larger than %zu bytes.", c->node->max_body);
-        ingest_ctx_set_error(c, 413, msg, "invalid_request_error", NULL, "request_too_large");
+        set_body_too_large(c);
         return INGEST_STEP_ANSWER;
     }
     step = ingest_authenticate(c);
@@ -168,6 +174,62 @@ static enum MHD_Result send_answer(req_ctx_t *c)
     return ret;
 }
 
+/* ---------- refusals before the body is read ---------- */
+
+static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    size_t *sum = cls;
+
+    (void)kind;
+    *sum += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF, or "&" and "=" */
+    return MHD_YES;
+}
+
+static size_t values_size(struct MHD_Connection *conn, enum MHD_ValueKind kind)
+{
+    size_t sum = 0;
+
+    MHD_get_connection_values(conn, kind, add_size, &sum);
+    return sum;
+}
+
+/* A URL or headers over the node's limits: 414 or 431 in the API's shape. libmicrohttpd
+ * only answers these itself (an HTML page) past the connection's memory, which holds twice
+ * the node's limits (server.c). */
+static int head_too_large(req_ctx_t *c, const char *url)
+{
+    char msg[160];
+
+    if (strlen(url) + values_size(c->conn, MHD_GET_ARGUMENT_KIND) > c->node->max_url) {
+        snprintf(msg, sizeof(msg), "The request URL is longer than %zu bytes.", c->node->max_url);
+        ingest_ctx_set_error(c, 414, msg, "invalid_request_error", NULL, "uri_too_long");
+        return 1;
+    }
+    if (values_size(c->conn, MHD_HEADER_KIND) > c->node->max_headers) {
+        snprintf(msg, sizeof(msg), "The request headers are larger than %zu bytes.",
+                 c->node->max_headers);
+        ingest_ctx_set_error(c, 431, msg, "invalid_request_error", NULL, "headers_too_large");
+        return 1;
+    }
+    return 0;
+}
+
+/* A declared body over the limit, or a request without a valid key: answered at the first
+ * call, so libmicrohttpd neither sends 100 Continue nor reads the body (it closes the
+ * connection after the answer). */
+static void refuse_early(req_ctx_t *c)
+{
+    const char *cl = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Length");
+
+    if (cl && strtoull(cl, NULL, 10) > c->node->max_body) {
+        set_body_too_large(c);
+        return;
+    }
+    if (c->route->least_role != ROLE_NONE)
+        ingest_authenticate_early(c);
+}
+
 /* ---------- MHD's callbacks ---------- */
 
 static enum MHD_Result begin(ingest_http_t *h, struct MHD_Connection *conn, const char *url,
@@ -178,22 +240,32 @@ static enum MHD_Result begin(ingest_http_t *h, struct MHD_Connection *conn, cons
     if (!c)
         return MHD_NO;
     c->start_us = lq_mono_us();
-    find_route(c, method, url);
     *con_cls = c;
     lq_metric_add(h->node->m_inflight, 1);
-    return MHD_YES;
+    if (!head_too_large(c, url))
+        find_route(c, method, url);
+    if (c->phase == REQ_NEW)
+        refuse_early(c);
+    /* an answer set now is sent before the body is read */
+    return c->phase == REQ_RESPOND ? send_answer(c) : MHD_YES;
 }
 
-/* Keep the body up to the node's limit; a larger one is answered 413 once it is in. */
+/* Keep the body up to the node's limit. A body without a declared length that passes the
+ * limit is drained up to as much again, then answered 413; past that the connection is
+ * closed, so no client makes the node read without bound. */
 static enum MHD_Result take_body(req_ctx_t *c, const char *upload, size_t *upload_size)
 {
     size_t n = *upload_size, max = c->node->max_body;
 
     *upload_size = 0;
+    if (c->phase != REQ_NEW)
+        return MHD_YES; /* answered already: libmicrohttpd discards the rest */
     if (!c->too_large && c->len + n > max)
         c->too_large = 1;
-    if (c->too_large)
-        return MHD_YES;
+    if (c->too_large) {
+        c->discarded += n;
+        return c->discarded > max ? MHD_NO : MHD_YES;
+    }
     if (c->len + n + 1 > c->cap) {
         size_t ncap = (c->len + n + 1) * 2;
         char *nb;

@@ -8,14 +8,24 @@ const lq_config_def_t ingest_settings[] = {
      LQ_CFG_AT(ingest_settings_t, http.port)},
     {"http.threads", LQ_CFG_INT, "2", 1, 256, "HTTP event-loop threads",
      LQ_CFG_AT(ingest_settings_t, http.threads)},
-    {"http.max_body_bytes", LQ_CFG_INT, "1048576", 1024, 268435456,
-     "largest request body accepted; larger ones get 413",
+    {"http.max_body_bytes", LQ_CFG_INT, "983040", 1024, 268435456,
+     "largest request body accepted; larger ones get 413 before they are read. Lowered at start "
+     "(with a warning) when a body this large could not fit in one Kafka record (the producer's "
+     "message.max.bytes, the requests topic's max.message.bytes)",
      LQ_CFG_AT(ingest_settings_t, http.max_body_bytes)},
+    {"http.max_url_bytes", LQ_CFG_INT, "8192", 256, 65536,
+     "longest request URL (path and query) accepted; longer ones get 414",
+     LQ_CFG_AT(ingest_settings_t, http.max_url_bytes)},
+    {"http.max_header_bytes", LQ_CFG_INT, "16384", 1024, 262144,
+     "largest request headers (all of them, names and values) accepted; larger ones get 431",
+     LQ_CFG_AT(ingest_settings_t, http.max_header_bytes)},
     {"http.connection_timeout_s", LQ_CFG_INT, "30", 1, 3600,
      "idle client connections are closed after this many seconds",
      LQ_CFG_AT(ingest_settings_t, http.connection_timeout_s)},
-    {"http.connection_memory_bytes", LQ_CFG_INT, "16384", 4096, 1048576,
-     "memory per client connection for its request line and headers (larger headers get 431)",
+    {"http.connection_memory_bytes", LQ_CFG_INT, "65536", 4096, 4194304,
+     "memory per client connection for its request line and headers; raised at start to twice "
+     "http.max_url_bytes + http.max_header_bytes, plus 16 KiB, so the node answers 414 and 431 "
+     "itself (in the API's error shape) below that",
      LQ_CFG_AT(ingest_settings_t, http.connection_memory_bytes)},
     {"http.max_connections", LQ_CFG_INT, "10000", 16, 1000000, "concurrent client connections",
      LQ_CFG_AT(ingest_settings_t, http.max_connections)},

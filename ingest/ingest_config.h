@@ -14,6 +14,8 @@ typedef struct ingest_settings {
         long long port;
         long long threads;
         long long max_body_bytes;
+        long long max_url_bytes;
+        long long max_header_bytes;
         long long connection_timeout_s;
         long long connection_memory_bytes;
         long long max_connections;

@@ -35,7 +35,9 @@ typedef struct ingest_node {
     ingest_recent_jobs_t *recent;  /* accepted async jobs, until the sinks have them */
     const lq_master_key_t *master; /* encrypts tenants' provider keys; NULL when none */
     ingest_limits_t limits;
-    size_t max_body;
+    size_t max_body;             /* effective: http.max_body_bytes, lowered to fit a Kafka record */
+    size_t max_record;           /* the largest encoded request Kafka takes (size_limits.h) */
+    size_t max_url, max_headers; /* http.max_url_bytes, http.max_header_bytes */
     int64_t sync_timeout_ms;
     atomic_int kafka_ok; /* the brokers answered the last metadata request */
     lq_metric_t *m_inflight, *m_enqueued, *m_enqueue_failed, *m_cancels;

@@ -6,11 +6,29 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "ingest/jobs_poll.h"
+#include "ingest/size_limits.h"
 #include "schemas/codec.h"
 
-static void set_enqueue_failed(req_ctx_t *c, const char *message)
+void ingest_produce_set_too_large(req_ctx_t *c, size_t len)
 {
-    ingest_ctx_set_unavailable(c, message, "enqueue_failed");
+    char msg[300];
+
+    snprintf(msg, sizeof(msg),
+             "The request is too large to queue: its record is %zu bytes, Kafka takes at most "
+             "%zu bytes (message.max.bytes).",
+             len, c->node->max_record);
+    ingest_ctx_set_error(c, 413, msg, "invalid_request_error", NULL, "request_too_large");
+}
+
+/* A record Kafka refuses for its size can never be queued: 413, never 503 (a client would
+ * retry a 503). Anything else is an overload or an outage: 503 with Retry-After. */
+static void set_enqueue_failed(req_ctx_t *c, rd_kafka_resp_err_t err, size_t len,
+                               const char *message)
+{
+    if (ingest_kafka_err_too_large(err))
+        ingest_produce_set_too_large(c, len);
+    else
+        ingest_ctx_set_unavailable(c, message, "enqueue_failed");
 }
 
 /* Register c as the waiter of its reply. A stream's waiter holds a reference: chunks may
@@ -32,7 +50,7 @@ static int wait_for_reply(req_ctx_t *c)
 
 /* The producer refused the record: answer 503 unless a reply or timeout already took the
  * waiter. */
-static void not_produced(req_ctx_t *c, rd_kafka_resp_err_t kerr)
+static void not_produced(req_ctx_t *c, rd_kafka_resp_err_t kerr, size_t len)
 {
     ingest_node_t *n = c->node;
 
@@ -42,7 +60,7 @@ static void not_produced(req_ctx_t *c, rd_kafka_resp_err_t kerr)
         return;
     if (c->mode == LQ_MODE_STREAM)
         ingest_ctx_unref(c); /* the waiter's reference: we took it back */
-    set_enqueue_failed(c, "The request queue is full; retry later.");
+    set_enqueue_failed(c, kerr, len, "The request queue is full; retry later.");
     ingest_ctx_resume(c);
 }
 
@@ -67,18 +85,20 @@ ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len)
                              RD_KAFKA_V_END);
     if (kerr) {
         atomic_fetch_sub(&c->refs, 1); /* no report will come; the connection still holds c */
-        not_produced(c, kerr);
+        not_produced(c, kerr, len);
     }
     return INGEST_STEP_SUSPENDED;
 }
 
 /* An async job: the report is its answer. */
-static void async_delivered(ingest_node_t *n, req_ctx_t *c, rd_kafka_resp_err_t err)
+static void async_delivered(ingest_node_t *n, req_ctx_t *c, const rd_kafka_message_t *m)
 {
+    rd_kafka_resp_err_t err = m->err;
+
     if (err) {
         LQ_WARN("job %s not stored in Kafka: %s", c->job_id, rd_kafka_err2str(err));
         lq_metric_add(n->m_enqueue_failed, 1);
-        set_enqueue_failed(c, "The request could not be queued; retry later.");
+        set_enqueue_failed(c, err, m->len, "The request could not be queued; retry later.");
     } else {
         lq_metric_add(n->m_enqueued, 1);
         ingest_recent_jobs_add(n->recent, c->job_id, c->id.tenant_id, c->model, c->created_ms);
@@ -90,8 +110,10 @@ static void async_delivered(ingest_node_t *n, req_ctx_t *c, rd_kafka_resp_err_t 
 
 /* A sync or streamed job answers from its reply; a failed report answers 503 unless the
  * reply or a timeout came first. */
-static void waiting_delivered(ingest_node_t *n, req_ctx_t *c, rd_kafka_resp_err_t err)
+static void waiting_delivered(ingest_node_t *n, req_ctx_t *c, const rd_kafka_message_t *m)
 {
+    rd_kafka_resp_err_t err = m->err;
+
     if (!err) {
         lq_metric_add(n->m_enqueued, 1);
         return;
@@ -101,7 +123,8 @@ static void waiting_delivered(ingest_node_t *n, req_ctx_t *c, rd_kafka_resp_err_
         return;
     if (c->mode == LQ_MODE_STREAM)
         ingest_ctx_unref(c); /* the waiter's reference (c is still held by this report) */
-    set_enqueue_failed(c, "The request could not be queued; retry later.");
+    LQ_WARN("job %s not stored in Kafka: %s", c->job_id, rd_kafka_err2str(err));
+    set_enqueue_failed(c, err, m->len, "The request could not be queued; retry later.");
     ingest_ctx_resume(c);
 }
 
@@ -113,9 +136,9 @@ void ingest_produce_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void 
     if (!c)
         return; /* a cancellation */
     if (c->mode == LQ_MODE_ASYNC)
-        async_delivered(opaque, c, m->err);
+        async_delivered(opaque, c, m);
     else
-        waiting_delivered(opaque, c, m->err);
+        waiting_delivered(opaque, c, m);
     ingest_ctx_unref(c); /* the reference the message held */
 }
 

@@ -1,6 +1,6 @@
 /* ingest/produce.h — a request becomes durable: its Avro record is produced to
  * llmq.requests (key = tenant), and Kafka's delivery report decides the answer of an async
- * job (202 only once Kafka acknowledged it, else 503). A sync or streamed request waits for
+ * job (202 only once Kafka acknowledged it, 413 when Kafka refuses its size, else 503). A sync or streamed request waits for
  * its reply from the moment before it is produced (replies.h). The same producer carries
  * the cancellation of a stream whose client went away. */
 #ifndef LQ_INGEST_PRODUCE_H
@@ -16,6 +16,9 @@
  * from the delivery report (async), the reply topic (sync, stream), or at once on failure.
  * Returns INGEST_STEP_SUSPENDED. */
 ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len);
+
+/** Answer 413 request_too_large: a record of len bytes is more than Kafka takes. */
+void ingest_produce_set_too_large(req_ctx_t *c, size_t len);
 
 /** The producer's delivery report callback (rd_kafka_conf_set_dr_msg_cb); opaque is the
  * ingest_node_t. */

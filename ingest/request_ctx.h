@@ -68,9 +68,11 @@ typedef struct req_ctx {
     char *body;
     size_t len, cap;
     int too_large;
+    size_t discarded; /* body bytes past the limit, not kept */
     /* authentication */
     char key_hash[LQ_API_KEY_HASH_LEN + 1];
     char key_prefix[LQ_API_KEY_PREFIX_LEN + 1];
+    int key_read;             /* the key was parsed and checked against the cache */
     uint64_t auth_generation; /* of the cache when the lookup was sent */
     ingest_auth_state_t auth_state;
     ingest_identity_t id;

@@ -25,6 +25,7 @@
 #include "ingest/node.h"
 #include "ingest/produce.h"
 #include "ingest/reply_answer.h"
+#include "ingest/size_limits.h"
 #include "ingest/sse_out.h"
 
 struct ingest_server {
@@ -94,6 +95,8 @@ static void read_limits(ingest_node_t *n, const ingest_settings_t *set)
     n->set = *set;
     n->topics = &n->set.common.topic;
     n->max_body = (size_t)set->http.max_body_bytes;
+    n->max_url = (size_t)set->http.max_url_bytes;
+    n->max_headers = (size_t)set->http.max_header_bytes;
     n->sync_timeout_ms = set->ingest.sync_timeout_ms;
     n->limits.max_messages = (size_t)set->ingest.max_messages;
     n->limits.max_model_len = (size_t)set->ingest.max_model_len;
@@ -167,7 +170,18 @@ static lq_err_t start_producer(ingest_server_t *s, char *errstr, size_t errstr_s
     if (pthread_create(&s->poller, NULL, poller_main, s) != 0)
         return LQ_ERR_NOMEM;
     s->poller_started = 1;
-    return LQ_OK;
+    return ingest_size_limits_apply(&s->node, 5000, errstr, errstr_size);
+}
+
+/* libmicrohttpd answers a request line or headers that overflow a connection's memory with
+ * its own HTML page: the memory holds twice what the node accepts, so the node's checks
+ * (http.c) answer first, in the API's shape. */
+static size_t connection_memory(const ingest_settings_t *set)
+{
+    size_t want = 2 * (size_t)(set->http.max_url_bytes + set->http.max_header_bytes) + 16384;
+    size_t have = (size_t)set->http.connection_memory_bytes;
+
+    return have > want ? have : want;
 }
 
 static lq_err_t start_http(ingest_server_t *s, char *errstr, size_t errstr_size)
@@ -190,7 +204,7 @@ static lq_err_t start_http(ingest_server_t *s, char *errstr, size_t errstr_size)
         (unsigned)set->http.threads, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)set->http.connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)set->http.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)set->http.connection_memory_bytes, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        connection_memory(set), MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         MHD_OPTION_UNESCAPE_CALLBACK, ingest_http_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED,
         ingest_http_completed, s->http, MHD_OPTION_END);
     if (!s->d) {

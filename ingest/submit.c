@@ -134,6 +134,11 @@ static ingest_step_t submit(req_ctx_t *c, int chat)
     if (name_job(c, chat, stream, req.model) && address_record(c, &req) &&
         lq_encode_chat_request(codec, &req, &buf, &len, errstr, sizeof(errstr)) == LQ_OK) {
         lq_chat_request_clear(&req);
+        if (len > c->node->max_record) { /* the encoding can outgrow the body */
+            ingest_produce_set_too_large(c, len);
+            c->job_id[0] = '\0'; /* no job */
+            return INGEST_STEP_ANSWER;
+        }
         return ingest_produce_request(c, buf, len); /* buf stays valid: the codec is ours */
     }
     lq_chat_request_clear(&req);
