@@ -10,7 +10,8 @@ static const char *job_name(const job_t *j)
     return j->req.job_id ? j->req.job_id : "-";
 }
 
-int produce(worker_t *w, job_t *j, const char *topic, const char *key, const void *buf, size_t len)
+rd_kafka_resp_err_t produce(worker_t *w, job_t *j, const char *topic, const char *key,
+                            const void *buf, size_t len)
 {
     rd_kafka_resp_err_t e;
     int tries = 0;
@@ -29,9 +30,8 @@ int produce(worker_t *w, job_t *j, const char *topic, const char *key, const voi
         LQ_ERROR("job %s: cannot produce to %s: %s", job_name(j), topic, rd_kafka_err2str(e));
         lq_metric_add(w->m_produce_failed, 1);
         j->pending--;
-        return -1;
     }
-    return 0;
+    return e;
 }
 
 int produce_dead_letter(worker_t *w, job_t *j, const void *key, size_t key_len, const void *buf,

@@ -5,8 +5,10 @@
 
 #include "workers/worker_internal.h"
 
-/** Send a copy of buf to topic with key, held by j; 0, or -1 (logged and counted). */
-int produce(worker_t *w, job_t *j, const char *topic, const char *key, const void *buf, size_t len);
+/** Send a copy of buf to topic with key, held by j. 0, or librdkafka's error (logged and
+ * counted; RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE when buf is larger than one record may be). */
+rd_kafka_resp_err_t produce(worker_t *w, job_t *j, const char *topic, const char *key,
+                            const void *buf, size_t len);
 
 /** Send a copy of buf with hdrs (taken: freed here on failure) to the dead-letter topic,
  * held by j; 0, or -1 (logged). */

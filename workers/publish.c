@@ -87,6 +87,35 @@ static void set_error(worker_t *w, const job_t *j, lq_chat_response_t *r)
             j->cancelled ? "cancelled" : "failed", r->error.message);
 }
 
+/* An answer that cannot travel (too large for a record, or not encodable) still ends its
+ * job: as failed, with why, so no accepted request is left without a final state. */
+static void publish_unsendable(worker_t *w, job_t *j, lq_codec_t *codec, lq_chat_response_t *r,
+                               const char *why)
+{
+    const void *buf;
+    size_t len;
+    char errstr[256];
+
+    r->status = LQ_STATUS_FAILED;
+    r->choices = NULL;
+    r->n_choices = 0;
+    r->extra_json = NULL;
+    r->has_error = 1;
+    r->error.type = "provider_error";
+    r->error.code = "response_too_large";
+    r->error.message = (char *)why; /* borrowed until encoded below */
+    r->error.http_status = 502;
+    lq_metric_add(w->m_failed, 1);
+    LQ_WARN("job %s tenant %s failed: %s", j->req.job_id, j->req.tenant_id, why);
+    if (lq_encode_chat_response(codec, r, &buf, &len, errstr, sizeof(errstr))) {
+        LQ_ERROR("job %s: %s", j->req.job_id, errstr);
+        return;
+    }
+    produce(w, j, w->topics->responses, j->req.tenant_id, buf, len);
+    if (j->req.mode != LQ_MODE_ASYNC && j->req.reply_topic)
+        produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
+}
+
 /* The final ChatResponse to the responses topic, and to the requester's reply topic. */
 static void publish_response(worker_t *w, job_t *j, lq_codec_t *codec, int64_t now)
 {
@@ -109,9 +138,18 @@ static void publish_response(worker_t *w, job_t *j, lq_codec_t *codec, int64_t n
         set_error(w, j, &r);
     if (lq_encode_chat_response(codec, &r, &buf, &len, errstr, sizeof(errstr))) {
         LQ_ERROR("job %s: %s", j->req.job_id, errstr);
+        publish_unsendable(w, j, codec, &r, "The answer could not be encoded.");
         return;
     }
-    produce(w, j, w->topics->responses, j->req.tenant_id, buf, len);
+    if (produce(w, j, w->topics->responses, j->req.tenant_id, buf, len) ==
+        RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        snprintf(errstr, sizeof(errstr),
+                 "The provider's answer (%zu bytes as a record) is larger than one Kafka record "
+                 "may be (message.max.bytes).",
+                 len);
+        publish_unsendable(w, j, codec, &r, errstr);
+        return;
+    }
     if (j->req.mode != LQ_MODE_ASYNC && j->req.reply_topic)
         produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
 }

@@ -2,6 +2,7 @@
 error shape naming the limit, never a 5xx, and no client makes ingest read without bound.
 Raw sockets where an HTTP client library would hide what goes over the wire."""
 import json
+import os
 import socket
 import time
 import uuid
@@ -9,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import Daemon, free_port, poll, wait_http
+from conftest import BUILD, Daemon, Stack, free_port, poll, run, wait_http, wait_job
 
 PRODUCER_MAX = 200000  # the producer's message.max.bytes on the node below
 
@@ -219,3 +220,27 @@ def test_bearer_key_followed_by_spaces_is_accepted_on_a_post(stack, tenant):
     r = requests.post(f"{stack.url}/v1/jobs", headers={"Authorization": f"Bearer {key}   "},
                       json={"model": "mock", "messages": [{"role": "user", "content": "spaces"}]})
     assert r.status_code == 202, r.text
+
+
+def test_an_answer_too_large_for_a_kafka_record_fails_its_job(pg_url, brokers, log_dir, tenant):
+    """A provider answer larger than one Kafka record may be cannot be published as it is; the
+    job still ends, as failed with response_too_large (502), and a sync caller is told at once
+    instead of waiting for its timeout."""
+    prefix = "bigans" + uuid.uuid4().hex[:6]
+    run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create", "--partitions", "1",
+         "--prefix", prefix])
+    s = Stack(pg_url, brokers, log_dir, prefix=prefix,
+              worker_settings={"kafka.message.max.bytes": 30000, "mock.completion_tokens": 20000}).start()
+    try:
+        key = tenant[1]
+        body = {"model": "mock", "messages": [{"role": "user", "content": "a long one"}]}
+        r = requests.post(f"{s.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                          json=body, timeout=60)
+        assert r.status_code == 502, r.text
+        assert r.json()["error"]["code"] == "response_too_large", r.text
+        r = requests.post(f"{s.url}/v1/jobs", headers={"Authorization": f"Bearer {key}"}, json=body, timeout=30)
+        assert r.status_code == 202, r.text
+        job = wait_job(s.url, key, r.json()["id"], seconds=60)
+        assert job["status"] == "failed" and job["error"]["code"] == "response_too_large", job
+    finally:
+        s.stop()
