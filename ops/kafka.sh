@@ -185,9 +185,15 @@ EOF
 }
 
 # Kafka cluster ids are 16 random bytes, base64url without padding
-# (what `kafka-storage.sh random-uuid` prints); made here to save a JVM start.
+# (what `kafka-storage.sh random-uuid` prints); made here to save a JVM start. Like Kafka's
+# own generator, never one that starts with '-': kafka-storage would read it as an option.
 random_cluster_id() {
-  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ $id != -* ]] && break
+  done
+  printf '%s\n' "$id"
 }
 
 # Reads key from a properties file.
