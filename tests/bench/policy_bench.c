@@ -25,8 +25,8 @@ static int cmp_d(const void *a, const void *b)
 }
 
 #define SYSTEM "You are a concise assistant. Answer in plain English, three sentences at most."
-#define USER1 "Summarise the benefits of durable queues for LLM traffic in three bullet points."
-#define USER2 "Then list the risks of a task-force skeleton plan, and how to reduce them."
+#define USER1  "Summarise the benefits of durable queues for LLM traffic in three bullet points."
+#define USER2  "Then list the risks of a task-force skeleton plan, and how to reduce them."
 
 /* The median over 31 runs of 2000 applications of the policy to a fresh copy of m. */
 static double measure(const ingest_policy_t *pol, const lq_message_t *src, size_t n)
@@ -70,8 +70,7 @@ int main(void)
         {"system", SYSTEM, NULL, NULL, NULL},
         {"user", USER1 "\n" USER2,
          "[{\"type\":\"text\",\"text\":\"" USER1 "\"},{\"type\":\"image_url\",\"image_url\":"
-         "{\"url\":\"https://example.com/chart.png\"}},{\"type\":\"text\",\"text\":\"" USER2
-         "\"}]",
+         "{\"url\":\"https://example.com/chart.png\"}},{\"type\":\"text\",\"text\":\"" USER2 "\"}]",
          NULL, NULL}};
     lq_message_t nl[2] = {{"system", SYSTEM, NULL, NULL, NULL},
                           {"user", USER1 "\nok\n" USER2,

@@ -23,8 +23,8 @@ static int parse(const char *parts, lq_chat_request_t *r)
     ingest_parse_error_t perr;
     int stream;
 
-    snprintf(body, sizeof(body), "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":%s}]}",
-             parts);
+    snprintf(body, sizeof(body),
+             "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":%s}]}", parts);
     memset(r, 0, sizeof(*r));
     return ingest_parse_chat(body, strlen(body), &lim, r, &stream, &perr) == LQ_OK;
 }
@@ -96,15 +96,17 @@ static void test_three_parts_and_images(void)
     lq_secret_finding_t f[4];
 
     apply(NULL,
-          "[{\"type\":\"text\",\"text\":\"key sk-pr\"},{\"type\":\"text\",\"text\":\"oj-AbCdEfGhIj\"},"
+          "[{\"type\":\"text\",\"text\":\"key "
+          "sk-pr\"},{\"type\":\"text\",\"text\":\"oj-AbCdEfGhIj\"},"
           "{\"type\":\"text\",\"text\":\"KlMnOpQrStUvWxYz012345\"}]",
           &v, joined, sizeof(joined), content, sizeof(content));
     CHECK_INT(v.blocked, 1);
     /* an image part between two text parts: the model still reads the texts in order */
-    apply(NULL,
-          "[{\"type\":\"text\",\"text\":\"sk-proj-AbCdEfGh\"},{\"type\":\"image_url\",\"image_url\":"
-          "{\"url\":\"https://x/y.png\"}},{\"type\":\"text\",\"text\":\"IjKlMnOpQrStUvWxYz012345\"}]",
-          &v, joined, sizeof(joined), content, sizeof(content));
+    apply(
+        NULL,
+        "[{\"type\":\"text\",\"text\":\"sk-proj-AbCdEfGh\"},{\"type\":\"image_url\",\"image_url\":"
+        "{\"url\":\"https://x/y.png\"}},{\"type\":\"text\",\"text\":\"IjKlMnOpQrStUvWxYz012345\"}]",
+        &v, joined, sizeof(joined), content, sizeof(content));
     CHECK_INT(v.blocked, 1);
     apply("{\"secrets\":\"redact\"}",
           "[{\"type\":\"text\",\"text\":\"line one\\nsk-proj-AbCd\"},{\"type\":\"image_url\","
