@@ -126,3 +126,34 @@ def test_credentials_in_answers_are_masked_and_flagged(pstack, org, db):
     stored = poll(lambda: db.execute("SELECT result FROM jobs WHERE id = %s", (job_id,)).fetchone(),
                   lambda v: v is not None and v[0] is not None, 10)
     assert GITHUB not in json.dumps(stored[0])
+
+
+OPENAI_KEY = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz012345"
+
+
+def chat_parts(stack, key, parts, model="gpt-4o-mini"):
+    return requests.post(f"{stack.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                         json={"model": model, "messages": [{"role": "user", "content": parts}]}, timeout=60)
+
+
+def test_a_key_split_across_text_parts_is_found(pstack, fake, org):
+    tenant, key = org
+    marker = uuid.uuid4().hex
+    # the model reads the parts as one text: the key is blocked though neither part holds it
+    parts = [{"type": "text", "text": f"{marker} use {OPENAI_KEY[:12]}"},
+             {"type": "text", "text": OPENAI_KEY[12:] + " now"}]
+    r = chat_parts(pstack, key, parts)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "policy_violation" and err["param"] == "messages[0]"
+    assert "openai_key" in err["message"] and OPENAI_KEY[12:] not in r.text
+    assert not [c for c in fake.calls if marker in json.dumps(c[2])]
+    # redact: masked across both parts, as one secret
+    set_policy(pstack, key, tenant, {"kinds": {"openai_key": "redact"}})
+    r = poll(lambda: chat_parts(pstack, key, parts), lambda r: r.status_code == 200, 5)
+    assert r.status_code == 200, r.text
+    sent = [c for c in fake.calls if marker in json.dumps(c[2])][-1][2]["messages"][-1]["content"]
+    assert isinstance(sent, list) and len(sent) == 2
+    joined = "".join(p["text"] for p in sent)
+    assert OPENAI_KEY[4:-2] not in joined and OPENAI_KEY[12:] not in json.dumps(sent)
+    assert f"sk-p{'*' * (len(OPENAI_KEY) - 6)}45 now" in joined
