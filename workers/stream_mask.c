@@ -156,8 +156,7 @@ static void swallow(stream_mask_t *m, worker_delta_cb out, void *arg)
     keep_from(m, m->buf, m->ctx + k);
 }
 
-int stream_mask_feed(stream_mask_t *m, const char *text, size_t len, worker_delta_cb out,
-                     void *arg)
+int stream_mask_feed(stream_mask_t *m, const char *text, size_t len, worker_delta_cb out, void *arg)
 {
     if (!len)
         return LQ_OK;

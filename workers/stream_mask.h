@@ -15,11 +15,11 @@
 enum { STREAM_MASK_HOLD_MAX = 4096 };
 
 typedef struct stream_mask {
-    char *buf;   /* the last released bytes (ctx of them, context for the scan), then held text */
-    size_t ctx;  /* 0..2 */
-    size_t len;  /* ctx + held */
+    char *buf;  /* the last released bytes (ctx of them, context for the scan), then held text */
+    size_t ctx; /* 0..2 */
+    size_t len; /* ctx + held */
     size_t cap;
-    int swallow; /* after a forced release: 1 = a token goes on, 2 = a private key block does */
+    int swallow;     /* after a forced release: 1 = a token goes on, 2 = a private key block does */
     size_t end_seen; /* swallow 2: bytes of "-----END" matched; 8 = to the end of the line */
 } stream_mask_t;
 

@@ -39,7 +39,8 @@ static const char *const answers[] = {
     "slack xoxb-123456789012-abcdefghij, google AIzaSyA-abcdefghijklmnopqrstuvwxyz012345",
     "sk_live_abcdefghijklmnopqrstuvwxsk-abcdefghijklmnopqrstuvwxyz (masking exposes one)",
     "llmq-0123456789abcdef0123456789abcdef0123456789abcdef\\nsk-abcdefghijklmnopqrstuvwxyz",
-    "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "jwt "
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
     "no secrets here: the task asks for skills, gh pages and eyJ... nothing else. disk-sk-",
     "sk-short sk-abcdefghijklmnopqrs sk-abcdefghijklmnopqrst",
 };
@@ -131,8 +132,8 @@ static void test_random_splits(void)
 /* prose is released at the latest at the end of each word: no waiting for the end */
 static void test_prose_flows(void)
 {
-    static const char *const words[] = {"The ", "queue ", "keeps ", "every ", "request ",
-                                        "safe ", "and ", "asks ", "skills."};
+    static const char *const words[] = {"The ",  "queue ", "keeps ", "every ", "request ",
+                                        "safe ", "and ",   "asks ",  "skills."};
     stream_mask_t m;
     sink_t out;
     size_t i, sent = 0;
