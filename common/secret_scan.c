@@ -278,8 +278,14 @@ static size_t match(const unsigned char *p, size_t n, lq_secret_kind_t *kind)
 
 size_t lq_secret_scan(const char *text, size_t len, lq_secret_finding_t *out, size_t max)
 {
+    return lq_secret_scan_from(text, len, 0, out, max);
+}
+
+size_t lq_secret_scan_from(const char *text, size_t len, size_t from, lq_secret_finding_t *out,
+                           size_t max)
+{
     const unsigned char *p = (const unsigned char *)text;
-    size_t i = 0, found = 0;
+    size_t i = from, found = 0;
 
     init_tables();
     while (i < len) {
@@ -308,6 +314,79 @@ size_t lq_secret_scan(const char *text, size_t len, lq_secret_finding_t *out, si
         i += m;
     }
     return found;
+}
+
+/* ---- where a secret could still be growing (streamed text) ---- */
+
+/* The bytes a matcher other than the AWS secret key's and the private key block's reads
+ * are all in these: letters, digits, '-', '_' and the dots of a JWT. */
+static int reach_byte(unsigned char c)
+{
+    return (cls[c] & TOKEN) || c == '.';
+}
+
+/* An "aws_secret_access_key" label at p: is its value still open at the end of the text? */
+static int aws_secret_open(const unsigned char *p, size_t n)
+{
+    size_t i = 21;
+
+    if (!starts_ci(p, n, "aws_secret_access_key"))
+        return 0;
+    while (i < n && i < 30 && strchr(" \t\"'=:", p[i]))
+        i++;
+    return i >= n || i + run(p + i, n - i, C_B64) >= n;
+}
+
+/* A private key block at p: is it (or its header) still open at the end of the text? The
+ * header is settled 81 bytes in at the latest; the block at the end of its END line. */
+static int private_key_open(const unsigned char *p, size_t n)
+{
+    static const char begin[] = "-----BEGIN ";
+    size_t hdr, i, end = 0;
+
+    if (n < 11)
+        return memcmp(p, begin, n) == 0;
+    if (memcmp(p, begin, 11) != 0)
+        return 0;
+    hdr = private_key_header(p, n);
+    if (!hdr)
+        return n < 81;
+    for (i = hdr; i + 8 <= n && !end; i++)
+        if (memcmp(p + i, "-----END", 8) == 0)
+            end = i + 8;
+    if (!end)
+        return 1;
+    for (i = end; i < n && p[i] != '\n' && i < end + 60; i++)
+        ;
+    return i >= n;
+}
+
+size_t lq_secret_open_from(const char *text, size_t len, size_t from)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t i, run_end = 0;
+
+    init_tables();
+    for (i = from; i < len; i++) {
+        unsigned two;
+        if (!first[p[i]])
+            continue;
+        if (i + 1 == len)
+            return i; /* one byte: its pair is not known yet */
+        two = (unsigned)p[i] << 8 | p[i + 1];
+        if (!(pair[two >> 3] & (1u << (two & 7))))
+            continue;
+        if (run_end <= i) /* the same run of reachable bytes for every start inside it */
+            for (run_end = i; run_end < len && reach_byte(p[run_end]); run_end++)
+                ;
+        if (run_end >= len)
+            return i;
+        if ((p[i] == 'a' || p[i] == 'A') && aws_secret_open(p + i, len - i))
+            return i;
+        if (p[i] == '-' && private_key_open(p + i, len - i))
+            return i;
+    }
+    return len;
 }
 
 void lq_secret_mask(char *text, const lq_secret_finding_t *f, size_t n)

@@ -43,6 +43,17 @@ int lq_secret_severity(lq_secret_kind_t k);
  * how many were found in all (may be more than max). */
 size_t lq_secret_scan(const char *text, size_t len, lq_secret_finding_t *out, size_t max);
 
+/** lq_secret_scan from text[from] on; the bytes before from are context (a secret starts a
+ * word: the scan looks at the one or two bytes before a candidate). */
+size_t lq_secret_scan_from(const char *text, size_t len, size_t from, lq_secret_finding_t *out,
+                           size_t max);
+
+/** For text that goes on (a streamed answer): the first position at or after from where a
+ * secret could still start or grow when more text follows (a candidate start whose possible
+ * extent reaches the end of text[0..len)), or len when there is none. What comes before it
+ * scans the same whatever follows. */
+size_t lq_secret_open_from(const char *text, size_t len, size_t from);
+
 /** Mask the findings in place (text must be writable). */
 void lq_secret_mask(char *text, const lq_secret_finding_t *f, size_t n);
 

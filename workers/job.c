@@ -35,6 +35,7 @@ void job_take_slot(job_t *j)
 static void job_free(job_t *j)
 {
     worker_stream_free(j->stream);
+    stream_mask_clear(&j->smask);
     lq_chat_request_clear(&j->req);
     worker_result_clear(&j->result);
     free(j->resp);

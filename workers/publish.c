@@ -12,6 +12,7 @@
 #include "workers/job.h"
 #include "workers/produce.h"
 #include "workers/publish.h"
+#include "workers/stream_mask.h"
 
 #define MAX_FINDINGS 8
 
@@ -154,7 +155,8 @@ static void publish_response(worker_t *w, job_t *j, lq_codec_t *codec, int64_t n
         produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
 }
 
-void publish_chunk(void *arg, const char *text, size_t len)
+/* Released (masked) streamed text as a ChatChunk to the requester's reply topic. */
+static void send_chunk(void *arg, const char *text, size_t len)
 {
     job_t *j = arg;
     worker_t *w = j->w;
@@ -165,9 +167,9 @@ void publish_chunk(void *arg, const char *text, size_t len)
     char errstr[256];
     char *copy;
 
-    if (!len || j->req.mode != LQ_MODE_STREAM || !j->req.reply_topic || !codec)
+    if (!len || !codec)
         return;
-    if (j->ttft_ms < 0)
+    if (j->ttft_ms < 0) /* the client's first token: after the hold-back */
         j->ttft_ms = lq_wall_ms() - j->req.created_at_ms;
     copy = malloc(len + 1);
     if (!copy)
@@ -185,6 +187,26 @@ void publish_chunk(void *arg, const char *text, size_t len)
         lq_metric_add(w->m_chunks, 1);
     }
     free(copy);
+}
+
+/* Streamed text goes through the job's hold-back (workers/stream_mask.c): credentials are
+ * masked before any piece of them leaves the worker, even one split across deltas. */
+void publish_chunk(void *arg, const char *text, size_t len)
+{
+    job_t *j = arg;
+
+    if (!len || j->req.mode != LQ_MODE_STREAM || !j->req.reply_topic)
+        return;
+    if (stream_mask_feed(&j->smask, text, len, send_chunk, j))
+        LQ_WARN("job %s: out of memory masking a streamed piece (dropped)", j->req.job_id);
+}
+
+/* The end of a streamed answer: what the hold-back still holds, masked, before the response. */
+static void publish_held(job_t *j)
+{
+    if (j->req.mode == LQ_MODE_STREAM && j->req.reply_topic)
+        stream_mask_flush(&j->smask, send_chunk, j);
+    stream_mask_clear(&j->smask);
 }
 
 /* ---- masking ---- */
@@ -495,6 +517,7 @@ void publish_finish(worker_t *w, job_t *j)
         job_release(j);
         return;
     }
+    publish_held(j);
     publish_response(w, j, codec, now);
     hist = history_json(w, j);
     if (!j->result.ok && !j->cancelled && j->result.retriable)

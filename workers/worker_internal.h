@@ -24,6 +24,7 @@
 #include "workers/pricing.h"
 #include "workers/provider.h"
 #include "workers/routing.h"
+#include "workers/stream_mask.h"
 #include "workers/worker_config.h"
 #include "workers/worker.h"
 
@@ -84,6 +85,7 @@ typedef struct job {
     /* streaming */
     worker_stream_t *stream;
     int32_t chunk_seq;
+    stream_mask_t smask; /* streamed text held back until it cannot be part of a credential */
     int got_first_byte;
     int64_t ttft_ms; /* request start to first text, -1 = none */
     size_t mock_pos; /* mock streaming: bytes of the mock text sent */

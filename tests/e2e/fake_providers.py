@@ -85,6 +85,8 @@ Server-wide switches (plain attributes, change them any time):
                          delay_first_token + token_interval * (deltas - 1) before answering,
                          as a real provider generates the whole answer first)
   token_interval = s     seconds between streamed deltas
+  answer_pieces = [...]  every wire answers "".join(pieces) instead of the echo; the OpenAI
+                         wires stream exactly these pieces as their deltas (None: echo)
   slow_seconds = 3, byte_interval = 0.2   (see the table)
 
 What every server records (all under server.lock):
@@ -294,6 +296,7 @@ class FakeProvider:
         self.down = False
         self.delay_first_token = 0.0
         self.token_interval = 0.0
+        self.answer_pieces = None
         self.slow_seconds = 3.0
         self.byte_interval = 0.2
         self._closing = False
@@ -501,7 +504,7 @@ class FakeProvider:
             return self._refuse(ex, refusal)
         ex.trickle = model == "slow-bytes"
         kind = self.answer_kind(ex)
-        text = "echo: " + ex.prompt
+        text = "".join(self.answer_pieces) if self.answer_pieces else "echo: " + ex.prompt
         if ex.stream:
             return self._stream(ex, kind, text)
         if model == "malformed":
@@ -709,7 +712,7 @@ class OpenAIServer(FakeProvider):
             finish = "tool_calls"
         else:
             first = {"role": "assistant", "content": "", "refusal": None}
-            deltas = [{"content": w} for w in words(text)]
+            deltas = [{"content": w} for w in (self.answer_pieces or words(text))]
             finish = "stop"
         n = len(deltas)
         closing = [sse(self.finish_chunk(ex, finish, n))]

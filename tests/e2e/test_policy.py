@@ -157,3 +157,32 @@ def test_a_key_split_across_text_parts_is_found(pstack, fake, org):
     joined = "".join(p["text"] for p in sent)
     assert OPENAI_KEY[4:-2] not in joined and OPENAI_KEY[12:] not in json.dumps(sent)
     assert f"sk-p{'*' * (len(OPENAI_KEY) - 6)}45 now" in joined
+
+
+def test_a_credential_split_across_streamed_deltas_never_reaches_the_client(pstack, fake, org, db):
+    """The fake streams an answer whose key is cut in two deltas: the streaming client (the
+    official openai SDK) gets the masked form, the trace names the kind."""
+    import openai
+    tenant, key = org
+    secret = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz012345"
+    fake.answer_pieces = ["Your ", "key ", "is ", secret[:13], secret[13:], " and ", "that ", "is ", "all."]
+    try:
+        stream = openai.OpenAI(base_url=f"{pstack.url}/v1", api_key=key, max_retries=0, timeout=60) \
+            .chat.completions.create(model="gpt-4o-mini", stream=True,
+                                     messages=[{"role": "user", "content": "what is my key?"}])
+        deltas, chunk_id = [], None
+        for chunk in stream:
+            chunk_id = chunk.id
+            if chunk.choices and chunk.choices[0].delta.content:
+                deltas.append(chunk.choices[0].delta.content)
+    finally:
+        fake.answer_pieces = None
+    text = "".join(deltas)
+    assert len(deltas) > 1
+    assert text == "Your key is sk-p" + "*" * (len(secret) - 6) + "45 and that is all.", text
+    assert not any(secret[:13][4:] in d or secret[13:-2] in d for d in deltas)
+    job_id = chunk_id[len("chatcmpl-"):]
+    row = poll(lambda: db.execute("SELECT spans FROM traces WHERE job_id = %s", (job_id,)).fetchone(),
+               lambda v: v is not None, 10)
+    provider = [s for s in row[0] if s["name"] == "provider"][0]
+    assert provider["attrs"]["output_findings"] == "openai_key"
