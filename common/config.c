@@ -341,7 +341,8 @@ static lq_err_t check_binding(const lq_config_t *cfg, size_t i, size_t out_size,
     const lq_config_def_t *d = cfg->entries[i].def;
     size_t j, end = d->offset + field_size(d->type);
 
-    if (d->offset < sizeof(lq_config_t *) || end > out_size) {
+    /* offsets inside `source`, the struct's first member, belong to no setting */
+    if (d->offset < sizeof(((lq_common_settings_t *)0)->source) || end > out_size) {
         snprintf(errstr, errstr_size, "BUG: setting %s is bound to no field of the settings",
                  d->key);
         return LQ_ERR_CONFIG;

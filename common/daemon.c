@@ -14,6 +14,7 @@ static atomic_int stop_flag;
 lq_config_t *lq_daemon_init(const char *name, const lq_config_def_t *const *tables, int argc,
                             char **argv, void *settings, size_t settings_size)
 {
+    const lq_common_settings_t *common;
     lq_config_t *cfg = NULL;
     char errstr[512];
 
@@ -27,9 +28,10 @@ lq_config_t *lq_daemon_init(const char *name, const lq_config_def_t *const *tabl
         fprintf(stderr, "%s: %s\n", name, errstr);
         exit(2);
     }
-    if (lq_log_setup(name, lq_config_str(cfg, "log.level"), lq_config_bool(cfg, "log.json"))) {
+    common = settings;
+    if (lq_log_setup(name, common->log.level, common->log.json)) {
         fprintf(stderr, "%s: setting log.level: \"%s\" is not error, warn, info or debug\n", name,
-                lq_config_str(cfg, "log.level"));
+                common->log.level);
         exit(2);
     }
     sigemptyset(&stop_signals);

@@ -59,8 +59,7 @@ void publish_status(worker_t *w, job_t *j, lq_job_status_t status)
 }
 
 /* The answer as the response's one choice. */
-static void set_choice(worker_t *w, const worker_result_t *res, lq_chat_response_t *r,
-                       lq_choice_t *choice)
+static void set_choice(const worker_result_t *res, lq_chat_response_t *r, lq_choice_t *choice)
 {
     memset(choice, 0, sizeof(*choice));
     choice->index = 0;
@@ -70,11 +69,10 @@ static void set_choice(worker_t *w, const worker_result_t *res, lq_chat_response
     choice->extra_json = res->extra_json;
     r->choices = choice;
     r->n_choices = 1;
-    lq_metric_add(w->m_succeeded, 1);
 }
 
 /* The failure (or cancellation) as the response's error. */
-static void set_error(worker_t *w, const job_t *j, lq_chat_response_t *r)
+static void set_error(const job_t *j, lq_chat_response_t *r)
 {
     const worker_result_t *res = &j->result;
 
@@ -83,20 +81,14 @@ static void set_error(worker_t *w, const job_t *j, lq_chat_response_t *r)
     r->error.code = res->err_code;
     r->error.message = res->err_message ? res->err_message : "the request failed";
     r->error.http_status = res->http_status ? res->http_status : 502;
-    lq_metric_add(j->cancelled ? w->m_cancelled : w->m_failed, 1);
     LQ_INFO("job %s tenant %s %s: %s", j->req.job_id, j->req.tenant_id,
             j->cancelled ? "cancelled" : "failed", r->error.message);
 }
 
 /* An answer that cannot travel (too large for a record, or not encodable) still ends its
  * job: as failed, with why, so no accepted request is left without a final state. */
-static void publish_unsendable(worker_t *w, job_t *j, lq_codec_t *codec, lq_chat_response_t *r,
-                               const char *why)
+static void set_unsendable(const job_t *j, lq_chat_response_t *r, const char *why)
 {
-    const void *buf;
-    size_t len;
-    char errstr[256];
-
     r->status = LQ_STATUS_FAILED;
     r->choices = NULL;
     r->n_choices = 0;
@@ -104,17 +96,44 @@ static void publish_unsendable(worker_t *w, job_t *j, lq_codec_t *codec, lq_chat
     r->has_error = 1;
     r->error.type = "provider_error";
     r->error.code = "response_too_large";
-    r->error.message = (char *)why; /* borrowed until encoded below */
+    r->error.message = (char *)why; /* borrowed until the response is sent */
     r->error.http_status = 502;
-    lq_metric_add(w->m_failed, 1);
     LQ_WARN("job %s tenant %s failed: %s", j->req.job_id, j->req.tenant_id, why);
+}
+
+/* r to the responses topic, and to the requester's reply topic. 0, or -1 with why filled
+ * when r cannot travel: it does not encode, or it is larger than one Kafka record. */
+static int send_response(worker_t *w, job_t *j, lq_codec_t *codec, const lq_chat_response_t *r,
+                         char *why, size_t why_size)
+{
+    const void *buf;
+    size_t len;
+    char errstr[256];
+
     if (lq_encode_chat_response(codec, r, &buf, &len, errstr, sizeof(errstr))) {
         LQ_ERROR("job %s: %s", j->req.job_id, errstr);
-        return;
+        snprintf(why, why_size, "The answer could not be encoded.");
+        return -1;
     }
-    produce(w, j, w->topics->responses, j->req.tenant_id, buf, len);
+    if (produce(w, j, w->topics->responses, j->req.tenant_id, buf, len) ==
+        RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        snprintf(why, why_size,
+                 "The provider's answer (%zu bytes as a record) is larger than one Kafka record "
+                 "may be (message.max.bytes).",
+                 len);
+        return -1;
+    }
     if (j->req.mode != LQ_MODE_ASYNC && j->req.reply_topic)
         produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
+    return 0;
+}
+
+static void count_outcome(worker_t *w, lq_job_status_t status)
+{
+    if (status == LQ_STATUS_SUCCEEDED)
+        lq_metric_add(w->m_succeeded, 1);
+    else
+        lq_metric_add(status == LQ_STATUS_CANCELLED ? w->m_cancelled : w->m_failed, 1);
 }
 
 /* The final ChatResponse to the responses topic, and to the requester's reply topic. */
@@ -123,9 +142,7 @@ static void publish_response(worker_t *w, job_t *j, lq_codec_t *codec, int64_t n
     const worker_result_t *res = &j->result;
     lq_chat_response_t r;
     lq_choice_t choice;
-    const void *buf;
-    size_t len;
-    char errstr[256];
+    char why[256];
 
     response_init(w, j, job_status(j), &r);
     r.provider_model = res->provider_model;
@@ -134,25 +151,14 @@ static void publish_response(worker_t *w, job_t *j, lq_codec_t *codec, int64_t n
     r.completion_tokens = res->completion_tokens;
     r.extra_json = res->response_extra_json;
     if (res->ok && !j->cancelled)
-        set_choice(w, res, &r, &choice);
+        set_choice(res, &r, &choice);
     else
-        set_error(w, j, &r);
-    if (lq_encode_chat_response(codec, &r, &buf, &len, errstr, sizeof(errstr))) {
-        LQ_ERROR("job %s: %s", j->req.job_id, errstr);
-        publish_unsendable(w, j, codec, &r, "The answer could not be encoded.");
-        return;
+        set_error(j, &r);
+    if (send_response(w, j, codec, &r, why, sizeof(why))) {
+        set_unsendable(j, &r, why);
+        send_response(w, j, codec, &r, why, sizeof(why));
     }
-    if (produce(w, j, w->topics->responses, j->req.tenant_id, buf, len) ==
-        RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-        snprintf(errstr, sizeof(errstr),
-                 "The provider's answer (%zu bytes as a record) is larger than one Kafka record "
-                 "may be (message.max.bytes).",
-                 len);
-        publish_unsendable(w, j, codec, &r, errstr);
-        return;
-    }
-    if (j->req.mode != LQ_MODE_ASYNC && j->req.reply_topic)
-        produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
+    count_outcome(w, r.status);
 }
 
 /* Released (masked) streamed text as a ChatChunk to the requester's reply topic. */
