@@ -468,6 +468,18 @@ const lq_config_def_t lq_common_settings[] = {
     {"pg.url", LQ_CFG_STRING, "postgresql:///llmq", 0, 0,
      "PostgreSQL connection string (libpq URI or key=value)",
      LQ_CFG_AT(lq_common_settings_t, pg.url)},
+    {"limits.enforce", LQ_CFG_BOOL, "true", 0, 0,
+     "enforce the limits of tiers, tenants, projects, users, keys and the installation "
+     "(docs/limits.md); false: they are stored and shown, never enforced",
+     LQ_CFG_AT(lq_common_settings_t, limits.enforce)},
+    {"limits.lease_ms", LQ_CFG_INT, "1000", 100, 60000,
+     "how long a node may admit from one grant of the limit ledger; longer: fewer exchanges, "
+     "a window up to this much longer at its edges",
+     LQ_CFG_AT(lq_common_settings_t, limits.lease_ms)},
+    {"limits.slot_lease_ms", LQ_CFG_INT, "5000", 1000, 600000,
+     "how long a node's concurrency slots live without renewal: the longest that a stopped "
+     "node's slots stay taken",
+     LQ_CFG_AT(lq_common_settings_t, limits.slot_lease_ms)},
     {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0,
      "topic of accepted chat requests (key = tenant)",
      LQ_CFG_AT(lq_common_settings_t, topic.requests)},

@@ -88,6 +88,11 @@ typedef struct lq_common_settings {
     struct {
         const char *url;
     } pg;
+    struct {
+        int enforce;
+        long long lease_ms;
+        long long slot_lease_ms;
+    } limits;
     lq_topics_t topic;
 } lq_common_settings_t;
 

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "ingest/authenticate.h"
+#include "ingest/limit_step.h"
 #include "ingest/request_ctx.h"
 #include "ingest/routes.h"
 #include "ingest/sse_out.h"
@@ -162,6 +163,7 @@ static enum MHD_Result send_answer(req_ctx_t *c)
         MHD_add_response_header(r, "Location", c->location);
     if (c->job_id[0])
         MHD_add_response_header(r, "x-llmq-job-id", c->job_id);
+    ingest_limit_add_headers(c, r);
     if (c->allow[0] && c->status == 405)
         MHD_add_response_header(r, "Allow", c->allow);
     if (c->retry_after > 0) {
@@ -339,6 +341,7 @@ void ingest_http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     if (!c)
         return;
     ingest_sse_out_closed(c, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    ingest_limit_release(c);
     count(h, c);
     lq_metric_add(h->node->m_inflight, -1);
     *con_cls = NULL;

@@ -14,6 +14,7 @@
 #include "common/config.h"
 #include "ingest/ingest_config.h"
 #include "common/kafka.h"
+#include "common/limiter.h"
 #include "common/metrics.h"
 #include "common/secretbox.h"
 #include "ingest/auth.h"
@@ -30,6 +31,7 @@ typedef struct ingest_node {
     char reply_topic[400];
     rd_kafka_t *producer;
     ingest_pg_t *pg;
+    lq_limiter_t *limiter; /* NULL when limits.enforce is off */
     ingest_auth_t *auth;
     ingest_replies_t *replies;
     ingest_recent_jobs_t *recent;  /* accepted async jobs, until the sinks have them */
@@ -41,7 +43,7 @@ typedef struct ingest_node {
     int64_t sync_timeout_ms;
     atomic_int kafka_ok; /* the brokers answered the last metadata request */
     lq_metric_t *m_inflight, *m_enqueued, *m_enqueue_failed, *m_cancels;
-    lq_metric_t *m_policy_blocked, *m_policy_redacted;
+    lq_metric_t *m_policy_blocked, *m_policy_redacted, *m_limited;
 } ingest_node_t;
 
 #endif

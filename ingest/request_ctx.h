@@ -19,6 +19,7 @@
 #include "common/api_key.h"
 #include "common/ids.h"
 #include "common/jsonw.h"
+#include "common/limiter.h"
 #include "ingest/admin.h"
 #include "ingest/auth.h"
 #include "ingest/node.h"
@@ -32,6 +33,16 @@ typedef enum req_phase {
     REQ_RESPOND, /* the answer is set: send it */
     REQ_STREAM   /* streamed bytes are ready: queue the SSE response */
 } req_phase_t;
+
+/* The request against its limits (limit_step.h). */
+typedef enum ingest_limit_state {
+    INGEST_LIMIT_NONE = 0, /* not asked yet */
+    INGEST_LIMIT_FREE,     /* nothing limits it */
+    INGEST_LIMIT_PENDING,  /* the limiter decides */
+    INGEST_LIMIT_ADMITTED,
+    INGEST_LIMIT_REFUSED,
+    INGEST_LIMIT_RELEASED /* admitted, and its slots are back */
+} ingest_limit_state_t;
 
 /* What a step did with the request. */
 typedef enum ingest_step {
@@ -78,6 +89,9 @@ typedef struct req_ctx {
     ingest_identity_t id;
     /* the job */
     admin_call_t admin;
+    ingest_limit_state_t limit_state;
+    atomic_int limit_handoff; /* 1: the handler suspended; 2: the limiter decided */
+    lq_limit_verdict_t limit;
     char job_id[LQ_UUID_STR_LEN + 1];
     char model[128];
     int64_t created_ms;

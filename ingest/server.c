@@ -116,6 +116,8 @@ static void make_metrics(ingest_node_t *n)
                                              "requests refused by the prompt policy", NULL);
     n->m_policy_redacted = lq_metrics_counter("llmq_ingest_policy_redacted_total",
                                               "secrets masked in prompts before queueing", NULL);
+    n->m_limited = lq_metrics_counter("llmq_ingest_limited_total",
+                                      "requests refused by a limit (answered 429)", NULL);
     n->m_cancels =
         lq_metrics_counter("llmq_ingest_cancels_total",
                            "jobs cancelled because their stream's client went away", NULL);
@@ -240,6 +242,20 @@ static void name_node(ingest_server_t *s)
     snprintf(n->reply_topic, sizeof(n->reply_topic), "%s%s", n->topics->replies_prefix, n->node_id);
 }
 
+/* The node's side of the limit ledger (common/limiter.h); none when limits are off. */
+static lq_err_t start_limiter(ingest_server_t *s, char *errstr, size_t errstr_size)
+{
+    const lq_common_settings_t *set = &s->node.set.common;
+    lq_limiter_options_t o = {set->pg.url, s->node.node_id, set->limits.lease_ms,
+                              set->limits.slot_lease_ms};
+
+    if (!set->limits.enforce) {
+        LQ_WARN("limits.enforce is off: no limit is enforced on this node");
+        return LQ_OK;
+    }
+    return lq_limiter_create(&s->node.limiter, &o, errstr, errstr_size);
+}
+
 static lq_err_t start_watchers(ingest_server_t *s)
 {
     atomic_store(&s->node.kafka_ok, 1);
@@ -273,6 +289,9 @@ lq_err_t ingest_server_start(ingest_server_t **out, const ingest_settings_t *set
         err = start_http(s, errstr, errstr_size);
     if (!err) {
         name_node(s);
+        err = start_limiter(s, errstr, errstr_size);
+    }
+    if (!err) {
         /* the reply topic must be consumed before the first sync request is accepted */
         err = ingest_replies_create(&s->node.replies, &set->common, s->node.reply_topic,
                                     ingest_reply_answer, ingest_sse_out_chunk, ingest_reply_timeout,
@@ -320,6 +339,8 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
         rd_kafka_flush(s->node.producer, 10000);
     ingest_pg_destroy(s->node.pg);
     s->node.pg = NULL;
+    lq_limiter_destroy(s->node.limiter); /* what waits is decided: connections resume */
+    s->node.limiter = NULL;
     if (s->d) {
         nanosleep(&(struct timespec){0, 200 * 1000000}, NULL);
         MHD_stop_daemon(s->d);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/openai_json.h"
+#include "ingest/limit_step.h"
 #include "ingest/produce.h"
 
 /* Append bytes to the stream buffer (mu held). */
@@ -213,6 +214,7 @@ enum MHD_Result ingest_sse_out_start(req_ctx_t *c)
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "x-llmq-job-id", c->job_id);
+    ingest_limit_add_headers(c, r);
     c->sse.queued = 1;
     c->status = 200;
     ret = MHD_queue_response(c->conn, 200, r);

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "ingest/limit_step.h"
 #include "ingest/policy.h"
 #include "ingest/produce.h"
 #include "schemas/codec.h"
@@ -70,7 +71,7 @@ static int policy_passes(req_ctx_t *c, lq_chat_request_t *req)
     char msg[300];
 
     ingest_policy_apply(&c->id.policy, req, &v);
-    if (v.redacted)
+    if (v.redacted && c->limit_state == INGEST_LIMIT_NONE) /* counted once, not on a rerun */
         lq_metric_add(c->node->m_policy_redacted, v.redacted);
     if (!v.blocked)
         return 1;
@@ -130,6 +131,13 @@ static ingest_step_t submit(req_ctx_t *c, int chat)
     if (!policy_passes(c, &req)) {
         lq_chat_request_clear(&req);
         return INGEST_STEP_ANSWER;
+    }
+    if (chat) { /* async jobs are paced by the worker instead */
+        ingest_step_t step = ingest_limit_admit(c);
+        if (step != INGEST_STEP_NEXT) {
+            lq_chat_request_clear(&req);
+            return step;
+        }
     }
     if (name_job(c, chat, stream, req.model) && address_record(c, &req) &&
         lq_encode_chat_request(codec, &req, &buf, &len, errstr, sizeof(errstr)) == LQ_OK) {

@@ -1,0 +1,228 @@
+"""Limits enforced end to end: the 21st request of a minute refused with OpenAI's headers and a
+Retry-After right to the second, concurrency per user with a slow provider, several ingest
+nodes sharing one limit exactly, a killed node's slots coming back within their lease, and
+the per-node share when the limit ledger cannot be reached."""
+import concurrent.futures
+import os
+import re
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from conftest import BUILD, Daemon, Stack, create_tenant, free_port, poll, run, wait_http
+
+
+def ctl(pg_url, *args):
+    return run([os.path.join(BUILD, "llmqctl"), "--pg", pg_url, *args]).stdout.strip()
+
+
+def chat(url, key, session=None, timeout=30):
+    return (session or requests).post(
+        f"{url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+        json={"model": "mock", "messages": [{"role": "user", "content": "hi"}]}, timeout=timeout)
+
+
+def limited_tenant(pg_url, limits):
+    t, key = create_tenant(pg_url)
+    ctl(pg_url, "tenant", "set", t, "--limits", limits)
+    return t, key
+
+
+def metric(url, name):
+    text = requests.get(f"{url}/metrics", timeout=5).text
+    m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def own_stack(pg_url, brokers, log_dir, name, ingest_nodes=1, workers=1, worker_settings=None,
+              ingest_settings=None):
+    """A stack on topics of its own, with extra ingest nodes (Stack.extra) sharing them."""
+    prefix = name + uuid.uuid4().hex[:6]
+    run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create", "--partitions",
+         "4", "--prefix", prefix])
+    s = Stack(pg_url, brokers, log_dir, prefix=prefix, workers=workers,
+              worker_settings=worker_settings, ingest_settings=ingest_settings).start()
+    s.extra = []
+    for i in range(2, ingest_nodes + 1):
+        port = free_port()
+        d = Daemon(f"{prefix}-ingest{i}", "llmq-ingest",
+                   {**s.ingest.settings, "http.port": port, "ingest.node_id": f"{prefix}-n{i}"},
+                   log_dir).start()
+        d.url = f"http://127.0.0.1:{port}"
+        wait_http(f"{d.url}/readyz", 60, d)
+        s.extra.append(d)
+    s.ingest.url = s.url
+    s.nodes = [s.ingest] + s.extra
+    return s
+
+
+def stop_stack(s):
+    for d in s.extra:
+        d.stop()
+    s.stop()
+
+
+def test_the_21st_request_of_a_minute_is_refused_with_headers(pg_url, stack):
+    _, key = limited_tenant(pg_url, '{"rpm": 20, "rpd": 100}')
+    first = None
+    with requests.Session() as s:
+        for i in range(20):
+            r = chat(stack.url, key, s)
+            first = first or time.time()
+            assert r.status_code == 200, r.text
+            h = r.headers
+            assert h["x-ratelimit-limit-requests"] == "20", dict(h)
+            assert h["x-ratelimit-remaining-requests"] == str(19 - i), dict(h)
+            assert re.fullmatch(r"\d+(ms|s)|\d+m\d+s", h["x-ratelimit-reset-requests"]), dict(h)
+        r = chat(stack.url, key, s)
+        refused_at = time.time()
+        assert r.status_code == 429, r.text
+        err = r.json()["error"]
+        assert err["code"] == "rate_limit_exceeded" and err["type"] == "requests", err
+        assert "rpm" in err["message"] and "limit 20" in err["message"], err
+        assert r.headers["x-ratelimit-remaining-requests"] == "0"
+        retry = int(r.headers["Retry-After"])
+        # the first request leaves the window 60 s after it was admitted
+        expected = first + 60 - refused_at
+        assert expected - 1 <= retry <= expected + 2, (retry, expected)
+        # still refused a second before that, admitted at it
+        time.sleep(max(0.0, refused_at + retry - 1.5 - time.time()))
+        assert chat(stack.url, key, s).status_code == 429
+        time.sleep(max(0.0, refused_at + retry + 0.05 - time.time()))
+        r = chat(stack.url, key, s)
+        assert r.status_code == 200, (r.text, r.headers)
+
+
+def test_limits_show_current_use(pg_url, stack):
+    _, key = limited_tenant(pg_url, '{"rpm": 50, "concurrent": 4}')
+    for _ in range(3):
+        assert chat(stack.url, key).status_code == 200
+    r = requests.get(f"{stack.url}/v1/limits", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    use = r.json()["usage"]["tenant"]
+    assert use["rpm"]["used"] == 3 and use["rpm"]["remaining"] == 47, use
+    assert 55 <= use["rpm"]["reset_seconds"] <= 62, use
+    assert use["concurrent"]["used"] == 0, use
+
+
+@pytest.fixture(scope="module")
+def slow(pg_url, brokers, log_dir):
+    s = own_stack(pg_url, brokers, log_dir, "slow", ingest_nodes=2,
+                  worker_settings={"mock.latency_ms": 1500, "worker.max_inflight": 64},
+                  ingest_settings={"limits.slot_lease_ms": 3000})
+    yield s
+    stop_stack(s)
+
+
+def test_a_user_has_three_requests_in_flight_the_fourth_is_refused(pg_url, slow):
+    t, _ = create_tenant(pg_url)
+    ctl(pg_url, "user", "create", "--tenant", t, "ann")
+    ctl(pg_url, "user", "set", "--tenant", t, "ann", "--limits", '{"concurrent": 3}')
+    key = ctl(pg_url, "key", "create", "--tenant", t, "--user", "ann")
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        first = [pool.submit(chat, slow.nodes[i % 2].url, key) for i in range(3)]
+        time.sleep(0.5)  # all three are with the slow provider
+        fourth = chat(slow.nodes[1].url, key)
+        assert fourth.status_code == 429, fourth.text
+        assert fourth.json()["error"]["code"] == "rate_limit_exceeded"
+        assert "concurrent" in fourth.json()["error"]["message"]
+        assert [f.result().status_code for f in first] == [200, 200, 200]
+    # the slots are back: three at once again
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        again = [pool.submit(chat, slow.nodes[i % 2].url, key) for i in range(3)]
+        assert [f.result().status_code for f in again] == [200, 200, 200]
+
+
+def test_a_killed_nodes_slots_come_back_within_their_lease(pg_url, slow):
+    _, key = limited_tenant(pg_url, '{"concurrent": 2}')
+    victim = slow.nodes[1]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        held = [pool.submit(chat, victim.url, key) for _ in range(2)]
+        time.sleep(0.5)
+        assert chat(slow.url, key).status_code == 429  # both slots are the victim's
+        victim.kill()
+        for f in held:
+            with pytest.raises(requests.RequestException):
+                f.result()
+    killed = time.time()
+    r = poll(lambda: chat(slow.url, key), lambda r: r.status_code == 200, 15, interval=0.25)
+    assert r.status_code == 200, r.text
+    assert time.time() - killed <= 3 + 1.5 + 1.5, "slots came back later than their lease"
+    victim.start()
+    wait_http(f"{victim.url}/readyz", 60, victim)
+
+
+def admitted_per_sliding_minute(db, ids):
+    times = sorted(x[0] for x in db.execute(
+        "SELECT extract(epoch FROM created_at)::float8 FROM jobs WHERE id = ANY(%s::uuid[])",
+        (ids,)).fetchall())
+    most, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - 60:
+            j += 1
+        most = max(most, i - j + 1)
+    return times, most
+
+
+def test_three_nodes_hold_one_limit_exactly(pg_url, brokers, log_dir, db):
+    s = own_stack(pg_url, brokers, log_dir, "exact", ingest_nodes=3, workers=2)
+    try:
+        _, key = limited_tenant(pg_url, '{"rpm": 600}')
+        admitted, refused, stop = [], [0], time.time() + 66
+        lock = threading.Lock()
+
+        def client(i):
+            url = s.nodes[i % 3].url
+            with requests.Session() as session:
+                while time.time() < stop:
+                    r = chat(url, key, session)
+                    with lock:
+                        if r.status_code == 200:
+                            admitted.append(r.headers["x-llmq-job-id"])
+                        else:
+                            assert r.status_code == 429, r.text
+                            refused[0] += 1
+                    if r.status_code == 429:
+                        time.sleep(0.2)
+
+        start = time.time()
+        with concurrent.futures.ThreadPoolExecutor(256) as pool:
+            list(pool.map(client, range(256)))
+        ids = list(admitted)
+        poll(lambda: db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[])", (ids,)).fetchone()[0],
+             lambda n: n == len(ids), 30)
+        times, most = admitted_per_sliding_minute(db, ids)
+        assert len(times) == len(ids)
+        first_minute = sum(1 for t in times if t < times[0] + 60)
+        print(f"admitted {len(ids)}, refused {refused[0]}, most in a sliding minute {most}, "
+              f"in the first minute {first_minute}, run {time.time() - start:.0f}s")
+        assert most <= 600, most
+        assert first_minute >= 0.95 * 600, first_minute
+    finally:
+        stop_stack(s)
+
+
+def test_without_the_ledger_each_node_admits_its_share(pg_url, brokers, log_dir, db):
+    s = own_stack(pg_url, brokers, log_dir, "share", ingest_nodes=2)
+    try:
+        _, key = limited_tenant(pg_url, '{"rpm": 40}')
+        assert chat(s.url, key).status_code == 200  # known to the nodes
+        assert chat(s.extra[0].url, key).status_code == 200
+        db.execute("ALTER FUNCTION limits_exchange(text, jsonb) RENAME TO limits_exchange_away")
+        try:
+            assert poll(lambda: metric(s.url, "llmq_limits_degraded"), lambda v: v == 1, 10) == 1
+            nodes = db.execute("SELECT count(*) FROM limit_nodes WHERE seen_at > now() - interval '10 seconds'").fetchone()[0]
+            codes = [chat(s.url, key).status_code for _ in range(60)]
+            share = 40 // max(nodes, 1) - -(-2 // max(nodes, 1))  # its share, less its share of use
+            assert codes.count(200) <= 40 // max(nodes, 1), (codes.count(200), nodes)
+            assert codes.count(200) >= max(share, 0), (codes.count(200), nodes)
+            r = chat(s.url, key)
+            assert r.status_code == 429 and "unreachable" in r.json()["error"]["message"]
+        finally:
+            db.execute("ALTER FUNCTION limits_exchange_away(text, jsonb) RENAME TO limits_exchange")
+        assert poll(lambda: metric(s.url, "llmq_limits_degraded"), lambda v: v == 0, 10) == 0
+    finally:
+        stop_stack(s)
