@@ -480,6 +480,10 @@ const lq_config_def_t lq_common_settings[] = {
      "how long a node's concurrency slots live without renewal: the longest that a stopped "
      "node's slots stay taken",
      LQ_CFG_AT(lq_common_settings_t, limits.slot_lease_ms)},
+    {"limits.default_max_tokens", LQ_CFG_INT, "1024", 1, 10000000,
+     "the completion tokens a request without max_tokens reserves against token limits and "
+     "budgets (settled to what it used when it ends)",
+     LQ_CFG_AT(lq_common_settings_t, limits.default_max_tokens)},
     {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0,
      "topic of accepted chat requests (key = tenant)",
      LQ_CFG_AT(lq_common_settings_t, topic.requests)},

@@ -92,6 +92,7 @@ typedef struct lq_common_settings {
         int enforce;
         long long lease_ms;
         long long slot_lease_ms;
+        long long default_max_tokens;
     } limits;
     lq_topics_t topic;
 } lq_common_settings_t;

@@ -129,6 +129,14 @@ static void visit_key(const char *key, void *value, void *arg)
                               k->slots_held > lim_slots_wanted(b->l, k)))
         k->dirty = 1;
     if (k->dirty) {
+        for (u = 0; u < LQ_UNIT_COUNT; u++) { /* what waits is more than what is left: the rest */
+            lim_allowance_t *a = &k->al[u];   /* goes back first, so it can be granted again */
+            if (k->waiting[u] > 0 && a->left > 0) {
+                for (j = 0; j < 2; j++)
+                    lim_push_back(b->l, k->key, a->series[j], a->bucket[j], a->left);
+                a->left = 0;
+            }
+        }
         k->dirty = 0;
         k->sent_mono = b->now;
         json_array_append_new(b->ops, key_op(b->l, k, b->now));

@@ -143,7 +143,9 @@ int64_t lim_chunk(const lq_limiter_t *l, const lim_key_t *k, lq_limit_unit_t u)
     if (cap < 2)
         return 0;
     want = (int64_t)ceil(k->rate[u] * (double)l->o.lease_ms / 1000.0 * 1.25);
-    return want < cap ? want : cap;
+    if (want > cap)
+        want = cap;
+    return want < k->last_need[u] ? 0 : want; /* less than one request needs: of no use */
 }
 
 int64_t lim_slots_wanted(const lq_limiter_t *l, const lim_key_t *k)
@@ -372,8 +374,11 @@ static void count_rate(lim_key_t *k, const lq_limit_ask_t *a, int64_t now)
         }
         k->rate_start = now;
     }
-    for (u = 0; u < LQ_UNIT_COUNT; u++)
+    for (u = 0; u < LQ_UNIT_COUNT; u++) {
         k->rate_count[u] += a->amount[u];
+        if (a->amount[u] > 0)
+            k->last_need[u] = a->amount[u];
+    }
 }
 
 /* Take what the ask needs from k (it was all checked), into the ticket. */

@@ -47,8 +47,9 @@ typedef struct lim_key {
     /* demand */
     int64_t waiting[LQ_UNIT_COUNT], wait_min[LQ_UNIT_COUNT];
     int64_t rate_start, rate_count[LQ_UNIT_COUNT];
-    double rate[LQ_UNIT_COUNT]; /* per second */
-    int dirty;                  /* goes into the next exchange */
+    double rate[LQ_UNIT_COUNT];       /* per second */
+    int64_t last_need[LQ_UNIT_COUNT]; /* the last request's amount */
+    int dirty;                        /* goes into the next exchange */
     /* what the exchange in flight asked for */
     int64_t sent_want[LQ_UNIT_COUNT], sent_lease, sent_mono;
     int sent_slots;

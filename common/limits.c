@@ -2,6 +2,7 @@
 #include "common/limits.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -199,4 +200,66 @@ json_t *lq_limits_to_json(const lq_limits_t *l)
     for (s = 0; sc && s < LQ_LIMIT_SCOPE_COUNT; s++)
         json_object_set_new(sc, scopes[s], scope_json(l, s));
     return out;
+}
+
+/* Append the text of fmt to out at *len; 0, or -1 when it does not fit. */
+static int append(char *out, size_t n, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int append(char *out, size_t n, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    int w;
+
+    va_start(ap, fmt);
+    w = vsnprintf(out + *len, n - *len, fmt, ap);
+    va_end(ap);
+    if (w < 0 || (size_t)w >= n - *len)
+        return -1;
+    *len += (size_t)w;
+    return 0;
+}
+
+static int format_scope(const lq_limits_t *l, int s, char *out, size_t n, size_t *len)
+{
+    int d, first = 1, err = 0;
+
+    for (d = 0; d < LQ_LIMIT_DIM_COUNT && !err; d++) {
+        int64_t x = l->v[s][d];
+        if (x == LQ_LIMIT_NONE)
+            continue;
+        err = append(out, n, len, "%s\"%s\":", first ? "" : ",", dims[d].name);
+        if (!err && dims[d].usd)
+            err = append(out, n, len, "%lld.%06lld", (long long)(x / LQ_MICRO_USD),
+                         (long long)(x % LQ_MICRO_USD));
+        else if (!err)
+            err = append(out, n, len, "%lld", (long long)x);
+        first = 0;
+    }
+    return err;
+}
+
+int lq_limits_format(const lq_limits_t *l, char *out, size_t n)
+{
+    size_t len = 0;
+    int s, d, any = 0;
+
+    if (n == 0 || strpbrk(l->tier, "\"\\") ||
+        append(out, n, &len, "{\"tier\":\"%s\",\"weight\":%d", l->tier, l->weight))
+        return -1;
+    for (s = 0; s < LQ_LIMIT_SCOPE_COUNT; s++) {
+        int limited = 0;
+        for (d = 0; d < LQ_LIMIT_DIM_COUNT; d++)
+            limited |= l->v[s][d] != LQ_LIMIT_NONE;
+        if (!limited)
+            continue;
+        any = 1;
+        if (append(out, n, &len, ",\"%s\":{", scopes[s]) || format_scope(l, s, out, n, &len) ||
+            append(out, n, &len, "}"))
+            return -1;
+    }
+    if (!any) {
+        out[0] = '\0';
+        return 0;
+    }
+    return append(out, n, &len, "}") ? -1 : (int)len;
 }

@@ -61,6 +61,11 @@ void lq_limits_unlimited(lq_limits_t *l);
  * limits; null is no limit. */
 lq_err_t lq_limits_parse(const char *json, lq_limits_t *out, char *errstr, size_t errstr_size);
 
+/** The limits as the JSON that lq_limits_parse reads ({"tier","weight","tenant":{...},...}),
+ * into out (NUL-terminated). The length; 0 (out "") when nothing is limited; -1 when it
+ * does not fit in n bytes. */
+int lq_limits_format(const lq_limits_t *l, char *out, size_t n);
+
 /** {"tier","weight","scopes":{"tenant":{...},...}}: the limits set, in their JSON units.
  * New reference, NULL without memory. */
 json_t *lq_limits_to_json(const lq_limits_t *l);

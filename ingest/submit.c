@@ -105,6 +105,12 @@ static int address_record(req_ctx_t *c, lq_chat_request_t *req)
     req->created_at_ms = c->created_ms;
     req->mode = c->mode;
     req->weight = c->id.weight > 0 ? c->id.weight : 1; /* the tier's share in the fair queue */
+    if (c->node->limiter) { /* the worker reserves tokens and money, and paces async jobs */
+        char limits[2048];
+        if (lq_limits_format(&c->id.limits, limits, sizeof(limits)) > 0 &&
+            !(req->limits = strdup(limits)))
+            return 0;
+    }
     if (c->mode != LQ_MODE_ASYNC) {
         req->reply_topic = strdup(c->node->reply_topic);
         req->deadline_ms = c->created_ms + c->node->sync_timeout_ms;

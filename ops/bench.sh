@@ -14,7 +14,11 @@
 #      processed and persisted (async_lost must be 0);
 #   3. ingest capacity: async submit with the worker and sink paused (in production they run
 #      on other machines);
-#   4. the prompt scanner's cost per KB of prompt (llmq-scan-bench).
+#   4. limits on vs off: 1 and 2 again for a tenant whose tier limits every dimension (far
+#      above the load, so nothing is refused: what is measured is the cost of counting —
+#      the ingest node's allowances and slots, the worker's reservations, the ledger's
+#      exchanges), against the tenant without limits of the runs above;
+#   5. the prompt scanner's cost per KB of prompt (llmq-scan-bench).
 #
 # The last line printed is one JSON object with the figures (headline keys from the apache
 # run when it ran; every run's figures under "<kafka>_<key>").
@@ -55,6 +59,10 @@ export LLMQ_PG_URL=$PG_URL LLMQ_LOG_LEVEL=warn
 "$LLMQ_BUILD/llmqctl" migrate >/dev/null
 "$LLMQ_BUILD/llmqctl" tenant create bench >/dev/null
 KEY=$("$LLMQ_BUILD/llmqctl" key create --tenant bench 2>/dev/null)
+"$LLMQ_BUILD/llmqctl" tier set bench-limits --weight 1 --limits \
+  '{"tenant":{"rpm":100000000,"rpd":1000000000,"tpm":1000000000000,"tpd":1000000000000,"usd_per_day":1000000,"concurrent":100000},"key":{"rph":1000000000}}' >/dev/null
+"$LLMQ_BUILD/llmqctl" tenant create bench-limited --tier bench-limits >/dev/null
+LKEY=$("$LLMQ_BUILD/llmqctl" key create --tenant bench-limited 2>/dev/null)
 BODY='{"model":"mock","messages":[{"role":"user","content":"Summarise the benefits of durable queues in one line."}]}'
 echo "$BODY" >"$STATE/body.json"
 echo "${BODY%\}},\"stream\":true}" >"$STATE/body-stream.json"
@@ -64,6 +72,7 @@ wrk.body = '$BODY'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $KEY"
 LUA
+sed "s/Bearer $KEY/Bearer $LKEY/" "$STATE/post.lua" >"$STATE/post-limited.lua"
 RESULTS=()
 
 # wait until the sink has written nothing for 3 s (it writes jobs and traces too)
@@ -99,8 +108,8 @@ wait_persisted() {
   echo "$n"
 }
 
-run_wrk() { # label url -> prints "rps non2xx total p50 p99"
-  wrk -t2 -c"$ASYNC_CONNS" -d"${ASYNC_SECONDS}s" --latency -s "$STATE/post.lua" "$2" >"$STATE/wrk-$1.txt"
+run_wrk() { # label url [script] -> prints "rps non2xx total p50 p99"
+  wrk -t2 -c"$ASYNC_CONNS" -d"${ASYNC_SECONDS}s" --latency -s "${3:-$STATE/post.lua}" "$2" >"$STATE/wrk-$1.txt"
   awk '/^Requests\/sec:/ {rps=$2} /Non-2xx or 3xx responses:/ {bad=$5} / requests in / {total=$1}
        $1 == "50%" {p50=$2} $1 == "99%" {p99=$2}
        END {print rps, (bad ? bad : 0), total, p50, p99}' "$STATE/wrk-$1.txt"
@@ -148,6 +157,13 @@ for kafka in $KAFKAS; do
   say "  $sync"
 
   sink_quiet
+  say "sync with limits counted: the same load for a tenant whose tier limits every dimension"
+  sync_lim=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \
+    --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body.json" \
+    --header "Authorization: Bearer $LKEY")
+  say "  $sync_lim"
+
+  sink_quiet
   say "stream: $STREAM_RATE streams/s for ${SYNC_SECONDS}s, mock provider: first word after $MOCK_MS ms"
   stream=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$STREAM_RATE" \
     --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body-stream.json" \
@@ -164,6 +180,15 @@ for kafka in $KAFKAS; do
   ((lost < 0)) && lost=0
   say "  accepted $((a_total - a_bad)), persisted $persisted, lost $lost"
 
+  sink_quiet
+  base=$(usage_rows)
+  say "async submit with limits counted (the worker reserves each job's tokens)"
+  read -r l_rps l_bad l_total _ _ <<<"$(run_wrk "$kafka-limited" "http://127.0.0.1:$PORT/v1/jobs" "$STATE/post-limited.lua")"
+  persisted=$(($(wait_persisted 300 $((base + l_total - l_bad))) - base))
+  l_lost=$((l_total - l_bad - persisted))
+  ((l_lost < 0)) && l_lost=0
+  say "  $l_rps req/s, $l_bad not 202, accepted $((l_total - l_bad)), persisted $persisted, lost $l_lost"
+
   # last, because it leaves a backlog that is not processed (nor checked: the embedded
   # cluster keeps only ~5 MB per partition)
   say "async submit, ingest alone (worker and sink paused)"
@@ -171,7 +196,7 @@ for kafka in $KAFKAS; do
   read -r i_rps i_bad _ i_p50 i_p99 <<<"$(run_wrk "$kafka-ingest" "http://127.0.0.1:$PORT/v1/jobs")"
   kill -CONT "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
   say "  $i_rps req/s, $i_bad not 202, p50 $i_p50, p99 $i_p99"
-  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" <<'PY'
+  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" "$sync_lim" "$l_rps" "$l_bad" "$l_lost" <<'PY'
 import json, sys
 def ms(v):
     v = v or "0ms"
@@ -179,8 +204,8 @@ def ms(v):
         if v.endswith(unit):
             return round(float(v[:-2]) * f, 3)
     return round(float(v[:-1]) * 1000.0, 3) if v.endswith("s") else None
-kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream = sys.argv[1:]
-s = json.loads(sync); mock = float(mock); st = json.loads(stream)
+kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream, sync_lim, l_rps, l_bad, l_lost = sys.argv[1:]
+s = json.loads(sync); mock = float(mock); st = json.loads(stream); sl = json.loads(sync_lim)
 print(json.dumps({"kafka": kafka, "async_rps": round(float(a_rps)), "async_non_202": int(a_bad),
     "async_p50_ms": ms(a_p50), "async_p99_ms": ms(a_p99), "async_lost": int(lost),
     "async_ingest_only_rps": round(float(i_rps)), "async_ingest_only_non_202": int(i_bad),
@@ -193,7 +218,15 @@ print(json.dumps({"kafka": kafka, "async_rps": round(float(a_rps)), "async_non_2
     "stream_rate": st["target_rps"], "stream_errors": st["errors"] + st["non_2xx"],
     "stream_ttft_added_p50_ms": round(st["ttft_p50_ms"] - mock, 3),
     "stream_ttft_added_p99_ms": round(st["ttft_p99_ms"] - mock, 3),
-    "stream_total_p50_ms": st["p50_ms"]}))
+    "stream_total_p50_ms": st["p50_ms"],
+    "limits_sync_errors": sl["errors"] + sl["non_2xx"],
+    "limits_sync_overhead_p50_ms": round(sl["p50_ms"] - mock, 3),
+    "limits_sync_overhead_p99_ms": round(sl["p99_ms"] - mock, 3),
+    "limits_sync_added_p50_ms": round(sl["p50_ms"] - s["p50_ms"], 3),
+    "limits_sync_added_p99_ms": round(sl["p99_ms"] - s["p99_ms"], 3),
+    "limits_async_rps": round(float(l_rps)), "limits_async_non_202": int(l_bad),
+    "limits_async_lost": int(l_lost),
+    "limits_async_ratio": round(float(l_rps) / float(a_rps), 3) if float(a_rps) else None}))
 PY
 )")
   stop_daemons

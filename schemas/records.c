@@ -112,6 +112,7 @@ static const lq_field_t chat_request_fields[] = {
     OPT_STR(extra_json),
     INT_DEF(attempt, 0),
     INT_DEF(weight, 1),
+    OPT_STR(limits),
 };
 static const lq_record_desc_t chat_request_desc = TABLE("ChatRequest", chat_request_fields);
 #undef REC

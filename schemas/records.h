@@ -56,6 +56,7 @@ typedef struct lq_chat_request {
     char *extra_json; /* optional */
     int32_t attempt;
     int32_t weight; /* fair-queue weight, 1..1000 (default 1; workers clamp other values) */
+    char *limits;   /* optional: resolved limits JSON (lq_limits_parse) */
 } lq_chat_request_t;
 
 typedef struct lq_choice {

@@ -7,6 +7,7 @@
 #include "workers/attempts.h"
 #include "workers/consumer.h"
 #include "workers/event_loop.h"
+#include "workers/limits_gate.h"
 #include "workers/mock_call.h"
 #include "workers/http_call.h"
 #include "workers/queueing.h"
@@ -101,6 +102,10 @@ static void wait_for_work(worker_t *w, int more_waiting)
 {
     struct curl_waitfd wfd;
     int64_t timeout_ms = more_waiting ? 0 : timer_wait_ms(w, lq_mono_us(), POLL_MAX_MS);
+    int64_t held_ms = limits_gate_wait_ms(w);
+
+    if (held_ms >= 0 && held_ms < timeout_ms)
+        timeout_ms = held_ms; /* a paced tenant may go again */
 
     wfd.fd = w->wake_fds[0];
     wfd.events = CURL_WAIT_POLLIN;
@@ -120,6 +125,7 @@ void event_loop_turn(worker_t *w, int stopping)
     rd_kafka_poll(w->producer, 0);
     run_transfers(w);
     run_timers(w);
+    limits_gate_drain(w); /* the limit ledger's decisions: start, hold or fail */
     if (!stopping)
         queueing_dispatch(w); /* slots freed this turn go to the fairly picked next jobs */
     wait_for_work(w, more_waiting);

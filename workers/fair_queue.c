@@ -26,6 +26,7 @@ struct fq_tenant {
     size_t len, aside;
     uint64_t last_finish;
     size_t heap_idx;
+    int64_t held_until; /* > 0: out of the heap until then (worker_fairq_hold) */
 };
 
 struct worker_fairq {
@@ -34,7 +35,9 @@ struct worker_fairq {
     size_t heap_len, heap_cap;
     uint64_t vtime, seq;
     size_t total, tenant_max, total_max;
-    size_t sweep_at; /* tenants known when the next sweep is due */
+    size_t sweep_at;    /* tenants known when the next sweep is due */
+    fq_tenant_t **held; /* tenants held (worker_fairq_hold) */
+    size_t n_held, cap_held;
 };
 
 /* ---- the heap of backlogged tenants ---- */
@@ -147,7 +150,7 @@ static void sweep_one(const char *key, void *value, void *arg)
     fq_tenant_t *t = value;
 
     (void)key;
-    if (!t->len && !t->aside && t->last_finish <= s->q->vtime && s->n < s->cap)
+    if (!t->len && !t->aside && !t->held_until && t->last_finish <= s->q->vtime && s->n < s->cap)
         s->out[s->n++] = t;
 }
 
@@ -208,6 +211,7 @@ void worker_fairq_destroy(worker_fairq_t *q)
     lq_hashmap_foreach(q->tenants, free_tenant_cb, NULL);
     lq_hashmap_destroy(q->tenants);
     free(q->heap);
+    free(q->held);
     free(q);
 }
 
@@ -222,6 +226,18 @@ lq_err_t worker_fairq_push(worker_fairq_t *q, const char *tenant, int weight, vo
     if (!worker_fairq_room(q, tenant))
         return LQ_ERR_FULL;
     return worker_fairq_push_over(q, tenant, weight, item, entry);
+}
+
+static void unlink_entry(fq_tenant_t *t, worker_fairq_entry_t *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        t->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        t->tail = e->prev;
 }
 
 lq_err_t worker_fairq_push_over(worker_fairq_t *q, const char *tenant, int weight, void *item,
@@ -247,8 +263,10 @@ lq_err_t worker_fairq_push_over(worker_fairq_t *q, const char *tenant, int weigh
     else
         t->head = e;
     t->tail = e;
-    if (t->len++ == 0 && heap_push(q, t)) {
-        worker_fairq_remove(q, e);
+    if (t->len++ == 0 && !t->held_until && heap_push(q, t)) {
+        unlink_entry(t, e);
+        t->len--;
+        free(e);
         return LQ_ERR_NOMEM;
     }
     q->total++;
@@ -264,18 +282,11 @@ static void *take(worker_fairq_t *q, worker_fairq_entry_t *e)
     void *item = e->item;
     int was_head = t->head == e;
 
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        t->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        t->tail = e->prev;
+    unlink_entry(t, e);
     free(e);
     t->len--;
+    q->total--;
     if (t->heap_idx != NOT_IN_HEAP) {
-        q->total--;
         if (!t->len)
             heap_remove(q, t);
         else if (was_head)
@@ -343,4 +354,90 @@ void worker_fairq_aside_reset(worker_fairq_t *q)
 {
     if (q)
         lq_hashmap_foreach(q->tenants, aside_zero, NULL);
+}
+
+lq_err_t worker_fairq_push_front(worker_fairq_t *q, const char *tenant, void *item,
+                                 worker_fairq_entry_t **entry)
+{
+    fq_tenant_t *t;
+    worker_fairq_entry_t *e;
+
+    if (!(t = tenant_get(q, tenant)) || !(e = calloc(1, sizeof(*e))))
+        return LQ_ERR_NOMEM;
+    e->tenant = t;
+    e->item = item;
+    e->seq = q->seq++;
+    e->start = t->head && t->head->start < q->vtime ? t->head->start : q->vtime;
+    e->next = t->head;
+    if (t->head)
+        t->head->prev = e;
+    else
+        t->tail = e;
+    t->head = e;
+    if (t->len++ == 0 && !t->held_until && heap_push(q, t)) {
+        unlink_entry(t, e);
+        t->len--;
+        free(e);
+        return LQ_ERR_NOMEM;
+    }
+    if (t->heap_idx != NOT_IN_HEAP)
+        sift_up(q, t->heap_idx);
+    q->total++;
+    if (entry)
+        *entry = e;
+    return LQ_OK;
+}
+
+lq_err_t worker_fairq_hold(worker_fairq_t *q, const char *tenant, int64_t until)
+{
+    fq_tenant_t *t = tenant_get(q, tenant);
+
+    if (!t)
+        return LQ_ERR_NOMEM;
+    if (until < 1)
+        until = 1;
+    if (t->held_until) {
+        if (until > t->held_until)
+            t->held_until = until;
+        return LQ_OK;
+    }
+    if (q->n_held == q->cap_held) {
+        size_t cap = q->cap_held ? q->cap_held * 2 : 8;
+        fq_tenant_t **h = realloc(q->held, cap * sizeof(*h));
+        if (!h)
+            return LQ_ERR_NOMEM;
+        q->held = h;
+        q->cap_held = cap;
+    }
+    q->held[q->n_held++] = t;
+    t->held_until = until;
+    if (t->heap_idx != NOT_IN_HEAP)
+        heap_remove(q, t);
+    return LQ_OK;
+}
+
+int64_t worker_fairq_release_due(worker_fairq_t *q, int64_t now)
+{
+    int64_t next = -1;
+    size_t i = 0;
+
+    while (i < q->n_held) {
+        fq_tenant_t *t = q->held[i];
+        if (t->held_until > now) {
+            if (next < 0 || t->held_until < next)
+                next = t->held_until;
+            i++;
+            continue;
+        }
+        t->held_until = 0;
+        q->held[i] = q->held[--q->n_held];
+        if (t->len && heap_push(q, t))
+            worker_fairq_hold(q, t->name, now + 1000); /* no memory: try again later */
+    }
+    return next;
+}
+
+size_t worker_fairq_held(const worker_fairq_t *q)
+{
+    return q->n_held;
 }

@@ -4,7 +4,8 @@
  * a pick takes the queued head with the smallest start tag and moves the virtual time to it.
  * A backlogged tenant of weight w gets w shares of the picks; a tenant that was idle starts at
  * the current virtual time (served at once, no saved-up credit). O(log tenants) per push and
- * pick. Bounded: per tenant and in total. Pure data structure: no Kafka, no clock. */
+ * pick. Bounded: per tenant and in total. A tenant can be held (paced by its rate limit) until
+ * a time the caller names. Pure data structure: no Kafka, no clock. */
 #ifndef LQ_WORKER_FAIR_QUEUE_H
 #define LQ_WORKER_FAIR_QUEUE_H
 
@@ -48,6 +49,18 @@ size_t worker_fairq_tenant_len(const worker_fairq_t *q, const char *tenant);
  * never go below 0) / read. A tenant with items aside keeps its state between picks. */
 void worker_fairq_aside_add(worker_fairq_t *q, const char *tenant, int delta);
 size_t worker_fairq_aside(const worker_fairq_t *q, const char *tenant);
+
+/** Put item back at the head of tenant's FIFO (a job that could not start yet): it keeps
+ * its turn. LQ_ERR_NOMEM. */
+lq_err_t worker_fairq_push_front(worker_fairq_t *q, const char *tenant, void *item,
+                                 worker_fairq_entry_t **entry);
+
+/** Skip tenant's items until `until` (a time in the caller's clock, e.g. monotonic ms): its
+ * rate limit paces it. A hold already longer stays. */
+lq_err_t worker_fairq_hold(worker_fairq_t *q, const char *tenant, int64_t until);
+/** Holds that ended by now end; returns the end of the next hold (-1: none). */
+int64_t worker_fairq_release_due(worker_fairq_t *q, int64_t now);
+size_t worker_fairq_held(const worker_fairq_t *q);
 
 /** Forget every tenant's items aside (they may now be read elsewhere: a rebalance). */
 void worker_fairq_aside_reset(worker_fairq_t *q);

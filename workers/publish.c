@@ -1,5 +1,6 @@
 /* What a job publishes, step by step: status, streamed chunks, and at the end the masked
  * answer as a response (and reply), a dead-letter copy, a usage event and a trace. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "workers/job.h"
 #include "workers/produce.h"
 #include "workers/publish.h"
+#include "workers/limits_gate.h"
 #include "workers/stream_mask.h"
 
 #define MAX_FINDINGS 8
@@ -371,6 +373,8 @@ static void publish_usage(worker_t *w, job_t *j, lq_codec_t *codec, int64_t now)
     u.prompt_tokens = res->prompt_tokens;
     u.completion_tokens = res->completion_tokens;
     u.has_cost = usage_cost(w, j, &u.cost_usd);
+    limits_gate_settle(w, j, (int64_t)u.prompt_tokens + u.completion_tokens,
+                       u.has_cost ? (int64_t)ceil(u.cost_usd * LQ_MICRO_USD) : 0);
     u.latency_ms = (int32_t)(j->provider_us / 1000);
     u.ts_ms = now;
     if (!lq_encode_usage_event(codec, &u, &buf, &len, errstr, sizeof(errstr)))

@@ -10,6 +10,7 @@
 #include "workers/attempts.h"
 #include "workers/cancels.h"
 #include "workers/job.h"
+#include "workers/limits_gate.h"
 #include "workers/partitions.h"
 #include "workers/produce.h"
 #include "workers/publish.h"
@@ -160,10 +161,10 @@ void queueing_admit(worker_t *w, job_t *j)
     set_queued_gauge(w);
 }
 
-/* A picked job takes a slot and makes its first attempt. */
-static void start(worker_t *w, job_t *j)
+void queueing_start(worker_t *w, job_t *j)
 {
-    job_take_slot(j);
+    if (!j->slot)
+        job_take_slot(j);
     j->picked_ms = lq_wall_ms();
     lq_metric_observe_us(w->m_queue_wait, lq_mono_us() - j->arrived_us);
     if (j->req.mode == LQ_MODE_ASYNC)
@@ -175,10 +176,12 @@ void queueing_dispatch(worker_t *w)
 {
     job_t *j;
 
+    worker_fairq_release_due(w->fairq, lq_mono_ms()); /* paced tenants whose time came */
     while (w->inflight < w->max_inflight && (j = worker_fairq_pop(w->fairq))) {
         j->queued = NULL;
         w->queued--;
-        start(w, j);
+        if (limits_gate_pass(w, j) == GATE_GO)
+            queueing_start(w, j);
     }
     set_queued_gauge(w);
 }

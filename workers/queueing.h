@@ -18,7 +18,11 @@ lq_err_t queueing_init(worker_t *w, char *errstr, size_t errstr_size);
  * cancelled before it came fails at once. */
 void queueing_admit(worker_t *w, job_t *j);
 
-/** Start queued jobs, picked fairly, while slots are free. */
+/** j takes a slot (unless it holds one) and makes its first attempt. */
+void queueing_start(worker_t *w, job_t *j);
+
+/** Start queued jobs, picked fairly, while slots are free; each passes its limits first
+ * (workers/limits_gate.h). */
 void queueing_dispatch(worker_t *w);
 
 /** Take j out of the queue when it is queued there (a cancellation); 1 when it was. */

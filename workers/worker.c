@@ -12,6 +12,7 @@
 #include "workers/cancels.h"
 #include "workers/consumer.h"
 #include "workers/event_loop.h"
+#include "workers/limits_gate.h"
 #include "workers/partitions.h"
 #include "workers/produce.h"
 #include "workers/queueing.h"
@@ -304,6 +305,8 @@ static lq_err_t prepare(worker_t *w, const worker_settings_t *set, char *errstr,
     if (!w->byok && fatal)
         return LQ_ERR_CONFIG;
     register_metrics(w);
+    if (limits_gate_init(w, errstr, errstr_size))
+        return LQ_ERR_CONFIG;
     return queueing_init(w, errstr, errstr_size);
 }
 
@@ -394,6 +397,7 @@ void worker_destroy(worker_t *w)
     if (!w)
         return;
     lq_http_admin_stop(w->admin);
+    limits_gate_free(w);
     worker_byok_stop(w->byok);
     event_loop_unwatch_queues(w);
     if (w->consumer) {

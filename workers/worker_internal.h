@@ -5,6 +5,7 @@
 #ifndef LQ_WORKER_INTERNAL_H
 #define LQ_WORKER_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include "common/hashmap.h"
 #include "common/http_admin.h"
 #include "common/kafka.h"
+#include "common/limiter.h"
 #include "common/metrics.h"
 #include "workers/breaker.h"
 #include "workers/byok.h"
@@ -99,7 +101,16 @@ typedef struct job {
     size_t resp_len, resp_cap;
     int resp_too_big;
     char retry_after[32];
+    /* limits (workers/limits_gate.c) */
+    int gate;                 /* 0 not asked, 1 waiting for the ledger, 2 admitted */
+    lq_limit_ticket_t ticket; /* what it reserved */
 } job_t;
+
+typedef struct gate_decision {
+    struct gate_decision *next;
+    job_t *job;
+    lq_limit_verdict_t v;
+} gate_decision_t;
 
 typedef struct partition_state {
     worker_offsets_t *tracker[SRC_COUNT]; /* NULL when not assigned */
@@ -146,6 +157,12 @@ struct worker {
     lq_metric_t *m_inflight, *m_succeeded, *m_failed, *m_cancelled, *m_retries, *m_fallbacks,
         *m_dead, *m_produce_failed, *m_chunks, *m_output_redacted;
     lq_metric_t *m_queued, *m_deferred, *m_queue_wait;
+    /* limits (workers/limits_gate.c) */
+    lq_limiter_t *limiter;
+    pthread_mutex_t gate_mu;
+    int gate_mu_init;
+    gate_decision_t *gate_done; /* decided by the limiter's thread, for the loop */
+    lq_metric_t *m_paced, *m_limit_failed;
 };
 
 /** The name of endpoint ep ("none" when there is none). */

@@ -251,3 +251,34 @@ BEGIN
     END IF;
     RETURN jsonb_build_object('now', now_ms, 'nodes', n, 'keys', out);
 END $$;
+
+-- Tenants are created in a tier without limits unless one is named: an installation opts its
+-- tenants into limits (free, pro, enterprise or its own tiers). Tenants that were in `free`
+-- only by default before limits were enforced keep running as they did.
+INSERT INTO tiers (name, weight, description, limits) VALUES
+    ('unlimited', 1, 'No limits of its own: the tier of tenants created without one.', '{}')
+ON CONFLICT (name) DO NOTHING;
+ALTER TABLE tenants ALTER COLUMN tier SET DEFAULT 'unlimited';
+UPDATE tenants SET tier = 'unlimited' WHERE tier = 'free';
+
+CREATE OR REPLACE FUNCTION admin_create_tenant(p_actor text, p_id text, p_name text, p_tier text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE t tenants;
+BEGIN
+    IF p_id IS NULL OR p_id !~ '^[a-z0-9][a-z0-9_-]{0,62}$' THEN
+        RAISE EXCEPTION 'id must be 1-63 of a-z 0-9 _ - (starting with a letter or digit)'
+            USING ERRCODE = 'LQ400';
+    END IF;
+    PERFORM tier_check(p_tier);
+    INSERT INTO tenants (id, name, tier)
+         VALUES (p_id, coalesce(p_name, p_id), coalesce(p_tier, 'unlimited'))
+        ON CONFLICT (id) DO NOTHING RETURNING * INTO t;
+    IF t.id IS NULL THEN
+        RAISE EXCEPTION 'tenant % exists', p_id USING ERRCODE = 'LQ409';
+    END IF;
+    PERFORM audit_append('', p_actor, 'tenant.create', p_id,
+                         jsonb_build_object('name', t.name, 'tier', t.tier));
+    PERFORM audit_append(p_id, p_actor, 'tenant.create', p_id,
+                         jsonb_build_object('name', t.name, 'tier', t.tier));
+    RETURN admin_tenant_json(t);
+END $$;

@@ -47,9 +47,6 @@ def pg_url(state_dir):
     out = run(["bash", "-c", f'source "{ROOT}/ops/lib.sh"; llmq_pg_start "$1" "$2"', "_", pg_dir, str(port)])
     url = out.stdout.strip().splitlines()[-1]
     run([os.path.join(BUILD, "llmqctl"), "--pg", url, "migrate"])
-    # the suite's tenants have no limits unless a test sets them (test_limit_enforcement.py)
-    run([os.path.join(BUILD, "llmqctl"), "--pg", url, "tier", "set", "e2e", "--weight", "1",
-         "--limits", "{}", "--description", "end-to-end tests: no limits"])
     yield url
     subprocess.run(["bash", "-c", f'source "{ROOT}/ops/lib.sh"; llmq_pg_stop "$1"', "_", pg_dir])
 
@@ -187,12 +184,12 @@ def wait_http(url, seconds, daemon=None):
                          (f"\n{daemon.log_text()[-3000:]}" if daemon else ""))
 
 
-def create_tenant(pg_url, tenant=None, tier="e2e"):
-    """A fresh tenant (of a tier without limits unless told) and API key; returns
-    (tenant_id, key)."""
+def create_tenant(pg_url, tenant=None):
+    """A fresh tenant (in the tier `unlimited`, as every tenant created without a tier) and an
+    API key; returns (tenant_id, key)."""
     tenant = tenant or "t" + uuid.uuid4().hex[:10]
     ctl = os.path.join(BUILD, "llmqctl")
-    run([ctl, "--pg", pg_url, "tenant", "create", tenant, "--tier", tier])
+    run([ctl, "--pg", pg_url, "tenant", "create", tenant])
     key = run([ctl, "--pg", pg_url, "key", "create", "--tenant", tenant]).stdout.strip()
     return tenant, key
 

@@ -114,13 +114,17 @@ def test_flooder_does_not_hold_up_a_quiet_tenant(pg_url, brokers, log_dir, db):
         stack.stop()
 
 
-def backlogged_stretch(pg_url, brokers, log_dir, db, name, tier_b):
-    """Tenant A (tier free) submits all of its jobs before tenant B (tier tier_b); once both
-    are backlogged, what each finished over the same stretch of 120 completions."""
+def backlogged_stretch(pg_url, brokers, log_dir, db, name, weight_b):
+    """Tenant A (tier unlimited, weight 1) submits all of its jobs before tenant B (a tier of
+    weight weight_b, without limits); once both are backlogged, what each finished over the
+    same stretch of 120 completions."""
     stack = fair_stack(pg_url, brokers, log_dir, name, latency_ms=200)
     try:
         a, a_key = create_tenant(pg_url)
         b, b_key = create_tenant(pg_url)
+        tier_b = f"fq-weight-{weight_b}"
+        run([os.path.join(BUILD, "llmqctl"), "--pg", pg_url, "tier", "set", tier_b, "--weight",
+             str(weight_b), "--limits", "{}"])
         run([os.path.join(BUILD, "llmqctl"), "--pg", pg_url, "tenant", "set", b, "--tier", tier_b])
         a_ids, b_ids = [], []
         for key, ids in ((a_key, a_ids), (b_key, b_ids)):
@@ -148,15 +152,15 @@ def backlogged_stretch(pg_url, brokers, log_dir, db, name, tier_b):
 
 
 def test_two_backlogged_tenants_share_equally(pg_url, brokers, log_dir, db):
-    """Equal weights (both tier free): completions over the same stretch within 20 %."""
-    da, db_ = backlogged_stretch(pg_url, brokers, log_dir, db, "fq2", "free")
+    """Equal weights (both 1): completions over the same stretch within 20 %."""
+    da, db_ = backlogged_stretch(pg_url, brokers, log_dir, db, "fq2", 1)
     assert abs(da - db_) <= 0.2 * max(da, db_), f"A finished {da}, B {db_} over the same stretch"
 
 
 def test_backlogged_tenants_share_by_their_tiers_weights(pg_url, brokers, log_dir, db):
-    """B's tier (pro, weight 4) against A's (free, weight 1): the ingest node puts the tier's
+    """B's tier (weight 4) against A's (weight 1): the ingest node puts the tier's
     weight in each request and the worker's fair queue gives B about four fifths."""
-    da, db_ = backlogged_stretch(pg_url, brokers, log_dir, db, "fq3", "pro")
+    da, db_ = backlogged_stretch(pg_url, brokers, log_dir, db, "fq3", 4)
     share = db_ / (da + db_)
     assert 0.65 <= share <= 0.9, f"A (weight 1) finished {da}, B (weight 4) {db_}: B's share {share:.2f}"
 

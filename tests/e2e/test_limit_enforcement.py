@@ -226,3 +226,99 @@ def test_without_the_ledger_each_node_admits_its_share(pg_url, brokers, log_dir,
         assert poll(lambda: metric(s.url, "llmq_limits_degraded"), lambda v: v == 0, 10) == 0
     finally:
         stop_stack(s)
+
+
+def submit_job(url, key, max_tokens=None):
+    body = {"model": "mock", "messages": [{"role": "user", "content": "hi there"}]}
+    if max_tokens:
+        body["max_tokens"] = max_tokens
+    return requests.post(f"{url}/v1/jobs", headers={"Authorization": f"Bearer {key}"}, json=body,
+                         timeout=30)
+
+
+def test_async_jobs_over_a_rate_are_paced_not_refused(pg_url, stack, db):
+    t, key = limited_tenant(pg_url, '{"rpm": 10}')
+    ids = []
+    for _ in range(14):
+        r = submit_job(stack.url, key)
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["id"])
+    done = lambda: db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'",
+                              (ids,)).fetchone()[0]
+    assert poll(done, lambda n: n >= 10, 20) == 10
+    time.sleep(3)
+    assert done() == 10  # the other four wait for the window
+    r = chat(stack.url, key)  # the async jobs used the tenant's rate: sync is refused now
+    assert r.status_code == 429, r.text
+    assert poll(done, lambda n: n == 14, 80) == 14
+    starts = sorted(x[0] for x in db.execute(
+        "SELECT extract(epoch FROM started_at)::float8 FROM jobs WHERE id = ANY(%s::uuid[])",
+        (ids,)).fetchall())
+    assert starts[10] - starts[0] >= 59, starts  # the eleventh started a minute after the first
+    assert metric(f"http://127.0.0.1:{stack.workers[0].settings['admin.port']}",
+                  "llmq_worker_paced_total") >= 1
+
+
+def stream_chat(url, key, max_tokens):
+    r = requests.post(f"{url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                      json={"model": "mock", "stream": True, "max_tokens": max_tokens,
+                            "messages": [{"role": "user", "content": "hi there"}]},
+                      stream=True, timeout=60)
+    body = r.content.decode()
+    return r.status_code, body
+
+
+def spend(db, tenant):
+    return db.execute("SELECT coalesce(sum(prompt_tokens + completion_tokens), 0), "
+                      "coalesce(sum(cost_usd), 0)::float8 FROM usage_events WHERE tenant_id = %s",
+                      (tenant,)).fetchone()
+
+
+def test_a_token_budget_holds_under_concurrent_streams(pg_url, stack, db):
+    t, key = limited_tenant(pg_url, '{"tpd": 600}')
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda _: stream_chat(stack.url, key, 40), range(20)))
+    ok = [b for s, b in results if s == 200]
+    refused = [b for s, b in results if s == 429]
+    assert len(ok) + len(refused) == 20, [s for s, _ in results]
+    assert refused and all("rate_limit_exceeded" in b and "tpd" in b for b in refused), refused[:1]
+    assert len(ok) >= 10, len(ok)  # the worst case of each (49 tokens) fits twelve times
+    tokens, _ = poll(lambda: spend(db, t), lambda s: s[0] > 0, 20)
+    time.sleep(1)
+    tokens, _ = spend(db, t)
+    assert 0 < tokens <= 600, tokens
+
+
+@pytest.fixture(scope="module")
+def priced(pg_url, brokers, log_dir, state_dir):
+    prices = os.path.join(state_dir, "mock-prices.json")
+    with open(prices, "w") as f:  # a tenth of a cent a token
+        f.write('{"models": {"mock": {"input": 1000, "output": 1000, "context": 1000000}}}')
+    s = own_stack(pg_url, brokers, log_dir, "priced", worker_settings={"pricing.file": prices})
+    yield s
+    stop_stack(s)
+
+
+def test_a_cost_budget_holds_under_concurrent_streams(pg_url, priced, db):
+    t, key = limited_tenant(pg_url, '{"usd_per_day": 0.3}')
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(lambda _: stream_chat(priced.url, key, 40), range(10)))
+    codes = [s for s, _ in results]
+    refused = [b for s, b in results if s == 429]
+    assert codes.count(200) >= 5 and refused, codes
+    assert all("insufficient_quota" in b for b in refused), refused[:1]
+    _, usd = poll(lambda: spend(db, t), lambda s: s[1] > 0, 20)
+    time.sleep(1)
+    _, usd = spend(db, t)
+    assert 0 < usd <= 0.3 + 1e-9, usd
+    # over the budget an async job is refused when it reaches a worker
+    while True:
+        r = submit_job(priced.url, key, 40)
+        assert r.status_code == 202, r.text
+        job = poll(lambda: requests.get(f"{priced.url}/v1/jobs/{r.json()['id']}",
+                                        headers={"Authorization": f"Bearer {key}"}, timeout=5).json(),
+                   lambda j: j["status"] in ("succeeded", "failed"), 20)
+        if job["status"] == "failed":
+            assert job["error"]["code"] == "insufficient_quota", job
+            break
+    assert spend(db, t)[1] <= 0.3 + 1e-9

@@ -64,7 +64,8 @@ static void build_request_full(any_record_t *a)
                            .user = "end-user-7",
                            .extra_json = "{\"tools\":[]}",
                            .attempt = INT32_MAX,
-                           .weight = 1000};
+                           .weight = 1000,
+                           .limits = "{\"tier\":\"free\",\"tenant\":{\"rpm\":60}}"};
 
     a->req = r;
 }
@@ -802,7 +803,8 @@ static void write_request_blocks(wbuf_t *w, uint64_t fp, int64_t first_count, in
     w_zeros(w, 1);
     w_zeros(w, 2); /* user, extra_json */
     w_long(w, attempt);
-    w_long(w, 9); /* weight */
+    w_long(w, 9);  /* weight */
+    w_zeros(w, 1); /* limits */
 }
 
 static void test_blocks_and_limits(lq_codec_t *c)
@@ -1007,17 +1009,17 @@ static void test_table_defaults(void)
     }
 }
 
-/* A ChatRequest written before `weight` existed (the golden file of that version): a codec
- * reads it as it is (schemas/history/), weight 1, every other field as the current golden
- * record has it. */
-static void test_history(lq_codec_t *c, const char *data_dir)
+/* ChatRequests of earlier versions (golden files of those versions): a codec reads each as it
+ * is (schemas/history/): version 1 without weight (1), version 2 without limits (none),
+ * every other field as the current golden record has it. */
+static void test_history_version(lq_codec_t *c, const char *data_dir, int version)
 {
     char path[4096], err[256];
     size_t old_len = 0, cur_len = 0;
     char *old, *cur;
     lq_chat_request_t a, b;
 
-    snprintf(path, sizeof(path), "%s/avro/history/chat_request.v1.full.bin", data_dir);
+    snprintf(path, sizeof(path), "%s/avro/history/chat_request.v%d.full.bin", data_dir, version);
     old = lq_test_read_file(path, &old_len);
     snprintf(path, sizeof(path), "%s/avro/chat_request.full.bin", data_dir);
     cur = lq_test_read_file(path, &cur_len);
@@ -1025,7 +1027,8 @@ static void test_history(lq_codec_t *c, const char *data_dir)
     if (old && cur) {
         CHECK_INT(lq_decode_chat_request(c, old, old_len, &a, err, sizeof(err)), LQ_OK);
         CHECK_INT(lq_decode_chat_request(c, cur, cur_len, &b, err, sizeof(err)), LQ_OK);
-        CHECK_INT(a.weight, 1);
+        CHECK_INT(a.weight, version == 1 ? 1 : b.weight);
+        CHECK(a.limits == NULL && b.limits != NULL);
         CHECK_STR(a.job_id, b.job_id);
         CHECK_STR(a.tenant_id, b.tenant_id);
         CHECK_STR(a.model, b.model);
@@ -1037,6 +1040,12 @@ static void test_history(lq_codec_t *c, const char *data_dir)
     }
     free(old);
     free(cur);
+}
+
+static void test_history(lq_codec_t *c, const char *data_dir)
+{
+    test_history_version(c, data_dir, 1);
+    test_history_version(c, data_dir, 2);
 }
 
 int main(int argc, char **argv)

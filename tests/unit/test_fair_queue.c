@@ -200,8 +200,43 @@ static void test_churn(void)
     worker_fairq_destroy(q);
 }
 
+/* A held tenant is skipped until its hold ends, the others are served meanwhile; an item put
+ * back at the head keeps its turn; a held tenant's items can still be removed. */
+static void test_hold(void)
+{
+    worker_fairq_t *q = worker_fairq_create(10, 100);
+    worker_fairq_entry_t *e;
+    item_t it[6];
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        it[i].tenant = i % 2;
+        it[i].seq = i;
+        CHECK_INT(worker_fairq_push(q, tenant_name(i % 2), 1, &it[i], NULL), LQ_OK);
+    }
+    CHECK(worker_fairq_pop(q) == &it[0]);
+    CHECK_INT(worker_fairq_push_front(q, tenant_name(0), &it[0], NULL), LQ_OK); /* not yet */
+    CHECK_INT(worker_fairq_hold(q, tenant_name(0), 1000), LQ_OK);
+    CHECK_INT(worker_fairq_release_due(q, 500), 1000);
+    CHECK(worker_fairq_pop(q) == &it[1]);
+    CHECK(worker_fairq_pop(q) == &it[3]);
+    CHECK(worker_fairq_pop(q) == NULL); /* tenant 0 waits */
+    CHECK_INT(worker_fairq_len(q), 2);
+    it[4].tenant = 0;
+    CHECK_INT(worker_fairq_push(q, tenant_name(0), 1, &it[4], &e), LQ_OK);
+    CHECK(worker_fairq_remove(q, e) == &it[4]); /* a cancellation while held */
+    CHECK(worker_fairq_pop(q) == NULL);
+    CHECK_INT(worker_fairq_release_due(q, 1000), -1);
+    CHECK(worker_fairq_pop(q) == &it[0]); /* its turn kept, then its FIFO */
+    CHECK(worker_fairq_pop(q) == &it[2]);
+    CHECK(worker_fairq_pop(q) == NULL);
+    CHECK_INT(worker_fairq_held(q), 0);
+    worker_fairq_destroy(q);
+}
+
 int main(void)
 {
+    test_hold();
     test_equal_shares_fifo();
     test_weights();
     test_late_joiner();

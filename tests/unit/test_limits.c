@@ -89,9 +89,26 @@ static void test_names_and_json(void)
     json_decref(j);
 }
 
+/* The format lq_limits_parse reads back to the same struct; nothing limited is "". */
+static void test_format_round_trip(void)
+{
+    lq_limits_t a, b;
+    char text[1024], err[256];
+
+    CHECK_INT(lq_limits_parse(RESOLVED, &a, err, sizeof(err)), LQ_OK);
+    CHECK(lq_limits_format(&a, text, sizeof(text)) > 0);
+    CHECK_INT(lq_limits_parse(text, &b, err, sizeof(err)), LQ_OK);
+    CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+    CHECK_INT(lq_limits_format(&a, text, 40), -1); /* does not fit */
+    lq_limits_unlimited(&a);
+    CHECK_INT(lq_limits_format(&a, text, sizeof(text)), 0);
+    CHECK_STR(text, "");
+}
+
 int main(void)
 {
     test_parse();
+    test_format_round_trip();
     test_refusals();
     test_names_and_json();
     TEST_DONE();
