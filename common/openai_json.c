@@ -55,6 +55,15 @@ static void write_usage(lq_jsonw_t *w, int32_t prompt, int32_t completion)
     lq_jsonw_obj_close(w);
 }
 
+void lq_openai_write_message(lq_jsonw_t *w, const lq_choice_t *ch)
+{
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "role", ch->role ? ch->role : "assistant");
+    lq_jsonw_kstr(w, "content", ch->content);
+    write_members(w, ch->extra_json, message_keys, 0);
+    lq_jsonw_obj_close(w);
+}
+
 void lq_openai_write_completion(lq_jsonw_t *w, const lq_chat_response_t *r)
 {
     char id[64];
@@ -73,11 +82,7 @@ void lq_openai_write_completion(lq_jsonw_t *w, const lq_chat_response_t *r)
         lq_jsonw_obj_open(w);
         lq_jsonw_kint(w, "index", ch->index);
         lq_jsonw_key(w, "message");
-        lq_jsonw_obj_open(w);
-        lq_jsonw_kstr(w, "role", ch->role ? ch->role : "assistant");
-        lq_jsonw_kstr(w, "content", ch->content);
-        write_members(w, ch->extra_json, message_keys, 0);
-        lq_jsonw_obj_close(w);
+        lq_openai_write_message(w, ch);
         lq_jsonw_key(w, "logprobs");
         lq_jsonw_null(w);
         lq_jsonw_kstr(w, "finish_reason", ch->finish_reason);

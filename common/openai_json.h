@@ -11,6 +11,9 @@
 
 /** {"id":"chatcmpl-<job>","object":"chat.completion",...} as the next value of w. */
 void lq_openai_write_completion(lq_jsonw_t *w, const lq_chat_response_t *r);
+/** One choice as a chat message object: role, content, and the provider's message fields
+ * (tool_calls, refusal, ...). */
+void lq_openai_write_message(lq_jsonw_t *w, const lq_choice_t *ch);
 
 /** One chunk of a streamed answer (OpenAI's chat.completion.chunk). */
 typedef struct lq_openai_chunk {

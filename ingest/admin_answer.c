@@ -22,6 +22,7 @@ static const struct db_refusal {
     {"LQP01", 400, "invalid_request_error", "invalid_value", NULL, 1},
     {"LQ404", 404, "invalid_request_error", "not_found", NULL, 0},
     {"LQ409", 409, "invalid_request_error", "conflict", NULL, 0},
+    {"LQB09", 409, "invalid_request_error", "conversation_busy", NULL, 0},
     {"LQ400", 400, "invalid_request_error", "invalid_value", NULL, 0},
     {"LQ403", 403, "permission_denied", "insufficient_role", NULL, 0},
     {"23505", 409, "invalid_request_error", "conflict", "It exists already.", 0},

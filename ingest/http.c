@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "ingest/authenticate.h"
+#include "ingest/conversation_turn.h"
 #include "ingest/limit_step.h"
 #include "ingest/request_ctx.h"
 #include "ingest/routes.h"
@@ -342,6 +343,7 @@ void ingest_http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
         return;
     ingest_sse_out_closed(c, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     ingest_limit_release(c);
+    ingest_conversation_release(c);
     count(h, c);
     lq_metric_add(h->node->m_inflight, -1);
     *con_cls = NULL;

@@ -101,6 +101,7 @@ static void async_delivered(ingest_node_t *n, req_ctx_t *c, const rd_kafka_messa
         set_enqueue_failed(c, err, m->len, "The request could not be queued; retry later.");
     } else {
         lq_metric_add(n->m_enqueued, 1);
+        c->conv_queued = 1;
         ingest_recent_jobs_add(n->recent, c->job_id, c->id.tenant_id, c->model, c->created_ms);
         snprintf(c->location, sizeof(c->location), "/v1/jobs/%s", c->job_id);
         ingest_ctx_set_json(c, 202, ingest_job_queued(c->job_id, c->model, c->created_ms));
@@ -116,6 +117,7 @@ static void waiting_delivered(ingest_node_t *n, req_ctx_t *c, const rd_kafka_mes
 
     if (!err) {
         lq_metric_add(n->m_enqueued, 1);
+        c->conv_queued = 1;
         return;
     }
     lq_metric_add(n->m_enqueue_failed, 1);

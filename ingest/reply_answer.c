@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "common/openai_json.h"
+#include "ingest/conversation_turn.h"
 #include "ingest/request_ctx.h"
 #include "ingest/sse_out.h"
 
@@ -34,9 +35,10 @@ void ingest_reply_answer(void *waiter, const lq_chat_response_t *resp)
 
     if (c->mode != LQ_MODE_STREAM) {
         set_result(c, resp);
-        ingest_ctx_resume(c);
+        ingest_conversation_end(c, resp, 1); /* a turn is stored before it is answered */
         return;
     }
+    ingest_conversation_end(c, resp, 0);
     if (!ingest_sse_out_finish(c, resp,
                                resp->status == LQ_STATUS_SUCCEEDED ? NULL
                                : resp->has_error                   ? &resp->error

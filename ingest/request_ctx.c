@@ -32,6 +32,7 @@ void ingest_ctx_unref(req_ctx_t *c)
     free(c->sse.buf);
     free(c->body);
     free(c->resp);
+    free(c->conv_begun);
     free(c);
 }
 

@@ -44,6 +44,14 @@ typedef enum ingest_limit_state {
     INGEST_LIMIT_RELEASED /* admitted, and its slots are back */
 } ingest_limit_state_t;
 
+/* A request that is a conversation's turn (conversation_turn.h). */
+typedef enum ingest_conv_state {
+    INGEST_CONV_NONE = 0,
+    INGEST_CONV_BEGINNING, /* the database begins the turn */
+    INGEST_CONV_BEGUN,     /* the turn is the conversation's: its end must come */
+    INGEST_CONV_ENDED      /* ended (or left to the sink, which ends it with the job) */
+} ingest_conv_state_t;
+
 /* What a step did with the request. */
 typedef enum ingest_step {
     INGEST_STEP_NEXT = 0, /* go on with the next step */
@@ -92,6 +100,11 @@ typedef struct req_ctx {
     ingest_limit_state_t limit_state;
     atomic_int limit_handoff; /* 1: the handler suspended; 2: the limiter decided */
     lq_limit_verdict_t limit;
+    ingest_conv_state_t conv_state;
+    char conv_job[LQ_UUID_STR_LEN + 1]; /* the turn's job id, chosen when it begins */
+    char *conv_begun;                   /* the database's answer: conversation and history */
+    int conv_queued;                    /* Kafka has the turn's request */
+    int turn_rewritten, turn_async;     /* POST /v1/conversations/{id}/messages */
     char job_id[LQ_UUID_STR_LEN + 1];
     char model[128];
     int64_t created_ms;

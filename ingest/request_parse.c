@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,7 +150,7 @@ static lq_err_t message_extra(json_t *msg, lq_message_t *m)
     return m->extra_json ? LQ_OK : LQ_ERR_NOMEM;
 }
 
-static lq_err_t parse_message(json_t *msg, size_t mi, lq_message_t *m, ingest_parse_error_t *perr)
+lq_err_t ingest_parse_message(json_t *msg, size_t mi, lq_message_t *m, ingest_parse_error_t *perr)
 {
     char param[64];
     lq_err_t err;
@@ -204,8 +205,30 @@ typedef struct parse_state {
     int keep_completion_key; /* the client said max_completion_tokens: it travels on too */
 } parse_state_t;
 
+/* "conversation": the id of a server-side conversation this request is a turn of. */
+static lq_err_t check_conversation(parse_state_t *st, json_t *v)
+{
+    const char *s = json_string_value(v);
+    size_t i;
+
+    if (!v || json_is_null(v))
+        return LQ_OK;
+    if (!s || strlen(s) != 36)
+        return fail(st->perr, "conversation", "invalid_value",
+                    "conversation must be the id of a conversation");
+    for (i = 0; i < 36; i++)
+        if (!(i == 8 || i == 13 || i == 18 || i == 23 ? s[i] == '-'
+                                                      : isxdigit((unsigned char)s[i])))
+            return fail(st->perr, "conversation", "invalid_value",
+                        "conversation must be the id of a conversation");
+    st->out->conversation_id = strdup(s);
+    return st->out->conversation_id ? LQ_OK : LQ_ERR_NOMEM;
+}
+
 static lq_err_t check_model(parse_state_t *st, json_t *v)
 {
+    if (!v && st->out->conversation_id)
+        return LQ_OK; /* the conversation's model (conversation_turn.c) */
     if (!json_is_string(v) || !json_string_length(v))
         return fail(st->perr, "model", "missing_required_parameter",
                     "you must provide a model parameter");
@@ -234,7 +257,7 @@ static lq_err_t check_messages(parse_state_t *st, json_t *v)
         return LQ_ERR_NOMEM;
     for (i = 0; i < n; i++) {
         st->out->n_messages = i + 1;
-        err = parse_message(json_array_get(v, i), i, &st->out->messages[i], st->perr);
+        err = ingest_parse_message(json_array_get(v, i), i, &st->out->messages[i], st->perr);
         if (err)
             return err;
     }
@@ -379,6 +402,7 @@ static const struct modelled_field {
     const char *name;
     lq_err_t (*check)(parse_state_t *st, json_t *v); /* NULL: checked with another */
 } modelled[] = {
+    {"conversation", check_conversation},
     {"model", check_model},
     {"messages", check_messages},
     {"max_completion_tokens", check_max_tokens},

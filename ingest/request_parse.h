@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "common/err.h"
 #include "schemas/records.h"
 
@@ -31,5 +33,9 @@ typedef struct ingest_parse_error {
  * holds nothing and *perr says why. */
 lq_err_t ingest_parse_chat(const char *body, size_t len, const ingest_limits_t *lim,
                            lq_chat_request_t *out, int *stream, ingest_parse_error_t *perr);
+
+/** One message object (OpenAI's shape) into *m, index mi naming it in errors. On error *m
+ * may hold parts: the caller clears it. */
+lq_err_t ingest_parse_message(json_t *msg, size_t mi, lq_message_t *m, ingest_parse_error_t *perr);
 
 #endif

@@ -1,6 +1,8 @@
 #include "ingest/routes.h"
 
 #include "ingest/admin_run.h"
+#include "ingest/conversation_turn.h"
+#include "ingest/conversations.h"
 #include "ingest/jobs_poll.h"
 #include "ingest/limits_get.h"
 #include "ingest/ops_endpoints.h"
@@ -14,6 +16,41 @@ const ingest_route_t ingest_routes[] = {
      "/v1/chat/completions"},
     {{"POST", "/v1/jobs"}, INGEST_SCOPE_JOBS, ROLE_DEVELOPER, ingest_submit_job, "/v1/jobs"},
     {{"GET", "/v1/jobs/{id}"}, INGEST_SCOPE_JOBS, ROLE_VIEWER, ingest_jobs_poll, "/v1/jobs/{id}"},
+    {{"GET", "/v1/conversations"},
+     INGEST_SCOPE_CHAT,
+     ROLE_VIEWER,
+     ingest_conversations_list,
+     "/v1/conversations"},
+    {{"POST", "/v1/conversations"},
+     INGEST_SCOPE_CHAT,
+     ROLE_DEVELOPER,
+     ingest_conversations_create,
+     "/v1/conversations"},
+    {{"GET", "/v1/conversations/{id}"},
+     INGEST_SCOPE_CHAT,
+     ROLE_VIEWER,
+     ingest_conversation_get,
+     "/v1/conversations/{id}"},
+    {{"PATCH", "/v1/conversations/{id}"},
+     INGEST_SCOPE_CHAT,
+     ROLE_DEVELOPER,
+     ingest_conversation_update,
+     "/v1/conversations/{id}"},
+    {{"DELETE", "/v1/conversations/{id}"},
+     INGEST_SCOPE_CHAT,
+     ROLE_DEVELOPER,
+     ingest_conversation_delete,
+     "/v1/conversations/{id}"},
+    {{"GET", "/v1/conversations/{id}/messages"},
+     INGEST_SCOPE_CHAT,
+     ROLE_VIEWER,
+     ingest_conversation_messages,
+     "/v1/conversations/{id}/messages"},
+    {{"POST", "/v1/conversations/{id}/messages"},
+     INGEST_SCOPE_CHAT,
+     ROLE_DEVELOPER,
+     ingest_conversation_turn,
+     "/v1/conversations/{id}/messages"},
     /* any valid key reads its own limits, whatever its role and scopes */
     {{"GET", "/v1/limits"}, INGEST_SCOPE_ANY, ROLE_VIEWER, ingest_limits_get, "/v1/limits"},
     /* the admin API's own table (admin_routes.c) answers for its paths and methods */

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "ingest/conversation_turn.h"
 #include "ingest/limit_step.h"
 #include "ingest/policy.h"
 #include "ingest/produce.h"
@@ -87,7 +88,10 @@ static int policy_passes(req_ctx_t *c, lq_chat_request_t *req)
 static int name_job(req_ctx_t *c, int chat, int stream, const char *model)
 {
     c->created_ms = lq_wall_ms();
-    lq_uuid7(c->job_id, c->created_ms);
+    if (c->conv_job[0]) /* a conversation's turn: its job id was chosen when it began */
+        snprintf(c->job_id, sizeof(c->job_id), "%s", c->conv_job);
+    else
+        lq_uuid7(c->job_id, c->created_ms);
     snprintf(c->model, sizeof(c->model), "%s", model);
     snprintf(c->sse.model, sizeof(c->sse.model), "%s", model);
     c->mode = !chat ? LQ_MODE_ASYNC : stream ? LQ_MODE_STREAM : LQ_MODE_SYNC;
@@ -127,6 +131,7 @@ static ingest_step_t submit(req_ctx_t *c, int chat)
     size_t len = 0;
     int stream = 0;
     char errstr[256] = "";
+    ingest_step_t step;
 
     if (!codec) {
         ingest_ctx_set_internal_error(c);
@@ -138,12 +143,12 @@ static ingest_step_t submit(req_ctx_t *c, int chat)
         lq_chat_request_clear(&req);
         return INGEST_STEP_ANSWER;
     }
-    if (chat) { /* async jobs are paced by the worker instead */
-        ingest_step_t step = ingest_limit_admit(c);
-        if (step != INGEST_STEP_NEXT) {
-            lq_chat_request_clear(&req);
-            return step;
-        }
+    step = chat ? ingest_limit_admit(c) : INGEST_STEP_NEXT; /* async: the worker paces */
+    if (step == INGEST_STEP_NEXT)
+        step = ingest_conversation_prepare(c, &req, !chat);
+    if (step != INGEST_STEP_NEXT) {
+        lq_chat_request_clear(&req);
+        return step;
     }
     if (name_job(c, chat, stream, req.model) && address_record(c, &req) &&
         lq_encode_chat_request(codec, &req, &buf, &len, errstr, sizeof(errstr)) == LQ_OK) {

@@ -113,6 +113,7 @@ static const lq_field_t chat_request_fields[] = {
     INT_DEF(attempt, 0),
     INT_DEF(weight, 1),
     OPT_STR(limits),
+    OPT_STR(conversation_id),
 };
 static const lq_record_desc_t chat_request_desc = TABLE("ChatRequest", chat_request_fields);
 #undef REC
@@ -160,6 +161,7 @@ static const lq_field_t chat_response_fields[] = {
     OPT_STR(worker_id),
     INT_DEF(replay, 0),
     OPT_STR(extra_json),
+    OPT_STR(conversation_id),
 };
 static const lq_record_desc_t chat_response_desc = TABLE("ChatResponse", chat_response_fields);
 #undef REC
@@ -179,6 +181,7 @@ static const lq_field_t usage_event_fields[] = {
     OPT_DOUBLE(cost_usd, has_cost),
     INT(latency_ms),
     LONG(ts_ms),
+    OPT_STR(conversation_id),
 };
 static const lq_record_desc_t usage_event_desc = TABLE("UsageEvent", usage_event_fields);
 #undef REC
@@ -198,12 +201,19 @@ static const lq_field_t span_item = ITEM_OF(&span_desc);
 
 #define REC lq_trace_event_t
 static const lq_field_t trace_event_fields[] = {
-    STR(trace_id),  WHO_ROWS,
-    STR(model),     STR(provider),
-    STATUS(status), STR(route),
-    STR(worker_id), LONG(created_at_ms),
-    INT(queue_ms),  INT(provider_ms),
-    INT(total_ms),  ARRAY(spans, n_spans, &span_item, LQ_FIELD_DEFAULT),
+    STR(trace_id),
+    WHO_ROWS,
+    STR(model),
+    STR(provider),
+    STATUS(status),
+    STR(route),
+    STR(worker_id),
+    LONG(created_at_ms),
+    INT(queue_ms),
+    INT(provider_ms),
+    INT(total_ms),
+    ARRAY(spans, n_spans, &span_item, LQ_FIELD_DEFAULT),
+    OPT_STR(conversation_id),
 };
 static const lq_record_desc_t trace_event_desc = TABLE("TraceEvent", trace_event_fields);
 #undef REC

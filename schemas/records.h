@@ -55,8 +55,9 @@ typedef struct lq_chat_request {
     char *user;       /* optional */
     char *extra_json; /* optional */
     int32_t attempt;
-    int32_t weight; /* fair-queue weight, 1..1000 (default 1; workers clamp other values) */
-    char *limits;   /* optional: resolved limits JSON (lq_limits_parse) */
+    int32_t weight;        /* fair-queue weight, 1..1000 (default 1; workers clamp other values) */
+    char *limits;          /* optional: resolved limits JSON (lq_limits_parse) */
+    char *conversation_id; /* optional: the conversation this job is a turn of */
 } lq_chat_request_t;
 
 typedef struct lq_choice {
@@ -97,6 +98,7 @@ typedef struct lq_chat_response {
     char *worker_id;  /* optional */
     int32_t replay;   /* 0 for the first run, n for the n-th replay from the dead-letter topic */
     char *extra_json; /* optional: top-level provider fields (citations, ...) */
+    char *conversation_id; /* optional */
 } lq_chat_response_t;
 
 typedef struct lq_chat_chunk {
@@ -132,6 +134,7 @@ typedef struct lq_usage_event {
     double cost_usd;
     int32_t latency_ms;
     int64_t ts_ms;
+    char *conversation_id; /* optional */
 } lq_usage_event_t;
 
 typedef struct lq_span {
@@ -161,6 +164,7 @@ typedef struct lq_trace_event {
     int32_t total_ms;
     lq_span_t *spans;
     size_t n_spans;
+    char *conversation_id; /* optional */
 } lq_trace_event_t;
 
 void lq_chat_request_clear(lq_chat_request_t *r);

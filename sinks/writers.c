@@ -14,15 +14,18 @@
 
 static const char *const JOBS_SQL =
     "INSERT INTO jobs AS j (id, tenant_id, project_id, api_key_id, model, mode, status,"
-    " status_rank, provider, created_at, started_at, finished_at, result, error)"
+    " status_rank, provider, created_at, started_at, finished_at, result, error, conversation_id)"
     " SELECT DISTINCT ON (x.id) x.id, x.tenant_id, x.project_id, x.api_key_id, x.model, x.mode,"
     " x.status, x.status_rank, x.provider, to_timestamp(x.created_ms / 1000.0),"
-    " to_timestamp(x.started_ms / 1000.0), to_timestamp(x.finished_ms / 1000.0), x.result, x.error"
+    " to_timestamp(x.started_ms / 1000.0), to_timestamp(x.finished_ms / 1000.0), x.result, x.error,"
+    " x.conversation_id"
     " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, tenant_id text, project_id text,"
     " api_key_id uuid, model text, mode text, status text, status_rank smallint, provider text,"
-    " created_ms bigint, started_ms bigint, finished_ms bigint, result jsonb, error jsonb)"
+    " created_ms bigint, started_ms bigint, finished_ms bigint, result jsonb, error jsonb,"
+    " conversation_id uuid)"
     " ORDER BY x.id, x.status_rank DESC"
     " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, status_rank = EXCLUDED.status_rank,"
+    " conversation_id = coalesce(j.conversation_id, EXCLUDED.conversation_id),"
     " provider = coalesce(EXCLUDED.provider, j.provider),"
     " started_at = coalesce(j.started_at, EXCLUDED.started_at),"
     " finished_at = coalesce(EXCLUDED.finished_at, j.finished_at),"
@@ -35,18 +38,25 @@ static const char *const JOBS_SQL =
 static const char *const USAGE_SQL =
     "WITH ins AS (INSERT INTO usage_events (event_id, job_id, tenant_id, project_id, api_key_id,"
     " user_id, model, provider, provider_model, status, prompt_tokens, completion_tokens,"
-    " cost_usd, latency_ms, ts)"
+    " cost_usd, latency_ms, ts, conversation_id)"
     " SELECT DISTINCT ON (x.event_id) x.event_id, x.job_id, x.tenant_id, x.project_id,"
     " x.api_key_id, x.user_id, x.model, x.provider, x.provider_model, x.status, x.prompt_tokens,"
-    " x.completion_tokens, x.cost_usd, x.latency_ms, to_timestamp(x.ts_ms / 1000.0)"
+    " x.completion_tokens, x.cost_usd, x.latency_ms, to_timestamp(x.ts_ms / 1000.0),"
+    " x.conversation_id"
     " FROM jsonb_to_recordset($1::jsonb) AS x(event_id uuid, job_id uuid, tenant_id text,"
     " project_id text, api_key_id uuid, user_id text, model text, provider text, provider_model "
     "text,"
     " status text, prompt_tokens int, completion_tokens int, cost_usd numeric, latency_ms int,"
-    " ts_ms bigint)"
+    " ts_ms bigint, conversation_id uuid)"
     " ON CONFLICT (event_id) DO NOTHING"
     " RETURNING ts, tenant_id, project_id, model, provider, status, prompt_tokens,"
-    " completion_tokens, cost_usd)"
+    " completion_tokens, cost_usd, conversation_id),"
+    /* a conversation's totals: once per usage event, as the rollup */
+    " conv AS (UPDATE conversations c SET prompt_tokens = c.prompt_tokens + u.p,"
+    " completion_tokens = c.completion_tokens + u.q, cost_usd = c.cost_usd + u.cost"
+    " FROM (SELECT conversation_id AS id, sum(prompt_tokens) AS p, sum(completion_tokens) AS q,"
+    " sum(coalesce(cost_usd, 0)) AS cost FROM ins WHERE conversation_id IS NOT NULL"
+    " GROUP BY 1 ORDER BY 1) u WHERE c.id = u.id)"
     " INSERT INTO usage_daily AS d (day, tenant_id, project_id, model, provider, requests, failed,"
     " prompt_tokens, completion_tokens, cost_usd)"
     " SELECT (ts AT TIME ZONE 'UTC')::date, tenant_id, coalesce(project_id, ''), model, provider,"
@@ -62,15 +72,20 @@ static const char *const USAGE_SQL =
 
 static const char *const TRACES_SQL =
     "INSERT INTO traces (trace_id, job_id, tenant_id, project_id, api_key_id, user_id, model,"
-    " provider, status, route, worker_id, created_at, queue_ms, provider_ms, total_ms, spans)"
+    " provider, status, route, worker_id, created_at, queue_ms, provider_ms, total_ms, spans,"
+    " conversation_id)"
     " SELECT x.trace_id, x.job_id, x.tenant_id, x.project_id, x.api_key_id, x.user_id, x.model,"
     " x.provider, x.status, x.route, x.worker_id, to_timestamp(x.created_ms / 1000.0), x.queue_ms,"
-    " x.provider_ms, x.total_ms, x.spans"
+    " x.provider_ms, x.total_ms, x.spans, x.conversation_id"
     " FROM jsonb_to_recordset($1::jsonb) AS x(trace_id uuid, job_id uuid, tenant_id text,"
     " project_id text, api_key_id uuid, user_id text, model text, provider text, status text, "
     "route text, worker_id text,"
-    " created_ms bigint, queue_ms int, provider_ms int, total_ms int, spans jsonb)"
+    " created_ms bigint, queue_ms int, provider_ms int, total_ms int, spans jsonb,"
+    " conversation_id uuid)"
     " ON CONFLICT (trace_id) DO NOTHING";
+
+/* Turns of conversations whose job ended: stored with their reply, or undone (exactly once). */
+static const char *const TURNS_SQL = "SELECT conversation_turns_end($1::jsonb)";
 
 static const char *const DEAD_SQL =
     "INSERT INTO dead_letters (topic, partition, \"offset\", error, payload)"
@@ -85,7 +100,8 @@ static void open_all(sink_batch_t *b)
     lq_jsonw_arr_open(&b->usage);
     lq_jsonw_arr_open(&b->traces);
     lq_jsonw_arr_open(&b->dead_letters);
-    b->n_jobs = b->n_usage = b->n_traces = b->n_dead = 0;
+    lq_jsonw_arr_open(&b->turns);
+    b->n_jobs = b->n_usage = b->n_traces = b->n_dead = b->n_turns = 0;
 }
 
 lq_err_t sink_batch_init(sink_batch_t *b)
@@ -94,6 +110,7 @@ lq_err_t sink_batch_init(sink_batch_t *b)
     lq_jsonw_init(&b->usage);
     lq_jsonw_init(&b->traces);
     lq_jsonw_init(&b->dead_letters);
+    lq_jsonw_init(&b->turns);
     open_all(b);
     return LQ_OK;
 }
@@ -104,6 +121,7 @@ void sink_batch_reset(sink_batch_t *b)
     lq_jsonw_reset(&b->usage);
     lq_jsonw_reset(&b->traces);
     lq_jsonw_reset(&b->dead_letters);
+    lq_jsonw_reset(&b->turns);
     open_all(b);
 }
 
@@ -113,6 +131,7 @@ void sink_batch_clear(sink_batch_t *b)
     lq_jsonw_free(&b->usage);
     lq_jsonw_free(&b->traces);
     lq_jsonw_free(&b->dead_letters);
+    lq_jsonw_free(&b->turns);
 }
 
 size_t sink_batch_rows(const sink_batch_t *b)
@@ -210,9 +229,28 @@ void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t le
     row_open(w, topic, partition, offset);
     write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode,
                    LQ_STATUS_QUEUED, r.attempt, r.created_at_ms);
+    lq_jsonw_kstr(w, "conversation_id", r.conversation_id);
     lq_jsonw_obj_close(w);
     b->n_jobs++;
     lq_chat_request_clear(&r);
+}
+
+/* A conversation's turn ended with r: its reply, or its failure. */
+static void add_turn_end(sink_batch_t *b, const lq_chat_response_t *r)
+{
+    lq_jsonw_t *w = &b->turns;
+    int ok = r->status == LQ_STATUS_SUCCEEDED && r->n_choices > 0;
+
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "job", r->job_id);
+    lq_jsonw_key(w, "ok");
+    lq_jsonw_bool(w, ok);
+    if (ok) {
+        lq_jsonw_key(w, "reply");
+        lq_openai_write_message(w, &r->choices[0]);
+    }
+    lq_jsonw_obj_close(w);
+    b->n_turns++;
 }
 
 void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
@@ -230,6 +268,7 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
     write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode, r.status,
                    r.replay, r.created_at_ms);
     lq_jsonw_kstr(w, "provider", r.provider);
+    lq_jsonw_kstr(w, "conversation_id", r.conversation_id);
     lq_jsonw_kint_or_null(w, "started_ms", r.started_at_ms);
     lq_jsonw_kint_or_null(w, "finished_ms", r.finished_at_ms);
     if (r.status == LQ_STATUS_SUCCEEDED) {
@@ -242,6 +281,8 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
     }
     lq_jsonw_obj_close(w);
     b->n_jobs++;
+    if (r.conversation_id && r.status >= LQ_STATUS_SUCCEEDED)
+        add_turn_end(b, &r);
     lq_chat_response_clear(&r);
 }
 
@@ -273,6 +314,7 @@ void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
         lq_jsonw_null(w);
     lq_jsonw_kint(w, "latency_ms", u.latency_ms);
     lq_jsonw_kint(w, "ts_ms", u.ts_ms);
+    lq_jsonw_kstr(w, "conversation_id", u.conversation_id);
     lq_jsonw_obj_close(w);
     b->n_usage++;
     lq_usage_event_clear(&u);
@@ -318,6 +360,7 @@ void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
         lq_jsonw_obj_close(w);
     }
     lq_jsonw_arr_close(w);
+    lq_jsonw_kstr(w, "conversation_id", t.conversation_id);
     lq_jsonw_obj_close(w);
     b->n_traces++;
     lq_trace_event_clear(&t);
@@ -448,7 +491,8 @@ static lq_err_t write_batch_once(PGconn *conn, const sink_batch_t *b, int carefu
         (err = write_table(conn, TRACES_SQL, &b->traces, b->n_traces, careful, errstr,
                            errstr_size)) ||
         (err = write_table(conn, DEAD_SQL, &b->dead_letters, b->n_dead, careful, errstr,
-                           errstr_size))) {
+                           errstr_size)) ||
+        (err = write_table(conn, TURNS_SQL, &b->turns, b->n_turns, careful, errstr, errstr_size))) {
         lq_pg_exec(conn, "ROLLBACK", ignore, sizeof(ignore));
         return err;
     }

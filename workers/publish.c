@@ -45,6 +45,7 @@ static void response_init(worker_t *w, const job_t *j, lq_job_status_t status,
     r->attempts = j->attempts;
     r->worker_id = w->id;
     r->replay = j->req.attempt;
+    r->conversation_id = j->req.conversation_id;
 }
 
 void publish_status(worker_t *w, job_t *j, lq_job_status_t status)
@@ -377,6 +378,7 @@ static void publish_usage(worker_t *w, job_t *j, lq_codec_t *codec, int64_t now)
                        u.has_cost ? (int64_t)ceil(u.cost_usd * LQ_MICRO_USD) : 0);
     u.latency_ms = (int32_t)(j->provider_us / 1000);
     u.ts_ms = now;
+    u.conversation_id = j->req.conversation_id;
     if (!lq_encode_usage_event(codec, &u, &buf, &len, errstr, sizeof(errstr)))
         produce(w, j, w->topics->usage, j->req.tenant_id, buf, len);
     else
@@ -498,6 +500,7 @@ static void publish_trace(worker_t *w, job_t *j, lq_codec_t *codec, const char *
     e.status = job_status(j);
     e.route = j->route;
     e.worker_id = w->id;
+    e.conversation_id = j->req.conversation_id;
     e.created_at_ms = j->req.created_at_ms;
     e.queue_ms = t.spans[0].duration_ms;
     e.provider_ms = (int32_t)(j->provider_us / 1000);

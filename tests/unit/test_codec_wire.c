@@ -65,7 +65,8 @@ static void build_request_full(any_record_t *a)
                            .extra_json = "{\"tools\":[]}",
                            .attempt = INT32_MAX,
                            .weight = 1000,
-                           .limits = "{\"tier\":\"free\",\"tenant\":{\"rpm\":60}}"};
+                           .limits = "{\"tier\":\"free\",\"tenant\":{\"rpm\":60}}",
+                           .conversation_id = "0190a1b2-0000-7000-8000-00000000c0c0"};
 
     a->req = r;
 }
@@ -125,7 +126,8 @@ static void build_response_full(any_record_t *a)
                             .attempts = 3,
                             .worker_id = "w1",
                             .replay = 2,
-                            .extra_json = "{\"citations\":[\"https://example.org\"]}"};
+                            .extra_json = "{\"citations\":[\"https://example.org\"]}",
+                            .conversation_id = "0190a1b2-0000-7000-8000-00000000c0c0"};
 
     a->resp = r;
 }
@@ -156,7 +158,8 @@ static void build_usage_full(any_record_t *a)
                           .has_cost = 1,
                           .cost_usd = 0.00012345,
                           .latency_ms = 30,
-                          .ts_ms = 1732200000123};
+                          .ts_ms = 1732200000123,
+                          .conversation_id = "0190a1b2-0000-7000-8000-00000000c0c0"};
 
     a->usage = u;
 }
@@ -191,7 +194,8 @@ static void build_trace_full(any_record_t *a)
                           .provider_ms = 2,
                           .total_ms = 3,
                           .spans = spans,
-                          .n_spans = 3};
+                          .n_spans = 3,
+                          .conversation_id = "0190a1b2-0000-7000-8000-00000000c0c0"};
 
     a->trace = t;
 }
@@ -804,7 +808,7 @@ static void write_request_blocks(wbuf_t *w, uint64_t fp, int64_t first_count, in
     w_zeros(w, 2); /* user, extra_json */
     w_long(w, attempt);
     w_long(w, 9);  /* weight */
-    w_zeros(w, 1); /* limits */
+    w_zeros(w, 2); /* limits, conversation_id */
 }
 
 static void test_blocks_and_limits(lq_codec_t *c)
@@ -1011,7 +1015,7 @@ static void test_table_defaults(void)
 
 /* ChatRequests of earlier versions (golden files of those versions): a codec reads each as it
  * is (schemas/history/): version 1 without weight (1), version 2 without limits (none),
- * every other field as the current golden record has it. */
+ * version 3 without a conversation, every other field as the current golden record has it. */
 static void test_history_version(lq_codec_t *c, const char *data_dir, int version)
 {
     char path[4096], err[256];
@@ -1028,7 +1032,8 @@ static void test_history_version(lq_codec_t *c, const char *data_dir, int versio
         CHECK_INT(lq_decode_chat_request(c, old, old_len, &a, err, sizeof(err)), LQ_OK);
         CHECK_INT(lq_decode_chat_request(c, cur, cur_len, &b, err, sizeof(err)), LQ_OK);
         CHECK_INT(a.weight, version == 1 ? 1 : b.weight);
-        CHECK(a.limits == NULL && b.limits != NULL);
+        CHECK((a.limits == NULL) == (version < 3) && b.limits != NULL);
+        CHECK(a.conversation_id == NULL && b.conversation_id != NULL);
         CHECK_STR(a.job_id, b.job_id);
         CHECK_STR(a.tenant_id, b.tenant_id);
         CHECK_STR(a.model, b.model);
@@ -1046,6 +1051,7 @@ static void test_history(lq_codec_t *c, const char *data_dir)
 {
     test_history_version(c, data_dir, 1);
     test_history_version(c, data_dir, 2);
+    test_history_version(c, data_dir, 3);
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,364 @@
+#include "ingest/conversation_turn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/jsonw.h"
+#include "common/log.h"
+#include "common/openai_json.h"
+#include "ingest/conversations.h"
+#include "ingest/request_parse.h"
+#include "ingest/submit.h"
+
+#define ASYNC_TURN_BUSY_MS 86400000 /* an async turn may wait in the queue: a day at most */
+
+/* ---------- POST /v1/conversations/{id}/messages ---------- */
+
+static int refuse_turn(req_ctx_t *c, const char *param, const char *code, const char *msg)
+{
+    ingest_ctx_set_error(c, 400, msg, "invalid_request_error", param, code);
+    return 0;
+}
+
+/* The turn's body as a chat request's: content → messages, async → the route, the
+ * conversation named. */
+static int rewrite_turn(req_ctx_t *c)
+{
+    json_error_t jerr;
+    json_t *o = c->len ? json_loadb(c->body, c->len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    json_t *content, *async;
+    char *text;
+    int ok = 0;
+
+    if (!json_is_object(o)) {
+        ok = refuse_turn(c, NULL, "invalid_json", "The request body must be a JSON object.");
+    } else if ((content = json_object_get(o, "content")) && json_object_get(o, "messages")) {
+        ok = refuse_turn(c, "content", "invalid_value", "Send content or messages, not both.");
+    } else if ((async = json_object_get(o, "async")) && !json_is_boolean(async)) {
+        ok = refuse_turn(c, "async", "invalid_type", "async must be a boolean");
+    } else {
+        c->turn_async = json_is_true(async);
+        if (content) {
+            json_object_set_new(o, "messages",
+                                json_pack("[{s:s,s:O}]", "role", "user", "content", content));
+            json_object_del(o, "content");
+        }
+        json_object_del(o, "async");
+        json_object_set_new(o, "conversation", json_string(ingest_path_param(&c->params, "id")));
+        if ((text = json_dumps(o, JSON_COMPACT)) != NULL) {
+            free(c->body);
+            c->body = text;
+            c->len = c->cap = strlen(text);
+            ok = 1;
+        } else {
+            ingest_ctx_set_internal_error(c);
+        }
+    }
+    json_decref(o);
+    return ok;
+}
+
+ingest_step_t ingest_conversation_turn(req_ctx_t *c)
+{
+    if (!c->turn_rewritten) {
+        c->turn_rewritten = 1;
+        if (!rewrite_turn(c))
+            return INGEST_STEP_ANSWER;
+    }
+    return c->turn_async ? ingest_submit_job(c) : ingest_submit_chat(c);
+}
+
+/* ---------- beginning a turn ---------- */
+
+static void begun(const PGresult *res, const char *errmsg, void *arg)
+{
+    req_ctx_t *c = arg;
+    int status = 500;
+    char *body;
+
+    if (res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+        (c->conv_begun = strdup(PQgetvalue(res, 0, 0))) != NULL) {
+        c->conv_state = INGEST_CONV_BEGUN;
+        c->phase = REQ_AUTH; /* the handler runs again, past this step */
+    } else {
+        c->conv_state = INGEST_CONV_ENDED; /* nothing begun */
+        c->admin.ok_status = 200;
+        body = ingest_admin_answer(&c->admin, res, errmsg, &status);
+        ingest_ctx_set_text(c, (unsigned)status, body, body ? strlen(body) : 0);
+    }
+    ingest_ctx_resume(c);
+}
+
+/* The new messages as the body has them (JSON text, malloc'ed). */
+static char *new_messages(const req_ctx_t *c)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(c->body, c->len, 0, &jerr);
+    char *text = o ? json_dumps(json_object_get(o, "messages"), JSON_COMPACT) : NULL;
+
+    json_decref(o);
+    return text;
+}
+
+static ingest_step_t begin(req_ctx_t *c, const lq_chat_request_t *req, int async)
+{
+    char busy[24], *caller = ingest_conversation_caller(c), *msgs = new_messages(c);
+    const char *params[6];
+
+    if (!caller || !msgs) {
+        free(caller);
+        free(msgs);
+        ingest_ctx_set_internal_error(c);
+        return INGEST_STEP_ANSWER;
+    }
+    lq_uuid7(c->conv_job, lq_wall_ms());
+    snprintf(busy, sizeof(busy), "%lld",
+             async ? (long long)ASYNC_TURN_BUSY_MS : (long long)c->node->sync_timeout_ms + 60000);
+    params[0] = caller;
+    params[1] = req->conversation_id;
+    params[2] = c->conv_job;
+    params[3] = msgs;
+    params[4] = busy;
+    params[5] = NULL; /* the window's budget: the conversation's, else the default */
+    c->conv_state = INGEST_CONV_BEGINNING;
+    ingest_ctx_suspend(c);
+    if (ingest_pg_submit(c->node->pg,
+                         "SELECT conversation_turn_begin($1::jsonb, $2, $3::uuid, $4::jsonb,"
+                         " $5::int, $6::int)::text",
+                         6, params, begun, c)) {
+        c->conv_state = INGEST_CONV_ENDED;
+        ingest_ctx_set_unavailable(c, "Too many requests waiting for the database; retry later.",
+                                   "database_busy");
+        ingest_ctx_resume(c);
+    }
+    free(caller);
+    free(msgs);
+    return INGEST_STEP_SUSPENDED;
+}
+
+/* ---------- the prompt: system prompt, context, history, the new messages ---------- */
+
+typedef struct text_buf {
+    char *p;
+    size_t n, cap;
+    int failed;
+} text_buf_t;
+
+static void put(text_buf_t *b, const char *s, size_t len)
+{
+    if (b->failed)
+        return;
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = (b->n + len + 1) * 2;
+        char *nb = realloc(b->p, cap);
+        if (!nb) {
+            b->failed = 1;
+            return;
+        }
+        b->p = nb;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+    b->p[b->n] = '\0';
+}
+
+/* A context value as text: a string as it is, anything else as JSON. */
+static void put_value(text_buf_t *b, json_t *v)
+{
+    char *val;
+
+    if (json_is_string(v)) {
+        put(b, json_string_value(v), json_string_length(v));
+        return;
+    }
+    if ((val = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) != NULL)
+        put(b, val, strlen(val));
+    free(val);
+}
+
+/* The context rendered: the template with each {{name}} replaced by its value, or
+ * "name: value" lines without a template. NULL without memory. */
+static char *render_context(json_t *ctx, const char *tpl)
+{
+    text_buf_t b = {NULL, 0, 0, 0};
+    const char *k, *p;
+    json_t *v;
+
+    put(&b, "", 0);
+    if (!tpl) {
+        put(&b, "Context:", 8);
+        json_object_foreach(ctx, k, v)
+        {
+            put(&b, "\n", 1);
+            put(&b, k, strlen(k));
+            put(&b, ": ", 2);
+            put_value(&b, v);
+        }
+    }
+    for (p = tpl; p && *p;) {
+        const char *open = strstr(p, "{{"), *close = open ? strstr(open + 2, "}}") : NULL;
+        char name[256];
+        if (!open || !close) {
+            put(&b, p, strlen(p));
+            break;
+        }
+        put(&b, p, (size_t)(open - p));
+        snprintf(name, sizeof(name), "%.*s", (int)(close - open - 2 < 255 ? close - open - 2 : 255),
+                 open + 2);
+        if ((v = json_object_get(ctx, name)) != NULL)
+            put_value(&b, v);
+        p = close + 2;
+    }
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+static int system_message(lq_message_t *m, char *text)
+{
+    memset(m, 0, sizeof(*m));
+    m->role = strdup("system");
+    m->content = text;
+    return m->role && m->content;
+}
+
+/* The messages before the new ones; their count in *n. */
+static lq_message_t *prefix_of(json_t *conv, json_t *history, size_t *n, ingest_parse_error_t *perr)
+{
+    size_t cap = json_array_size(history) + 2, i;
+    lq_message_t *m = calloc(cap, sizeof(*m));
+    const char *sys = json_string_value(json_object_get(conv, "system_prompt"));
+    json_t *ctx = json_object_get(conv, "context");
+
+    *n = 0;
+    if (!m)
+        return NULL;
+    if (sys && *sys && !system_message(&m[(*n)++], strdup(sys)))
+        goto fail;
+    if (json_object_size(ctx) &&
+        !system_message(&m[(*n)++], render_context(ctx, json_string_value(json_object_get(
+                                                            conv, "context_template")))))
+        goto fail;
+    for (i = 0; i < json_array_size(history); i++)
+        if (ingest_parse_message(json_array_get(history, i), i, &m[(*n)++], perr))
+            goto fail;
+    return m;
+fail:
+    for (i = 0; i < *n; i++) {
+        free(m[i].role);
+        free(m[i].content);
+        free(m[i].content_json);
+        free(m[i].name);
+        free(m[i].extra_json);
+    }
+    free(m);
+    return NULL;
+}
+
+static ingest_step_t assemble(req_ctx_t *c, lq_chat_request_t *req)
+{
+    json_t *root = json_loads(c->conv_begun, 0, NULL);
+    json_t *conv = json_object_get(root, "conversation");
+    ingest_parse_error_t perr;
+    lq_message_t *all, *pre;
+    size_t n_pre;
+    const char *model = json_string_value(json_object_get(conv, "model"));
+
+    if (!req->model && !(model && (req->model = strdup(model)))) {
+        json_decref(root);
+        ingest_ctx_set_error(c, 400, "This conversation has no model: name one.",
+                             "invalid_request_error", "model", "missing_required_parameter");
+        return INGEST_STEP_ANSWER;
+    }
+    pre = prefix_of(conv, json_object_get(root, "history"), &n_pre, &perr);
+    json_decref(root);
+    all = pre ? realloc(pre, (n_pre + req->n_messages) * sizeof(*all)) : NULL;
+    if (!all) {
+        free(pre);
+        ingest_ctx_set_internal_error(c);
+        return INGEST_STEP_ANSWER;
+    }
+    memcpy(all + n_pre, req->messages, req->n_messages * sizeof(*all));
+    free(req->messages);
+    req->messages = all;
+    req->n_messages += n_pre;
+    return INGEST_STEP_NEXT;
+}
+
+ingest_step_t ingest_conversation_prepare(req_ctx_t *c, lq_chat_request_t *req, int async)
+{
+    if (!req->conversation_id)
+        return INGEST_STEP_NEXT;
+    switch (c->conv_state) {
+    case INGEST_CONV_NONE:
+        return begin(c, req, async);
+    case INGEST_CONV_BEGUN:
+        return assemble(c, req);
+    default:
+        ingest_ctx_set_internal_error(c);
+        return INGEST_STEP_ANSWER;
+    }
+}
+
+/* ---------- ending a turn ---------- */
+
+static void ended(const PGresult *res, const char *errmsg, void *arg)
+{
+    (void)res;
+    if (errmsg)
+        LQ_WARN("a conversation's turn was not stored here (the sink stores it): %s", errmsg);
+    if (arg)
+        ingest_ctx_resume(arg);
+}
+
+static void end_turn(req_ctx_t *c, const char *job, const lq_chat_response_t *resp, int resume)
+{
+    lq_jsonw_t w;
+    int ok = resp && resp->status == LQ_STATUS_SUCCEEDED && resp->n_choices > 0;
+    const char *params[1];
+
+    lq_jsonw_init(&w);
+    lq_jsonw_arr_open(&w);
+    lq_jsonw_obj_open(&w);
+    lq_jsonw_kstr(&w, "job", job);
+    lq_jsonw_key(&w, "ok");
+    lq_jsonw_bool(&w, ok);
+    if (ok) {
+        lq_jsonw_key(&w, "reply");
+        lq_openai_write_message(&w, &resp->choices[0]);
+    }
+    lq_jsonw_obj_close(&w);
+    lq_jsonw_arr_close(&w);
+    params[0] = w.p;
+    if (w.failed || ingest_pg_submit(c->node->pg, "SELECT conversation_turns_end($1::jsonb)", 1,
+                                     params, ended, resume ? c : NULL)) {
+        LQ_WARN("job %s: its conversation's turn is left to the sink", job);
+        if (resume)
+            ingest_ctx_resume(c);
+    }
+    lq_jsonw_free(&w);
+}
+
+void ingest_conversation_end(req_ctx_t *c, const lq_chat_response_t *resp, int resume)
+{
+    if (c->conv_state != INGEST_CONV_BEGUN) {
+        if (resume)
+            ingest_ctx_resume(c);
+        return;
+    }
+    c->conv_state = INGEST_CONV_ENDED;
+    end_turn(c, c->job_id, resp, resume);
+}
+
+void ingest_conversation_release(req_ctx_t *c)
+{
+    if (c->conv_state != INGEST_CONV_BEGUN || c->conv_queued)
+        return; /* no turn, ended, or its job will end it */
+    c->conv_state = INGEST_CONV_ENDED;
+    end_turn(c, c->conv_job, NULL, 0);
+}

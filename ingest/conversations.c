@@ -1,0 +1,136 @@
+#include "ingest/conversations.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/jsonw.h"
+
+char *ingest_conversation_caller(const req_ctx_t *c)
+{
+    lq_jsonw_t w;
+
+    lq_jsonw_init(&w);
+    lq_jsonw_obj_open(&w);
+    lq_jsonw_kstr(&w, "tenant", c->id.tenant_id);
+    lq_jsonw_kstr(&w, "user", c->id.user_id);
+    lq_jsonw_kstr(&w, "project", c->id.project_id);
+    lq_jsonw_kstr(&w, "key", c->id.key_id);
+    lq_jsonw_key(&w, "admin");
+    lq_jsonw_bool(&w, c->id.role >= ROLE_ADMIN);
+    lq_jsonw_obj_close(&w);
+    if (w.failed) {
+        lq_jsonw_free(&w);
+        return NULL;
+    }
+    return w.p; /* the writer's buffer is the caller's now */
+}
+
+static void answered(const PGresult *res, const char *errmsg, void *arg)
+{
+    req_ctx_t *c = arg;
+    int status = 500;
+    char *body = ingest_admin_answer(&c->admin, res, errmsg, &status);
+
+    ingest_ctx_set_text(c, (unsigned)status, body, body ? strlen(body) : 0);
+    ingest_ctx_resume(c);
+}
+
+/* Run sql($1 = the caller, $2... = params) and answer its JSON with ok_status. */
+static ingest_step_t run(req_ctx_t *c, const char *sql, int n, const char **params, int ok_status)
+{
+    const char *all[6];
+    char *caller = ingest_conversation_caller(c);
+    int i;
+
+    if (!caller || n > 5) {
+        free(caller);
+        ingest_ctx_set_internal_error(c);
+        return INGEST_STEP_ANSWER;
+    }
+    all[0] = caller;
+    for (i = 0; i < n; i++)
+        all[i + 1] = params[i];
+    c->admin.ok_status = ok_status;
+    ingest_ctx_suspend(c);
+    if (ingest_pg_submit(c->node->pg, sql, n + 1, all, answered, c)) {
+        ingest_ctx_set_unavailable(c, "Too many requests waiting for the database; retry later.",
+                                   "database_busy");
+        ingest_ctx_resume(c);
+    }
+    free(caller); /* the pool copied the parameters */
+    return INGEST_STEP_SUSPENDED;
+}
+
+/* The body must be a JSON object (its fields are checked by the database). */
+static int body_is_object(req_ctx_t *c)
+{
+    json_error_t jerr;
+    json_t *o = c->len ? json_loadb(c->body, c->len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    int ok = json_is_object(o);
+
+    json_decref(o);
+    if (!ok)
+        ingest_ctx_set_error(c, 400, "The request body must be a JSON object.",
+                             "invalid_request_error", NULL, "invalid_json");
+    return ok;
+}
+
+static const char *query(req_ctx_t *c, const char *name)
+{
+    return MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+ingest_step_t ingest_conversations_create(req_ctx_t *c)
+{
+    char id[LQ_UUID_STR_LEN + 1];
+    const char *params[2];
+
+    if (!body_is_object(c))
+        return INGEST_STEP_ANSWER;
+    lq_uuid7(id, lq_wall_ms());
+    params[0] = id;
+    params[1] = c->body;
+    return run(c, "SELECT conversation_create($1::jsonb, $2::uuid, $3::jsonb)::text", 2, params,
+               200);
+}
+
+ingest_step_t ingest_conversations_list(req_ctx_t *c)
+{
+    const char *params[2] = {query(c, "after"), query(c, "limit")};
+
+    return run(c, "SELECT conversation_list($1::jsonb, $2, $3)::text", 2, params, 200);
+}
+
+ingest_step_t ingest_conversation_get(req_ctx_t *c)
+{
+    const char *params[1] = {ingest_path_param(&c->params, "id")};
+
+    return run(c, "SELECT conversation_get($1::jsonb, $2)::text", 1, params, 200);
+}
+
+ingest_step_t ingest_conversation_update(req_ctx_t *c)
+{
+    const char *params[2] = {ingest_path_param(&c->params, "id"), c->body};
+
+    if (!body_is_object(c))
+        return INGEST_STEP_ANSWER;
+    return run(c, "SELECT conversation_update($1::jsonb, $2, $3::jsonb)::text", 2, params, 200);
+}
+
+ingest_step_t ingest_conversation_delete(req_ctx_t *c)
+{
+    const char *params[1] = {ingest_path_param(&c->params, "id")};
+
+    return run(c, "SELECT conversation_delete($1::jsonb, $2)::text", 1, params, 200);
+}
+
+ingest_step_t ingest_conversation_messages(req_ctx_t *c)
+{
+    const char *params[4] = {ingest_path_param(&c->params, "id"), query(c, "after"),
+                             query(c, "limit"), query(c, "order")};
+
+    return run(c, "SELECT conversation_messages_list($1::jsonb, $2, $3, $4, $5)::text", 4, params,
+               200);
+}
