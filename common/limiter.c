@@ -325,10 +325,22 @@ static void enter_degraded(const char *key, void *value, void *arg)
     memcpy(k->deg_used, k->used, sizeof(k->deg_used));
 }
 
-static void leave_degraded(const char *key, void *value, void *arg)
+static void flush_rings(const char *key, void *value, void *arg)
 {
     (void)key;
-    lim_flush_degraded(arg, value);
+    lim_flush_rings(arg, value);
+}
+
+/* An exchange succeeded: it carried every count flushed from the rings (the ledger applies
+ * them before any grant), and the node decides from the ledger again. */
+static void synced(const char *key, void *value, void *arg)
+{
+    lim_key_t *k = value;
+
+    (void)key;
+    (void)arg;
+    memset(k->unsynced, 0, sizeof(k->unsynced));
+    k->deg_since = 0;
 }
 
 /* ---------- waiters ---------- */
@@ -422,6 +434,8 @@ static int round_once(lq_limiter_t *l, PGconn **conn)
     size_t n;
     int again = 0;
 
+    if (l->degraded) /* what was admitted meanwhile goes first, before any grant */
+        lq_hashmap_foreach(l->keys, flush_rings, l);
     count_waiting(l);
     lq_hashmap_foreach(l->keys, visit_key, &b);
     back = take_back(l);
@@ -442,13 +456,12 @@ static int round_once(lq_limiter_t *l, PGconn **conn)
     l->last_exchange = b.now;
     lq_metric_add(m_exchanges, 1);
     if (res) {
-        apply(l, res);
         if (l->degraded) {
             LQ_INFO("limits: the ledger answers again; admitting from it");
-            lq_hashmap_foreach(l->keys, leave_degraded, l);
+            lq_hashmap_foreach(l->keys, synced, NULL);
             l->degraded = 0;
-            again = 1;
         }
+        apply(l, res);
     } else {
         lq_metric_add(m_exchange_errors, 1);
         keep_back(l, json_object_get(body, "back"));

@@ -249,18 +249,19 @@ static void ring_add(lim_key_t *k, int s, int64_t now_wall, int64_t amount)
     r->count[i] += amount;
 }
 
-void lim_flush_degraded(lq_limiter_t *l, lim_key_t *k)
+void lim_flush_rings(lq_limiter_t *l, lim_key_t *k)
 {
     int s, i;
 
     for (s = 1; s <= 6; s++) {
         lim_ring_t *r = &k->ring[s];
         for (i = 0; i < r->n; i++)
-            if (r->count[i])
+            if (r->count[i]) {
                 lim_push_back(l, k->key, s, r->idx[i], -r->count[i]);
+                k->unsynced[s] += r->count[i];
+            }
         ring_free(r);
     }
-    k->deg_since = 0;
 }
 
 /* What this node may still admit of dimension d without the ledger: its share of the limit,
@@ -274,6 +275,7 @@ static int64_t degraded_room(const lq_limiter_t *l, lim_key_t *k, lq_limit_dim_t
 
     if (now < carry_until)
         room -= (k->deg_used[d] + nodes - 1) / nodes;
+    room -= k->unsynced[dim_defs[d].series]; /* admitted here, maybe not in the ledger yet */
     return room - ring_sum(k, d, lq_wall_ms() + l->wall_skew);
 }
 

@@ -57,6 +57,7 @@ typedef struct lim_key {
     int64_t deg_since;                    /* monotonic ms; 0 when not degraded */
     int64_t deg_used[LQ_LIMIT_DIM_COUNT]; /* the ledger's use when it was lost */
     lim_ring_t ring[7];                   /* by series 1..6 */
+    int64_t unsynced[7]; /* written from the rings, not yet confirmed by the ledger */
 } lim_key_t;
 
 typedef struct lim_waiter {
@@ -105,7 +106,8 @@ int lim_unit_limited(const lim_key_t *k, lq_limit_unit_t u);
 int64_t lim_chunk(const lq_limiter_t *l, const lim_key_t *k, lq_limit_unit_t u);
 int64_t lim_slots_wanted(const lq_limiter_t *l, const lim_key_t *k);
 void lim_push_back(lq_limiter_t *l, const char *key, int series, int64_t bucket, int64_t amount);
-/** Write what was admitted without the ledger into l->back, and forget it. */
-void lim_flush_degraded(lq_limiter_t *l, lim_key_t *k);
+/** Move what was admitted without the ledger into l->back (counted in k->unsynced until an
+ * exchange carries it). */
+void lim_flush_rings(lq_limiter_t *l, lim_key_t *k);
 
 #endif

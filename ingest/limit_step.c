@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/clock.h"
+
 static void fill_ask(const req_ctx_t *c, lq_limit_ask_t *a)
 {
     memset(a, 0, sizeof(*a));
@@ -61,7 +63,8 @@ static void decided(void *arg, const lq_limit_verdict_t *v)
 
     c->limit = *v;
     c->limit_state = v->outcome == LQ_LIMIT_ADMIT ? INGEST_LIMIT_ADMITTED : INGEST_LIMIT_REFUSED;
-    c->phase = REQ_AUTH; /* the handler runs again, past this step */
+    c->created_ms = lq_wall_ms(); /* the job's time is its admission's, not its rerun's */
+    c->phase = REQ_AUTH;          /* the handler runs again, past this step */
     if (atomic_exchange(&c->limit_handoff, 2) == 1)
         ingest_ctx_resume(c); /* else the handler has not suspended yet: it resumes */
 }
@@ -88,6 +91,7 @@ ingest_step_t ingest_limit_admit(req_ctx_t *c)
             return INGEST_STEP_SUSPENDED;
         case LQ_LIMIT_ADMIT:
             c->limit_state = INGEST_LIMIT_ADMITTED;
+            c->created_ms = lq_wall_ms();
             break;
         default:
             c->limit_state = INGEST_LIMIT_REFUSED;

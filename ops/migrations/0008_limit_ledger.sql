@@ -215,10 +215,10 @@ BEGIN
     RETURN jsonb_build_object('k', k, 'g', grants, 'b', buckets, 'd', dims);
 END $$;
 
--- One exchange of a node with the ledger: give back what it did not use
--- ("back": [{"k","s","b","a"}], a negative amount adds), then take for each scope of
--- "ops" (limit_take), each under its scope's advisory lock, in key order so two nodes
--- never wait for each other. Answers {"now": ms, "nodes": n, "keys": [...]}. The
+-- One exchange of a node with the ledger: under the advisory locks of every scope it
+-- touches (taken at once, in one order, so two nodes never wait for each other), give back
+-- what it did not use ("back": [{"k","s","b","a"}], a negative amount adds), then take for
+-- each scope of "ops" (limit_take). Answers {"now": ms, "nodes": n, "keys": [...]}. The
 -- database's clock is the only one that places grants in time.
 CREATE FUNCTION limits_exchange(p_node text, p_body jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -228,16 +228,22 @@ DECLARE
     op jsonb;
     out jsonb := '[]';
 BEGIN
+    -- every scope this exchange touches, locked first, in one order for every node
+    PERFORM pg_advisory_xact_lock(h) FROM (
+        SELECT DISTINCT hashtextextended('llmq.limit:' || k, 0) AS h FROM (
+            SELECT x->>'k' AS k FROM jsonb_array_elements(coalesce(p_body->'back', '[]')) x
+            UNION SELECT x->>'k' FROM jsonb_array_elements(coalesce(p_body->'ops', '[]')) x) keys
+        ORDER BY h) locks;
     INSERT INTO limit_ledger AS l (scope_key, series, bucket, amount)
-    SELECT r.k, r.s, r.b, -r.a FROM jsonb_to_recordset(coalesce(p_body->'back', '[]'))
+    SELECT r.k, r.s, r.b, -sum(r.a) FROM jsonb_to_recordset(coalesce(p_body->'back', '[]'))
         AS r(k text, s smallint, b bigint, a bigint)
+     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 -- one row each, in one order for every node
     ON CONFLICT (scope_key, series, bucket) DO UPDATE SET amount = l.amount + EXCLUDED.amount;
     INSERT INTO limit_nodes AS x (node_id, seen_at) VALUES (p_node, clock_timestamp())
     ON CONFLICT (node_id) DO UPDATE SET seen_at = EXCLUDED.seen_at;
     SELECT count(*) INTO n FROM limit_nodes WHERE seen_at > clock_timestamp() - interval '10 seconds';
     FOR op IN SELECT value FROM jsonb_array_elements(coalesce(p_body->'ops', '[]'))
                ORDER BY value->>'k' LOOP
-        PERFORM pg_advisory_xact_lock(hashtextextended('llmq.limit:' || (op->>'k'), 0));
         out := out || jsonb_build_array(limit_take(p_node, op, now_ms));
     END LOOP;
     IF random() < 0.01 THEN -- keep the ledger to the longest window
