@@ -113,7 +113,8 @@ static ingest_step_t begin(req_ctx_t *c, const lq_chat_request_t *req, int async
         ingest_ctx_set_internal_error(c);
         return INGEST_STEP_ANSWER;
     }
-    lq_uuid7(c->conv_job, lq_wall_ms());
+    if (!c->conv_job[0]) /* (an Idempotency-Key chose it already) */
+        lq_uuid7(c->conv_job, lq_wall_ms());
     snprintf(busy, sizeof(busy), "%lld",
              async ? (long long)ASYNC_TURN_BUSY_MS : (long long)c->node->sync_timeout_ms + 60000);
     params[0] = caller;

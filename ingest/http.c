@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/ids.h"
 #include "ingest/authenticate.h"
 #include "ingest/conversation_turn.h"
+#include "ingest/idempotency.h"
 #include "ingest/limit_step.h"
 #include "ingest/request_ctx.h"
 #include "ingest/routes.h"
@@ -162,6 +164,7 @@ static enum MHD_Result send_answer(req_ctx_t *c)
                             c->content_type ? c->content_type : "application/json");
     if (c->location[0])
         MHD_add_response_header(r, "Location", c->location);
+    MHD_add_response_header(r, "x-request-id", c->request_id);
     if (c->job_id[0])
         MHD_add_response_header(r, "x-llmq-job-id", c->job_id);
     ingest_limit_add_headers(c, r);
@@ -243,6 +246,8 @@ static enum MHD_Result begin(ingest_http_t *h, struct MHD_Connection *conn, cons
     if (!c)
         return MHD_NO;
     c->start_us = lq_mono_us();
+    memcpy(c->request_id, "req_", 4);
+    lq_uuid7(c->request_id + 4, lq_wall_ms());
     *con_cls = c;
     lq_metric_add(h->node->m_inflight, 1);
     if (!head_too_large(c, url))
@@ -344,6 +349,7 @@ void ingest_http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     ingest_sse_out_closed(c, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     ingest_limit_release(c);
     ingest_conversation_release(c);
+    ingest_idempotency_settle(c, 0); /* claimed, and never queued */
     count(h, c);
     lq_metric_add(h->node->m_inflight, -1);
     *con_cls = NULL;

@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "ingest/idempotency.h"
 #include "ingest/jobs_poll.h"
 #include "ingest/size_limits.h"
 #include "schemas/codec.h"
@@ -95,6 +96,7 @@ static void async_delivered(ingest_node_t *n, req_ctx_t *c, const rd_kafka_messa
 {
     rd_kafka_resp_err_t err = m->err;
 
+    ingest_idempotency_settle(c, !err);
     if (err) {
         LQ_WARN("job %s not stored in Kafka: %s", c->job_id, rd_kafka_err2str(err));
         lq_metric_add(n->m_enqueue_failed, 1);

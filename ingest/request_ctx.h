@@ -52,6 +52,14 @@ typedef enum ingest_conv_state {
     INGEST_CONV_ENDED      /* ended (or left to the sink, which ends it with the job) */
 } ingest_conv_state_t;
 
+/* A request with an Idempotency-Key (idempotency.h). */
+typedef enum ingest_idem_state {
+    INGEST_IDEM_NONE = 0,
+    INGEST_IDEM_CLAIMING,
+    INGEST_IDEM_CLAIMED, /* the key is this request's: settle it when queued or not */
+    INGEST_IDEM_DONE
+} ingest_idem_state_t;
+
 /* What a step did with the request. */
 typedef enum ingest_step {
     INGEST_STEP_NEXT = 0, /* go on with the next step */
@@ -84,6 +92,7 @@ typedef struct req_ctx {
     const char *method, *path;        /* MHD's, refreshed at each call of the handler */
     req_phase_t phase;
     int64_t start_us;
+    char request_id[4 + LQ_UUID_STR_LEN + 1]; /* "req_" + a UUIDv7: x-request-id */
     char *body;
     size_t len, cap;
     int too_large;
@@ -101,10 +110,13 @@ typedef struct req_ctx {
     atomic_int limit_handoff; /* 1: the handler suspended; 2: the limiter decided */
     lq_limit_verdict_t limit;
     ingest_conv_state_t conv_state;
-    char conv_job[LQ_UUID_STR_LEN + 1]; /* the turn's job id, chosen when it begins */
+    char conv_job[LQ_UUID_STR_LEN + 1]; /* the job's id when chosen before it is named (a
+                                           conversation's turn, an Idempotency-Key) */
     char *conv_begun;                   /* the database's answer: conversation and history */
     int conv_queued;                    /* Kafka has the turn's request */
     int turn_rewritten, turn_async;     /* POST /v1/conversations/{id}/messages */
+    ingest_idem_state_t idem_state;
+    char idem_key[256];
     char job_id[LQ_UUID_STR_LEN + 1];
     char model[128];
     int64_t created_ms;

@@ -214,6 +214,7 @@ enum MHD_Result ingest_sse_out_start(req_ctx_t *c)
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "x-llmq-job-id", c->job_id);
+    MHD_add_response_header(r, "x-request-id", c->request_id);
     ingest_limit_add_headers(c, r);
     c->sse.queued = 1;
     c->status = 200;

@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "ingest/conversation_turn.h"
+#include "ingest/idempotency.h"
 #include "ingest/limit_step.h"
 #include "ingest/policy.h"
 #include "ingest/produce.h"
@@ -144,7 +145,8 @@ static ingest_step_t submit(req_ctx_t *c, int chat)
         lq_chat_request_clear(&req);
         return INGEST_STEP_ANSWER;
     }
-    step = chat ? ingest_limit_admit(c) : INGEST_STEP_NEXT; /* async: the worker paces */
+    /* chat: its limits (async jobs are paced by the worker); jobs: an Idempotency-Key */
+    step = chat ? ingest_limit_admit(c) : ingest_idempotency_claim(c, req.model);
     if (step == INGEST_STEP_NEXT)
         step = ingest_conversation_prepare(c, &req, !chat);
     if (step != INGEST_STEP_NEXT) {

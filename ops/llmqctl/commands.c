@@ -1,6 +1,7 @@
 #include "ops/llmqctl/commands.h"
 
 #include "ops/llmqctl/audit.h"
+#include "ops/llmqctl/conversations.h"
 #include "ops/llmqctl/db.h"
 #include "ops/llmqctl/dlq_replay.h"
 #include "ops/llmqctl/keys.h"
@@ -65,6 +66,9 @@ static const ctl_command_t rows[] = {
     {"audit", "verify", "", "--tenant T",
      "verify the audit log's hash chains; exit 1 names the first broken entry", CTL_PG,
      ctl_audit_verify},
+    {"conversations", "purge", "--days N", "--tenant T",
+     "delete conversations not changed for N days (every tenant's unless --tenant)", CTL_PG,
+     ctl_conversations_purge},
     {"topics", "create", "", "--partitions N --prefix P", "create the Kafka topics (P.*)",
      CTL_KAFKA, ctl_topics_create},
     {"dlq", "replay", "", "--prefix P --max N --dry-run --group G",

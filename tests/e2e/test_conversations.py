@@ -260,3 +260,15 @@ def test_a_worker_killed_mid_turn_stores_one_reply(pg_url, brokers, log_dir, db)
                           (cid,)).fetchone()[0] == 2
     finally:
         s.stop()
+
+
+def test_old_conversations_are_purged(conv_stack, pg_url, db):
+    t, key = create_tenant(pg_url)
+    old = new_conversation(conv_stack, key, model="mock")
+    fresh = new_conversation(conv_stack, key, model="mock")
+    db.execute("UPDATE conversations SET updated_at = now() - interval '40 days' WHERE id = %s", (old,))
+    out = run([os.path.join(BUILD, "llmqctl"), "--pg", pg_url, "conversations", "purge", "--days",
+               "30", "--tenant", t]).stdout
+    assert out.strip() == "1 conversation(s) deleted"
+    assert call(conv_stack, "GET", f"/v1/conversations/{old}", key).status_code == 404
+    assert call(conv_stack, "GET", f"/v1/conversations/{fresh}", key).status_code == 200

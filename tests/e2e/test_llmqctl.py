@@ -22,7 +22,8 @@ COMMANDS = ["migrate", "tenant create", "tenant list", "tenant set", "tenant dis
             "project create", "project list", "project disable", "user create", "user list",
             "user disable", "key create", "key list", "key revoke", "provider-key set",
             "provider-key list", "provider-key revoke", "provider-key rotate", "policy set",
-            "policy show", "audit list", "audit verify", "topics create", "dlq replay"]
+            "policy show", "audit list", "audit verify", "conversations purge", "topics create",
+            "dlq replay"]
 
 
 def ctl(*args):

@@ -1,0 +1,46 @@
+-- Idempotency-Key on POST /v1/jobs (docs/api.md): a retried submit returns the job of the
+-- first, never a second job. A key is claimed with the job's id before the request is queued
+-- (`pending`), marked `queued` once Kafka has the request, and forgotten when it could not be
+-- queued. Keys are kept 24 hours per tenant.
+
+CREATE TABLE idempotency_keys (
+    tenant_id  text NOT NULL,
+    key        text NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+    job_id     uuid NOT NULL,
+    state      text NOT NULL CHECK (state IN ('pending', 'queued')),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, key)
+);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+-- {"state": "new"} when the key is now p_job's; else the job that has it and its state
+-- ("pending": still being queued, "queued").
+CREATE FUNCTION idempotency_claim(p_tenant text, p_key text, p_job uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    k idempotency_keys;
+BEGIN
+    DELETE FROM idempotency_keys
+     WHERE tenant_id = p_tenant AND key = p_key AND created_at < now() - interval '24 hours';
+    IF random() < 0.01 THEN
+        DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours';
+    END IF;
+    INSERT INTO idempotency_keys (tenant_id, key, job_id, state)
+    VALUES (p_tenant, p_key, p_job, 'pending')
+    ON CONFLICT (tenant_id, key) DO NOTHING RETURNING * INTO k;
+    IF k.job_id IS NOT NULL THEN
+        RETURN jsonb_build_object('state', 'new', 'job', p_job);
+    END IF;
+    SELECT * INTO k FROM idempotency_keys WHERE tenant_id = p_tenant AND key = p_key;
+    RETURN jsonb_build_object('state', k.state, 'job', k.job_id,
+                              'created_at', extract(epoch FROM k.created_at)::bigint);
+END $$;
+
+-- The claimed request was queued (p_ok) or not (the key is free again).
+CREATE FUNCTION idempotency_settle(p_tenant text, p_key text, p_job uuid, p_ok boolean)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE idempotency_keys SET state = 'queued'
+     WHERE p_ok AND tenant_id = p_tenant AND key = p_key AND job_id = p_job;
+    DELETE FROM idempotency_keys
+     WHERE NOT p_ok AND tenant_id = p_tenant AND key = p_key AND job_id = p_job;
+$$;
