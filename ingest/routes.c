@@ -5,6 +5,7 @@
 #include "ingest/conversations.h"
 #include "ingest/jobs_poll.h"
 #include "ingest/limits_get.h"
+#include "ingest/models.h"
 #include "ingest/ops_endpoints.h"
 #include "ingest/submit.h"
 
@@ -51,6 +52,12 @@ const ingest_route_t ingest_routes[] = {
      ROLE_DEVELOPER,
      ingest_conversation_turn,
      "/v1/conversations/{id}/messages"},
+    {{"GET", "/v1/models"}, INGEST_SCOPE_ANY, ROLE_VIEWER, ingest_models_list, "/v1/models"},
+    {{"GET", "/v1/models/{id}"},
+     INGEST_SCOPE_ANY,
+     ROLE_VIEWER,
+     ingest_model_get,
+     "/v1/models/{id}"},
     /* any valid key reads its own limits, whatever its role and scopes */
     {{"GET", "/v1/limits"}, INGEST_SCOPE_ANY, ROLE_VIEWER, ingest_limits_get, "/v1/limits"},
     /* the admin API's own table (admin_routes.c) answers for its paths and methods */

@@ -120,3 +120,14 @@ int64_t pricing_context(const pricing_t *p, const char *model)
 
     return e ? (int64_t)json_integer_value(json_object_get(e, "context")) : 0;
 }
+
+void pricing_foreach(const pricing_t *p, void (*fn)(const char *model, void *arg), void *arg)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(p->models, k, v)
+    {
+        fn(k, arg);
+    }
+}

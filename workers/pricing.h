@@ -22,6 +22,9 @@ const char *pricing_version(const pricing_t *p);
 /** 1 and *usd when the model has a price, else 0. */
 int pricing_cost(const pricing_t *p, const char *model, int64_t prompt_tokens,
                  int64_t completion_tokens, double *usd);
+/** Call fn for each model of the table. */
+void pricing_foreach(const pricing_t *p, void (*fn)(const char *model, void *arg), void *arg);
+
 /** The context window in tokens, or 0 when unknown. */
 int64_t pricing_context(const pricing_t *p, const char *model);
 

@@ -275,3 +275,13 @@ void routing_describe(const routing_t *r, const route_decision_t *d, char *buf, 
     if (!d->n && o < size)
         snprintf(buf + o, size - o, " %s", d->error);
 }
+
+size_t routing_alias_count(const routing_t *r)
+{
+    return r->n_aliases;
+}
+
+const char *routing_alias_name(const routing_t *r, size_t i)
+{
+    return i < r->n_aliases ? r->aliases[i].name : NULL;
+}

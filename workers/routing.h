@@ -58,6 +58,10 @@ const route_endpoint_t *routing_endpoint(const routing_t *r, int i);
 /** Index of the endpoint called name, or -1. */
 int routing_find_endpoint(const routing_t *r, const char *name);
 
+/** The model aliases of the table (their names). */
+size_t routing_alias_count(const routing_t *r);
+const char *routing_alias_name(const routing_t *r, size_t i);
+
 /** Decide the candidates for req. seq (a counter of the caller's) picks the rotation of
  * rules and aliases marked "spread". Returns 0, or -1 with out->error set. */
 int routing_decide(const routing_t *r, const lq_chat_request_t *req, uint64_t seq,

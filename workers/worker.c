@@ -13,6 +13,7 @@
 #include "workers/consumer.h"
 #include "workers/event_loop.h"
 #include "workers/limits_gate.h"
+#include "workers/model_catalogue.h"
 #include "workers/partitions.h"
 #include "workers/produce.h"
 #include "workers/queueing.h"
@@ -351,6 +352,7 @@ lq_err_t worker_create(worker_t **out, const worker_settings_t *set, char *errst
     if (err)
         goto fail;
     log_start(w);
+    model_catalogue_publish(w);
     *out = w;
     return LQ_OK;
 fail:

@@ -107,3 +107,16 @@ def test_an_async_turn_with_a_key_is_one_turn(stack, pg_url):
     data = poll(lambda: requests.get(f"{stack.url}/v1/conversations/{cid}/messages", headers=auth,
                                      timeout=10).json()["data"], lambda d: len(d) >= 2, 20)
     assert [m["content"] for m in data if m["role"] == "user"] == ["once"]
+
+
+def test_models_list_what_the_workers_serve(stack, pg_url):
+    _, key = create_tenant(pg_url)
+    client = openai.OpenAI(base_url=stack.url + "/v1", api_key=key, max_retries=0)
+    models = {m.id: m for m in client.models.list()}
+    assert "mock" in models and models["mock"].owned_by == "mock"
+    assert all(m.object == "model" for m in models.values())
+    assert "gpt-4o-mini" in models  # priced, and routed (to the mock until a key is set)
+    assert client.models.retrieve("mock").id == "mock"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+    assert requests.get(f"{stack.url}/v1/models", timeout=5).status_code == 401
