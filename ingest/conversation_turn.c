@@ -104,8 +104,8 @@ static char *new_messages(const req_ctx_t *c)
 
 static ingest_step_t begin(req_ctx_t *c, const lq_chat_request_t *req, int async)
 {
-    char busy[24], *caller = ingest_conversation_caller(c), *msgs = new_messages(c);
-    const char *params[6];
+    char busy[24], max_tokens[24], *caller = ingest_conversation_caller(c), *msgs = new_messages(c);
+    const char *params[7];
 
     if (!caller || !msgs) {
         free(caller);
@@ -122,13 +122,15 @@ static ingest_step_t begin(req_ctx_t *c, const lq_chat_request_t *req, int async
     params[2] = c->conv_job;
     params[3] = msgs;
     params[4] = busy;
-    params[5] = NULL; /* the window's budget: the conversation's, else the default */
+    params[5] = req->model; /* the window's budget: the conversation's, else the model's */
+    snprintf(max_tokens, sizeof(max_tokens), "%d", (int)req->max_tokens);
+    params[6] = req->has_max_tokens ? max_tokens : NULL; /* context less the answer */
     c->conv_state = INGEST_CONV_BEGINNING;
     ingest_ctx_suspend(c);
     if (ingest_pg_submit(c->node->pg,
                          "SELECT conversation_turn_begin($1::jsonb, $2, $3::uuid, $4::jsonb,"
-                         " $5::int, $6::int)::text",
-                         6, params, begun, c)) {
+                         " $5::int, $6, $7::int)::text",
+                         7, params, begun, c)) {
         c->conv_state = INGEST_CONV_ENDED;
         ingest_ctx_set_unavailable(c, "Too many requests waiting for the database; retry later.",
                                    "database_busy");

@@ -24,10 +24,12 @@ static void add(catalogue_t *c, const char *model, int alias)
     req.tenant_id = (char *)"";
     if (routing_decide(c->w->routing, &req, 0, &d) || d.n == 0)
         return;
-    json_object_set_new(c->models, model,
-                        json_pack("{s:s,s:s,s:b}", "id", model, "owned_by",
-                                  worker_endpoint_name(c->w, d.candidates[0].endpoint), "alias",
-                                  alias));
+    json_object_set_new(
+        c->models, model,
+        json_pack("{s:s,s:s,s:b,s:I}", "id", model, "owned_by",
+                  worker_endpoint_name(c->w, d.candidates[0].endpoint), "alias", alias,
+                  "context", /* the window of its first candidate's model */
+                  (json_int_t)pricing_context(c->w->pricing, d.candidates[0].model)));
 }
 
 static void add_priced(const char *model, void *arg)

@@ -8,7 +8,7 @@
 
 #include "workers/worker_internal.h"
 
-/** [{"id","owned_by","alias"}] as JSON text (malloc'ed), sorted by id; NULL without memory. */
+/** [{"id","owned_by","alias","context"}] (context: tokens, 0 when unknown) as JSON text (malloc'ed), sorted by id; NULL without memory. */
 char *model_catalogue_json(worker_t *w);
 
 /** Write the catalogue for this worker (a warning when the database cannot take it). */

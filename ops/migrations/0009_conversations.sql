@@ -326,11 +326,13 @@ $$;
 -- the turn's messages are stored pending, and the answer holds what the prompt is made of:
 -- {"conversation": {...}, "history": [messages], "window": {"from_seq","to_seq","dropped"}}.
 -- The history is the latest stored messages, at most the conversation's last_n (default 50)
--- and at most its token budget (default p_budget, the model's context less its answer) less
+-- and at most its token budget (default: the model's context less the answer's max_tokens,
+-- 4096 when not set; 8,000 for a model of unknown context) less
 -- what the system prompt, the context and the new messages take; a window never starts with
 -- a tool result whose call it left out. LQB09 (409 conversation_busy) while another turn runs.
 CREATE FUNCTION conversation_turn_begin(p_caller jsonb, p_id text, p_job uuid, p_messages jsonb,
-                                        p_busy_ms int, p_budget int) RETURNS jsonb
+                                        p_busy_ms int, p_model text, p_max_tokens int)
+RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     c conversations := conversation_find(p_caller, p_id, true);
@@ -350,7 +352,9 @@ BEGIN
     IF c.busy_job = p_job THEN -- the same turn again (a retried request): its messages are kept
         DELETE FROM conversation_messages WHERE conversation_id = c.id AND job_id = p_job;
     END IF;
-    budget := coalesce(c.window_token_budget, p_budget, 8000)
+    budget := coalesce(c.window_token_budget,
+                       model_context(coalesce(p_model, c.model)) - coalesce(p_max_tokens, 4096),
+                       8000)
               - conversation_tokens(to_jsonb(c.system_prompt)) - conversation_tokens(c.context)
               - coalesce((SELECT sum(conversation_tokens(x)) FROM jsonb_array_elements(p_messages) x), 0);
     FOR m IN SELECT seq, role, message FROM conversation_messages

@@ -85,3 +85,9 @@ BEGIN
     END IF;
     RETURN jsonb_build_object('object', 'list', 'data', rows);
 END $$;
+
+-- A model's context window in tokens, as the workers' price tables have it (NULL: unknown).
+CREATE FUNCTION model_context(p_model text) RETURNS int LANGUAGE sql STABLE AS $$
+    SELECT max((x->>'context')::int) FROM worker_models w, jsonb_array_elements(w.models) x
+     WHERE x->>'id' = p_model AND (x->>'context')::int > 0
+$$;

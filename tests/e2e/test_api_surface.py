@@ -109,7 +109,7 @@ def test_an_async_turn_with_a_key_is_one_turn(stack, pg_url):
     assert [m["content"] for m in data if m["role"] == "user"] == ["once"]
 
 
-def test_models_list_what_the_workers_serve(stack, pg_url):
+def test_models_list_what_the_workers_serve(stack, pg_url, db):
     _, key = create_tenant(pg_url)
     client = openai.OpenAI(base_url=stack.url + "/v1", api_key=key, max_retries=0)
     models = {m.id: m for m in client.models.list()}
@@ -120,3 +120,5 @@ def test_models_list_what_the_workers_serve(stack, pg_url):
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("no-such-model")
     assert requests.get(f"{stack.url}/v1/models", timeout=5).status_code == 401
+    # their context windows size a conversation's default window
+    assert db.execute("SELECT model_context('gpt-4o-mini')").fetchone()[0] == 128000
