@@ -125,8 +125,8 @@ static void visit_key(const char *key, void *value, void *arg)
             a->left = 0;
         }
     }
-    if (k->slots_held > 0 && (k->slots_expires - b->now < b->l->o.slot_lease_ms / 2 ||
-                              k->slots_held > lim_slots_wanted(b->l, k)))
+    if (k->slots_held > 0 &&
+        (k->slots_expires - b->now < b->l->o.slot_lease_ms / 2 || lim_slots_too_many(b->l, k)))
         k->dirty = 1;
     if (k->dirty) {
         for (u = 0; u < LQ_UNIT_COUNT; u++) { /* what waits is more than what is left: the rest */
@@ -153,6 +153,8 @@ static json_t *take_back(lq_limiter_t *l)
                                               l->back[i].series, "b", (json_int_t)l->back[i].bucket,
                                               "a", (json_int_t)l->back[i].amount));
     l->n_back = 0;
+    lq_hashmap_destroy(l->back_index); /* (the map has no clear) */
+    l->back_index = lq_hashmap_create(64);
     return back;
 }
 
@@ -522,9 +524,12 @@ lq_err_t lq_limiter_create(lq_limiter_t **out, const lq_limiter_options_t *o, ch
     lq_limiter_t *l = calloc(1, sizeof(*l));
 
     *out = NULL;
-    if (!l || !(l->keys = lq_hashmap_create(64)) || !(l->conninfo = strdup(o->conninfo))) {
-        if (l)
+    if (!l || !(l->keys = lq_hashmap_create(64)) || !(l->back_index = lq_hashmap_create(64)) ||
+        !(l->conninfo = strdup(o->conninfo))) {
+        if (l) {
             lq_hashmap_destroy(l->keys);
+            lq_hashmap_destroy(l->back_index);
+        }
         free(l);
         snprintf(errstr, errstr_size, "limits: out of memory");
         return LQ_ERR_NOMEM;
@@ -592,6 +597,7 @@ void lq_limiter_destroy(lq_limiter_t *l)
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
     free(l->back);
+    lq_hashmap_destroy(l->back_index);
     free(l->conninfo);
     free(l);
 }
@@ -662,7 +668,7 @@ void lq_limiter_leave(lq_limiter_t *l, const lq_limit_ticket_t *t)
         if (!t->k[i].slot || !(k = lq_hashmap_get(l->keys, t->k[i].key)) || k->slots_used <= 0)
             continue;
         k->slots_used--;
-        if (k->slots_held > lim_slots_wanted(l, k) && !l->degraded) {
+        if (lim_slots_too_many(l, k) && !l->degraded) {
             k->dirty = 1; /* give the slot back now: another node may be waiting for it */
             l->wake = 1;
             pthread_cond_signal(&l->cv);

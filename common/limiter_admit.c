@@ -2,6 +2,7 @@
  * limiter.h), and, while the ledger cannot be reached, against the node's share of each
  * limit, counted locally. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,27 +149,46 @@ int64_t lim_chunk(const lq_limiter_t *l, const lim_key_t *k, lq_limit_unit_t u)
     return want < k->last_need[u] ? 0 : want; /* less than one request needs: of no use */
 }
 
+/* Slots held beyond those in use, so most requests take one without an exchange: an eighth
+ * of the limit divided by the nodes; none for small limits, or while none is in use. */
+static int64_t slot_headroom(const lq_limiter_t *l, const lim_key_t *k)
+{
+    int64_t headroom = k->lim[LQ_LIMIT_CONCURRENT] / (8 * (l->nodes > 0 ? l->nodes : 1));
+
+    return headroom < 2 || k->slots_used == 0 ? 0 : headroom;
+}
+
 int64_t lim_slots_wanted(const lq_limiter_t *l, const lim_key_t *k)
 {
-    int64_t lim = k->lim[LQ_LIMIT_CONCURRENT];
-    int64_t headroom = lim / (8 * (l->nodes > 0 ? l->nodes : 1));
+    return k->slots_used + k->slots_waiting + slot_headroom(l, k);
+}
 
-    if (headroom < 2 || k->slots_used == 0)
-        headroom = 0;
-    return k->slots_used + k->slots_waiting + headroom;
+int lim_slots_too_many(const lq_limiter_t *l, const lim_key_t *k)
+{
+    /* twice the headroom before giving back: not an exchange for every request that ends */
+    return k->slots_held > lim_slots_wanted(l, k) + slot_headroom(l, k);
 }
 
 void lim_push_back(lq_limiter_t *l, const char *key, int series, int64_t bucket, int64_t amount)
 {
+    char where[LQ_LIMIT_KEY_MAX + 48];
+    size_t at;
     lim_back_t *b;
 
     if (amount == 0 || series <= 0)
         return;
+    /* one entry per bucket: a busy node gives back thousands of settlements a second */
+    snprintf(where, sizeof(where), "%d|%lld|%s", series, (long long)bucket, key);
+    at = l->back_index ? (size_t)(uintptr_t)lq_hashmap_get(l->back_index, where) : 0;
+    if (at) {
+        l->back[at - 1].amount += amount;
+        return;
+    }
     if (l->n_back == l->cap_back) {
         size_t cap = l->cap_back ? l->cap_back * 2 : 64;
         lim_back_t *nb = cap <= 1000000 ? realloc(l->back, cap * sizeof(*nb)) : NULL;
         if (!nb)
-            return; /* keeping a return is only ever generous to the limits */
+            return; /* lost: a return only makes the limit stricter for one window */
         l->back = nb;
         l->cap_back = cap;
     }
@@ -177,6 +197,8 @@ void lim_push_back(lq_limiter_t *l, const char *key, int series, int64_t bucket,
     b->series = series;
     b->bucket = bucket;
     b->amount = amount;
+    if (l->back_index)
+        lq_hashmap_put(l->back_index, where, (void *)(uintptr_t)l->n_back);
 }
 
 /* ---------- counting without the ledger ---------- */

@@ -89,7 +89,8 @@ struct lq_limiter {
     lim_waiter_t *waiters, **waiters_tail;
     lim_back_t *back;
     size_t n_back, cap_back;
-    int64_t nodes; /* nodes seen by the ledger lately (>= 1) */
+    lq_hashmap_t *back_index; /* "series|bucket|key" -> 1 + its index in back */
+    int64_t nodes;            /* nodes seen by the ledger lately (>= 1) */
     int degraded;
     int64_t last_exchange; /* monotonic ms */
     int64_t wall_skew;     /* the ledger's clock - this node's wall clock, ms */
@@ -105,6 +106,8 @@ int lim_unit_limited(const lim_key_t *k, lq_limit_unit_t u);
 /** The grant size worth asking for unit u ahead of demand (0: ask only for what waits). */
 int64_t lim_chunk(const lq_limiter_t *l, const lim_key_t *k, lq_limit_unit_t u);
 int64_t lim_slots_wanted(const lq_limiter_t *l, const lim_key_t *k);
+/** 1 when k holds so many more slots than it wants that some should go back now. */
+int lim_slots_too_many(const lq_limiter_t *l, const lim_key_t *k);
 void lim_push_back(lq_limiter_t *l, const char *key, int series, int64_t bucket, int64_t amount);
 /** Move what was admitted without the ledger into l->back (counted in k->unsynced until an
  * exchange carries it). */

@@ -52,7 +52,8 @@ static const char *const SQL_AUDIT_LIST = "SELECT tenant_list($1, 'audit', $2::i
 /* The body fields each route accepts (NULL-terminated); any other is refused. */
 static const char *const NO_FIELDS[] = {NULL};
 static const char *const TENANT_NEW[] = {"id", "name", "tier", NULL};
-static const char *const TENANT_CHANGE[] = {"name", "tier", "limits", "disabled", NULL};
+static const char *const TENANT_CHANGE[] = {
+    "name", "tier", "limits", "disabled", "conversation_retention_days", NULL};
 static const char *const PROJECT_NEW[] = {"id", "name", NULL};
 static const char *const PROJECT_CHANGE[] = {"name", "disabled", "limits", NULL};
 static const char *const USER_NEW[] = {"id", "email", "name", "role", NULL};

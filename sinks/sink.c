@@ -207,8 +207,27 @@ static int write_batch(sink_t *s, const sink_batch_t *b, int (*stop_flag)(void))
     }
 }
 
+/* Retention: the tenants' old conversations go, hourly (a minute after the start first). */
+static void purge_due(sink_t *s, int64_t *next_ms)
+{
+    PGresult *res;
+
+    if (lq_mono_ms() < *next_ms)
+        return;
+    *next_ms = lq_mono_ms() + 3600 * 1000;
+    if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
+        return;
+    res = PQexec(s->conn, "SELECT conversations_purge_due()");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        LQ_WARN("conversation retention: %s", PQresultErrorMessage(res));
+    else if (atoi(PQgetvalue(res, 0, 0)) > 0)
+        LQ_INFO("conversation retention: %s conversation(s) deleted", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
 lq_err_t sink_run(sink_t *s, int (*stop_flag)(void))
 {
+    int64_t next_purge_ms = lq_mono_ms() + 60 * 1000;
     size_t batch_max = (size_t)s->set.sink.batch_max;
     int64_t batch_ms = s->set.sink.batch_ms;
     lq_codec_t *codec = lq_codec_thread();
@@ -221,6 +240,8 @@ lq_err_t sink_run(sink_t *s, int (*stop_flag)(void))
     while (!stop_flag()) {
         size_t n = 0;
         int64_t first_ms = 0;
+
+        purge_due(s, &next_purge_ms);
 
         for (;;) {
             int64_t wait = 100;

@@ -13,7 +13,10 @@
 #include "workers/queueing.h"
 #include "workers/result.h"
 
-#define HOLD_MAX_MS 30000 /* a paced tenant is looked at again at least this often */
+#define HOLD_MAX_MS     30000 /* a paced tenant is looked at again at least this often */
+#define LIMITS_SEEN_MAX 4096  /* distinct limits texts kept parsed */
+
+static void forget_limits(worker_t *w);
 
 lq_err_t limits_gate_init(worker_t *w, char *errstr, size_t errstr_size)
 {
@@ -39,6 +42,7 @@ void limits_gate_free(worker_t *w)
         return;
     lq_limiter_destroy(w->limiter); /* what still waits is decided into gate_done */
     w->limiter = NULL;
+    forget_limits(w);
     while ((d = w->gate_done)) {
         w->gate_done = d->next;
         d->job->generation = UINT64_MAX; /* not done: left for redelivery */
@@ -50,6 +54,46 @@ void limits_gate_free(worker_t *w)
 }
 
 /* ---------- what a job asks ---------- */
+
+static void free_entry(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    free(value);
+}
+
+static void forget_limits(worker_t *w)
+{
+    if (w->limits_seen)
+        lq_hashmap_foreach(w->limits_seen, free_entry, NULL);
+    lq_hashmap_destroy(w->limits_seen);
+    w->limits_seen = NULL;
+}
+
+/* The job's limits, parsed once per distinct text (the jobs of one key carry the same). */
+static const lq_limits_t *limits_of(worker_t *w, const char *text)
+{
+    lq_limits_t *l = w->limits_seen ? lq_hashmap_get(w->limits_seen, text) : NULL;
+    char err[200];
+
+    if (l)
+        return l;
+    if (w->limits_seen && lq_hashmap_size(w->limits_seen) >= LIMITS_SEEN_MAX)
+        forget_limits(w);
+    if (!w->limits_seen && !(w->limits_seen = lq_hashmap_create(256)))
+        return NULL;
+    if (!(l = malloc(sizeof(*l))))
+        return NULL;
+    if (lq_limits_parse(text, l, err, sizeof(err))) {
+        LQ_WARN("a job's limits are not readable (%s): its jobs run without them", err);
+        lq_limits_unlimited(l);
+    }
+    if (lq_hashmap_put(w->limits_seen, text, l)) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
 
 int64_t limits_gate_tokens(const worker_t *w, const lq_chat_request_t *r, int64_t *prompt)
 {
@@ -181,19 +225,13 @@ static void decided(void *arg, const lq_limit_verdict_t *v)
 
 gate_verdict_t limits_gate_pass(worker_t *w, job_t *j)
 {
-    lq_limits_t l;
+    const lq_limits_t *l;
     lq_limit_ask_t a;
     lq_limit_verdict_t v;
-    char err[200];
 
     if (!w->limiter || !j->req.limits || !j->req.limits[0])
         return GATE_GO;
-    if (lq_limits_parse(j->req.limits, &l, err, sizeof(err))) {
-        LQ_WARN("job %s: its limits are not readable (%s): it runs without them", j->req.job_id,
-                err);
-        return GATE_GO;
-    }
-    if (!fill_ask(w, j, &l, &a))
+    if (!(l = limits_of(w, j->req.limits)) || !fill_ask(w, j, l, &a))
         return GATE_GO;
     switch (lq_limiter_take(w->limiter, &a, &v, decided, j)) {
     case LQ_LIMIT_ADMIT:

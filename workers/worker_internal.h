@@ -159,6 +159,7 @@ struct worker {
     lq_metric_t *m_queued, *m_deferred, *m_queue_wait;
     /* limits (workers/limits_gate.c) */
     lq_limiter_t *limiter;
+    lq_hashmap_t *limits_seen; /* a ChatRequest's limits text -> its parsed lq_limits_t */
     pthread_mutex_t gate_mu;
     int gate_mu_init;
     gate_decision_t *gate_done; /* decided by the limiter's thread, for the loop */

@@ -40,6 +40,8 @@ CREATE TABLE conversation_messages (
     role            text NOT NULL,
     message         jsonb NOT NULL, -- the OpenAI message object as sent or answered
     state           text NOT NULL DEFAULT 'done' CHECK (state IN ('pending', 'done')),
+    sent_with       jsonb,          -- a turn's messages: the history its prompt carried
+                                    -- {"from_seq","to_seq","sent","dropped"}
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (conversation_id, seq)
 );
@@ -270,6 +272,8 @@ LANGUAGE sql STABLE AS $$
     SELECT m.message || jsonb_build_object('id', 'msg_' || m.seq, 'object', 'conversation.message',
                                            'seq', m.seq, 'job_id', m.job_id,
                                            'created_at', extract(epoch FROM m.created_at)::bigint)
+           || CASE WHEN m.sent_with IS NULL THEN '{}'::jsonb
+                   ELSE jsonb_build_object('sent_with', m.sent_with) END
 $$;
 
 -- Stored messages (not those of a turn under way), oldest first by default; p_after a
@@ -373,9 +377,11 @@ BEGIN
     SELECT count(*) INTO total FROM conversation_messages WHERE conversation_id = c.id AND state = 'done';
     first_seq := (picked->0->>'seq')::int;
     last_seq := (picked->-1->>'seq')::int;
-    INSERT INTO conversation_messages (conversation_id, seq, job_id, role, message, state)
+    INSERT INTO conversation_messages (conversation_id, seq, job_id, role, message, state, sent_with)
     SELECT c.id, coalesce((SELECT max(seq) FROM conversation_messages WHERE conversation_id = c.id), 0)
-                 + x.n::int, p_job, x.m->>'role', x.m, 'pending'
+                 + x.n::int, p_job, x.m->>'role', x.m, 'pending',
+           jsonb_build_object('from_seq', first_seq, 'to_seq', last_seq, 'sent', kept,
+                              'dropped', total - kept)
       FROM jsonb_array_elements(p_messages) WITH ORDINALITY AS x(m, n);
     UPDATE conversations SET busy_job = p_job,
            busy_until = now() + make_interval(secs => p_busy_ms / 1000.0)
@@ -448,4 +454,64 @@ BEGIN
        AND (busy_job IS NULL OR busy_until < now());
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
+END $$;
+
+-- Retention per tenant: conversations not changed for conversation_retention_days are deleted
+-- by the sinks (hourly, conversations_purge_due); NULL keeps them.
+ALTER TABLE tenants ADD COLUMN conversation_retention_days int
+    CHECK (conversation_retention_days BETWEEN 1 AND 36500);
+
+CREATE FUNCTION conversations_purge_due() RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    DELETE FROM conversations c USING tenants t
+     WHERE c.tenant_id = t.id AND t.conversation_retention_days IS NOT NULL
+       AND c.updated_at < now() - make_interval(days => t.conversation_retention_days)
+       AND (c.busy_job IS NULL OR c.busy_until < now());
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION admin_tenant_json(t tenants) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('object', 'tenant', 'id', t.id, 'name', t.name, 'tier', t.tier,
+                              'limits', t.limits, 'disabled', t.disabled,
+                              'conversation_retention_days', t.conversation_retention_days,
+                              'created_at', extract(epoch FROM t.created_at)::bigint)
+$$;
+
+CREATE OR REPLACE FUNCTION admin_update_tenant(p_actor text, p_id text, p_changes jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    t tenants;
+    days jsonb := p_changes->'conversation_retention_days';
+BEGIN
+    PERFORM limits_change_check(p_changes);
+    IF p_changes ? 'tier' AND jsonb_typeof(p_changes->'tier') <> 'string' THEN
+        RAISE EXCEPTION 'tier: must be a string' USING ERRCODE = 'LQP01';
+    END IF;
+    PERFORM tier_check(p_changes->>'tier');
+    IF p_changes ? 'disabled' AND jsonb_typeof(p_changes->'disabled') <> 'boolean' THEN
+        RAISE EXCEPTION 'disabled must be a boolean' USING ERRCODE = 'LQ400';
+    END IF;
+    IF p_changes ? 'conversation_retention_days' AND jsonb_typeof(days) <> 'null'
+       AND (jsonb_typeof(days) <> 'number' OR (days #>> '{}')::numeric NOT BETWEEN 1 AND 36500
+            OR (days #>> '{}')::numeric <> floor((days #>> '{}')::numeric)) THEN
+        RAISE EXCEPTION 'conversation_retention_days: a whole number of days from 1 to 36500, or null'
+            USING ERRCODE = 'LQP01';
+    END IF;
+    UPDATE tenants SET name = coalesce(p_changes->>'name', name),
+                       tier = coalesce(p_changes->>'tier', tier),
+                       limits = coalesce(p_changes->'limits', limits),
+                       disabled = coalesce((p_changes->>'disabled')::boolean, disabled),
+                       conversation_retention_days =
+                           CASE WHEN p_changes ? 'conversation_retention_days'
+                                THEN (days #>> '{}')::int ELSE conversation_retention_days END
+        WHERE id = p_id RETURNING * INTO t;
+    IF t.id IS NULL THEN
+        RAISE EXCEPTION 'no tenant %', p_id USING ERRCODE = 'LQ404';
+    END IF;
+    PERFORM audit_append('', p_actor, 'tenant.update', p_id, p_changes);
+    PERFORM audit_append(p_id, p_actor, 'tenant.update', p_id, p_changes);
+    RETURN admin_tenant_json(t);
 END $$;

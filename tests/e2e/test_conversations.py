@@ -6,6 +6,7 @@ and no caller sees another's conversation."""
 import concurrent.futures
 import json
 import os
+import subprocess
 import time
 import uuid
 
@@ -137,6 +138,8 @@ def test_the_window_drops_old_turns_never_a_tool_result_without_its_call(conv_st
     # tool result: it goes with its call
     prompt = sent_prompt(fake, marker)
     assert [m["role"] for m in prompt] == ["assistant", "user"], prompt
+    turn = messages(conv_stack, key, cid)["data"][-2]  # what that turn's prompt carried
+    assert turn["sent_with"] == {"from_seq": 4, "to_seq": 4, "sent": 1, "dropped": 3}, turn
     assert call(conv_stack, "PATCH", f"/v1/conversations/{cid}", key,
                 {"window": {"last_n": 5}}).status_code == 200
     marker = "fourth-" + uuid.uuid4().hex[:6]
@@ -272,3 +275,25 @@ def test_old_conversations_are_purged(conv_stack, pg_url, db):
     assert out.strip() == "1 conversation(s) deleted"
     assert call(conv_stack, "GET", f"/v1/conversations/{old}", key).status_code == 404
     assert call(conv_stack, "GET", f"/v1/conversations/{fresh}", key).status_code == 200
+
+
+def test_a_tenants_retention_deletes_its_old_conversations(conv_stack, pg_url, db):
+    t, key = create_tenant(pg_url)
+    _, other_key = create_tenant(pg_url)
+    ctl = os.path.join(BUILD, "llmqctl")
+    out = run([ctl, "--pg", pg_url, "tenant", "set", t, "--conversation-retention-days", "30"]).stdout
+    assert json.loads(out)["conversation_retention_days"] == 30
+    old = new_conversation(conv_stack, key, model="mock")
+    kept = new_conversation(conv_stack, key, model="mock")
+    elsewhere = new_conversation(conv_stack, other_key, model="mock")  # no retention set
+    db.execute("UPDATE conversations SET updated_at = now() - interval '40 days' WHERE id IN (%s, %s)",
+               (old, elsewhere))
+    db.execute("SELECT conversations_purge_due()")  # what the sinks run hourly
+    assert call(conv_stack, "GET", f"/v1/conversations/{old}", key).status_code == 404
+    assert call(conv_stack, "GET", f"/v1/conversations/{kept}", key).status_code == 200
+    assert call(conv_stack, "GET", f"/v1/conversations/{elsewhere}", other_key).status_code == 200
+    out = run([ctl, "--pg", pg_url, "tenant", "set", t, "--conversation-retention-days", "off"]).stdout
+    assert json.loads(out)["conversation_retention_days"] is None
+    bad = subprocess.run([ctl, "--pg", pg_url, "tenant", "set", t, "--conversation-retention-days", "0"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "conversation_retention_days" in bad.stderr, bad.stderr

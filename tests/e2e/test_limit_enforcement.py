@@ -326,12 +326,14 @@ def test_a_cost_budget_holds_under_concurrent_streams(pg_url, priced, db):
 
 def test_a_killed_worker_leaves_the_counts_exact(pg_url, brokers, log_dir, db):
     """Two workers pace one tenant's async jobs under {"rpm": 20}; one is SIGKILLed while
-    jobs wait: every job still ends once, and no sliding minute started more than 20."""
+    jobs wait: every job still ends once, no sliding minute started more than 20."""
     s = own_stack(pg_url, brokers, log_dir, "wkill", workers=2,
                   worker_settings={"mock.latency_ms": 500})
     try:
         _, key = limited_tenant(pg_url, '{"rpm": 20}')
-        ids = [submit_job(s.url, key).json()["id"] for _ in range(30)]
+        # 24: the four over the first minute and the dead worker's (redelivered, and counted
+        # again: a reservation of a dead node is never given back early) fit the second
+        ids = [submit_job(s.url, key).json()["id"] for _ in range(24)]
         running = lambda: db.execute(
             "SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND started_at IS NOT NULL",
             (ids,)).fetchone()[0]
@@ -340,7 +342,7 @@ def test_a_killed_worker_leaves_the_counts_exact(pg_url, brokers, log_dir, db):
         done = lambda: db.execute(
             "SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'",
             (ids,)).fetchone()[0]
-        assert poll(done, lambda n: n == 30, 120) == 30
+        assert poll(done, lambda n: n == 24, 150) == 24
         starts = sorted(x[0] for x in db.execute(
             "SELECT extract(epoch FROM started_at)::float8 FROM jobs WHERE id = ANY(%s::uuid[])",
             (ids,)).fetchall())
@@ -348,6 +350,6 @@ def test_a_killed_worker_leaves_the_counts_exact(pg_url, brokers, log_dir, db):
         assert most <= 20, (most, starts)
         usage = lambda: db.execute("SELECT count(*) FROM usage_events WHERE job_id = ANY(%s::uuid[])",
                                    (ids,)).fetchone()[0]
-        assert poll(usage, lambda n: n >= 30, 20) == 30  # each counted once
+        assert poll(usage, lambda n: n >= 24, 20) == 24  # each counted once
     finally:
         stop_stack(s)
