@@ -26,6 +26,24 @@ static void set_immediate(req_ctx_t *c, admin_call_t *a)
     snprintf(c->allow, sizeof(c->allow), "%s", a->allow);
 }
 
+static ingest_step_t submit(req_ctx_t *c, const char *sql, int n, const char *const *params)
+{
+    ingest_ctx_suspend(c);
+    if (ingest_pg_submit(c->node->pg, sql, n, params, ran, c)) {
+        ingest_ctx_set_unavailable(c, "Too many requests waiting for the database; retry later.",
+                                   "database_busy");
+        ingest_ctx_resume(c);
+    }
+    return INGEST_STEP_SUSPENDED;
+}
+
+ingest_step_t ingest_run_json_call(req_ctx_t *c, const char *sql, int n, const char *const *params,
+                                   int ok_status)
+{
+    c->admin.ok_status = ok_status;
+    return submit(c, sql, n, params);
+}
+
 ingest_step_t ingest_admin_run(req_ctx_t *c)
 {
     admin_call_t *a = &c->admin;
@@ -36,12 +54,5 @@ ingest_step_t ingest_admin_run(req_ctx_t *c)
         set_immediate(c, a);
         return INGEST_STEP_ANSWER;
     }
-    ingest_ctx_suspend(c);
-    if (ingest_pg_submit(c->node->pg, a->sql, a->n_params, (const char *const *)a->params, ran,
-                         c)) {
-        ingest_ctx_set_unavailable(c, "Too many requests waiting for the database; retry later.",
-                                   "database_busy");
-        ingest_ctx_resume(c);
-    }
-    return INGEST_STEP_SUSPENDED;
+    return submit(c, a->sql, a->n_params, (const char *const *)a->params);
 }

@@ -7,4 +7,10 @@
 
 ingest_step_t ingest_admin_run(req_ctx_t *c);
 
+/** Run one statement that answers JSON text (a database function of the API: conversations,
+ * models) on the pool with the connection suspended, and answer its result as the admin API
+ * does (ok_status, or the error its SQLSTATE names). INGEST_STEP_SUSPENDED. */
+ingest_step_t ingest_run_json_call(req_ctx_t *c, const char *sql, int n, const char *const *params,
+                                   int ok_status);
+
 #endif

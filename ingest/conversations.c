@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/jsonw.h"
+#include "ingest/admin_run.h"
 
 char *ingest_conversation_caller(const req_ctx_t *c)
 {
@@ -27,21 +28,12 @@ char *ingest_conversation_caller(const req_ctx_t *c)
     return w.p; /* the writer's buffer is the caller's now */
 }
 
-static void answered(const PGresult *res, const char *errmsg, void *arg)
-{
-    req_ctx_t *c = arg;
-    int status = 500;
-    char *body = ingest_admin_answer(&c->admin, res, errmsg, &status);
-
-    ingest_ctx_set_text(c, (unsigned)status, body, body ? strlen(body) : 0);
-    ingest_ctx_resume(c);
-}
-
 /* Run sql($1 = the caller, $2... = params) and answer its JSON with ok_status. */
 static ingest_step_t run(req_ctx_t *c, const char *sql, int n, const char **params, int ok_status)
 {
     const char *all[6];
     char *caller = ingest_conversation_caller(c);
+    ingest_step_t step;
     int i;
 
     if (!caller || n > 5) {
@@ -52,15 +44,9 @@ static ingest_step_t run(req_ctx_t *c, const char *sql, int n, const char **para
     all[0] = caller;
     for (i = 0; i < n; i++)
         all[i + 1] = params[i];
-    c->admin.ok_status = ok_status;
-    ingest_ctx_suspend(c);
-    if (ingest_pg_submit(c->node->pg, sql, n + 1, all, answered, c)) {
-        ingest_ctx_set_unavailable(c, "Too many requests waiting for the database; retry later.",
-                                   "database_busy");
-        ingest_ctx_resume(c);
-    }
+    step = ingest_run_json_call(c, sql, n + 1, all, ok_status);
     free(caller); /* the pool copied the parameters */
-    return INGEST_STEP_SUSPENDED;
+    return step;
 }
 
 /* The body must be a JSON object (its fields are checked by the database). */

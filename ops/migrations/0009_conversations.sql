@@ -104,37 +104,43 @@ LANGUAGE sql AS $$
     SELECT conversation_json(conversation_find(p_caller, p_id, false))
 $$;
 
--- A page of at most p_limit (1-100, default 20) after the cursor p_after, newest first.
-CREATE FUNCTION conversation_list(p_caller jsonb, p_after text, p_limit text) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    lim int;
-    cursor_id uuid;
-    rows jsonb;
-    n int;
+-- The page size a list asks for: 1-100, 20 when not given; LQP01 otherwise.
+CREATE FUNCTION page_limit(p_limit text) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF p_limit IS NOT NULL AND (p_limit !~ '^[0-9]{1,4}$' OR p_limit::int NOT BETWEEN 1 AND 100) THEN
         RAISE EXCEPTION 'limit: a whole number from 1 to 100' USING ERRCODE = 'LQP01';
     END IF;
-    lim := coalesce(p_limit::int, 20);
+    RETURN coalesce(p_limit::int, 20);
+END $$;
+
+-- OpenAI's list object from up to p_lim + 1 rows (one more than the page: there is more).
+CREATE FUNCTION page_of(p_rows jsonb, p_lim int) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('object', 'list', 'data', page, 'first_id', page->0->'id',
+                              'last_id', page->-1->'id',
+                              'has_more', jsonb_array_length(p_rows) > p_lim)
+      FROM (SELECT CASE WHEN jsonb_array_length(p_rows) > p_lim THEN p_rows - p_lim
+                        ELSE p_rows END AS page) x
+$$;
+
+-- A page of at most p_limit (1-100, default 20) after the cursor p_after, newest first.
+CREATE FUNCTION conversation_list(p_caller jsonb, p_after text, p_limit text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    lim int := page_limit(p_limit);
+    cursor_id uuid;
+BEGIN
     IF p_after IS NOT NULL THEN
         IF p_after !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
             RAISE EXCEPTION 'after: a conversation id' USING ERRCODE = 'LQP01';
         END IF;
         cursor_id := p_after::uuid;
     END IF;
-    SELECT coalesce(jsonb_agg(conversation_json(x) ORDER BY x.id DESC), '[]'), count(*)
-      INTO rows, n
-      FROM (SELECT * FROM conversations c
-             WHERE c.tenant_id = p_caller->>'tenant' AND conversation_visible(c, p_caller)
-               AND (cursor_id IS NULL OR c.id < cursor_id)
-             ORDER BY c.id DESC LIMIT lim + 1) x;
-    IF n > lim THEN
-        rows := rows - lim;
-    END IF;
-    RETURN jsonb_build_object('object', 'list', 'data', rows,
-                              'first_id', rows->0->'id', 'last_id', rows->-1->'id',
-                              'has_more', n > lim);
+    RETURN page_of((SELECT coalesce(jsonb_agg(conversation_json(x) ORDER BY x.id DESC), '[]')
+                      FROM (SELECT * FROM conversations c
+                             WHERE c.tenant_id = p_caller->>'tenant'
+                               AND conversation_visible(c, p_caller)
+                               AND (cursor_id IS NULL OR c.id < cursor_id)
+                             ORDER BY c.id DESC LIMIT lim + 1) x), lim);
 END $$;
 
 -- ---------- changing ----------
@@ -283,40 +289,29 @@ CREATE FUNCTION conversation_messages_list(p_caller jsonb, p_id text, p_after te
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     c conversations := conversation_find(p_caller, p_id, false);
-    lim int;
+    lim int := page_limit(p_limit);
     after_seq int;
     descending boolean := coalesce(p_order, 'asc') = 'desc';
-    rows jsonb;
-    n int;
 BEGIN
     IF coalesce(p_order, 'asc') NOT IN ('asc', 'desc') THEN
         RAISE EXCEPTION 'order: asc or desc' USING ERRCODE = 'LQP01';
     END IF;
-    IF p_limit IS NOT NULL AND (p_limit !~ '^[0-9]{1,4}$' OR p_limit::int NOT BETWEEN 1 AND 100) THEN
-        RAISE EXCEPTION 'limit: a whole number from 1 to 100' USING ERRCODE = 'LQP01';
-    END IF;
-    lim := coalesce(p_limit::int, 20);
     IF p_after IS NOT NULL THEN
         IF p_after !~ '^msg_[0-9]{1,9}$' THEN
             RAISE EXCEPTION 'after: a message id (msg_<n>)' USING ERRCODE = 'LQP01';
         END IF;
         after_seq := substr(p_after, 5)::int;
     END IF;
-    SELECT coalesce(jsonb_agg(conversation_message_json(x)
-                              ORDER BY CASE WHEN descending THEN -x.seq ELSE x.seq END), '[]'),
-           count(*)
-      INTO rows, n
-      FROM (SELECT * FROM conversation_messages m
-             WHERE m.conversation_id = c.id AND m.state = 'done'
-               AND (after_seq IS NULL OR (CASE WHEN descending THEN m.seq < after_seq
-                                               ELSE m.seq > after_seq END))
-             ORDER BY CASE WHEN descending THEN -m.seq ELSE m.seq END LIMIT lim + 1) x;
-    IF n > lim THEN
-        rows := rows - lim;
-    END IF;
-    RETURN jsonb_build_object('object', 'list', 'data', rows,
-                              'first_id', rows->0->'id', 'last_id', rows->-1->'id',
-                              'has_more', n > lim);
+    RETURN page_of((SELECT coalesce(jsonb_agg(conversation_message_json(x)
+                                              ORDER BY CASE WHEN descending THEN -x.seq
+                                                            ELSE x.seq END), '[]')
+                      FROM (SELECT * FROM conversation_messages m
+                             WHERE m.conversation_id = c.id AND m.state = 'done'
+                               AND (after_seq IS NULL OR (CASE WHEN descending
+                                                               THEN m.seq < after_seq
+                                                               ELSE m.seq > after_seq END))
+                             ORDER BY CASE WHEN descending THEN -m.seq ELSE m.seq END
+                             LIMIT lim + 1) x), lim);
 END $$;
 
 -- ---------- turns ----------
