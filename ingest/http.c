@@ -250,7 +250,11 @@ static enum MHD_Result begin(ingest_http_t *h, struct MHD_Connection *conn, cons
     lq_uuid7(c->request_id + 4, lq_wall_ms());
     *con_cls = c;
     lq_metric_add(h->node->m_inflight, 1);
-    if (!head_too_large(c, url))
+    if (atomic_load(&h->node->stopping))
+        /* nothing new may wait for the clients that stop with the node (a keep-alive
+         * connection's next request): the client retries on another node */
+        ingest_ctx_set_unavailable(c, "This node is shutting down; retry.", "shutting_down");
+    else if (!head_too_large(c, url))
         find_route(c, method, url);
     if (c->phase == REQ_NEW)
         refuse_early(c);

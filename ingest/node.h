@@ -42,6 +42,7 @@ typedef struct ingest_node {
     size_t max_url, max_headers; /* http.max_url_bytes, http.max_header_bytes */
     int64_t sync_timeout_ms;
     atomic_int kafka_ok; /* the brokers answered the last metadata request */
+    atomic_int stopping; /* draining: new requests are answered 503 at once */
     lq_metric_t *m_inflight, *m_enqueued, *m_enqueue_failed, *m_cancels;
     lq_metric_t *m_policy_blocked, *m_policy_redacted, *m_limited;
 } ingest_node_t;

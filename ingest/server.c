@@ -320,7 +320,8 @@ static void drain(ingest_server_t *s, int drain_ms)
 {
     int64_t until = lq_mono_ms() + drain_ms;
 
-    MHD_quiesce_daemon(s->d); /* no new connections */
+    atomic_store(&s->node.stopping, 1); /* no new requests on open connections either */
+    MHD_quiesce_daemon(s->d);           /* no new connections */
     while (lq_mono_ms() < until && s->node.replies && ingest_replies_pending(s->node.replies) > 0)
         nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
 }
