@@ -103,11 +103,33 @@ static json_t *key_op(lq_limiter_t *l, lim_key_t *k, int64_t now)
     return op;
 }
 
+#define IDLE_FORGET_MS (10 * 60 * 1000) /* a scope unused this long, holding nothing, goes */
+#define FORGET_MAX     1024             /* forgotten per round at most */
+
 typedef struct build {
     lq_limiter_t *l;
     json_t *ops;
     int64_t now;
+    lim_key_t *idle[FORGET_MAX]; /* scopes to forget after the walk */
+    size_t n_idle;
 } build_t;
+
+/* Nothing held, nothing pending, nothing to write back: the scope can be forgotten. */
+static int forgettable(const lim_key_t *k, int64_t now)
+{
+    int u, s;
+
+    if (k->dirty || k->slots_held || k->slots_used || k->deg_since ||
+        now - k->last_used < IDLE_FORGET_MS)
+        return 0;
+    for (u = 0; u < LQ_UNIT_COUNT; u++)
+        if (k->al[u].left > 0)
+            return 0;
+    for (s = 1; s <= 6; s++)
+        if (k->ring[s].n || k->unsynced[s])
+            return 0;
+    return 1;
+}
 
 /* Expired allowances go back; slots that need renewal or are too many mark their scope. */
 static void visit_key(const char *key, void *value, void *arg)
@@ -128,6 +150,10 @@ static void visit_key(const char *key, void *value, void *arg)
     if (k->slots_held > 0 &&
         (k->slots_expires - b->now < b->l->o.slot_lease_ms / 2 || lim_slots_too_many(b->l, k)))
         k->dirty = 1;
+    if (forgettable(k, b->now) && b->n_idle < FORGET_MAX) {
+        b->idle[b->n_idle++] = k;
+        return;
+    }
     if (k->dirty) {
         for (u = 0; u < LQ_UNIT_COUNT; u++) { /* what waits is more than what is left: the rest */
             lim_allowance_t *a = &k->al[u];   /* goes back first, so it can be granted again */
@@ -429,17 +455,19 @@ static void call_back(resolved_t *r, size_t n, lim_waiter_t *list)
  * the waiters. Returns 1 when another round is due at once. */
 static int round_once(lq_limiter_t *l, PGconn **conn)
 {
-    build_t b = {l, json_array(), lq_mono_ms()};
+    build_t b = {.l = l, .ops = json_array(), .now = lq_mono_ms()};
     json_t *body, *back, *res = NULL;
     lim_waiter_t *list;
     resolved_t *r;
-    size_t n;
+    size_t n, i;
     int again = 0;
 
     if (l->degraded) /* what was admitted meanwhile goes first, before any grant */
         lq_hashmap_foreach(l->keys, flush_rings, l);
     count_waiting(l);
     lq_hashmap_foreach(l->keys, visit_key, &b);
+    for (i = 0; i < b.n_idle; i++) /* (the walk may not change the map) */
+        lim_key_free(lq_hashmap_remove(l->keys, b.idle[i]->key));
     back = take_back(l);
     list = l->waiters;
     l->waiters = NULL;

@@ -484,6 +484,7 @@ lq_limit_outcome_t lim_decide(lq_limiter_t *l, const lq_limit_ask_t *a, lq_limit
         if (!key[0] || !(k = lim_key_get(l, (lq_limit_scope_t)s, key)))
             continue;
         memcpy(k->lim, a->limits->v[s], sizeof(k->lim));
+        k->last_used = now;
         si[n] = s;
         ks[n++] = k;
         for (u = 0; u < LQ_UNIT_COUNT; u++)

@@ -47,7 +47,8 @@ typedef struct lim_key {
     /* demand */
     int64_t waiting[LQ_UNIT_COUNT], wait_min[LQ_UNIT_COUNT];
     int64_t rate_start, rate_count[LQ_UNIT_COUNT];
-    double rate[LQ_UNIT_COUNT];       /* per second */
+    int64_t last_used;          /* monotonic ms of its last decision: idle scopes are forgotten */
+    double rate[LQ_UNIT_COUNT]; /* per second */
     int64_t last_need[LQ_UNIT_COUNT]; /* the last request's amount */
     int dirty;                        /* goes into the next exchange */
     /* what the exchange in flight asked for */
