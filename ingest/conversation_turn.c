@@ -87,6 +87,8 @@ static void begun(const PGresult *res, const char *errmsg, void *arg)
         c->admin.ok_status = 200;
         body = ingest_admin_answer(&c->admin, res, errmsg, &status);
         ingest_ctx_set_text(c, (unsigned)status, body, body ? strlen(body) : 0);
+        if (status == 409)
+            c->retry_after = 1; /* the turn under way ends soon (the SDK retries a 409) */
     }
     ingest_ctx_resume(c);
 }
