@@ -19,6 +19,9 @@
 
 static lq_metric_t *m_degraded, *m_exchanges, *m_exchange_errors;
 
+/* The units as the ledger names them (limit_take). */
+static const char *const unit_name[LQ_UNIT_COUNT] = {"req", "tok", "usd"};
+
 static const char *sql_dim_name(int d)
 {
     return d == LQ_LIMIT_CONCURRENT ? "con" : lq_limit_dim_name((lq_limit_dim_t)d);
@@ -71,7 +74,6 @@ static void count_waiting(lq_limiter_t *l)
 static json_t *key_op(lq_limiter_t *l, lim_key_t *k, int64_t now)
 {
     json_t *op = json_object(), *lim = json_object(), *want = json_object(), *mn = json_object();
-    static const char *unit_name[LQ_UNIT_COUNT] = {"req", "tok", "usd"};
     int d, u, leased = 0;
 
     for (d = 0; d < LQ_LIMIT_DIM_COUNT; d++)
@@ -213,7 +215,6 @@ static lq_limit_dim_t dim_of_name(const char *name)
 
 static void apply_grant(lq_limiter_t *l, lim_key_t *k, lq_limit_unit_t u, json_t *g, json_t *b)
 {
-    static const char *unit_name[LQ_UNIT_COUNT] = {"req", "tok", "usd"};
     int64_t amount = json_integer_value(json_object_get(g, unit_name[u]));
     json_t *bk = json_object_get(b, unit_name[u]), *v;
     lim_allowance_t *a = &k->al[u];
@@ -283,7 +284,6 @@ static void apply_key(lq_limiter_t *l, json_t *r, int64_t ledger_now, int64_t no
     k->known = 1;
     k->seen_mono = now;
     for (u = 0; u < LQ_UNIT_COUNT; u++) {
-        static const char *unit_name[LQ_UNIT_COUNT] = {"req", "tok", "usd"};
         int64_t got = json_integer_value(json_object_get(g, unit_name[u]));
         apply_grant(l, k, (lq_limit_unit_t)u, g, json_object_get(r, "b"));
         if (k->sent_want[u] > 0 && got < k->waiting[u])

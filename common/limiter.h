@@ -110,6 +110,13 @@ void lq_limiter_settle(lq_limiter_t *l, const lq_limit_ticket_t *t, int64_t tok,
 lq_err_t lq_limiter_usage(lq_limiter_t *l, const lq_limit_ask_t *a, lq_limit_usage_cb cb,
                           void *arg);
 
+/** A refusal in OpenAI's terms: "Rate limit reached for requests per minute (rpm) of the
+ * tenant: limit 20." (or "Budget reached for USD per day ...: limit 5.00 USD.") into msg, and
+ * the error's type ("requests", "tokens" or "insufficient_quota") and code
+ * ("rate_limit_exceeded" or "insufficient_quota"). Callers add when to retry. */
+void lq_limit_refusal(const lq_limit_verdict_t *v, char *msg, size_t n, const char **type,
+                      const char **code);
+
 /** 1 while the ledger cannot be reached. */
 int lq_limiter_degraded(lq_limiter_t *l);
 

@@ -39,6 +39,28 @@ lq_limit_unit_t lq_limit_dim_unit(lq_limit_dim_t d)
     }
 }
 
+void lq_limit_refusal(const lq_limit_verdict_t *v, char *msg, size_t n, const char **type,
+                      const char **code)
+{
+    static const char *const words[LQ_LIMIT_DIM_COUNT] = {
+        "requests per minute", "requests per hour", "requests per day", "tokens per minute",
+        "tokens per day",      "USD per day",       "USD per month",    "requests in flight"};
+    int quota = v->outcome == LQ_LIMIT_QUOTA, d = v->dim < LQ_LIMIT_DIM_COUNT;
+    char limit[40];
+
+    if (lq_limit_dim_is_usd(v->dim))
+        snprintf(limit, sizeof(limit), "%.2f USD", (double)v->limit / LQ_MICRO_USD);
+    else
+        snprintf(limit, sizeof(limit), "%lld", (long long)v->limit);
+    snprintf(msg, n, "%s reached for %s (%s) of the %s: limit %s.", quota ? "Budget" : "Rate limit",
+             d ? words[v->dim] : "a limit", d ? lq_limit_dim_name(v->dim) : "?",
+             lq_limit_scope_name(v->scope), limit);
+    *type = quota                                      ? "insufficient_quota"
+            : lq_limit_dim_unit(v->dim) == LQ_UNIT_TOK ? "tokens"
+                                                       : "requests";
+    *code = quota ? "insufficient_quota" : "rate_limit_exceeded";
+}
+
 void lq_limit_scope_key(lq_limit_scope_t s, const char *id, char out[LQ_LIMIT_KEY_MAX])
 {
     static const char tag[LQ_LIMIT_SCOPE_COUNT] = {'t', 'p', 'u', 'k', 'i'};

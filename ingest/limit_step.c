@@ -17,43 +17,23 @@ static void fill_ask(const req_ctx_t *c, lq_limit_ask_t *a)
     a->slot = 1;
 }
 
-static const char *dim_words(lq_limit_dim_t d)
-{
-    static const char *const words[LQ_LIMIT_DIM_COUNT] = {
-        "requests per minute", "requests per hour", "requests per day", "tokens per minute",
-        "tokens per day",      "USD per day",       "USD per month",    "requests in flight"};
-    return d < LQ_LIMIT_DIM_COUNT ? words[d] : "requests";
-}
-
 /* 429 in OpenAI's shape, saying which limit and when to retry. */
 static void refuse(req_ctx_t *c, const lq_limit_verdict_t *v)
 {
-    char msg[400], when[64] = "";
+    char msg[400], base[300];
+    const char *type, *code;
     long long secs = v->retry_after_ms < 0 ? -1 : (v->retry_after_ms + 999) / 1000;
-    int quota = v->outcome == LQ_LIMIT_QUOTA;
-    int tokens = v->dim == LQ_LIMIT_TPM || v->dim == LQ_LIMIT_TPD;
 
     if (secs == 0)
         secs = 1;
+    lq_limit_refusal(v, base, sizeof(base), &type, &code);
     if (secs > 0)
-        snprintf(when, sizeof(when), " Please try again in %llds.", secs);
-    else
-        snprintf(when, sizeof(when), " The limit does not allow this request.");
-    if (lq_limit_dim_is_usd(v->dim))
-        snprintf(msg, sizeof(msg), "Budget reached for %s (%s) of the %s: limit %.2f USD.%s",
-                 dim_words(v->dim), lq_limit_dim_name(v->dim), lq_limit_scope_name(v->scope),
-                 (double)v->limit / LQ_MICRO_USD, when);
-    else
-        snprintf(msg, sizeof(msg), "Rate limit reached for %s (%s) of the %s: limit %lld.%s%s",
-                 dim_words(v->dim), lq_limit_dim_name(v->dim), lq_limit_scope_name(v->scope),
-                 (long long)v->limit, when,
+        snprintf(msg, sizeof(msg), "%s Please try again in %llds.%s", base, secs,
                  v->degraded ? " (counted on this node alone: the limit store is unreachable)"
                              : "");
-    ingest_ctx_set_error(c, 429, msg,
-                         quota    ? "insufficient_quota"
-                         : tokens ? "tokens"
-                                  : "requests",
-                         NULL, quota ? "insufficient_quota" : "rate_limit_exceeded");
+    else
+        snprintf(msg, sizeof(msg), "%s The limit does not allow this request.", base);
+    ingest_ctx_set_error(c, 429, msg, type, NULL, code);
     c->retry_after = secs > 0 ? (int)(secs > 86400 * 31 ? 86400 * 31 : secs) : 0;
 }
 

@@ -2,12 +2,13 @@
 
 #include <math.h>
 #include <stdarg.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+
+#include "common/ids.h"
 
 static lq_err_t fail(ingest_parse_error_t *perr, const char *param, const char *code,
                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -209,18 +210,12 @@ typedef struct parse_state {
 static lq_err_t check_conversation(parse_state_t *st, json_t *v)
 {
     const char *s = json_string_value(v);
-    size_t i;
 
     if (!v || json_is_null(v))
         return LQ_OK;
-    if (!s || strlen(s) != 36)
+    if (!s || !lq_uuid_valid(s))
         return fail(st->perr, "conversation", "invalid_value",
                     "conversation must be the id of a conversation");
-    for (i = 0; i < 36; i++)
-        if (!(i == 8 || i == 13 || i == 18 || i == 23 ? s[i] == '-'
-                                                      : isxdigit((unsigned char)s[i])))
-            return fail(st->perr, "conversation", "invalid_value",
-                        "conversation must be the id of a conversation");
     st->out->conversation_id = strdup(s);
     return st->out->conversation_id ? LQ_OK : LQ_ERR_NOMEM;
 }

@@ -142,28 +142,19 @@ static int fill_ask(const worker_t *w, const job_t *j, const lq_limits_t *l, lq_
 
 static void fail_job(worker_t *w, job_t *j, const lq_limit_verdict_t *v)
 {
-    static const char *const words[LQ_LIMIT_DIM_COUNT] = {
-        "requests per minute", "requests per hour", "requests per day", "tokens per minute",
-        "tokens per day",      "USD per day",       "USD per month",    "requests in flight"};
-    int quota = v->outcome == LQ_LIMIT_QUOTA;
-    char msg[400], when[80] = "", limit[40];
+    char msg[400], base[300];
+    const char *type, *code;
     int64_t prompt, need = limits_gate_tokens(w, &j->req, &prompt);
 
-    if (lq_limit_dim_is_usd(v->dim))
-        snprintf(limit, sizeof(limit), "%.2f USD", (double)v->limit / LQ_MICRO_USD);
-    else
-        snprintf(limit, sizeof(limit), "%lld", (long long)v->limit);
+    lq_limit_refusal(v, base, sizeof(base), &type, &code);
     if (v->retry_after_ms < 0)
-        snprintf(when, sizeof(when), " This request reserves up to %lld tokens.", (long long)need);
+        snprintf(msg, sizeof(msg), "%s This request reserves up to %lld tokens.", base,
+                 (long long)need);
     else
-        snprintf(when, sizeof(when), " Please try again in %llds.",
+        snprintf(msg, sizeof(msg), "%s Please try again in %llds.", base,
                  (long long)((v->retry_after_ms + 999) / 1000));
-    snprintf(msg, sizeof(msg), "%s reached for %s (%s) of the %s: limit %s.%s",
-             quota ? "Budget" : "Rate limit", v->dim < LQ_LIMIT_DIM_COUNT ? words[v->dim] : "",
-             lq_limit_dim_name(v->dim), lq_limit_scope_name(v->scope), limit, when);
     lq_metric_add(w->m_limit_failed, 1);
-    worker_result_fail(&j->result, quota ? "insufficient_quota" : "tokens",
-                       quota ? "insufficient_quota" : "rate_limit_exceeded", msg, 429, 0);
+    worker_result_fail(&j->result, type, code, msg, 429, 0);
     publish_finish(w, j);
 }
 

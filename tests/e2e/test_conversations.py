@@ -227,6 +227,9 @@ def test_who_sees_which_conversation(conv_stack, pg_url):
         assert (cid in listed) == (code == 200)
     r = call(conv_stack, "GET", "/v1/conversations/not-an-id", ann)
     assert r.status_code == 404
+    r = call(conv_stack, "POST", "/v1/chat/completions", ann,
+             {"model": "mock", "conversation": "not-an-id", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "conversation", r.text
     r = call(conv_stack, "POST", "/v1/conversations", ann, {"titel": "typo"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "titel", r.text
     r = call(conv_stack, "POST", "/v1/conversations", ann, {"metadata": {"x": "y" * 17000}})

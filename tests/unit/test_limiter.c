@@ -121,8 +121,37 @@ static void test_without_the_ledger(void)
     lq_limiter_destroy(l);
 }
 
+/* The refusal's words, type and code, as both the ingest node and the worker answer them. */
+static void test_refusal_words(void)
+{
+    lq_limit_verdict_t v = {0};
+    const char *type, *code;
+    char msg[300];
+
+    v.outcome = LQ_LIMIT_RATE;
+    v.scope = LQ_SCOPE_USER;
+    v.dim = LQ_LIMIT_RPM;
+    v.limit = 20;
+    lq_limit_refusal(&v, msg, sizeof(msg), &type, &code);
+    CHECK_STR(msg, "Rate limit reached for requests per minute (rpm) of the user: limit 20.");
+    CHECK_STR(type, "requests");
+    CHECK_STR(code, "rate_limit_exceeded");
+    v.dim = LQ_LIMIT_TPD;
+    lq_limit_refusal(&v, msg, sizeof(msg), &type, &code);
+    CHECK_STR(type, "tokens");
+    v.outcome = LQ_LIMIT_QUOTA;
+    v.scope = LQ_SCOPE_TENANT;
+    v.dim = LQ_LIMIT_USD_PER_DAY;
+    v.limit = 5 * LQ_MICRO_USD;
+    lq_limit_refusal(&v, msg, sizeof(msg), &type, &code);
+    CHECK_STR(msg, "Budget reached for USD per day (usd_per_day) of the tenant: limit 5.00 USD.");
+    CHECK_STR(type, "insufficient_quota");
+    CHECK_STR(code, "insufficient_quota");
+}
+
 int main(void)
 {
+    test_refusal_words();
     test_keys_and_asks();
     test_without_the_ledger();
     TEST_DONE();
