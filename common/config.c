@@ -499,6 +499,10 @@ const lq_config_def_t lq_common_settings[] = {
     {"topic.cancels", LQ_CFG_STRING, "llmq.cancels", 0, 0,
      "topic of job cancellations (key = tenant; same partition count as topic.requests)",
      LQ_CFG_AT(lq_common_settings_t, topic.cancels)},
+    {"topic.batch", LQ_CFG_STRING, "llmq.requests.batch", 0, 0,
+     "topic of batch jobs, one record per line of a batch (key = tenant; same partition count "
+     "as topic.requests); workers read it when interactive work leaves room",
+     LQ_CFG_AT(lq_common_settings_t, topic.batch)},
     {"topic.replies_prefix", LQ_CFG_STRING, "llmq.replies.", 0, 0,
      "prefix of each ingest node's reply topic (the node id follows)",
      LQ_CFG_AT(lq_common_settings_t, topic.replies_prefix)},

@@ -67,6 +67,7 @@ typedef struct lq_topics {
     const char *traces;
     const char *dlq;
     const char *cancels;
+    const char *batch;
     const char *replies_prefix;
 } lq_topics_t;
 

@@ -58,6 +58,7 @@ typedef struct lq_chat_request {
     int32_t weight;        /* fair-queue weight, 1..1000 (default 1; workers clamp other values) */
     char *limits;          /* optional: resolved limits JSON (lq_limits_parse) */
     char *conversation_id; /* optional: the conversation this job is a turn of */
+    char *batch_id;        /* optional: the batch this job is a line of */
 } lq_chat_request_t;
 
 typedef struct lq_choice {

@@ -14,6 +14,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: llmq-kafka-embedded [--brokers N] [--partitions N] [--bootstrap-file PATH]\n"
             "Creates the llmq topics (llmq.requests, llmq.cancels, llmq.requests.deferred,\n"
+            "llmq.requests.batch, "
             "llmq.responses, llmq.usage, llmq.traces "
             "with N partitions, llmq.requests.dlq with 1) and prints the bootstrap address.\n");
 }
@@ -21,7 +22,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *topics[] = {"llmq.requests",  "llmq.cancels", "llmq.requests.deferred",
-                            "llmq.responses", "llmq.usage",   "llmq.traces"};
+                            "llmq.requests.batch", "llmq.responses", "llmq.usage", "llmq.traces"};
     int brokers = 1, partitions = 8, i, sig = 0;
     const char *bootstrap_file = NULL;
     char errstr[256];

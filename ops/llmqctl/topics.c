@@ -8,13 +8,13 @@
 /* llmq's topics, P.<suffix>. The dead letters have one partition: they are read rarely and in
  * order. cancels and requests.deferred have as many as requests: the worker that owns a
  * tenant's partition of one owns it in the others (range assignment), so it sees that
- * tenant's cancellations and the requests it set aside. */
+ * tenant's cancellations, the requests it set aside and its batch jobs. */
 static const struct {
     const char *suffix;
     int single;
 } topics[] = {{"requests", 0},         {"responses", 0},    {"usage", 0},
               {"traces", 0},           {"requests.dlq", 1}, {"cancels", 0},
-              {"requests.deferred", 0}};
+              {"requests.deferred", 0}, {"requests.batch", 0}};
 
 #define N_TOPICS (sizeof(topics) / sizeof(topics[0]))
 

@@ -124,6 +124,7 @@ class Stack:
             "topic.traces": f"{prefix}.traces",
             "topic.dlq": f"{prefix}.requests.dlq",
             "topic.cancels": f"{prefix}.cancels",
+            "topic.batch": f"{prefix}.requests.batch",
             "topic.replies_prefix": f"{prefix}.replies.",
         }
         self.sink = Daemon(f"{prefix}-sink", "llmq-sink",

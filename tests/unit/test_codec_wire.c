@@ -66,7 +66,8 @@ static void build_request_full(any_record_t *a)
                            .attempt = INT32_MAX,
                            .weight = 1000,
                            .limits = "{\"tier\":\"free\",\"tenant\":{\"rpm\":60}}",
-                           .conversation_id = "0190a1b2-0000-7000-8000-00000000c0c0"};
+                           .conversation_id = "0190a1b2-0000-7000-8000-00000000c0c0",
+                           .batch_id = "batch_0190a1b2000070008000000000000ba7"};
 
     a->req = r;
 }
@@ -808,7 +809,7 @@ static void write_request_blocks(wbuf_t *w, uint64_t fp, int64_t first_count, in
     w_zeros(w, 2); /* user, extra_json */
     w_long(w, attempt);
     w_long(w, 9);  /* weight */
-    w_zeros(w, 2); /* limits, conversation_id */
+    w_zeros(w, 3); /* limits, conversation_id, batch_id */
 }
 
 static void test_blocks_and_limits(lq_codec_t *c)
@@ -1015,7 +1016,8 @@ static void test_table_defaults(void)
 
 /* ChatRequests of earlier versions (golden files of those versions): a codec reads each as it
  * is (schemas/history/): version 1 without weight (1), version 2 without limits (none),
- * version 3 without a conversation, every other field as the current golden record has it. */
+ * version 3 without a conversation, version 4 without a batch, every other field as the current
+ * golden record has it. */
 static void test_history_version(lq_codec_t *c, const char *data_dir, int version)
 {
     char path[4096], err[256];
@@ -1033,7 +1035,8 @@ static void test_history_version(lq_codec_t *c, const char *data_dir, int versio
         CHECK_INT(lq_decode_chat_request(c, cur, cur_len, &b, err, sizeof(err)), LQ_OK);
         CHECK_INT(a.weight, version == 1 ? 1 : b.weight);
         CHECK((a.limits == NULL) == (version < 3) && b.limits != NULL);
-        CHECK(a.conversation_id == NULL && b.conversation_id != NULL);
+        CHECK((a.conversation_id == NULL) == (version < 4) && b.conversation_id != NULL);
+        CHECK(a.batch_id == NULL && b.batch_id != NULL);
         CHECK_STR(a.job_id, b.job_id);
         CHECK_STR(a.tenant_id, b.tenant_id);
         CHECK_STR(a.model, b.model);
@@ -1052,6 +1055,7 @@ static void test_history(lq_codec_t *c, const char *data_dir)
     test_history_version(c, data_dir, 1);
     test_history_version(c, data_dir, 2);
     test_history_version(c, data_dir, 3);
+    test_history_version(c, data_dir, 4);
 }
 
 int main(int argc, char **argv)
