@@ -20,6 +20,8 @@ char *ingest_conversation_caller(const req_ctx_t *c)
     lq_jsonw_kstr(&w, "key", c->id.key_id);
     lq_jsonw_key(&w, "admin");
     lq_jsonw_bool(&w, c->id.role >= ROLE_ADMIN);
+    lq_jsonw_key(&w, "platform");
+    lq_jsonw_bool(&w, c->id.role >= ROLE_PLATFORM);
     lq_jsonw_obj_close(&w);
     if (w.failed) {
         lq_jsonw_free(&w);
@@ -29,14 +31,15 @@ char *ingest_conversation_caller(const req_ctx_t *c)
 }
 
 /* Run sql($1 = the caller, $2... = params) and answer its JSON with ok_status. */
-static ingest_step_t run(req_ctx_t *c, const char *sql, int n, const char **params, int ok_status)
+ingest_step_t ingest_run_as_caller(req_ctx_t *c, const char *sql, int n, const char **params,
+                                   int ok_status)
 {
-    const char *all[6];
+    const char *all[9];
     char *caller = ingest_conversation_caller(c);
     ingest_step_t step;
     int i;
 
-    if (!caller || n > 5) {
+    if (!caller || n > 8) {
         free(caller);
         ingest_ctx_set_internal_error(c);
         return INGEST_STEP_ANSWER;
@@ -63,11 +66,6 @@ static int body_is_object(req_ctx_t *c)
     return ok;
 }
 
-static const char *query(req_ctx_t *c, const char *name)
-{
-    return MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
 ingest_step_t ingest_conversations_create(req_ctx_t *c)
 {
     char id[LQ_UUID_STR_LEN + 1];
@@ -78,22 +76,23 @@ ingest_step_t ingest_conversations_create(req_ctx_t *c)
     lq_uuid7(id, lq_wall_ms());
     params[0] = id;
     params[1] = c->body;
-    return run(c, "SELECT conversation_create($1::jsonb, $2::uuid, $3::jsonb)::text", 2, params,
-               200);
+    return ingest_run_as_caller(
+        c, "SELECT conversation_create($1::jsonb, $2::uuid, $3::jsonb)::text", 2, params, 200);
 }
 
 ingest_step_t ingest_conversations_list(req_ctx_t *c)
 {
-    const char *params[2] = {query(c, "after"), query(c, "limit")};
+    const char *params[2] = {ingest_ctx_query(c, "after"), ingest_ctx_query(c, "limit")};
 
-    return run(c, "SELECT conversation_list($1::jsonb, $2, $3)::text", 2, params, 200);
+    return ingest_run_as_caller(c, "SELECT conversation_list($1::jsonb, $2, $3)::text", 2, params,
+                                200);
 }
 
 ingest_step_t ingest_conversation_get(req_ctx_t *c)
 {
     const char *params[1] = {ingest_path_param(&c->params, "id")};
 
-    return run(c, "SELECT conversation_get($1::jsonb, $2)::text", 1, params, 200);
+    return ingest_run_as_caller(c, "SELECT conversation_get($1::jsonb, $2)::text", 1, params, 200);
 }
 
 ingest_step_t ingest_conversation_update(req_ctx_t *c)
@@ -102,21 +101,23 @@ ingest_step_t ingest_conversation_update(req_ctx_t *c)
 
     if (!body_is_object(c))
         return INGEST_STEP_ANSWER;
-    return run(c, "SELECT conversation_update($1::jsonb, $2, $3::jsonb)::text", 2, params, 200);
+    return ingest_run_as_caller(c, "SELECT conversation_update($1::jsonb, $2, $3::jsonb)::text", 2,
+                                params, 200);
 }
 
 ingest_step_t ingest_conversation_delete(req_ctx_t *c)
 {
     const char *params[1] = {ingest_path_param(&c->params, "id")};
 
-    return run(c, "SELECT conversation_delete($1::jsonb, $2)::text", 1, params, 200);
+    return ingest_run_as_caller(c, "SELECT conversation_delete($1::jsonb, $2)::text", 1, params,
+                                200);
 }
 
 ingest_step_t ingest_conversation_messages(req_ctx_t *c)
 {
-    const char *params[4] = {ingest_path_param(&c->params, "id"), query(c, "after"),
-                             query(c, "limit"), query(c, "order")};
+    const char *params[4] = {ingest_path_param(&c->params, "id"), ingest_ctx_query(c, "after"),
+                             ingest_ctx_query(c, "limit"), ingest_ctx_query(c, "order")};
 
-    return run(c, "SELECT conversation_messages_list($1::jsonb, $2, $3, $4, $5)::text", 4, params,
-               200);
+    return ingest_run_as_caller(
+        c, "SELECT conversation_messages_list($1::jsonb, $2, $3, $4, $5)::text", 4, params, 200);
 }

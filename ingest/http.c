@@ -8,6 +8,7 @@
 #include "common/ids.h"
 #include "ingest/authenticate.h"
 #include "ingest/conversation_turn.h"
+#include "ingest/files.h"
 #include "ingest/idempotency.h"
 #include "ingest/limit_step.h"
 #include "ingest/request_ctx.h"
@@ -156,6 +157,9 @@ static enum MHD_Result send_answer(req_ctx_t *c)
     struct MHD_Response *r;
     enum MHD_Result ret;
 
+    if (c->answered)
+        return MHD_YES;
+    c->answered = 1;
     r = MHD_create_response_from_buffer(c->resp_len, c->resp, MHD_RESPMEM_MUST_FREE);
     if (!r)
         return MHD_NO;
@@ -221,6 +225,75 @@ static int head_too_large(req_ctx_t *c, const char *url)
     return 0;
 }
 
+/* Room for a multipart body's framing around the file it carries. */
+#define STREAM_FRAMING (1024 * 1024)
+
+/* A route that takes its body in pieces (an upload): the caller is authenticated and
+ * authorized before any of it is read (the lookup may suspend the connection: it goes on at
+ * the next call), and a declared size over the route's limit is refused at once. */
+static void admit_stream(req_ctx_t *c)
+{
+    const char *cl = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Length");
+    ingest_step_t step;
+    char msg[160];
+
+    if (c->body_expected == 0 && !c->admitted)
+        c->body_expected = cl ? strtoll(cl, NULL, 10) : -1;
+    if (c->body_expected < 0) {
+        ingest_ctx_set_error(c, 411, "An upload must declare its Content-Length.",
+                             "invalid_request_error", NULL, "length_required");
+        return;
+    }
+    if (c->body_expected > c->node->set.files.max_bytes + STREAM_FRAMING) {
+        snprintf(msg, sizeof(msg), "The file is larger than %lld bytes.",
+                 c->node->set.files.max_bytes);
+        ingest_ctx_set_error(c, 413, msg, "invalid_request_error", "file", "file_too_large");
+        return;
+    }
+    step = ingest_authenticate(c);
+    if (step == INGEST_STEP_NEXT)
+        step = authorize(c);
+    c->admitted = step == INGEST_STEP_NEXT;
+}
+
+/* A piece of a streamed body: to the route once the caller is admitted; an answer the route
+ * sets (a refusal, a failure) is sent at once. */
+static enum MHD_Result take_stream(req_ctx_t *c, const char *upload, size_t *upload_size)
+{
+    size_t given = *upload_size;
+
+    if (c->phase == REQ_RESPOND) {
+        *upload_size = 0;
+        return send_answer(c);
+    }
+    if (!c->admitted) {
+        admit_stream(c);
+        if (c->phase == REQ_RESPOND) {
+            *upload_size = 0;
+            return send_answer(c);
+        }
+        if (!c->admitted)
+            return MHD_YES; /* the key's lookup resumes the connection */
+    }
+    c->route->body(c, upload, upload_size);
+    c->body_seen += (long long)(given - *upload_size);
+    return c->phase == REQ_RESPOND ? send_answer(c) : MHD_YES;
+}
+
+/* The call without data of a streamed body: the end of the body, or a resumption (after the
+ * key's lookup, or a chunk stored) with more of it to come. 1: not the end. */
+static int stream_goes_on(req_ctx_t *c)
+{
+    if (!c->admitted) {
+        admit_stream(c);
+        if (c->phase == REQ_RESPOND)
+            return 0;
+        if (!c->admitted)
+            return 1;
+    }
+    return c->body_expected > 0 && c->body_seen < c->body_expected;
+}
+
 /* A declared body over the limit, or a request without a valid key: answered at the first
  * call, so libmicrohttpd neither sends 100 Continue nor reads the body (it closes the
  * connection after the answer). */
@@ -228,6 +301,10 @@ static void refuse_early(req_ctx_t *c)
 {
     const char *cl = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Length");
 
+    if (c->route->body) {
+        admit_stream(c);
+        return;
+    }
     if (cl && strtoull(cl, NULL, 10) > c->node->max_body) {
         set_body_too_large(c);
         return;
@@ -304,15 +381,21 @@ enum MHD_Result ingest_http_handler(void *cls, struct MHD_Connection *conn, cons
     (void)version;
     if (!c)
         return begin(cls, conn, url, method, con_cls);
-    if (*upload_size)
-        return take_body(c, upload, upload_size);
     c->method = method;
     c->path = url;
+    if (c->route && c->route->body && c->phase != REQ_RESPOND) {
+        if (*upload_size)
+            return take_stream(c, upload, upload_size);
+        if (stream_goes_on(c))
+            return MHD_YES;
+    }
+    if (*upload_size)
+        return take_body(c, upload, upload_size);
     switch (c->phase) {
     case REQ_RESPOND:
         return send_answer(c);
     case REQ_STREAM:
-        return ingest_sse_out_start(c);
+        return c->file_io ? ingest_file_content_start(c) : ingest_sse_out_start(c);
     case REQ_WAIT: /* resumed without an answer: should not happen */
         MHD_suspend_connection(conn);
         return MHD_YES;

@@ -62,6 +62,26 @@ const lq_config_def_t ingest_settings[] = {
     {"pg.max_queue", LQ_CFG_INT, "10000", 1, 1000000,
      "queries waiting for a connection before clients get 503",
      LQ_CFG_AT(ingest_settings_t, pg.max_queue)},
+    {"files.max_bytes", LQ_CFG_INT, "209715200", 1024, 1073741824,
+     "largest file POST /v1/files accepts (its content; the multipart framing is extra)",
+     LQ_CFG_AT(ingest_settings_t, files.max_bytes)},
+    {"files.max_lines", LQ_CFG_INT, "50000", 1, 10000000,
+     "most requests (lines that are not blank) in a file of purpose batch",
+     LQ_CFG_AT(ingest_settings_t, files.max_lines)},
+    {"batches.runner", LQ_CFG_BOOL, "true", 0, 0,
+     "this node expands batches into jobs and finalizes them (every node may: each batch is "
+     "held by one node at a time, under a lease)",
+     LQ_CFG_AT(ingest_settings_t, batches.runner)},
+    {"batches.poll_ms", LQ_CFG_INT, "500", 50, 60000,
+     "how often the batch runner looks for work and for the progress of its batches",
+     LQ_CFG_AT(ingest_settings_t, batches.poll_ms)},
+    {"batches.lines_per_step", LQ_CFG_INT, "2000", 1, 100000,
+     "lines of a batch turned into jobs per step (one database call and one Kafka flush)",
+     LQ_CFG_AT(ingest_settings_t, batches.lines_per_step)},
+    {"batches.finalize_grace_ms", LQ_CFG_INT, "300000", 0, 86400000,
+     "how long after a batch's window ends (or its cancellation) requests that never ended are "
+     "waited for before the batch is finalized without them",
+     LQ_CFG_AT(ingest_settings_t, batches.finalize_grace_ms)},
     {NULL, 0, NULL, 0, 0, NULL, 0}};
 
 const lq_config_def_t *const ingest_settings_tables[] = {lq_common_settings, ingest_settings, NULL};

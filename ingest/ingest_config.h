@@ -38,6 +38,16 @@ typedef struct ingest_settings {
         long long pool_size;
         long long max_queue;
     } pg;
+    struct {
+        long long max_bytes;
+        long long max_lines;
+    } files;
+    struct {
+        int runner;
+        long long poll_ms;
+        long long lines_per_step;
+        long long finalize_grace_ms;
+    } batches;
 } ingest_settings_t;
 
 extern const lq_config_def_t ingest_settings[];

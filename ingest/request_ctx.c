@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/openai_json.h"
+#include "ingest/files.h"
 
 req_ctx_t *ingest_ctx_new(ingest_node_t *node, struct MHD_Connection *conn)
 {
@@ -33,6 +34,7 @@ void ingest_ctx_unref(req_ctx_t *c)
     free(c->body);
     free(c->resp);
     free(c->conv_begun);
+    ingest_file_io_free(c->file_io);
     free(c);
 }
 
@@ -87,6 +89,11 @@ void ingest_ctx_set_unavailable(req_ctx_t *c, const char *message, const char *c
 void ingest_ctx_set_internal_error(req_ctx_t *c)
 {
     ingest_ctx_set_error(c, 500, "internal error", "server_error", NULL, NULL);
+}
+
+const char *ingest_ctx_query(req_ctx_t *c, const char *name)
+{
+    return MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 ingest_step_t ingest_ctx_suspend(req_ctx_t *c)

@@ -82,6 +82,7 @@ typedef struct ingest_sse {
 } ingest_sse_t;
 
 struct ingest_route;
+struct ingest_file_io; /* an upload or download in progress (files.h) */
 
 typedef struct req_ctx {
     ingest_node_t *node;
@@ -130,6 +131,12 @@ typedef struct req_ctx {
     char allow[64]; /* 405: the path's methods */
     int retry_after;
     ingest_sse_t sse;
+    /* a route that takes its body in pieces (files.h) */
+    int admitted;            /* authenticated and authorized before the body */
+    int answered;            /* the answer was queued */
+    long long body_expected; /* Content-Length (-1: none) */
+    long long body_seen;     /* bytes handed to the route */
+    struct ingest_file_io *file_io;
 } req_ctx_t;
 
 /** A new request on conn with one reference (the connection's); NULL without memory. */
@@ -153,6 +160,9 @@ void ingest_ctx_set_error(req_ctx_t *c, unsigned status, const char *message, co
 /** 503 with Retry-After: 1. */
 void ingest_ctx_set_unavailable(req_ctx_t *c, const char *message, const char *code);
 void ingest_ctx_set_internal_error(req_ctx_t *c);
+
+/** The value of the query parameter name (?name=...), or NULL. */
+const char *ingest_ctx_query(req_ctx_t *c, const char *name);
 
 /** Suspend the connection until a completer answers: INGEST_STEP_SUSPENDED. Suspend
  * before handing the request to another thread, so a resume never comes first. */

@@ -1,5 +1,6 @@
 /* The ingest node's lifecycle: its clients, caches and threads are made at start and
  * released at stop. What happens to a request is in the step files (see http.h). */
+#include "ingest/batch_runner.h"
 #include "ingest/server.h"
 
 #include <arpa/inet.h>
@@ -37,6 +38,7 @@ struct ingest_server {
     pthread_t poller, health, auth_listener;
     int poller_started, health_started, auth_listener_started;
     atomic_int stopping;
+    ingest_batch_runner_t *batches; /* NULL when batches.runner is off */
 };
 
 /* ---------- threads ---------- */
@@ -299,6 +301,8 @@ lq_err_t ingest_server_start(ingest_server_t **out, const ingest_settings_t *set
     }
     if (!err)
         err = start_watchers(s);
+    if (!err && set->batches.runner)
+        err = ingest_batch_runner_start(&s->batches, &s->node, errstr, errstr_size);
     if (err) {
         ingest_server_stop(s, 0);
         return err;
@@ -330,6 +334,8 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
 {
     if (!s)
         return;
+    ingest_batch_runner_stop(s->batches); /* after the step under way */
+    s->batches = NULL;
     if (s->d)
         drain(s, drain_ms);
     /* Resume everything still suspended: sync waiters time out, produces are flushed,

@@ -21,12 +21,15 @@
 #   5. a conversation turn's added cost (tests/bench/turn_bench.py): one client, sequential,
 #      a turn of a conversation holding 50 turns against a plain chat completion and against
 #      one that resends the same history;
-#   6. the prompt scanner's cost per KB of prompt (llmq-scan-bench).
+#   6. a batch of BENCH_BATCH_LINES lines (tests/bench/batch_bench.py): lines per second from
+#      creation to completed, and the p99 of sequential sync requests while it runs against
+#      the same without it;
+#   7. the prompt scanner's cost per KB of prompt (llmq-scan-bench).
 #
 # The last line printed is one JSON object with the figures (headline keys from the apache
 # run when it ran; every run's figures under "<kafka>_<key>").
 #
-# Environment: BENCH_KAFKA (both), BENCH_TURNS (300), BENCH_ASYNC_SECONDS (15), BENCH_ASYNC_CONNECTIONS (128),
+# Environment: BENCH_KAFKA (both), BENCH_TURNS (300), BENCH_BATCH_LINES (50000), BENCH_ASYNC_SECONDS (15), BENCH_ASYNC_CONNECTIONS (128),
 # BENCH_SYNC_RATE (1000), BENCH_STREAM_RATE (200), BENCH_SYNC_SECONDS (20), BENCH_MOCK_LATENCY_MS (20),
 # LLMQ_BENCH_PORT (18080), BENCH_DAEMON_ARGS (extra arguments for every daemon, e.g.
 # "--set kafka.linger.ms=5")
@@ -179,6 +182,11 @@ for kafka in $KAFKAS; do
   say "  $turn"
 
   sink_quiet
+  say "a batch of ${BENCH_BATCH_LINES:-50000} lines, and sync requests while it runs"
+  batch=$(python3 "$LLMQ_ROOT/tests/bench/batch_bench.py" "$PORT" "$KEY" "${BENCH_BATCH_LINES:-50000}" 300)
+  say "  $batch"
+
+  sink_quiet
   base=$(usage_rows)
   say "async submit, whole pipeline: wrk, $ASYNC_CONNS connections, ${ASYNC_SECONDS}s"
   read -r a_rps a_bad a_total a_p50 a_p99 <<<"$(run_wrk "$kafka-full" "http://127.0.0.1:$PORT/v1/jobs")"
@@ -204,7 +212,7 @@ for kafka in $KAFKAS; do
   read -r i_rps i_bad _ i_p50 i_p99 <<<"$(run_wrk "$kafka-ingest" "http://127.0.0.1:$PORT/v1/jobs")"
   kill -CONT "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
   say "  $i_rps req/s, $i_bad not 202, p50 $i_p50, p99 $i_p99"
-  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" "$sync_lim" "$l_rps" "$l_bad" "$l_lost" "$turn" <<'PY'
+  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" "$sync_lim" "$l_rps" "$l_bad" "$l_lost" "$turn" "$batch" <<'PY'
 import json, sys
 def ms(v):
     v = v or "0ms"
@@ -212,7 +220,7 @@ def ms(v):
         if v.endswith(unit):
             return round(float(v[:-2]) * f, 3)
     return round(float(v[:-1]) * 1000.0, 3) if v.endswith("s") else None
-kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream, sync_lim, l_rps, l_bad, l_lost, turn = sys.argv[1:]
+kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream, sync_lim, l_rps, l_bad, l_lost, turn, batch = sys.argv[1:]
 s = json.loads(sync); mock = float(mock); st = json.loads(stream); sl = json.loads(sync_lim)
 print(json.dumps({"kafka": kafka, "async_rps": round(float(a_rps)), "async_non_202": int(a_bad),
     "async_p50_ms": ms(a_p50), "async_p99_ms": ms(a_p99), "async_lost": int(lost),
@@ -235,7 +243,8 @@ print(json.dumps({"kafka": kafka, "async_rps": round(float(a_rps)), "async_non_2
     "limits_async_rps": round(float(l_rps)), "limits_async_non_202": int(l_bad),
     "limits_async_lost": int(l_lost),
     "limits_async_ratio": round(float(l_rps) / float(a_rps), 3) if float(a_rps) else None,
-    **{"conv_" + k: v for k, v in json.loads(turn).items()}}))
+    **{"conv_" + k: v for k, v in json.loads(turn).items()},
+    **{("" if k.startswith("batch_") else "batch_") + k: v for k, v in json.loads(batch).items()}}))
 PY
 )")
   stop_daemons

@@ -207,22 +207,34 @@ static int write_batch(sink_t *s, const sink_batch_t *b, int (*stop_flag)(void))
     }
 }
 
-/* Retention: the tenants' old conversations go, hourly (a minute after the start first). */
+/* Run one retention statement (answering a count) and say what it deleted. */
+static void purge_one(sink_t *s, const char *sql, const char *what)
+{
+    PGresult *res = PQexec(s->conn, sql);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        LQ_WARN("%s retention: %s", what, PQresultErrorMessage(res));
+    else if (atoi(PQgetvalue(res, 0, 0)) > 0)
+        LQ_INFO("%s retention: %s deleted", what, PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+/* Retention, hourly (a minute after the start first): the tenants' old conversations, files
+ * past their expiry (and uploads never finished), and the analytics rollups' old months (and
+ * the partitions of this month and the next made ahead). */
 static void purge_due(sink_t *s, int64_t *next_ms)
 {
-    PGresult *res;
+    char sql[96];
 
     if (lq_mono_ms() < *next_ms)
         return;
     *next_ms = lq_mono_ms() + 3600 * 1000;
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
         return;
-    res = PQexec(s->conn, "SELECT conversations_purge_due()");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        LQ_WARN("conversation retention: %s", PQresultErrorMessage(res));
-    else if (atoi(PQgetvalue(res, 0, 0)) > 0)
-        LQ_INFO("conversation retention: %s conversation(s) deleted", PQgetvalue(res, 0, 0));
-    PQclear(res);
+    purge_one(s, "SELECT conversations_purge_due()", "conversation");
+    purge_one(s, "SELECT files_purge_due()", "file");
+    snprintf(sql, sizeof(sql), "SELECT analytics_maintain(%lld)", s->set.analytics.retention_days);
+    purge_one(s, sql, "analytics partition");
 }
 
 lq_err_t sink_run(sink_t *s, int (*stop_flag)(void))

@@ -13,6 +13,9 @@ const lq_config_def_t sink_settings[] = {
      LQ_CFG_AT(sink_settings_t, sink.batch_ms)},
     {"sink.migrate", LQ_CFG_BOOL, "false", 0, 0, "apply pending migrations at start",
      LQ_CFG_AT(sink_settings_t, sink.migrate)},
+    {"analytics.retention_days", LQ_CFG_INT, "400", 31, 36500,
+     "months of the analytics rollups that ended longer ago than this are dropped (hourly)",
+     LQ_CFG_AT(sink_settings_t, analytics.retention_days)},
     {"admin.port", LQ_CFG_INT, "8082", -1, 65535,
      "port of /healthz, /readyz, /metrics (0 = any free port; a port in use falls back to a "
      "free one, named in the log; -1 = off)",

@@ -17,6 +17,9 @@ typedef struct sink_settings {
         int migrate;
     } sink;
     struct {
+        long long retention_days;
+    } analytics;
+    struct {
         long long port;
         const char *bind;
     } admin;

@@ -14,15 +14,16 @@
 
 static const char *const JOBS_SQL =
     "INSERT INTO jobs AS j (id, tenant_id, project_id, api_key_id, model, mode, status,"
-    " status_rank, provider, created_at, started_at, finished_at, result, error, conversation_id)"
+    " status_rank, provider, created_at, started_at, finished_at, result, error, conversation_id,"
+    " error_status)"
     " SELECT DISTINCT ON (x.id) x.id, x.tenant_id, x.project_id, x.api_key_id, x.model, x.mode,"
     " x.status, x.status_rank, x.provider, to_timestamp(x.created_ms / 1000.0),"
     " to_timestamp(x.started_ms / 1000.0), to_timestamp(x.finished_ms / 1000.0), x.result, x.error,"
-    " x.conversation_id"
+    " x.conversation_id, x.error_status"
     " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, tenant_id text, project_id text,"
     " api_key_id uuid, model text, mode text, status text, status_rank smallint, provider text,"
     " created_ms bigint, started_ms bigint, finished_ms bigint, result jsonb, error jsonb,"
-    " conversation_id uuid)"
+    " conversation_id uuid, error_status smallint)"
     " ORDER BY x.id, x.status_rank DESC"
     " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, status_rank = EXCLUDED.status_rank,"
     " conversation_id = coalesce(j.conversation_id, EXCLUDED.conversation_id),"
@@ -30,6 +31,7 @@ static const char *const JOBS_SQL =
     " started_at = coalesce(j.started_at, EXCLUDED.started_at),"
     " finished_at = coalesce(EXCLUDED.finished_at, j.finished_at),"
     " result = coalesce(EXCLUDED.result, j.result), error = coalesce(EXCLUDED.error, j.error),"
+    " error_status = coalesce(EXCLUDED.error_status, j.error_status),"
     " updated_at = now()"
     " WHERE j.status_rank < EXCLUDED.status_rank";
 
@@ -38,19 +40,34 @@ static const char *const JOBS_SQL =
 static const char *const USAGE_SQL =
     "WITH ins AS (INSERT INTO usage_events (event_id, job_id, tenant_id, project_id, api_key_id,"
     " user_id, model, provider, provider_model, status, prompt_tokens, completion_tokens,"
-    " cost_usd, latency_ms, ts, conversation_id)"
+    " cost_usd, latency_ms, ts, conversation_id, batch_id)"
     " SELECT DISTINCT ON (x.event_id) x.event_id, x.job_id, x.tenant_id, x.project_id,"
     " x.api_key_id, x.user_id, x.model, x.provider, x.provider_model, x.status, x.prompt_tokens,"
     " x.completion_tokens, x.cost_usd, x.latency_ms, to_timestamp(x.ts_ms / 1000.0),"
-    " x.conversation_id"
+    " x.conversation_id, (SELECT i.batch_id FROM batch_items i WHERE i.job_id = x.job_id)"
     " FROM jsonb_to_recordset($1::jsonb) AS x(event_id uuid, job_id uuid, tenant_id text,"
     " project_id text, api_key_id uuid, user_id text, model text, provider text, provider_model "
     "text,"
     " status text, prompt_tokens int, completion_tokens int, cost_usd numeric, latency_ms int,"
     " ts_ms bigint, conversation_id uuid)"
     " ON CONFLICT (event_id) DO NOTHING"
-    " RETURNING ts, tenant_id, project_id, model, provider, status, prompt_tokens,"
-    " completion_tokens, cost_usd, conversation_id),"
+    " RETURNING ts, tenant_id, project_id, user_id, api_key_id, model, provider, status,"
+    " prompt_tokens, completion_tokens, cost_usd, latency_ms, conversation_id),"
+    /* the analytics rollup (ops/migrations/0012_analytics.sql) */
+    " hourly AS (INSERT INTO usage_hourly AS h (hour, tenant_id, project_id, user_id, api_key_id,"
+    " model, provider, requests, failed, prompt_tokens, completion_tokens, cost_usd,"
+    " latency_ms_sum)"
+    " SELECT date_trunc('hour', ts, 'UTC'), tenant_id, coalesce(project_id, ''),"
+    " coalesce(user_id, ''), coalesce(api_key_id::text, ''), model, provider, count(*),"
+    " count(*) FILTER (WHERE status <> 'succeeded'), sum(prompt_tokens), sum(completion_tokens),"
+    " coalesce(sum(cost_usd), 0), sum(latency_ms)"
+    " FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 2, 1, 3, 4, 5, 6, 7"
+    " ON CONFLICT (tenant_id, hour, project_id, user_id, api_key_id, model, provider) DO UPDATE"
+    " SET requests = h.requests + EXCLUDED.requests, failed = h.failed + EXCLUDED.failed,"
+    " prompt_tokens = h.prompt_tokens + EXCLUDED.prompt_tokens,"
+    " completion_tokens = h.completion_tokens + EXCLUDED.completion_tokens,"
+    " cost_usd = h.cost_usd + EXCLUDED.cost_usd,"
+    " latency_ms_sum = h.latency_ms_sum + EXCLUDED.latency_ms_sum),"
     /* a conversation's totals: once per usage event, as the rollup */
     " conv AS (UPDATE conversations c SET prompt_tokens = c.prompt_tokens + u.p,"
     " completion_tokens = c.completion_tokens + u.q, cost_usd = c.cost_usd + u.cost"
@@ -70,19 +87,35 @@ static const char *const USAGE_SQL =
     " cost_usd = CASE WHEN d.cost_usd IS NULL THEN EXCLUDED.cost_usd"
     " WHEN EXCLUDED.cost_usd IS NULL THEN d.cost_usd ELSE d.cost_usd + EXCLUDED.cost_usd END";
 
+/* The latency histograms of the analytics API are fed by the traces a batch inserted. */
 static const char *const TRACES_SQL =
-    "INSERT INTO traces (trace_id, job_id, tenant_id, project_id, api_key_id, user_id, model,"
-    " provider, status, route, worker_id, created_at, queue_ms, provider_ms, total_ms, spans,"
-    " conversation_id)"
+    "WITH ins AS (INSERT INTO traces (trace_id, job_id, tenant_id, project_id, api_key_id,"
+    " user_id, model, provider, status, route, worker_id, created_at, queue_ms, provider_ms,"
+    " total_ms, spans, conversation_id, ttft_ms)"
     " SELECT x.trace_id, x.job_id, x.tenant_id, x.project_id, x.api_key_id, x.user_id, x.model,"
     " x.provider, x.status, x.route, x.worker_id, to_timestamp(x.created_ms / 1000.0), x.queue_ms,"
-    " x.provider_ms, x.total_ms, x.spans, x.conversation_id"
+    " x.provider_ms, x.total_ms, x.spans, x.conversation_id,"
+    " (SELECT (s->'attrs'->>'ttft_ms')::int FROM jsonb_array_elements(x.spans) s"
+    " WHERE s->'attrs' ? 'ttft_ms' LIMIT 1)"
     " FROM jsonb_to_recordset($1::jsonb) AS x(trace_id uuid, job_id uuid, tenant_id text,"
     " project_id text, api_key_id uuid, user_id text, model text, provider text, status text, "
     "route text, worker_id text,"
     " created_ms bigint, queue_ms int, provider_ms int, total_ms int, spans jsonb,"
     " conversation_id uuid)"
-    " ON CONFLICT (trace_id) DO NOTHING";
+    " ON CONFLICT (trace_id) DO NOTHING"
+    " RETURNING created_at, tenant_id, project_id, model, provider, status, total_ms, ttft_ms)"
+    " INSERT INTO latency_hourly AS l (hour, tenant_id, project_id, model, provider, kind, bucket, "
+    "n)"
+    " SELECT hour, tenant_id, project_id, model, provider, kind, bucket, count(*) FROM ("
+    " SELECT date_trunc('hour', created_at, 'UTC') AS hour, tenant_id,"
+    " coalesce(project_id, '') AS project_id, model, provider, 'l'::\"char\" AS kind,"
+    " analytics_bucket(total_ms) AS bucket FROM ins WHERE status = 'succeeded'"
+    " UNION ALL SELECT date_trunc('hour', created_at, 'UTC'), tenant_id, coalesce(project_id, ''),"
+    " model, provider, 't', analytics_bucket(ttft_ms) FROM ins"
+    " WHERE status = 'succeeded' AND ttft_ms IS NOT NULL) y"
+    " GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 2, 1, 3, 4, 5, 6, 7"
+    " ON CONFLICT (tenant_id, hour, project_id, model, provider, kind, bucket) DO UPDATE"
+    " SET n = l.n + EXCLUDED.n";
 
 /* Turns of conversations whose job ended: stored with their reply, or undone (exactly once). */
 static const char *const TURNS_SQL = "SELECT conversation_turns_end($1::jsonb)";
@@ -278,6 +311,7 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
     if (r.has_error) {
         lq_jsonw_key(w, "error");
         lq_openai_write_job_error(w, &r.error);
+        lq_jsonw_kint(w, "error_status", r.error.http_status);
     }
     lq_jsonw_obj_close(w);
     b->n_jobs++;

@@ -1,12 +1,13 @@
-/* Consuming: requests (and deferred requests read back) become jobs for the fair queue
- * (workers/queueing.c), cancellations go to workers/cancels.c, the request partitions are
- * paused when the queue is full, and partitions are tracked across rebalances. */
+/* Consuming: requests (and deferred requests read back, and batch jobs) become jobs for the fair
+ * queue (workers/queueing.c), cancellations go to workers/cancels.c, the request partitions are
+ * paused when the queue is full (the batch partitions by workers/batches.c), and partitions are
+ * tracked across rebalances. */
 #include <stdio.h>
-#include <string.h>
 
 #include "common/log.h"
 #include "schemas/codec.h"
 #include "workers/attempts.h"
+#include "workers/batches.h"
 #include "workers/cancels.h"
 #include "workers/consumer.h"
 #include "workers/job.h"
@@ -37,6 +38,7 @@ static void handle_request(worker_t *w, const rd_kafka_message_t *m, job_source_
     lq_codec_t *codec = lq_codec_thread();
     char errstr[256];
     job_t *j;
+    int batch;
 
     if (partitions_seen(w, src, m->partition, m->offset))
         return; /* fetched again after a pause: handled already */
@@ -55,10 +57,14 @@ static void handle_request(worker_t *w, const rd_kafka_message_t *m, job_source_
         dead_letter_undecodable(w, j, m, errstr);
         return;
     }
+    batch = j->req.batch_id != NULL;
+    batches_hold(j); /* a batch job: held until released */
     queueing_admit(w, j);
+    if (batch)
+        batches_throttle(w); /* at the bound: stop reading batch jobs now, not next turn */
 }
 
-/* One message read: a request, a deferred request, or a cancellation. */
+/* One message read: a request, a deferred request, a batch job, or a cancellation. */
 static void handle_message(worker_t *w, const rd_kafka_message_t *m, int stopping)
 {
     int src;
@@ -98,25 +104,10 @@ int consumer_poll(worker_t *w, int stopping)
 
 void consumer_pause(worker_t *w, int pause)
 {
-    rd_kafka_topic_partition_list_t *assigned = NULL, *req;
-    int i;
-
     if (w->paused == pause)
         return;
-    if (rd_kafka_assignment(w->consumer, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR && assigned) {
-        /* only the requests: cancellations must get through to a full worker */
-        req = rd_kafka_topic_partition_list_new(assigned->cnt);
-        for (i = 0; i < assigned->cnt; i++)
-            if (strcmp(assigned->elems[i].topic, w->topics->requests) == 0)
-                rd_kafka_topic_partition_list_add(req, assigned->elems[i].topic,
-                                                  assigned->elems[i].partition);
-        rd_kafka_topic_partition_list_destroy(assigned);
-        if (pause)
-            rd_kafka_pause_partitions(w->consumer, req);
-        else
-            rd_kafka_resume_partitions(w->consumer, req);
-        rd_kafka_topic_partition_list_destroy(req);
-    }
+    /* only the requests: cancellations must get through to a full worker */
+    partitions_pause(w, w->topics->requests, pause);
     w->paused = pause;
 }
 
@@ -129,6 +120,7 @@ void consumer_throttle(worker_t *w)
     else if (w->paused && w->queued <= max * 3 / 4)
         consumer_pause(w, 0);
     queueing_throttle_deferred(w);
+    batches_throttle(w);
 }
 
 void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -140,11 +132,12 @@ void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     atomic_store(&w->joined, 1);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         partitions_assigned(w, parts);
-        LQ_INFO("assigned %d partition(s) of %s, %s and %s", parts->cnt, w->topics->requests,
-                w->topics->cancels, w->set.topic.deferred);
+        LQ_INFO("assigned %d partition(s) of %s, %s, %s and %s", parts->cnt, w->topics->requests,
+                w->topics->cancels, w->set.topic.deferred, w->topics->batch);
         rd_kafka_assign(rk, parts);
         rd_kafka_resume_partitions(rk, parts); /* none stays paused from an earlier turn */
         w->paused = w->deferred_paused = 0;
+        batches_assigned(w);
         return;
     }
     /* Commit what is finished; unfinished messages of these partitions go to their new

@@ -1,7 +1,8 @@
-/* workers/consumer.h — taking requests, deferred requests and cancellations from Kafka: a
- * bounded batch per turn, a job per request for the fair queue (or its dead-letter copy when
- * it cannot be decoded), the request partitions paused while worker.max_queued jobs wait, and
- * rebalances. */
+/* workers/consumer.h — taking requests, deferred requests, batch jobs and cancellations from
+ * Kafka: a bounded number of messages per turn, a job per request for the fair queue (or its
+ * dead-letter copy when it cannot be decoded), the request partitions paused while
+ * worker.max_queued jobs wait, the batch partitions while interactive work needs the room
+ * (workers/batches.h), and rebalances. */
 #ifndef LQ_WORKER_CONSUMER_H
 #define LQ_WORKER_CONSUMER_H
 
@@ -12,7 +13,8 @@
 int consumer_poll(worker_t *w, int stopping);
 
 /** Pause the request partitions when the queue is full, resume them once down to three
- * quarters; resume the deferred partitions whose tenant has room again. */
+ * quarters; the deferred partitions as queueing_throttle_deferred says, the batch partitions
+ * as batches_throttle says. */
 void consumer_throttle(worker_t *w);
 
 /** Pause (1) or resume (0) the request partitions; cancellations always flow. */

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "common/clock.h"
+#include "workers/batches.h"
 #include "workers/job.h"
 #include "workers/partitions.h"
 
@@ -55,5 +56,6 @@ void job_release(job_t *j)
     }
     if (j->deferring)
         w->deferring--;
+    batches_done(j);
     job_free(j);
 }

@@ -171,7 +171,7 @@ static int hold(worker_t *w, job_t *j, int64_t retry_ms)
         j->queued = NULL;
         return -1;
     }
-    w->queued++;
+    queueing_count_in(w, j);
     lq_metric_add(w->m_paced, 1);
     return 0;
 }

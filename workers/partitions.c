@@ -1,5 +1,5 @@
-/* The request and deferred partitions this worker owns and their offset trackers: what may be
- * committed. */
+/* The request, deferred and batch partitions this worker owns and their offset trackers: what
+ * may be committed; pausing the partitions of one topic. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,15 +27,20 @@ static partition_state_t *part_state(worker_t *w, int32_t p)
 
 const char *partitions_topic(const worker_t *w, job_source_t src)
 {
-    return src == SRC_DEFERRED ? w->set.topic.deferred : w->topics->requests;
+    const char *const topics[SRC_COUNT] = {[SRC_REQUESTS] = w->topics->requests,
+                                           [SRC_DEFERRED] = w->set.topic.deferred,
+                                           [SRC_BATCH] = w->topics->batch};
+
+    return src < SRC_COUNT ? topics[src] : w->topics->requests;
 }
 
 int partitions_source(const worker_t *w, const char *topic)
 {
-    if (strcmp(topic, w->topics->requests) == 0)
-        return SRC_REQUESTS;
-    if (strcmp(topic, w->set.topic.deferred) == 0)
-        return SRC_DEFERRED;
+    int s;
+
+    for (s = 0; s < SRC_COUNT; s++)
+        if (strcmp(topic, partitions_topic(w, (job_source_t)s)) == 0)
+            return s;
     return -1;
 }
 
@@ -81,7 +86,7 @@ void partitions_done(worker_t *w, const job_t *j)
         store_offset(w, j->source, j->partition, next);
 }
 
-/* A new tracker (assigned) or none (revoked) for each request and deferred partition of
+/* A new tracker (assigned) or none (revoked) for each request, deferred and batch partition of
  * parts; a new generation either way, so jobs of an earlier ownership never store an offset. */
 static void reset_trackers(worker_t *w, const rd_kafka_topic_partition_list_t *parts, int assigned)
 {
@@ -109,6 +114,26 @@ void partitions_assigned(worker_t *w, const rd_kafka_topic_partition_list_t *par
 void partitions_revoked(worker_t *w, const rd_kafka_topic_partition_list_t *parts)
 {
     reset_trackers(w, parts, 0);
+}
+
+int partitions_pause(worker_t *w, const char *topic, int pause)
+{
+    rd_kafka_topic_partition_list_t *assigned = NULL, *l;
+    int i;
+
+    if (rd_kafka_assignment(w->consumer, &assigned) || !assigned)
+        return -1;
+    l = rd_kafka_topic_partition_list_new(assigned->cnt);
+    for (i = 0; i < assigned->cnt; i++)
+        if (strcmp(assigned->elems[i].topic, topic) == 0)
+            rd_kafka_topic_partition_list_add(l, topic, assigned->elems[i].partition);
+    rd_kafka_topic_partition_list_destroy(assigned);
+    if (pause)
+        rd_kafka_pause_partitions(w->consumer, l);
+    else
+        rd_kafka_resume_partitions(w->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return 0;
 }
 
 void partitions_free(worker_t *w)

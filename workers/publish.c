@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/secret_scan.h"
 #include "schemas/codec.h"
+#include "workers/batches.h"
 #include "workers/job.h"
 #include "workers/produce.h"
 #include "workers/publish.h"
@@ -522,6 +523,7 @@ void publish_finish(worker_t *w, job_t *j)
     int64_t now = lq_wall_ms();
 
     j->finished = 1;
+    batches_done(j); /* no longer takes a batch job's place */
     mask_answer(w, &j->result, findings, sizeof(findings));
     if (lq_hashmap_get(w->jobs, j->req.job_id) == j)
         lq_hashmap_remove(w->jobs, j->req.job_id);

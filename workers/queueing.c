@@ -2,12 +2,12 @@
  * it is set aside to the deferred topic and read back later (no head-of-line blocking). */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "schemas/codec.h"
 #include "workers/attempts.h"
+#include "workers/batches.h"
 #include "workers/cancels.h"
 #include "workers/job.h"
 #include "workers/limits_gate.h"
@@ -38,6 +38,20 @@ static void set_queued_gauge(worker_t *w)
     lq_metric_set(w->m_queued, (int64_t)w->queued);
 }
 
+void queueing_count_in(worker_t *w, const job_t *j)
+{
+    w->queued++;
+    if (j->req.batch_id)
+        w->batch_queued++;
+}
+
+void queueing_count_out(worker_t *w, const job_t *j)
+{
+    w->queued--;
+    if (j->req.batch_id)
+        w->batch_queued--;
+}
+
 /* Fail j before any attempt (no route; cancelled before it came). */
 static void fail_at_start(worker_t *w, job_t *j, const char *type, const char *code,
                           const char *message, int status)
@@ -46,28 +60,20 @@ static void fail_at_start(worker_t *w, job_t *j, const char *type, const char *c
     publish_finish(w, j);
 }
 
+/* A batch job picked (or arriving) after its batch expired: it fails without a provider call. */
+static void expire(worker_t *w, job_t *j, int64_t now_ms)
+{
+    j->picked_ms = now_ms;
+    fail_at_start(w, j, "invalid_request_error", "batch_expired", BATCH_EXPIRED_MESSAGE, 408);
+}
+
 /* ---- the deferred partitions: read while the queue is less than half full ---- */
 
 /* Pause (1) or resume (0) every deferred partition this worker owns. */
 static void pause_deferred(worker_t *w, int pause)
 {
-    rd_kafka_topic_partition_list_t *assigned = NULL, *l;
-    int i;
-
-    if (rd_kafka_assignment(w->consumer, &assigned) || !assigned)
-        return;
-    l = rd_kafka_topic_partition_list_new(assigned->cnt);
-    for (i = 0; i < assigned->cnt; i++)
-        if (strcmp(assigned->elems[i].topic, w->set.topic.deferred) == 0)
-            rd_kafka_topic_partition_list_add(l, assigned->elems[i].topic,
-                                              assigned->elems[i].partition);
-    rd_kafka_topic_partition_list_destroy(assigned);
-    if (pause)
-        rd_kafka_pause_partitions(w->consumer, l);
-    else
-        rd_kafka_resume_partitions(w->consumer, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    w->deferred_paused = pause;
+    if (partitions_pause(w, w->set.topic.deferred, pause) == 0)
+        w->deferred_paused = pause;
 }
 
 void queueing_throttle_deferred(worker_t *w)
@@ -91,7 +97,7 @@ static void queue_over_bound(worker_t *w, job_t *j)
         job_release(j);
         return;
     }
-    w->queued++;
+    queueing_count_in(w, j);
     lq_hashmap_put(w->jobs, j->req.job_id, j);
 }
 
@@ -108,7 +114,7 @@ static void set_aside(worker_t *w, job_t *j)
         queue_over_bound(w, j);
         return;
     }
-    if (j->source == SRC_REQUESTS) /* (one read back while the queue is full goes again) */
+    if (j->source != SRC_DEFERRED) /* (one read back while the queue is full goes again) */
         worker_fairq_aside_add(w->fairq, j->req.tenant_id, 1);
     j->deferring = 1;
     w->deferring++;
@@ -123,7 +129,7 @@ static int enqueue(worker_t *w, job_t *j)
 {
     const char *tenant = j->req.tenant_id;
 
-    if (j->source == SRC_REQUESTS) {
+    if (j->source != SRC_DEFERRED) { /* the requests or the batch jobs */
         if (worker_fairq_aside(w->fairq, tenant) > 0 ||
             worker_fairq_push(w->fairq, tenant, j->req.weight, j, &j->queued) != LQ_OK)
             return -1;
@@ -136,13 +142,15 @@ static int enqueue(worker_t *w, job_t *j)
             return -1;
         worker_fairq_aside_add(w->fairq, tenant, -1);
     }
-    w->queued++;
+    queueing_count_in(w, j);
     lq_hashmap_put(w->jobs, j->req.job_id, j);
     return 0;
 }
 
 void queueing_admit(worker_t *w, job_t *j)
 {
+    int64_t now_ms = lq_wall_ms();
+
     if (routing_decide(w->routing, &j->req, w->route_seq++, &j->dec)) {
         snprintf(j->route, sizeof(j->route), "no route: %s", j->dec.error);
         fail_at_start(w, j, "invalid_request_error", "model_not_found", j->dec.error, 404);
@@ -154,6 +162,15 @@ void queueing_admit(worker_t *w, job_t *j)
         j->cancelled = 1;
         fail_at_start(w, j, "cancelled", "cancelled_before_start",
                       "The job was cancelled before it started.", 499);
+        return;
+    }
+    if (cancels_batch_known(w, j->req.batch_id)) {
+        j->cancelled = 1;
+        fail_at_start(w, j, "cancelled", "batch_cancelled", CANCELS_BATCH_MESSAGE, 499);
+        return;
+    }
+    if (batches_expired(&j->req, now_ms)) { /* it would be when picked: no need to wait */
+        expire(w, j, now_ms);
         return;
     }
     if (enqueue(w, j))
@@ -174,13 +191,16 @@ void queueing_start(worker_t *w, job_t *j)
 
 void queueing_dispatch(worker_t *w)
 {
+    int64_t now_ms = lq_wall_ms();
     job_t *j;
 
     worker_fairq_release_due(w->fairq, lq_mono_ms()); /* paced tenants whose time came */
     while (w->inflight < w->max_inflight && (j = worker_fairq_pop(w->fairq))) {
         j->queued = NULL;
-        w->queued--;
-        if (limits_gate_pass(w, j) == GATE_GO)
+        queueing_count_out(w, j);
+        if (batches_expired(&j->req, now_ms))
+            expire(w, j, now_ms);
+        else if (limits_gate_pass(w, j) == GATE_GO)
             queueing_start(w, j);
     }
     set_queued_gauge(w);
@@ -192,7 +212,7 @@ int queueing_unqueue(worker_t *w, job_t *j)
         return 0;
     worker_fairq_remove(w->fairq, j->queued);
     j->queued = NULL;
-    w->queued--;
+    queueing_count_out(w, j);
     set_queued_gauge(w);
     return 1;
 }
@@ -205,7 +225,7 @@ void queueing_drop(worker_t *w)
         return;
     while ((j = worker_fairq_pop(w->fairq))) {
         j->queued = NULL;
-        w->queued--;
+        queueing_count_out(w, j);
         lq_hashmap_remove(w->jobs, j->req.job_id);
         j->generation = UINT64_MAX; /* not done: left for redelivery */
         job_release(j);

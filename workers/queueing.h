@@ -14,16 +14,22 @@
 lq_err_t queueing_init(worker_t *w, char *errstr, size_t errstr_size);
 
 /** A decoded job: its route, then its tenant's queue, or set aside when the queue is full
- * (or the tenant has requests set aside already: its order is kept). A job with no route or
- * cancelled before it came fails at once. */
+ * (or the tenant has requests set aside already: its order is kept). A job with no route,
+ * cancelled before it came (itself or its batch), or of a batch expired already fails at
+ * once. */
 void queueing_admit(worker_t *w, job_t *j);
 
 /** j takes a slot (unless it holds one) and makes its first attempt. */
 void queueing_start(worker_t *w, job_t *j);
 
 /** Start queued jobs, picked fairly, while slots are free; each passes its limits first
- * (workers/limits_gate.h). */
+ * (workers/limits_gate.h). A batch job whose batch expired fails instead (batch_expired). */
 void queueing_dispatch(worker_t *w);
+
+/** j joined / left the fair queue: the counts of queued jobs and of the batch jobs among them
+ * (the caller updates the queued gauge). */
+void queueing_count_in(worker_t *w, const job_t *j);
+void queueing_count_out(worker_t *w, const job_t *j);
 
 /** Take j out of the queue when it is queued there (a cancellation); 1 when it was. */
 int queueing_unqueue(worker_t *w, job_t *j);

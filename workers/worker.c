@@ -1,7 +1,7 @@
 /* A worker's lifecycle: create (settings, tables, metrics, Kafka clients, admin endpoint),
  * run (the event loop until stopped, then the drain), destroy. The steps of a request are in
- * the files named for them: consumer.c, attempts.c, http_call.c, mock_call.c, publish.c,
- * produce.c, partitions.c, cancels.c, timers.c, event_loop.c. */
+ * the files named for them: consumer.c, queueing.c, batches.c, attempts.c, http_call.c,
+ * mock_call.c, publish.c, produce.c, partitions.c, cancels.c, timers.c, event_loop.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "workers/batches.h"
 #include "workers/cancels.h"
 #include "workers/consumer.h"
 #include "workers/event_loop.h"
@@ -200,9 +201,14 @@ static int partition_count(const struct rd_kafka_metadata *md, const char *topic
     return -1;
 }
 
-/* The partition counts of names[0..2] into n (-1: not there); 0, or -1 when the cluster did
- * not answer. */
-static int read_counts(worker_t *w, const char *const names[3], int n[3])
+/* The topics that must be co-partitioned: requests, cancellations, deferred requests, batch
+ * jobs (range assignment gives partition i of each to the same worker). */
+#define N_COPARTITIONED 4
+
+/* The partition counts of names into n (-1: not there); 0, or -1 when the cluster did not
+ * answer. */
+static int read_counts(worker_t *w, const char *const names[N_COPARTITIONED],
+                       int n[N_COPARTITIONED])
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(w->consumer, 1, NULL, &md, 5000);
@@ -212,53 +218,63 @@ static int read_counts(worker_t *w, const char *const names[3], int n[3])
         LQ_WARN("topic metadata: %s", rd_kafka_err2str(e));
         return -1;
     }
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < N_COPARTITIONED; i++)
         n[i] = partition_count(md, names[i]);
     rd_kafka_metadata_destroy(md);
     return 0;
 }
 
-/* Requests, cancellations and deferred requests must be co-partitioned (range assignment
- * gives partition i of each to the same worker): refuse to start otherwise. A topic just
- * made may take a moment to show; a cluster that does not answer is not refused here (the
- * consumer waits for it). */
+/* The first of n that is not there (-1: none). */
+static int missing_topic(const int n[N_COPARTITIONED])
+{
+    int i;
+
+    for (i = 0; i < N_COPARTITIONED; i++)
+        if (n[i] < 0)
+            return i;
+    return -1;
+}
+
+/* The co-partitioned topics must have as many partitions each: refuse to start otherwise. A
+ * topic just made may take a moment to show; a cluster that does not answer is not refused
+ * here (the consumer waits for it). */
 static lq_err_t check_partitions(worker_t *w, char *errstr, size_t errstr_size)
 {
-    const char *const names[3] = {w->topics->requests, w->topics->cancels, w->set.topic.deferred};
-    int n[3], tries = 0, i;
+    const char *const names[N_COPARTITIONED] = {w->topics->requests, w->topics->cancels,
+                                                w->set.topic.deferred, w->topics->batch};
+    int n[N_COPARTITIONED], tries = 0, i;
 
     do {
         if (tries && usleep(200000) != 0)
             break;
         if (read_counts(w, names, n))
             return LQ_OK;
-    } while ((n[0] < 0 || n[1] < 0 || n[2] < 0) && ++tries < 50);
-    for (i = 0; i < 3; i++)
-        if (n[i] < 0) {
-            snprintf(errstr, errstr_size,
-                     "topic %s does not exist (llmqctl topics create makes llmq's topics)",
-                     names[i]);
-            return LQ_ERR_CONFIG;
-        }
-    if (n[0] == n[1] && n[0] == n[2])
+    } while (missing_topic(n) >= 0 && ++tries < 50);
+    if ((i = missing_topic(n)) >= 0) {
+        snprintf(errstr, errstr_size,
+                 "topic %s does not exist (llmqctl topics create makes llmq's topics)", names[i]);
+        return LQ_ERR_CONFIG;
+    }
+    if (n[0] == n[1] && n[0] == n[2] && n[0] == n[3])
         return LQ_OK;
     snprintf(errstr, errstr_size,
-             "topics %s (%d partitions), %s (%d) and %s (%d) must have the same number of "
-             "partitions: a tenant's requests, cancellations and deferred requests must reach "
-             "the same worker",
-             names[0], n[0], names[1], n[1], names[2], n[2]);
+             "topics %s (%d partitions), %s (%d), %s (%d) and %s (%d) must have the same number "
+             "of partitions: a tenant's requests, cancellations, deferred requests and batch jobs "
+             "must reach the same worker",
+             names[0], n[0], names[1], n[1], names[2], n[2], names[3], n[3]);
     return LQ_ERR_CONFIG;
 }
 
-/* Requests, cancellations and deferred requests, co-partitioned. */
+/* Requests, cancellations, deferred requests and batch jobs, co-partitioned. */
 static lq_err_t subscribe(worker_t *w, char *errstr, size_t errstr_size)
 {
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(3);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(N_COPARTITIONED);
     rd_kafka_resp_err_t e;
 
     rd_kafka_topic_partition_list_add(subs, w->topics->requests, RD_KAFKA_PARTITION_UA);
     rd_kafka_topic_partition_list_add(subs, w->topics->cancels, RD_KAFKA_PARTITION_UA);
     rd_kafka_topic_partition_list_add(subs, w->set.topic.deferred, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(subs, w->topics->batch, RD_KAFKA_PARTITION_UA);
     e = rd_kafka_subscribe(w->consumer, subs);
     rd_kafka_topic_partition_list_destroy(subs);
     if (!e)
@@ -289,9 +305,10 @@ static void log_start(worker_t *w)
     for (i = 0; i < routing_endpoint_count(w->routing) && o < sizeof(eps); i++)
         o += (size_t)snprintf(eps + o, sizeof(eps) - o, "%s%s", i ? ", " : "",
                               worker_endpoint_name(w, (int)i));
-    LQ_INFO("worker %s consuming %s (group %s, up to %zu in flight, endpoints: %s; prices %s)",
-            w->id, w->topics->requests, w->set.worker.group, w->max_inflight, eps,
-            pricing_version(w->pricing));
+    LQ_INFO("worker %s consuming %s and %s (group %s, up to %zu in flight, %zu batch jobs held, "
+            "endpoints: %s; prices %s)",
+            w->id, w->topics->requests, w->topics->batch, w->set.worker.group, w->max_inflight,
+            w->batch_max, eps, pricing_version(w->pricing));
 }
 
 /* Tables, tenants' keys, metrics: what the worker needs before it talks to anyone. */
@@ -306,6 +323,9 @@ static lq_err_t prepare(worker_t *w, const worker_settings_t *set, char *errstr,
     if (!w->byok && fatal)
         return LQ_ERR_CONFIG;
     register_metrics(w);
+    batches_init(w);
+    if (cancels_init(w, errstr, errstr_size))
+        return LQ_ERR_NOMEM;
     if (limits_gate_init(w, errstr, errstr_size))
         return LQ_ERR_CONFIG;
     return queueing_init(w, errstr, errstr_size);

@@ -16,6 +16,11 @@ const lq_config_def_t worker_settings[] = {
      "requests waiting in a worker's fair queue in all; at this bound the worker pauses its "
      "partitions",
      LQ_CFG_AT(worker_settings_t, worker.max_queued)},
+    {"worker.batch_max_inflight", LQ_CFG_INT, "0", 0, 1000000,
+     "batch jobs (lines of Batch API batches, topic.batch) a worker holds at most, queued or in "
+     "flight; 0 = a quarter of worker.max_inflight (at least 1). The batch partitions are also "
+     "paused while interactive requests wait for a slot: batch work gets the capacity left over",
+     LQ_CFG_AT(worker_settings_t, worker.batch_max_inflight)},
     {"topic.deferred", LQ_CFG_STRING, "llmq.requests.deferred", 0, 0,
      "requests set aside while their tenant's queue is full (key tenant, as many partitions as "
      "topic.requests)",

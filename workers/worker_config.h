@@ -15,6 +15,7 @@ typedef struct worker_settings {
         long long max_inflight;
         long long tenant_queue_max;
         long long max_queued;
+        long long batch_max_inflight;
         long long drain_timeout_ms;
     } worker;
     struct {

@@ -1,7 +1,7 @@
 /* workers/worker_internal.h — the worker's state and a job's, shared by the files of the
- * worker's steps (worker.c, event_loop.c, consumer.c, queueing.c, cancels.c, attempts.c, http_call.c,
- * mock_call.c, publish.c, produce.c, job.c, partitions.c, timers.c). Not for other callers:
- * they use workers/worker.h. */
+ * worker's steps (worker.c, event_loop.c, consumer.c, queueing.c, batches.c, cancels.c,
+ * attempts.c, http_call.c, mock_call.c, publish.c, produce.c, job.c, partitions.c, timers.c).
+ * Not for other callers: they use workers/worker.h. */
 #ifndef LQ_WORKER_INTERNAL_H
 #define LQ_WORKER_INTERNAL_H
 
@@ -22,6 +22,7 @@
 #include "workers/breaker.h"
 #include "workers/byok.h"
 #include "workers/fair_queue.h"
+#include "workers/id_memory.h"
 #include "workers/offset_tracker.h"
 #include "workers/pricing.h"
 #include "workers/provider.h"
@@ -40,8 +41,9 @@ typedef enum timer_kind {
     T_KINDS
 } timer_kind_t;
 
-#define MAX_HISTORY   16
-#define CANCEL_MEMORY 4096 /* cancellations remembered for jobs not (yet) seen here */
+#define MAX_HISTORY         16
+#define CANCEL_MEMORY       4096 /* cancellations remembered for jobs not (yet) seen here */
+#define BATCH_CANCEL_MEMORY 256  /* batches cancelled, remembered for their jobs still to come */
 
 /* One attempt (or a candidate skipped), for the trace and the dead-letter record. */
 typedef struct attempt_rec {
@@ -54,7 +56,7 @@ typedef struct attempt_rec {
 } attempt_rec_t;
 
 /* The topics a job's message comes from (each partition has an offset tracker per source). */
-typedef enum job_source { SRC_REQUESTS = 0, SRC_DEFERRED, SRC_COUNT } job_source_t;
+typedef enum job_source { SRC_REQUESTS = 0, SRC_DEFERRED, SRC_BATCH, SRC_COUNT } job_source_t;
 
 typedef struct job {
     struct worker *w;
@@ -83,7 +85,8 @@ typedef struct job {
     attempt_rec_t hist[MAX_HISTORY];
     int n_hist;
     int cancelled, finished;
-    int tenant_key; /* the last attempt used the tenant's own provider key */
+    int batch_counted; /* a batch job counted in w->batch_jobs until it finishes (batches.c) */
+    int tenant_key;    /* the last attempt used the tenant's own provider key */
     /* streaming */
     worker_stream_t *stream;
     int32_t chunk_seq;
@@ -130,10 +133,12 @@ struct worker {
     int n_parts;
     uint64_t generation;
     atomic_int joined;
-    int paused, deferred_paused; /* the request / the deferred partitions */
+    int paused, deferred_paused, batch_paused; /* the request / deferred / batch partitions */
     size_t inflight, max_inflight;
     worker_fairq_t *fairq;    /* requests waiting for a slot, per tenant (workers/queueing.c) */
     size_t queued, deferring; /* jobs in the fair queue; copies on their way to topic.deferred */
+    size_t batch_queued;      /* the batch jobs among the queued */
+    size_t batch_jobs, batch_max; /* batch jobs held (workers/batches.c) and their bound */
     job_t **heap;
     size_t heap_len, heap_cap;
     /* settings */
@@ -153,10 +158,12 @@ struct worker {
     lq_hashmap_t *cancelled; /* job ids cancelled before they arrived here */
     char *cancel_ring[CANCEL_MEMORY];
     size_t cancel_next;
+    worker_id_memory_t *batches_cancelled; /* the last BATCH_CANCEL_MEMORY batch ids cancelled */
     lq_http_admin_t *admin;
     lq_metric_t *m_inflight, *m_succeeded, *m_failed, *m_cancelled, *m_retries, *m_fallbacks,
         *m_dead, *m_produce_failed, *m_chunks, *m_output_redacted;
     lq_metric_t *m_queued, *m_deferred, *m_queue_wait;
+    lq_metric_t *m_batch_jobs, *m_batch_paused;
     /* limits (workers/limits_gate.c) */
     lq_limiter_t *limiter;
     lq_hashmap_t *limits_seen; /* a ChatRequest's limits text -> its parsed lq_limits_t */

@@ -21,8 +21,9 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *topics[] = {"llmq.requests",  "llmq.cancels", "llmq.requests.deferred",
-                            "llmq.requests.batch", "llmq.responses", "llmq.usage", "llmq.traces"};
+    const char *topics[] = {"llmq.requests",       "llmq.cancels",   "llmq.requests.deferred",
+                            "llmq.requests.batch", "llmq.responses", "llmq.usage",
+                            "llmq.traces"};
     int brokers = 1, partitions = 8, i, sig = 0;
     const char *bootstrap_file = NULL;
     char errstr[256];

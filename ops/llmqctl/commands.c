@@ -4,6 +4,7 @@
 #include "ops/llmqctl/conversations.h"
 #include "ops/llmqctl/db.h"
 #include "ops/llmqctl/dlq_replay.h"
+#include "ops/llmqctl/export.h"
 #include "ops/llmqctl/keys.h"
 #include "ops/llmqctl/limits.h"
 #include "ops/llmqctl/policy.h"
@@ -70,6 +71,15 @@ static const ctl_command_t rows[] = {
     {"conversations", "purge", "--days N", "--tenant T",
      "delete conversations not changed for N days (every tenant's unless --tenant)", CTL_PG,
      ctl_conversations_purge},
+    {"export", "usage", "--from T --to T --out FILE", "--tenant T",
+     "usage events of [from, to) as an Avro object container file (schema UsageEvent)", CTL_PG,
+     ctl_export_usage},
+    {"export", "traces", "--from T --to T --out FILE", "--tenant T",
+     "traces of [from, to) as an Avro object container file (schema TraceEvent)", CTL_PG,
+     ctl_export_traces},
+    {"export", "jobs", "--from T --to T --out FILE", "--tenant T",
+     "jobs created in [from, to) as an Avro object container file (schema ChatResponse)", CTL_PG,
+     ctl_export_jobs},
     {"topics", "create", "", "--partitions N --prefix P", "create the Kafka topics (P.*)",
      CTL_KAFKA, ctl_topics_create},
     {"dlq", "replay", "", "--prefix P --max N --dry-run --group G",

@@ -12,9 +12,14 @@
 static const struct {
     const char *suffix;
     int single;
-} topics[] = {{"requests", 0},         {"responses", 0},    {"usage", 0},
-              {"traces", 0},           {"requests.dlq", 1}, {"cancels", 0},
-              {"requests.deferred", 0}, {"requests.batch", 0}};
+} topics[] = {{"requests", 0},
+              {"responses", 0},
+              {"usage", 0},
+              {"traces", 0},
+              {"requests.dlq", 1},
+              {"cancels", 0},
+              {"requests.deferred", 0},
+              {"requests.batch", 0}};
 
 #define N_TOPICS (sizeof(topics) / sizeof(topics[0]))
 
