@@ -43,11 +43,13 @@ static const char *const SQL_PKEY_REVOKE =
 static const char *const SQL_KEY_UPDATE =
     "SELECT admin_update_key($1, $2, $3, $4::uuid, $5::jsonb)::text";
 static const char *const SQL_TIERS_LIST = "SELECT admin_list_tiers()::text";
+static const char *const SQL_QUEUE = "SELECT queue_status()::text";
 static const char *const SQL_TIER_PUT = "SELECT admin_put_tier($1, $2, $3::jsonb)::text";
 static const char *const SQL_INSTALLATION_GET = "SELECT installation_limits_json()::text";
 static const char *const SQL_INSTALLATION_PUT =
     "SELECT admin_set_installation_limits($1, $2::jsonb)::text";
 static const char *const SQL_AUDIT_LIST = "SELECT tenant_list($1, 'audit', $2::int)";
+static const char *const SQL_AUDIT_VERIFY = "SELECT audit_verify($1)::text";
 
 /* The body fields each route accepts (NULL-terminated); any other is refused. */
 static const char *const NO_FIELDS[] = {NULL};
@@ -132,8 +134,11 @@ static const admin_route_t routes[] = {
      admin_plan_provider_key_revoke,
      &SQL_PKEY_REVOKE},
     {{"GET", T "/audit"}, ROLE_ADMIN, NO_FIELDS, admin_plan_audit, &SQL_AUDIT_LIST},
+    {{"GET", T "/audit/verify"}, ROLE_ADMIN, NO_FIELDS, admin_plan_read, &SQL_AUDIT_VERIFY},
     /* tiers: every caller reads them (its own is in GET /v1/limits); operators set them */
     {{"GET", "/admin/v1/tiers"}, ROLE_VIEWER, NO_FIELDS, admin_plan_list_all, &SQL_TIERS_LIST},
+    /* the operators' view of the queue: what each worker holds and the lag it sees */
+    {{"GET", "/admin/v1/queue"}, ROLE_PLATFORM, NO_FIELDS, admin_plan_list_all, &SQL_QUEUE},
     {{"PUT", "/admin/v1/tiers/{id}"}, ROLE_PLATFORM, TIER, admin_plan_platform_put, &SQL_TIER_PUT},
     {{"GET", "/admin/v1/installation/limits"},
      ROLE_PLATFORM,

@@ -146,6 +146,11 @@ static int check_body(json_t *body, const ingest_limits_t *lim, const ingest_pol
         lq_chat_request_clear(out);
         return fail(err, "unsupported_value", "body.stream", "stream: batches do not stream.");
     }
+    if (out->conversation_id) { /* a turn needs the conversation's lock and history */
+        lq_chat_request_clear(out);
+        return fail(err, "unsupported_value", "body.conversation",
+                    "conversation: a batch line cannot be a conversation's turn.");
+    }
     ingest_policy_apply(policy, out, &v);
     if (v.blocked) {
         lq_chat_request_clear(out);

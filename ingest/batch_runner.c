@@ -32,6 +32,16 @@
 #define FLUSH_TIMEOUT_MS 20000
 #define ENDPOINT         "/v1/chat/completions"
 
+/* A batch's input being read: the last chunk fed and the lines taken. Kept between steps, so
+ * a file is read once; read again from the start when the batch stands before it (a step that
+ * failed, a batch taken over from another node). */
+typedef struct cursor {
+    char id[64];
+    int seq; /* the last chunk fed (-1: none) */
+    ingest_line_reader_t rd;
+    int64_t used_ms;
+} cursor_t;
+
 struct ingest_batch_runner {
     ingest_node_t *node;
     rd_kafka_t *producer;
@@ -40,13 +50,14 @@ struct ingest_batch_runner {
     atomic_int stopping;
     atomic_int failed_deliveries; /* of the step under way */
     lq_metric_t *m_lines, *m_invalid, *m_finalized;
+    cursor_t cursors[CLAIM_MAX]; /* the runner thread's only */
 };
 
 /* One batch as batch_claim answers it. */
 typedef struct batch {
     json_t *row;
     const char *id, *tenant, *status, *file;
-    int lines_read, lines_queued, input_done, cancel_sent;
+    int lines_read, lines_queued, input_done, cancel_due;
     ingest_policy_t policy;
 } batch_t;
 
@@ -135,17 +146,6 @@ static int next_chunk(ingest_batch_runner_t *r, const char *file, int after, int
 
 /* ---------- where each batch's reading stands ---------- */
 
-/* A batch's input being read: the last chunk fed and the lines taken. Kept between steps, so
- * a file is read once; rebuilt from the start when it is not where the batch stands. */
-typedef struct cursor {
-    char id[64];
-    int seq; /* the last chunk fed (-1: none) */
-    ingest_line_reader_t rd;
-    int64_t used_ms;
-} cursor_t;
-
-static cursor_t cursors[CLAIM_MAX]; /* the runner thread's only */
-
 static void cursor_reset(cursor_t *cur, const char *id, size_t max_line)
 {
     ingest_line_reader_free(&cur->rd);
@@ -154,21 +154,22 @@ static void cursor_reset(cursor_t *cur, const char *id, size_t max_line)
     ingest_line_reader_init(&cur->rd, max_line);
 }
 
-/* The cursor of batch id, standing after line `after` (0: the start). */
-static cursor_t *cursor_for(const char *id, int after, size_t max_line)
+/* The cursor of batch id, standing at or before line `after` (0: the start): read_slice skips
+ * to it. */
+static cursor_t *cursor_for(ingest_batch_runner_t *r, const char *id, int after, size_t max_line)
 {
-    cursor_t *cur = &cursors[0];
+    cursor_t *cur = &r->cursors[0];
     size_t i;
 
     for (i = 0; i < CLAIM_MAX; i++) {
-        if (strcmp(cursors[i].id, id) == 0) {
-            cur = &cursors[i];
+        if (strcmp(r->cursors[i].id, id) == 0) {
+            cur = &r->cursors[i];
             break;
         }
-        if (cursors[i].used_ms < cur->used_ms)
-            cur = &cursors[i];
+        if (r->cursors[i].used_ms < cur->used_ms)
+            cur = &r->cursors[i];
     }
-    if (strcmp(cur->id, id) != 0 || cur->rd.line != after)
+    if (strcmp(cur->id, id) != 0 || cur->rd.line > after)
         cursor_reset(cur, id, max_line);
     cur->used_ms = lq_mono_ms();
     return cur;
@@ -284,9 +285,14 @@ static int read_slice(ingest_batch_runner_t *r, const batch_t *b, cursor_t *cur,
     int too_long, rc;
 
     s->items = json_array();
-    s->last_line = cur->rd.line;
     if (!s->items)
         return -1;
+    while (cur->rd.line < b->lines_queued) { /* lines queued already: passed over */
+        rc = next_line(r, cur, b->file, &line, &len, &too_long);
+        if (rc <= 0)
+            return -1; /* the file is shorter than what was queued: it changed */
+    }
+    s->last_line = cur->rd.line;
     while (taken < r->node->set.batches.lines_per_step && s->bytes < STEP_BYTES_MAX) {
         rc = next_line(r, cur, b->file, &line, &len, &too_long);
         if (rc < 0)
@@ -331,6 +337,8 @@ static int address(const batch_t *b, lq_chat_request_t *req, const char *job_id)
            (!key || req->api_key_id) && (!user || req->user_id) && (!limits || req->limits);
 }
 
+/* Produce one job: 0; 1 when it can never be queued (its record is more than Kafka takes);
+ * -1 when it could not be now. */
 static int produce_one(ingest_batch_runner_t *r, const batch_t *b, lq_chat_request_t *req,
                        const char *job_id)
 {
@@ -343,6 +351,8 @@ static int produce_one(ingest_batch_runner_t *r, const batch_t *b, lq_chat_reque
     if (!codec || !address(b, req, job_id) ||
         lq_encode_chat_request(codec, req, &buf, &len, errstr, sizeof(errstr)) != LQ_OK)
         return -1;
+    if (len > r->node->max_record)
+        return 1;
     do {
         e = rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC(r->node->topics->batch),
                               RD_KAFKA_V_KEY(b->tenant, strlen(b->tenant)),
@@ -355,8 +365,11 @@ static int produce_one(ingest_batch_runner_t *r, const batch_t *b, lq_chat_reque
 }
 
 /* The jobs of the lines the database answered ([{line, job_id}], in line order), each with
- * the job id stored for its line; 0 once Kafka acknowledged them all. */
-static int produce_slice(ingest_batch_runner_t *r, const batch_t *b, slice_t *s, json_t *to_queue)
+ * the job id stored for its line; 0 once Kafka acknowledged them all. Lines that can never be
+ * queued (a record too large for Kafka; a line stored as valid that no longer passes the
+ * checks, read again after a policy change) go into *refused, to end as failed items. */
+static int produce_slice(ingest_batch_runner_t *r, const batch_t *b, slice_t *s, json_t *to_queue,
+                         json_t *refused)
 {
     size_t i, k = 0;
     json_t *e;
@@ -364,18 +377,20 @@ static int produce_slice(ingest_batch_runner_t *r, const batch_t *b, slice_t *s,
     atomic_store(&r->failed_deliveries, 0);
     json_array_foreach(to_queue, i, e)
     {
-        int line = (int)json_integer_value(json_object_get(e, "line"));
+        int line = (int)json_integer_value(json_object_get(e, "line")), rc = 1;
         const char *job = json_string_value(json_object_get(e, "job_id"));
         while (k < s->n && s->lines[k] < line)
             k++;
-        if (k == s->n || s->lines[k] != line || !job)
-            return -1; /* cannot be: the answer names only this slice's valid lines */
-        if (produce_one(r, b, &s->reqs[k], job))
+        if (k < s->n && s->lines[k] == line && job)
+            rc = produce_one(r, b, &s->reqs[k], job);
+        if (rc < 0)
             return -1;
+        if (rc > 0)
+            json_array_append_new(refused, json_integer(line));
     }
     if (rd_kafka_flush(r->producer, FLUSH_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return -1;
-    lq_metric_add(r->m_lines, (int64_t)json_array_size(to_queue));
+    lq_metric_add(r->m_lines, (int64_t)(json_array_size(to_queue) - json_array_size(refused)));
     return atomic_load(&r->failed_deliveries) ? -1 : 0;
 }
 
@@ -400,27 +415,33 @@ static json_t *items_add(ingest_batch_runner_t *r, const batch_t *b, json_t *ite
  * failed (it is tried again from the last queued line). */
 static int expand_step(ingest_batch_runner_t *r, const batch_t *b)
 {
-    cursor_t *cur = cursor_for(b->id, b->lines_queued, r->node->max_body);
+    cursor_t *cur = cursor_for(r, b->id, b->lines_queued, r->node->max_body);
     slice_t s;
-    json_t *to_queue = NULL;
+    json_t *to_queue = NULL, *refused = json_array(), *done = NULL;
     int ok;
-    char q[16];
-    const char *p[2] = {b->id, q};
+    char q[16], *ref = NULL;
+    const char *p[4] = {r->node->node_id, b->id, q, NULL};
 
     memset(&s, 0, sizeof(s));
-    ok = read_slice(r, b, cur, &s) == 0;
+    ok = refused && read_slice(r, b, cur, &s) == 0;
     if (ok)
         ok = (to_queue = items_add(r, b, s.items, s.last_line, s.eof)) != NULL;
     if (ok)
-        ok = produce_slice(r, b, &s, to_queue) == 0;
+        ok = produce_slice(r, b, &s, to_queue, refused) == 0;
     if (ok) {
         snprintf(q, sizeof(q), "%d", s.last_line);
-        json_decref(call_json(r, "SELECT batch_queued($1, $2::int)::text", 2, p));
-    } else {
+        p[3] = ref = json_dumps(refused, JSON_COMPACT);
+        ok = ref && json_is_true(done = call_json(
+                                     r, "SELECT batch_queued($1, $2, $3::int, $4::jsonb)", 4, p));
+    }
+    if (!ok) {
         LQ_WARN("batch %s: lines after %d not queued yet; tried again", b->id, b->lines_queued);
         cursor_reset(cur, "", r->node->max_body);
     }
     json_decref(to_queue);
+    json_decref(refused);
+    json_decref(done);
+    free(ref);
     slice_free(&s);
     return ok && !s.eof;
 }
@@ -472,7 +493,7 @@ static void progress_step(ingest_batch_runner_t *r, const batch_t *b)
 static int work_on(ingest_batch_runner_t *r, const batch_t *b)
 {
     if (strcmp(b->status, "cancelling") == 0) {
-        if (!b->cancel_sent)
+        if (b->cancel_due)
             send_cancel(r, b);
         if (!b->input_done) {
             json_t *items = json_array();
@@ -499,7 +520,7 @@ static void batch_load(batch_t *b, json_t *row)
     b->lines_read = (int)json_integer_value(json_object_get(row, "lines_read"));
     b->lines_queued = (int)json_integer_value(json_object_get(row, "lines_queued"));
     b->input_done = json_is_true(json_object_get(row, "input_done"));
-    b->cancel_sent = json_is_true(json_object_get(row, "cancel_sent"));
+    b->cancel_due = json_is_true(json_object_get(row, "cancel_due"));
     ingest_policy_parse(json_string_value(json_object_get(row, "policy")), &b->policy);
 }
 
@@ -589,6 +610,6 @@ void ingest_batch_runner_stop(ingest_batch_runner_t *r)
     if (r->conn)
         PQfinish(r->conn);
     for (i = 0; i < CLAIM_MAX; i++)
-        ingest_line_reader_free(&cursors[i].rd);
+        ingest_line_reader_free(&r->cursors[i].rd);
     free(r);
 }

@@ -92,6 +92,49 @@ static int append(struct ingest_file_io *io, const char *data, size_t n)
     return 0;
 }
 
+/* The length of the UTF-8 character at s (n bytes left), or 0 when it is not one. */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] >= 0xC2 && s[0] <= 0xDF   ? 2
+                 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                                : 0;
+    size_t i;
+
+    if (!len || len > n)
+        return 0;
+    for (i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* The file's name as the client gave it, as valid UTF-8 without control characters (others
+ * become '_'), cut at a character's end to fit. */
+static void keep_filename(char *dst, size_t size, const char *src)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t k = 0, n = strlen(src), len;
+
+    while (*s && k + 1 < size) {
+        len = *s < 0x80 ? 1 : utf8_char(s, n);
+        if (len == 1 && *s >= 0x20 && *s != 0x7f) {
+            dst[k++] = (char)*s;
+        } else if (len > 1 && k + len < size) {
+            memcpy(dst + k, s, len);
+            k += len;
+        } else if (len > 1) {
+            break; /* no room for the whole character */
+        } else {
+            dst[k++] = '_';
+            len = 1;
+        }
+        s += len;
+        n -= len;
+    }
+    dst[k] = '\0';
+}
+
 /* A small form field, kept whole (pieces are appended). */
 static int keep_field(char *dst, const char *data, uint64_t off, size_t size)
 {
@@ -114,7 +157,7 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
     (void)kind, (void)content_type, (void)transfer_encoding;
     if (strcmp(key, "file") == 0) {
         if (!io->has_file && filename)
-            snprintf(io->filename, sizeof(io->filename), "%s", filename);
+            keep_filename(io->filename, sizeof(io->filename), filename);
         io->has_file = 1;
         io->bytes += (long long)size;
         if (io->bytes > c->node->set.files.max_bytes) {
@@ -171,18 +214,27 @@ static void stored(const PGresult *res, const char *errmsg, void *arg)
     ingest_ctx_resume(c);
 }
 
-/* Store the bytes held as the next chunk, the connection suspended until it is. */
-static void flush_chunk(req_ctx_t *c)
+/* Store the bytes held as the next chunk, the connection suspended until it is:
+ * INGEST_STEP_SUSPENDED (the caller must not touch c: the store's callback resumes it, with
+ * an answer when it failed), or INGEST_STEP_ANSWER when it could not be tried. */
+static ingest_step_t flush_chunk(req_ctx_t *c)
 {
     struct ingest_file_io *io = c->file_io;
-    char *hex = malloc(io->len * 2 + 3), seq[16];
+    char *hex, seq[16];
     const char *params[4];
     size_t i;
     static const char digits[] = "0123456789abcdef";
 
+    if (atomic_load(&c->node->stopping)) {
+        io->failed = 1;
+        ingest_ctx_set_unavailable(c, "This node is shutting down; retry.", "shutting_down");
+        return INGEST_STEP_ANSWER;
+    }
+    hex = malloc(io->len * 2 + 3);
     if (!hex) {
+        io->failed = 1;
         ingest_ctx_set_internal_error(c);
-        return;
+        return INGEST_STEP_ANSWER;
     }
     hex[0] = '\\', hex[1] = 'x';
     for (i = 0; i < io->len; i++) {
@@ -202,6 +254,7 @@ static void flush_chunk(req_ctx_t *c)
         ingest_ctx_resume(c);
     }
     free(hex); /* the pool copied it */
+    return INGEST_STEP_SUSPENDED;
 }
 
 static void refuse(req_ctx_t *c, unsigned status, const char *msg, const char *param,
@@ -231,7 +284,7 @@ void ingest_files_upload(req_ctx_t *c, const char *data, size_t *size)
         return;
     }
     if (!io->refusal && io->len >= INGEST_FILE_CHUNK)
-        flush_chunk(c);
+        (void)flush_chunk(c); /* an answer it sets goes once the body is read */
 }
 
 /* The form's fields, checked once the body is whole: 1 when they are good; else the answer
@@ -289,8 +342,16 @@ static void abort_upload(req_ctx_t *c)
 {
     const char *params[2] = {c->id.tenant_id, c->file_io->id};
 
-    if (c->file_io->seq > 0)
+    if (c->file_io->seq > 0 && !atomic_load(&c->node->stopping))
         ingest_pg_submit(c->node->pg, "SELECT file_abort($1, $2)", 2, params, aborted, NULL);
+}
+
+void ingest_files_closed(req_ctx_t *c)
+{
+    /* an upload that stored chunks and did not become a file (refused, failed, the client
+     * gone): its chunks go now (file_abort leaves a file that was finished alone) */
+    if (c->file_io && !c->file_io->chunks && c->file_io->id[0])
+        abort_upload(c);
 }
 
 ingest_step_t ingest_files_create(req_ctx_t *c)
@@ -316,10 +377,8 @@ ingest_step_t ingest_files_create(req_ctx_t *c)
         abort_upload(c);
         return INGEST_STEP_ANSWER;
     }
-    if (io->len > 0) {
-        flush_chunk(c); /* the handler runs again once it is stored */
-        return c->phase == REQ_RESPOND ? INGEST_STEP_ANSWER : INGEST_STEP_SUSPENDED;
-    }
+    if (io->len > 0)
+        return flush_chunk(c); /* the handler runs again once it is stored */
     snprintf(bytes, sizeof(bytes), "%lld", io->bytes);
     snprintf(lines, sizeof(lines), "%lld", io->lines);
     snprintf(expires, sizeof(expires), "%lld", expires_s);
@@ -399,7 +458,8 @@ static void fetch_next(req_ctx_t *c)
     io->next++;
     io->fetching = 1;
     ingest_ctx_ref(c);
-    if (ingest_pg_submit(c->node->pg,
+    if (atomic_load(&c->node->stopping) ||
+        ingest_pg_submit(c->node->pg,
                          "SELECT data FROM file_chunks WHERE file_id = $1 AND seq = $2::int", 2,
                          params, fetched, c)) {
         io->fetching = 0;
@@ -433,6 +493,10 @@ static ssize_t read_content(void *cls, uint64_t pos, char *buf, size_t max)
         io->data = NULL;
         io->data_len = io->data_off = 0;
         fetch_next(c);
+        if (io->broken) { /* not asked: nothing would resume the connection */
+            pthread_mutex_unlock(&io->mu);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
     }
     io->suspended = 1; /* the chunk's callback resumes the connection */
     MHD_suspend_connection(c->conn);

@@ -28,6 +28,9 @@ enum MHD_Result ingest_file_content_start(req_ctx_t *c);
  * line has a character other than blanks): returns the lines that ended in data. */
 size_t ingest_count_lines(const char *data, size_t n, int *in_line);
 
+/** The request is over: an upload that did not become a file leaves nothing behind. */
+void ingest_files_closed(req_ctx_t *c);
+
 /** Free an upload's or download's state (NULL-safe). */
 void ingest_file_io_free(struct ingest_file_io *io);
 

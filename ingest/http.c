@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "ingest/authenticate.h"
+#include "ingest/console.h"
 #include "ingest/conversation_turn.h"
 #include "ingest/files.h"
 #include "ingest/idempotency.h"
@@ -169,6 +170,8 @@ static enum MHD_Result send_answer(req_ctx_t *c)
     if (c->location[0])
         MHD_add_response_header(r, "Location", c->location);
     MHD_add_response_header(r, "x-request-id", c->request_id);
+    if (c->console)
+        ingest_console_add_headers(r);
     if (c->job_id[0])
         MHD_add_response_header(r, "x-llmq-job-id", c->job_id);
     ingest_limit_add_headers(c, r);
@@ -239,8 +242,10 @@ static void admit_stream(req_ctx_t *c)
 
     if (c->body_expected == 0 && !c->admitted)
         c->body_expected = cl ? strtoll(cl, NULL, 10) : -1;
-    if (c->body_expected < 0) {
-        ingest_ctx_set_error(c, 411, "An upload must declare its Content-Length.",
+    if (c->body_expected < 0 ||
+        MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Transfer-Encoding")) {
+        ingest_ctx_set_error(c, 411,
+                             "An upload must declare its Content-Length (and not be chunked).",
                              "invalid_request_error", NULL, "length_required");
         return;
     }
@@ -260,37 +265,33 @@ static void admit_stream(req_ctx_t *c)
  * sets (a refusal, a failure) is sent at once. */
 static enum MHD_Result take_stream(req_ctx_t *c, const char *upload, size_t *upload_size)
 {
-    size_t given = *upload_size;
-
-    if (c->phase == REQ_RESPOND) {
-        *upload_size = 0;
-        return send_answer(c);
-    }
-    if (!c->admitted) {
+    if (!c->admitted && c->phase != REQ_RESPOND) {
         admit_stream(c);
-        if (c->phase == REQ_RESPOND) {
-            *upload_size = 0;
-            return send_answer(c);
-        }
-        if (!c->admitted)
+        if (!c->admitted && c->phase != REQ_RESPOND)
             return MHD_YES; /* the key's lookup resumes the connection */
     }
-    c->route->body(c, upload, upload_size);
-    c->body_seen += (long long)(given - *upload_size);
-    return c->phase == REQ_RESPOND ? send_answer(c) : MHD_YES;
+    c->body_seen += (long long)*upload_size;
+    if (c->phase == REQ_RESPOND) {
+        /* answered (a refusal, a failure): libmicrohttpd sends no answer while a body is
+         * arriving, so the rest is read and dropped, and the answer goes at the end */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    c->route->body(c, upload, upload_size); /* may suspend: c is not touched after */
+    return MHD_YES;
 }
 
 /* The call without data of a streamed body: the end of the body, or a resumption (after the
  * key's lookup, or a chunk stored) with more of it to come. 1: not the end. */
 static int stream_goes_on(req_ctx_t *c)
 {
-    if (!c->admitted) {
+    if (!c->admitted && c->phase != REQ_RESPOND) {
         admit_stream(c);
-        if (c->phase == REQ_RESPOND)
-            return 0;
-        if (!c->admitted)
+        if (!c->admitted && c->phase != REQ_RESPOND)
             return 1;
     }
+    if (c->phase == REQ_RESPOND && c->body_seen == 0)
+        return 0; /* refused before any of the body was read: answer now */
     return c->body_expected > 0 && c->body_seen < c->body_expected;
 }
 
@@ -383,7 +384,7 @@ enum MHD_Result ingest_http_handler(void *cls, struct MHD_Connection *conn, cons
         return begin(cls, conn, url, method, con_cls);
     c->method = method;
     c->path = url;
-    if (c->route && c->route->body && c->phase != REQ_RESPOND) {
+    if (c->route && c->route->body && !c->answered) {
         if (*upload_size)
             return take_stream(c, upload, upload_size);
         if (stream_goes_on(c))
@@ -434,6 +435,7 @@ void ingest_http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     if (!c)
         return;
     ingest_sse_out_closed(c, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    ingest_files_closed(c);
     ingest_limit_release(c);
     ingest_conversation_release(c);
     ingest_idempotency_settle(c, 0); /* claimed, and never queued */

@@ -7,6 +7,7 @@
 
 #include "common/hashmap.h"
 #include "common/ids.h"
+#include "ingest/conversations.h"
 
 /* ---------- the recent-jobs memory ---------- */
 
@@ -212,4 +213,19 @@ ingest_step_t ingest_jobs_poll(req_ctx_t *c)
         ingest_ctx_resume(c);
     }
     return INGEST_STEP_SUSPENDED;
+}
+
+ingest_step_t ingest_jobs_list(req_ctx_t *c)
+{
+    const char *p[3] = {ingest_ctx_query(c, "status"), ingest_ctx_query(c, "after"),
+                        ingest_ctx_query(c, "limit")};
+
+    return ingest_run_as_caller(c, "SELECT tenant_job_list($1::jsonb, $2, $3, $4)", 3, p, 200);
+}
+
+ingest_step_t ingest_job_trace(req_ctx_t *c)
+{
+    const char *p[1] = {ingest_path_param(&c->params, "id")};
+
+    return ingest_run_as_caller(c, "SELECT tenant_job_trace($1::jsonb, $2)", 1, p, 200);
 }

@@ -25,4 +25,9 @@ json_t *ingest_job_queued(const char *job_id, const char *model, int64_t created
 /** The route's handler. */
 ingest_step_t ingest_jobs_poll(req_ctx_t *c);
 
+/** GET /v1/jobs: the tenant's jobs, newest first (status, after, limit). */
+ingest_step_t ingest_jobs_list(req_ctx_t *c);
+/** GET /v1/jobs/{id}/trace: a job whole: its request, result, error and trace. */
+ingest_step_t ingest_job_trace(req_ctx_t *c);
+
 #endif

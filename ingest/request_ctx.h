@@ -134,6 +134,7 @@ typedef struct req_ctx {
     /* a route that takes its body in pieces (files.h) */
     int admitted;            /* authenticated and authorized before the body */
     int answered;            /* the answer was queued */
+    int console;             /* a console page: its security headers (console.h) */
     long long body_expected; /* Content-Length (-1: none) */
     long long body_seen;     /* bytes handed to the route */
     struct ingest_file_io *file_io;

@@ -4,6 +4,7 @@
 #include "ingest/conversation_turn.h"
 #include "ingest/analytics.h"
 #include "ingest/batches.h"
+#include "ingest/console.h"
 #include "ingest/conversations.h"
 #include "ingest/files.h"
 #include "ingest/jobs_poll.h"
@@ -20,6 +21,13 @@ const ingest_route_t ingest_routes[] = {
      "/v1/chat/completions",
      NULL},
     {{"POST", "/v1/jobs"}, INGEST_SCOPE_JOBS, ROLE_DEVELOPER, ingest_submit_job, "/v1/jobs", NULL},
+    {{"GET", "/v1/jobs"}, INGEST_SCOPE_JOBS, ROLE_VIEWER, ingest_jobs_list, "/v1/jobs", NULL},
+    {{"GET", "/v1/jobs/{id}/trace"},
+     INGEST_SCOPE_JOBS,
+     ROLE_VIEWER,
+     ingest_job_trace,
+     "/v1/jobs/{id}/trace",
+     NULL},
     {{"GET", "/v1/jobs/{id}"},
      INGEST_SCOPE_JOBS,
      ROLE_VIEWER,
@@ -152,6 +160,9 @@ const ingest_route_t ingest_routes[] = {
     {{"GET", "/v1/limits"}, INGEST_SCOPE_ANY, ROLE_VIEWER, ingest_limits_get, "/v1/limits", NULL},
     /* the admin API's own table (admin_routes.c) answers for its paths and methods */
     {{"*", "/admin/v1/{*}"}, INGEST_SCOPE_ADMIN, ROLE_VIEWER, ingest_admin_run, "/admin/v1", NULL},
+    /* the console's files (no key: its pages call the API with the key the user gives) */
+    {{"GET", "/console"}, 0, ROLE_NONE, ingest_console_redirect, "/console", NULL},
+    {{"GET", "/console/{*}"}, 0, ROLE_NONE, ingest_console_file, "/console", NULL},
     {{"GET", "/healthz"}, 0, ROLE_NONE, ingest_healthz, "/healthz", NULL},
     {{"GET", "/readyz"}, 0, ROLE_NONE, ingest_readyz, "/readyz", NULL},
     {{"GET", "/metrics"}, 0, ROLE_NONE, ingest_metrics_page, "/metrics", NULL},

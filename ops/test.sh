@@ -6,7 +6,8 @@
 #   4. code checks: formatting (.clang-format) and no production function over 80 lines
 #      (ops/check-code.sh)
 #   5. end-to-end tests against a real Apache Kafka broker and a real PostgreSQL, with
-#      real clients (the official OpenAI SDK, fastavro, confluent-kafka)
+#      real clients (the official OpenAI SDK, fastavro, confluent-kafka, and the web console
+#      in headless Chromium driven by Playwright)
 #
 # Environment:
 #   LLMQ_TEST_SKIP_ASAN=1   skip step 2
@@ -17,7 +18,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STATE=${LLMQ_STATE:-$LLMQ_ROOT/.llmq}
 mkdir -p "$STATE"
-llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" default-jre-headless maven python3-pip clang-format
+llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" default-jre-headless maven python3-pip clang-format \
+  chromium
 start=$(date +%s)
 
 say "building (warnings are errors)"
@@ -56,6 +58,7 @@ chmod 755 "$test_dir"
 trap 'rm -rf "$test_dir"' EXIT
 # shellcheck disable=SC2086
 (cd "$LLMQ_ROOT/tests/e2e" && LLMQ_BUILD=$LLMQ_ROOT/build-ci LLMQ_TEST_DIR=$test_dir \
+  LLMQ_TEST_ARTIFACTS=${LLMQ_TEST_ARTIFACTS:-$STATE/test-artifacts} \
   "$STATE/venv/bin/pytest" -q -p no:cacheprovider ${LLMQ_TEST_E2E_ARGS:-}) || {
   say "end-to-end tests failed; daemon logs:"
   for f in "$test_dir"/logs/*.log; do echo "==== $f"; tail -30 "$f"; done

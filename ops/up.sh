@@ -52,7 +52,8 @@ if [[ -f $STATE/env ]]; then
   fi
 fi
 if [[ -z $KEY ]]; then
-  KEY=$("$LLMQ_BUILD/llmqctl" key create --tenant demo --name demo 2>/dev/null)
+  # an admin of the demo tenant: it sends requests and sees every page of the console
+  KEY=$("$LLMQ_BUILD/llmqctl" key create --tenant demo --name demo --role admin 2>/dev/null)
 fi
 
 WORKER_ARGS=()
@@ -97,6 +98,9 @@ Or queue a job and poll it:
   curl -s http://127.0.0.1:$PORT/v1/jobs -H "Authorization: Bearer $KEY" \\
     -H "Content-Type: application/json" -d '{"model": "mock", "messages": [{"role": "user", "content": "Hi"}]}'
   curl -s http://127.0.0.1:$PORT/v1/jobs/<id> -H "Authorization: Bearer $KEY"
+
+See them in the console: open http://127.0.0.1:$PORT/console/ and sign in with the key
+above (it stays in that browser tab only).
 
 Stop everything with ops/down.sh.
 MSG

@@ -32,8 +32,18 @@ static const char *const JOBS_SQL =
     " finished_at = coalesce(EXCLUDED.finished_at, j.finished_at),"
     " result = coalesce(EXCLUDED.result, j.result), error = coalesce(EXCLUDED.error, j.error),"
     " error_status = coalesce(EXCLUDED.error_status, j.error_status),"
+
     " updated_at = now()"
     " WHERE j.status_rank < EXCLUDED.status_rank";
+
+/* A job's request, kept whichever of its records came first (the upsert above only moves a
+ * row forward, so a request read after the job's result would be passed over). */
+static const char *const JOB_REQUESTS_SQL =
+    "UPDATE jobs j SET request = x.request"
+    " FROM (SELECT DISTINCT ON (y.id) y.id, y.request"
+    " FROM jsonb_to_recordset($1::jsonb) AS y(id uuid, request jsonb)"
+    " WHERE y.request IS NOT NULL ORDER BY y.id) x"
+    " WHERE j.id = x.id AND j.request IS NULL";
 
 /* Only the rows a batch really inserted feed the daily rollup, so redelivery never
  * double-counts; rows are upserted in key order so concurrent sinks cannot deadlock. */
@@ -103,16 +113,19 @@ static const char *const TRACES_SQL =
     " created_ms bigint, queue_ms int, provider_ms int, total_ms int, spans jsonb,"
     " conversation_id uuid)"
     " ON CONFLICT (trace_id) DO NOTHING"
-    " RETURNING created_at, tenant_id, project_id, model, provider, status, total_ms, ttft_ms)"
+    " RETURNING job_id, created_at, tenant_id, project_id, model, provider, status, total_ms,"
+    " ttft_ms),"
+    /* batch lines wait in the queue for hours by design: their times are left out */
+    " lat AS (SELECT * FROM ins WHERE status = 'succeeded'"
+    " AND NOT EXISTS (SELECT 1 FROM batch_items i WHERE i.job_id = ins.job_id))"
     " INSERT INTO latency_hourly AS l (hour, tenant_id, project_id, model, provider, kind, bucket, "
     "n)"
     " SELECT hour, tenant_id, project_id, model, provider, kind, bucket, count(*) FROM ("
     " SELECT date_trunc('hour', created_at, 'UTC') AS hour, tenant_id,"
     " coalesce(project_id, '') AS project_id, model, provider, 'l'::\"char\" AS kind,"
-    " analytics_bucket(total_ms) AS bucket FROM ins WHERE status = 'succeeded'"
+    " analytics_bucket(total_ms) AS bucket FROM lat"
     " UNION ALL SELECT date_trunc('hour', created_at, 'UTC'), tenant_id, coalesce(project_id, ''),"
-    " model, provider, 't', analytics_bucket(ttft_ms) FROM ins"
-    " WHERE status = 'succeeded' AND ttft_ms IS NOT NULL) y"
+    " model, provider, 't', analytics_bucket(ttft_ms) FROM lat WHERE ttft_ms IS NOT NULL) y"
     " GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 2, 1, 3, 4, 5, 6, 7"
     " ON CONFLICT (tenant_id, hour, project_id, model, provider, kind, bucket) DO UPDATE"
     " SET n = l.n + EXCLUDED.n";
@@ -248,6 +261,58 @@ static void write_job_head(lq_jsonw_t *w, const char *job_id, const char *tenant
     lq_jsonw_kint(w, "created_ms", created_ms);
 }
 
+/* The largest request (bytes of its messages) a job's row keeps; a larger one is kept as a
+ * note of its size. */
+#define REQUEST_KEPT_MAX (64 * 1024)
+
+/* The request as the job's row keeps it (the console shows it): model, messages and the
+ * sampling parameters, the prompt as the policy left it (masked where it redacts). */
+static void write_request(lq_jsonw_t *w, const lq_chat_request_t *r)
+{
+    size_t i, bytes = 0;
+
+    for (i = 0; i < r->n_messages; i++)
+        bytes += (r->messages[i].content ? strlen(r->messages[i].content) : 0) +
+                 (r->messages[i].content_json ? strlen(r->messages[i].content_json) : 0) +
+                 (r->messages[i].extra_json ? strlen(r->messages[i].extra_json) : 0);
+    lq_jsonw_key(w, "request");
+    lq_jsonw_obj_open(w);
+    lq_jsonw_kstr(w, "model", r->model);
+    if (r->has_max_tokens)
+        lq_jsonw_kint(w, "max_tokens", r->max_tokens);
+    if (r->has_temperature) {
+        lq_jsonw_key(w, "temperature");
+        lq_jsonw_double(w, r->temperature);
+    }
+    if (bytes > REQUEST_KEPT_MAX) {
+        lq_jsonw_kint(w, "messages_not_kept", (int64_t)r->n_messages);
+        lq_jsonw_kint(w, "bytes", (int64_t)bytes);
+        lq_jsonw_obj_close(w);
+        return;
+    }
+    lq_jsonw_key(w, "messages");
+    lq_jsonw_arr_open(w);
+    for (i = 0; i < r->n_messages; i++) {
+        const lq_message_t *m = &r->messages[i];
+        lq_jsonw_obj_open(w);
+        lq_jsonw_kstr(w, "role", m->role);
+        lq_jsonw_key(w, "content");
+        if (m->content_json)
+            lq_jsonw_raw(w, m->content_json);
+        else
+            lq_jsonw_str(w, m->content);
+        if (m->name)
+            lq_jsonw_kstr(w, "name", m->name);
+        if (m->extra_json) {
+            lq_jsonw_key(w, "extra");
+            lq_jsonw_raw(w, m->extra_json);
+        }
+        lq_jsonw_obj_close(w);
+    }
+    lq_jsonw_arr_close(w);
+    lq_jsonw_obj_close(w);
+}
+
 void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
                       const char *topic, int32_t partition, int64_t offset)
 {
@@ -263,6 +328,7 @@ void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t le
     write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode,
                    LQ_STATUS_QUEUED, r.attempt, r.created_at_ms);
     lq_jsonw_kstr(w, "conversation_id", r.conversation_id);
+    write_request(w, &r);
     lq_jsonw_obj_close(w);
     b->n_jobs++;
     lq_chat_request_clear(&r);
@@ -521,6 +587,8 @@ static lq_err_t write_batch_once(PGconn *conn, const sink_batch_t *b, int carefu
     if (err)
         return err;
     if ((err = write_table(conn, JOBS_SQL, &b->jobs, b->n_jobs, careful, errstr, errstr_size)) ||
+        (err = write_table(conn, JOB_REQUESTS_SQL, &b->jobs, b->n_jobs, careful, errstr,
+                           errstr_size)) ||
         (err = write_table(conn, USAGE_SQL, &b->usage, b->n_usage, careful, errstr, errstr_size)) ||
         (err = write_table(conn, TRACES_SQL, &b->traces, b->n_traces, careful, errstr,
                            errstr_size)) ||

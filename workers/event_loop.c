@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "workers/status.h"
 #include "workers/attempts.h"
 #include "workers/consumer.h"
 #include "workers/event_loop.h"
@@ -128,6 +129,7 @@ void event_loop_turn(worker_t *w, int stopping)
     limits_gate_drain(w); /* the limit ledger's decisions: start, hold or fail */
     if (!stopping)
         queueing_dispatch(w); /* slots freed this turn go to the fairly picked next jobs */
+    worker_status_tick(w);
     wait_for_work(w, more_waiting);
 }
 

@@ -14,6 +14,7 @@
 #include "workers/consumer.h"
 #include "workers/event_loop.h"
 #include "workers/limits_gate.h"
+#include "workers/status.h"
 #include "workers/model_catalogue.h"
 #include "workers/partitions.h"
 #include "workers/produce.h"
@@ -373,6 +374,8 @@ lq_err_t worker_create(worker_t **out, const worker_settings_t *set, char *errst
         goto fail;
     log_start(w);
     model_catalogue_publish(w);
+    if (worker_status_start(w) != LQ_OK)
+        LQ_WARN("the worker's status will not be written (out of memory)");
     *out = w;
     return LQ_OK;
 fail:
@@ -419,6 +422,7 @@ void worker_destroy(worker_t *w)
     if (!w)
         return;
     lq_http_admin_stop(w->admin);
+    worker_status_stop(w);
     limits_gate_free(w);
     worker_byok_stop(w->byok);
     event_loop_unwatch_queues(w);

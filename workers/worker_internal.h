@@ -171,6 +171,7 @@ struct worker {
     int gate_mu_init;
     gate_decision_t *gate_done; /* decided by the limiter's thread, for the loop */
     lq_metric_t *m_paced, *m_limit_failed;
+    struct worker_status *status; /* the Queue page's snapshot writer (workers/status.c) */
 };
 
 /** The name of endpoint ep ("none" when there is none). */

@@ -72,7 +72,7 @@ CREATE TABLE batches (
     lines_read        int NOT NULL DEFAULT 0,
     lines_queued      int NOT NULL DEFAULT 0,
     input_done        boolean NOT NULL DEFAULT false,
-    cancel_sent       boolean NOT NULL DEFAULT false,
+    cancel_sent_at    timestamptz,           -- the last cancellation sent to the workers
     runner            text,
     runner_until      timestamptz
 );
@@ -175,11 +175,20 @@ LANGUAGE sql STABLE AS $$
       FROM file_find(p_caller, p_id) f
 $$;
 
+-- A file a running batch reads is kept until the batch is done with it (409).
 CREATE FUNCTION file_delete(p_caller jsonb, p_id text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     f files := file_find(p_caller, p_id);
+    busy text;
 BEGIN
+    SELECT id INTO busy FROM batches
+     WHERE input_file_id = f.id AND NOT input_done
+       AND status IN ('validating', 'in_progress', 'cancelling') LIMIT 1;
+    IF busy IS NOT NULL THEN
+        RAISE EXCEPTION 'The file is the input of batch %, which is still reading it.', busy
+            USING ERRCODE = 'LQ409';
+    END IF;
     DELETE FROM files WHERE id = f.id;
     RETURN jsonb_build_object('id', f.id, 'object', 'file', 'deleted', true);
 END $$;
@@ -414,7 +423,8 @@ BEGIN
             'file', b.input_file_id, 'status', b.status,
             'expires_ms', (extract(epoch FROM b.expires_at) * 1000)::bigint,
             'lines_read', b.lines_read, 'lines_queued', b.lines_queued,
-            'input_done', b.input_done, 'cancel_sent', b.cancel_sent,
+            'input_done', b.input_done,
+            'cancel_due', b.cancel_sent_at IS NULL OR b.cancel_sent_at < now() - interval '10 seconds',
             'policy', (SELECT coalesce(p.policy, t.policy)::text FROM tenants t
                          LEFT JOIN projects p ON p.id = b.project_id AND p.tenant_id = t.id
                         WHERE t.id = b.tenant_id));
@@ -453,7 +463,8 @@ BEGIN
         ON CONFLICT (batch_id, line) DO NOTHING;
     END LOOP;
     UPDATE batches SET lines_read = greatest(lines_read, p_read),
-           input_done = input_done OR p_input_done
+           input_done = input_done OR p_input_done,
+           runner_until = now() + interval '30 seconds'
      WHERE id = p_id;
     RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('line', i.line, 'job_id', i.job_id)
                                       ORDER BY i.line), '[]')
@@ -462,13 +473,25 @@ BEGIN
                AND i.line IN (SELECT (e->>'line')::int FROM jsonb_array_elements(p_items) e));
 END $$;
 
--- Kafka acknowledged the jobs of every line up to p_queued.
-CREATE FUNCTION batch_queued(p_id text, p_queued int) RETURNS void LANGUAGE sql AS $$
-    UPDATE batches SET lines_queued = greatest(lines_queued, p_queued) WHERE id = p_id;
-$$;
+-- Kafka acknowledged the jobs of every line up to p_queued, but those of the lines
+-- p_refused ([line, ...]) that can never be queued (a record larger than Kafka takes): their
+-- items end as failed. The runner's lease goes on. Answers true (false: not its batch).
+CREATE FUNCTION batch_queued(p_runner text, p_id text, p_queued int, p_refused jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE batch_items SET job_id = NULL, error = jsonb_build_object('code', 'request_too_large',
+               'param', 'body', 'message', 'The request cannot be queued: its record is larger than Kafka takes, or it no longer passes the checks it passed when the batch began.')
+     WHERE batch_id = p_id AND line IN (SELECT (x #>> '{}')::int FROM jsonb_array_elements(p_refused) x);
+    UPDATE batches SET lines_queued = greatest(lines_queued, p_queued),
+           runner_until = now() + interval '30 seconds'
+     WHERE id = p_id AND runner = p_runner;
+    RETURN to_jsonb(FOUND);
+END $$;
 
+-- The workers were told (again: every 10 s while the batch is cancelling, so a worker that
+-- took over a partition since, and does not remember the batch, hears of it too).
 CREATE FUNCTION batch_cancel_sent(p_id text) RETURNS void LANGUAGE sql AS $$
-    UPDATE batches SET cancel_sent = true WHERE id = p_id;
+    UPDATE batches SET cancel_sent_at = now() WHERE id = p_id;
 $$;
 
 -- The batch's counts from its jobs; 'final' when every item is final and the usage of every
@@ -493,7 +516,7 @@ BEGIN
       INTO n_items, n_ok, n_bad, n_ran
       FROM batch_items i LEFT JOIN jobs j ON j.id = i.job_id
      WHERE i.batch_id = p_id;
-    SELECT count(*) INTO n_usage FROM usage_events WHERE batch_id = p_id;
+    SELECT count(DISTINCT job_id) INTO n_usage FROM usage_events WHERE batch_id = p_id;
     UPDATE batches SET completed = n_ok, failed = n_bad,
            total = CASE WHEN status = 'cancelling' AND input_done THEN n_items ELSE total END
      WHERE id = p_id RETURNING * INTO b;
@@ -544,12 +567,18 @@ LANGUAGE sql STABLE AS $$
         'error', batch_item_error(i, j, p_given_up))::text
 $$;
 
+-- A new file id ordered by time, as the API's (a UUIDv7's 48 bits of milliseconds, then random).
+CREATE FUNCTION file_new_id() RETURNS text LANGUAGE sql VOLATILE AS $$
+    SELECT 'file-' || lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+           || '7' || substr(replace(gen_random_uuid()::text, '-', ''), 14, 19)
+$$;
+
 -- Write the results of p_b's items (p_ok: those that succeeded, else the others) as a new
--- file of its tenant, 1,000 lines a chunk; NULL when there are none.
+-- file of its tenant, in chunks of about 1 MiB; NULL when there are none.
 CREATE FUNCTION batch_write_file(p_b batches, p_ok boolean, p_given_up text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    fid text := 'file-' || replace(gen_random_uuid()::text, '-', '');
+    fid text := file_new_id();
     n_bytes bigint;
     n_lines int;
 BEGIN
@@ -558,12 +587,14 @@ BEGIN
             p_b.id || CASE WHEN p_ok THEN '_output.jsonl' ELSE '_error.jsonl' END, 'uploading',
             now() + interval '30 days');
     INSERT INTO file_chunks (file_id, seq, data)
-    SELECT fid, (x.k - 1) / 1000, convert_to(string_agg(x.l || E'\n', '' ORDER BY x.k), 'UTF8')
-      FROM (SELECT row_number() OVER (ORDER BY i.line) AS k, batch_result_line(i, j, p_given_up) AS l
-              FROM batch_items i LEFT JOIN jobs j ON j.id = i.job_id
-             WHERE i.batch_id = p_b.id
-               AND coalesce(j.status = 'succeeded', false) = p_ok) x
-     GROUP BY (x.k - 1) / 1000;
+    SELECT fid, x.g, convert_to(string_agg(x.l || E'\n', '' ORDER BY x.k), 'UTF8')
+      FROM (SELECT y.k, y.l, (sum(octet_length(y.l) + 1) OVER (ORDER BY y.k) - 1) / 1048576 AS g
+              FROM (SELECT row_number() OVER (ORDER BY i.line) AS k,
+                           batch_result_line(i, j, p_given_up) AS l
+                      FROM batch_items i LEFT JOIN jobs j ON j.id = i.job_id
+                     WHERE i.batch_id = p_b.id
+                       AND coalesce(j.status = 'succeeded', false) = p_ok) y) x
+     GROUP BY x.g;
     SELECT coalesce(sum(octet_length(data)), 0), count(*) INTO n_bytes, n_lines
       FROM file_chunks WHERE file_id = fid;
     IF n_lines = 0 THEN
@@ -637,8 +668,10 @@ CREATE FUNCTION files_purge_due() RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     n int;
 BEGIN
-    DELETE FROM files WHERE expires_at < now()
-        OR (status = 'uploading' AND created_at < now() - interval '1 day');
+    DELETE FROM files f WHERE (f.expires_at < now()
+        OR (f.status = 'uploading' AND f.created_at < now() - interval '1 day'))
+       AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.input_file_id = f.id AND NOT b.input_done
+                          AND b.status IN ('validating', 'in_progress', 'cancelling'));
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END $$;

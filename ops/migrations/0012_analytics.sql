@@ -21,8 +21,9 @@ CREATE TABLE usage_hourly (
     PRIMARY KEY (tenant_id, hour, project_id, user_id, api_key_id, model, provider)
 ) PARTITION BY RANGE (hour);
 
--- Latency histograms of the requests that succeeded: kind 'l' the whole time (total_ms of
--- the trace), 't' the time to the first token of streams; bucket b counts times in
+-- Latency histograms of the requests that succeeded (not lines of batches, which wait in the
+-- queue by design): kind 'l' the whole time (total_ms of the trace), 't' the time to the first
+-- token of streams; bucket b counts times in
 -- [1.05^b - 1, 1.05^(b+1) - 1) ms, so a percentile read from it is within 5 %.
 CREATE TABLE latency_hourly (
     hour        timestamptz NOT NULL,

@@ -26,7 +26,7 @@ def batch_stack(pg_url, brokers, log_dir):
          "--prefix", prefix])
     s = Stack(pg_url, brokers, log_dir, prefix=prefix,
               worker_settings={"mock.latency_ms": 5},
-              ingest_settings={"batches.poll_ms": 100, "batches.lines_per_step": 300}).start()
+              ingest_settings={"batches.poll_ms": 100, "batches.lines_per_step": 25}).start()
     yield s
     s.stop()
 
@@ -109,6 +109,16 @@ def test_file_expires_after_and_refusals(batch_stack, pg_url):
     r = requests.post(f"{batch_stack.url}/v1/files", files={"file": ("a.jsonl", b"{}\n")},
                       data={"purpose": "batch"}, timeout=10)
     assert r.status_code == 401 and r.json()["error"]["type"]
+    # a key no node has seen (looked up in the database before the body is read): 401
+    r = requests.post(f"{batch_stack.url}/v1/files", files={"file": ("a.jsonl", b"{}\n" * 1000)},
+                      data={"purpose": "batch"}, headers={"Authorization": "Bearer llmq_bogus_key_1234567890"},
+                      timeout=10)
+    assert r.status_code == 401
+    # chunked: the size must be declared
+    r = requests.post(f"{batch_stack.url}/v1/files", headers={"Authorization": f"Bearer {key}",
+                                                              "Content-Type": "multipart/form-data; boundary=x"},
+                      data=iter([b"--x\r\n", b"--x--\r\n"]), timeout=10)
+    assert r.status_code == 411
     # a declared size over the limit: 413 at once
     r = requests.post(f"{batch_stack.url}/v1/files", headers={"Authorization": f"Bearer {key}",
                                                               "Content-Length": str(300 * 1024 * 1024),
@@ -316,6 +326,30 @@ def test_kill_worker_sink_and_ingest_mid_batch(slow_stack, pg_url, db):
     assert (b.request_counts.total, b.request_counts.completed, b.request_counts.failed) == (n, n, 0)
     out = jsonl(client, b.output_file_id)
     assert sorted(x["custom_id"] for x in out) == sorted(f"kill-{i}" for i in range(n))
+    rows, distinct = db.execute("SELECT count(*), count(DISTINCT job_id) FROM usage_events WHERE batch_id = %s",
+                                (b.id,)).fetchone()
+    assert rows == distinct == n
+
+
+def test_ingest_killed_mid_expansion(batch_stack, pg_url, db):
+    """SIGKILL the ingest node while its runner is turning lines into jobs (25 a step): the
+    restarted runner goes on from the last queued line, and every line ends once."""
+    _, key = create_tenant(pg_url)
+    client = client_for(batch_stack, key)
+    n = 2000
+    f = upload(client, batch_lines(n, tag="exp"))
+    b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    queued = poll(lambda: db.execute("SELECT lines_queued FROM batches WHERE id = %s", (b.id,)).fetchone()[0],
+                  lambda v: v >= 100, 60, 0.02)
+    batch_stack.ingest.kill()
+    assert queued < n, "the expansion ended before the kill"
+    batch_stack.ingest.start()
+    from conftest import wait_http
+    wait_http(f"{batch_stack.url}/readyz", 60, batch_stack.ingest)
+    b = wait_final(client, b.id, 180)
+    assert b.status == "completed" and (b.request_counts.total, b.request_counts.completed) == (n, n), b
+    out = jsonl(client, b.output_file_id)
+    assert sorted(x["custom_id"] for x in out) == sorted(f"exp-{i}" for i in range(n))
     rows, distinct = db.execute("SELECT count(*), count(DISTINCT job_id) FROM usage_events WHERE batch_id = %s",
                                 (b.id,)).fetchone()
     assert rows == distinct == n

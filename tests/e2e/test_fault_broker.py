@@ -73,8 +73,10 @@ def test_broker_restarted_under_load_loses_nothing(pg_url, log_dir, state_dir, d
         ids = accepted + answered
         n = poll(lambda: db.execute("SELECT count(*) FROM usage_events WHERE job_id = ANY(%s::uuid[])",
                                     (ids,)).fetchone()[0], lambda v: v == len(ids), 60, interval=0.5)
-        finals = db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'",
-                            (ids,)).fetchone()[0]
+        # results and usage come on different topics: the jobs' rows may follow a moment later
+        finals = poll(lambda: db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[])"
+                                         " AND status = 'succeeded'", (ids,)).fetchone()[0],
+                      lambda v: v == len(ids), 60, interval=0.5)
         dup = db.execute("SELECT count(*) - count(DISTINCT job_id) FROM usage_events WHERE job_id = ANY(%s::uuid[])",
                          (ids,)).fetchone()[0]
         print(f"accepted {len(accepted)} async + {len(answered)} sync, refused {refused} (503), "

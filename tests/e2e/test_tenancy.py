@@ -81,6 +81,7 @@ TENANT_ROUTES = [
     ("POST", "/keys", {"role": "developer"}, "admin"),
     ("POST", "/keys", {"role": "admin"}, "owner"),
     ("GET", "/audit", None, "admin"),
+    ("GET", "/audit/verify", None, "admin"),
 ]
 
 
@@ -205,6 +206,8 @@ def test_audit_log_records_changes_and_verify_finds_tampering(stack, pg_url, wor
     assert entries[0]["actor"].startswith("key:")
     ok = ctl(pg_url, "audit", "verify", "--tenant", t)
     assert ok.returncode == 0 and "intact" in ok.stdout
+    v = call(stack, "GET", f"/admin/v1/tenants/{t}/audit/verify", keys["admin"]).json()
+    assert v["intact"] is True and v["entries"] == len(entries), v
     # the log refuses edits through SQL...
     with psycopg.connect(pg_url, autocommit=True) as db:
         with pytest.raises(psycopg.Error):
@@ -218,6 +221,8 @@ def test_audit_log_records_changes_and_verify_finds_tampering(stack, pg_url, wor
             db.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
     bad = ctl(pg_url, "audit", "verify", "--tenant", t, check=False)
     assert bad.returncode == 1 and f'tenant "{t}" entry 3' in bad.stdout, bad.stdout
+    v = call(stack, "GET", f"/admin/v1/tenants/{t}/audit/verify", keys["admin"]).json()
+    assert v["intact"] is False and v["broken_seq"] == 3, v
 
 
 def test_row_level_security_is_a_second_wall(stack, world, pg_url):
