@@ -202,8 +202,8 @@ def test_routes_answer_unknown_paths_and_methods_alike(stack, tenant):
     r = requests.post(f"{stack.url}/v1/jobs/x", headers=auth(key), json={})
     assert r.status_code == 405 and r.headers["Allow"] == "GET"
     assert r.json()["error"]["code"] == "method_not_allowed"
-    r = requests.get(f"{stack.url}/v1/jobs", headers=auth(key))
-    assert r.status_code == 405 and r.headers["Allow"] == "POST"
+    r = requests.put(f"{stack.url}/v1/jobs", headers=auth(key))
+    assert r.status_code == 405 and r.headers["Allow"] == "POST, GET", r.headers.get("Allow")
     r = requests.post(f"{stack.url}/healthz")
     assert r.status_code == 405 and r.headers["Allow"] == "GET"
     assert "Allow" not in requests.get(f"{stack.url}/v1/nothing").headers
