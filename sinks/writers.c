@@ -161,7 +161,8 @@ static void open_all(sink_batch_t *b)
     lq_jsonw_arr_open(&b->traces);
     lq_jsonw_arr_open(&b->dead_letters);
     lq_jsonw_arr_open(&b->turns);
-    b->n_jobs = b->n_usage = b->n_traces = b->n_dead = b->n_turns = 0;
+    lq_jsonw_arr_open(&b->requests);
+    b->n_jobs = b->n_usage = b->n_traces = b->n_dead = b->n_turns = b->n_requests = 0;
 }
 
 lq_err_t sink_batch_init(sink_batch_t *b)
@@ -171,6 +172,7 @@ lq_err_t sink_batch_init(sink_batch_t *b)
     lq_jsonw_init(&b->traces);
     lq_jsonw_init(&b->dead_letters);
     lq_jsonw_init(&b->turns);
+    lq_jsonw_init(&b->requests);
     open_all(b);
     return LQ_OK;
 }
@@ -182,6 +184,7 @@ void sink_batch_reset(sink_batch_t *b)
     lq_jsonw_reset(&b->traces);
     lq_jsonw_reset(&b->dead_letters);
     lq_jsonw_reset(&b->turns);
+    lq_jsonw_reset(&b->requests);
     open_all(b);
 }
 
@@ -192,6 +195,7 @@ void sink_batch_clear(sink_batch_t *b)
     lq_jsonw_free(&b->traces);
     lq_jsonw_free(&b->dead_letters);
     lq_jsonw_free(&b->turns);
+    lq_jsonw_free(&b->requests);
 }
 
 size_t sink_batch_rows(const sink_batch_t *b)
@@ -342,9 +346,13 @@ void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t le
     write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode,
                    LQ_STATUS_QUEUED, r.attempt, r.created_at_ms);
     lq_jsonw_kstr(w, "conversation_id", r.conversation_id);
-    write_request(w, &r);
     lq_jsonw_obj_close(w);
     b->n_jobs++;
+    row_open(&b->requests, topic, partition, offset);
+    lq_jsonw_kstr(&b->requests, "id", r.job_id);
+    write_request(&b->requests, &r);
+    lq_jsonw_obj_close(&b->requests);
+    b->n_requests++;
     lq_chat_request_clear(&r);
 }
 
@@ -601,7 +609,7 @@ static lq_err_t write_batch_once(PGconn *conn, const sink_batch_t *b, int carefu
     if (err)
         return err;
     if ((err = write_table(conn, JOBS_SQL, &b->jobs, b->n_jobs, careful, errstr, errstr_size)) ||
-        (err = write_table(conn, JOB_REQUESTS_SQL, &b->jobs, b->n_jobs, careful, errstr,
+        (err = write_table(conn, JOB_REQUESTS_SQL, &b->requests, b->n_requests, careful, errstr,
                            errstr_size)) ||
         (err = write_table(conn, USAGE_SQL, &b->usage, b->n_usage, careful, errstr, errstr_size)) ||
         (err = write_table(conn, TRACES_SQL, &b->traces, b->n_traces, careful, errstr,

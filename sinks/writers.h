@@ -21,7 +21,8 @@ typedef struct sink_batch {
     lq_jsonw_t traces;       /* rows for traces */
     lq_jsonw_t dead_letters; /* records that could not be decoded */
     lq_jsonw_t turns;        /* conversations' turns that ended (conversation_turns_end) */
-    size_t n_jobs, n_usage, n_traces, n_dead, n_turns;
+    lq_jsonw_t requests;     /* jobs' requests {id, request} (kept whichever record came first) */
+    size_t n_jobs, n_usage, n_traces, n_dead, n_turns, n_requests;
 } sink_batch_t;
 
 lq_err_t sink_batch_init(sink_batch_t *b);

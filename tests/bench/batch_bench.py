@@ -96,6 +96,9 @@ def main():
     out = {"batch_lines": lines, "batch_status": b["status"], "batch_completed": counts["completed"],
            "batch_failed": counts["failed"], "batch_seconds": round(took, 2),
            "batch_lines_per_s": round(lines / took), "upload_mb_per_s": round(len(body) / upload_s / 1e6, 1),
+           # where the time went (whole seconds: the Batch object's timestamps)
+           "batch_running_s": (b.get("finalizing_at") or 0) - (b.get("in_progress_at") or 0),
+           "batch_finalizing_s": (b.get("completed_at") or 0) - (b.get("finalizing_at") or 0),
            "interactive_requests": n, "interactive_p50_ms": round(pct(base, 50), 2),
            "interactive_p99_ms": round(pct(base, 99), 2), "interactive_during_batch_requests": len(during)}
     if during:
