@@ -332,6 +332,8 @@ static enum MHD_Result begin(ingest_http_t *h, struct MHD_Connection *conn, cons
         /* nothing new may wait for the clients that stop with the node (a keep-alive
          * connection's next request): the client retries on another node */
         ingest_ctx_set_unavailable(c, "This node is shutting down; retry.", "shutting_down");
+    else if (!atomic_load(&h->node->started))
+        ingest_ctx_set_unavailable(c, "This node is starting; retry.", "starting");
     else if (!head_too_large(c, url))
         find_route(c, method, url);
     if (c->phase == REQ_NEW)

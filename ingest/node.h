@@ -43,6 +43,8 @@ typedef struct ingest_node {
     int64_t sync_timeout_ms;
     atomic_int kafka_ok; /* the brokers answered the last metadata request */
     atomic_int stopping; /* draining: new requests are answered 503 at once */
+    atomic_int started;  /* every part is up: until then requests are answered 503 (the
+                            socket listens first, so the node can name itself by its port) */
     lq_metric_t *m_inflight, *m_enqueued, *m_enqueue_failed, *m_cancels;
     lq_metric_t *m_policy_blocked, *m_policy_redacted, *m_limited;
 } ingest_node_t;

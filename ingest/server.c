@@ -307,6 +307,7 @@ lq_err_t ingest_server_start(ingest_server_t **out, const ingest_settings_t *set
         ingest_server_stop(s, 0);
         return err;
     }
+    atomic_store(&s->node.started, 1);
     LQ_INFO("ingest node %s listening on http://%s:%d (reply topic %s)", s->node.node_id,
             set->http.bind, s->port, s->node.reply_topic);
     *out = s;
