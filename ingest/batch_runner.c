@@ -101,7 +101,8 @@ static json_t *call_json(ingest_batch_runner_t *r, const char *sql, int n, const
     }
     res = PQexecParams(r->conn, sql, n, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-        out = PQgetisnull(res, 0, 0) ? json_null() : json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, NULL);
+        out = PQgetisnull(res, 0, 0) ? json_null()
+                                     : json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, NULL);
     } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         LQ_WARN("batch runner: %s", PQresultErrorMessage(res));
     }
