@@ -1,7 +1,10 @@
 #include "ingest/admin_run.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/jsonw.h"
 
 static void ran(const PGresult *res, const char *errmsg, void *arg)
 {
@@ -55,4 +58,48 @@ ingest_step_t ingest_admin_run(req_ctx_t *c)
         return INGEST_STEP_ANSWER;
     }
     return submit(c, a->sql, a->n_params, (const char *const *)a->params);
+}
+
+char *ingest_caller_json(const req_ctx_t *c)
+{
+    lq_jsonw_t w;
+
+    lq_jsonw_init(&w);
+    lq_jsonw_obj_open(&w);
+    lq_jsonw_kstr(&w, "tenant", c->id.tenant_id);
+    lq_jsonw_kstr(&w, "user", c->id.user_id);
+    lq_jsonw_kstr(&w, "project", c->id.project_id);
+    lq_jsonw_kstr(&w, "key", c->id.key_id);
+    lq_jsonw_key(&w, "admin");
+    lq_jsonw_bool(&w, c->id.role >= ROLE_ADMIN);
+    lq_jsonw_key(&w, "platform");
+    lq_jsonw_bool(&w, c->id.role >= ROLE_PLATFORM);
+    lq_jsonw_obj_close(&w);
+    if (w.failed) {
+        lq_jsonw_free(&w);
+        return NULL;
+    }
+    return w.p; /* the writer's buffer is the caller's now */
+}
+
+/* Run sql($1 = the caller, $2... = params) and answer its JSON with ok_status. */
+ingest_step_t ingest_run_as_caller(req_ctx_t *c, const char *sql, int n, const char **params,
+                                   int ok_status)
+{
+    const char *all[9];
+    char *caller = ingest_caller_json(c);
+    ingest_step_t step;
+    int i;
+
+    if (!caller || n > 8) {
+        free(caller);
+        ingest_ctx_set_internal_error(c);
+        return INGEST_STEP_ANSWER;
+    }
+    all[0] = caller;
+    for (i = 0; i < n; i++)
+        all[i + 1] = params[i];
+    step = ingest_run_json_call(c, sql, n + 1, all, ok_status);
+    free(caller); /* the pool copied the parameters */
+    return step;
 }

@@ -1,6 +1,6 @@
 #include "ingest/analytics.h"
 
-#include "ingest/conversations.h"
+#include "ingest/admin_run.h"
 
 ingest_step_t ingest_analytics_usage(req_ctx_t *c)
 {

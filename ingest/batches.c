@@ -7,7 +7,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/jsonw.h"
-#include "ingest/conversations.h"
+#include "ingest/admin_run.h"
 
 /* "batch_" and the 32 hex digits of a new UUIDv7. */
 static void new_batch_id(char *out, size_t size)

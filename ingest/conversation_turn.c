@@ -106,7 +106,7 @@ static char *new_messages(const req_ctx_t *c)
 
 static ingest_step_t begin(req_ctx_t *c, const lq_chat_request_t *req, int async)
 {
-    char busy[24], max_tokens[24], *caller = ingest_conversation_caller(c), *msgs = new_messages(c);
+    char busy[24], max_tokens[24], *caller = ingest_caller_json(c), *msgs = new_messages(c);
     const char *params[7];
 
     if (!caller || !msgs) {

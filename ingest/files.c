@@ -13,7 +13,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "ingest/admin.h"
-#include "ingest/conversations.h"
+#include "ingest/admin_run.h"
 
 #define FIELD_MAX        64 /* purpose, expires_after[...] values */
 #define FILENAME_MAX_LEN 255
@@ -545,7 +545,7 @@ ingest_step_t ingest_file_content(req_ctx_t *c)
     const char *params[2];
     char *caller;
 
-    caller = ingest_conversation_caller(c);
+    caller = ingest_caller_json(c);
     params[0] = caller, params[1] = ingest_path_param(&c->params, "id");
     c->admin.ok_status = 200;
     ingest_ctx_suspend(c);

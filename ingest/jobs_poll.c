@@ -7,7 +7,7 @@
 
 #include "common/hashmap.h"
 #include "common/ids.h"
-#include "ingest/conversations.h"
+#include "ingest/admin_run.h"
 
 /* ---------- the recent-jobs memory ---------- */
 
