@@ -361,10 +361,9 @@ ingest_step_t ingest_files_create(req_ctx_t *c)
     const char *params[6];
     long long expires_s = 0;
 
-    if (!c->file_io || c->body_expected < 0) {
-        refuse(c, c->file_io ? 411 : 400,
-               "The body must be multipart/form-data with a Content-Length.", NULL,
-               "invalid_request");
+    if (!c->file_io) { /* no body (one without a length was refused before it: 411) */
+        refuse(c, 400, "The body must be multipart/form-data with the fields purpose and file.",
+               NULL, "invalid_request");
         return INGEST_STEP_ANSWER;
     }
     io = c->file_io;
