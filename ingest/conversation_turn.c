@@ -8,6 +8,7 @@
 #include "common/jsonw.h"
 #include "common/log.h"
 #include "common/openai_json.h"
+#include "ingest/admin_run.h"
 #include "ingest/conversations.h"
 #include "ingest/request_parse.h"
 #include "ingest/submit.h"
