@@ -11,6 +11,7 @@
 #include "ingest/admin_run.h"
 #include "ingest/conversations.h"
 #include "ingest/request_parse.h"
+#include "ingest/sse_out.h"
 #include "ingest/submit.h"
 
 #define ASYNC_TURN_BUSY_MS 86400000 /* an async turn may wait in the queue: a day at most */
@@ -313,16 +314,34 @@ ingest_step_t ingest_conversation_prepare(req_ctx_t *c, lq_chat_request_t *req, 
 
 /* ---------- ending a turn ---------- */
 
+/* The turn's end is written (or could not be: the sink stores it). */
 static void ended(const PGresult *res, const char *errmsg, void *arg)
 {
+    req_ctx_t *c = arg;
+
     (void)res;
     if (errmsg)
         LQ_WARN("a conversation's turn was not stored here (the sink stores it): %s", errmsg);
-    if (arg)
-        ingest_ctx_resume(arg);
+    if (!c)
+        return;
+    if (c->conv_then == INGEST_TURN_THEN_RELEASE_STREAM) {
+        ingest_sse_out_release(c);
+        ingest_ctx_unref(c); /* taken in end_turn */
+    } else {
+        ingest_ctx_resume(c);
+    }
 }
 
-static void end_turn(req_ctx_t *c, const char *job, const lq_chat_response_t *resp, int resume)
+static void then_now(req_ctx_t *c, ingest_turn_then_t then)
+{
+    if (then == INGEST_TURN_THEN_RESUME)
+        ingest_ctx_resume(c);
+    else if (then == INGEST_TURN_THEN_RELEASE_STREAM)
+        ingest_sse_out_release(c);
+}
+
+static void end_turn(req_ctx_t *c, const char *job, const lq_chat_response_t *resp,
+                     ingest_turn_then_t then)
 {
     lq_jsonw_t w;
     int ok = resp && resp->status == LQ_STATUS_SUCCEEDED && resp->n_choices > 0;
@@ -341,24 +360,32 @@ static void end_turn(req_ctx_t *c, const char *job, const lq_chat_response_t *re
     lq_jsonw_obj_close(&w);
     lq_jsonw_arr_close(&w);
     params[0] = w.p;
+    c->conv_then = then;
+    if (then == INGEST_TURN_THEN_RELEASE_STREAM)
+        ingest_ctx_ref(c); /* the client may go away while the end is written */
     if (w.failed || ingest_pg_submit(c->node->pg, "SELECT conversation_turns_end($1::jsonb)", 1,
-                                     params, ended, resume ? c : NULL)) {
+                                     params, ended, then != INGEST_TURN_THEN_NOTHING ? c : NULL)) {
         LQ_WARN("job %s: its conversation's turn is left to the sink", job);
-        if (resume)
-            ingest_ctx_resume(c);
+        then_now(c, then);
+        if (then == INGEST_TURN_THEN_RELEASE_STREAM)
+            ingest_ctx_unref(c);
     }
     lq_jsonw_free(&w);
 }
 
-void ingest_conversation_end(req_ctx_t *c, const lq_chat_response_t *resp, int resume)
+int ingest_conversation_pending(const req_ctx_t *c)
+{
+    return c->conv_state == INGEST_CONV_BEGUN;
+}
+
+void ingest_conversation_end(req_ctx_t *c, const lq_chat_response_t *resp, ingest_turn_then_t then)
 {
     if (c->conv_state != INGEST_CONV_BEGUN) {
-        if (resume)
-            ingest_ctx_resume(c);
+        then_now(c, then);
         return;
     }
     c->conv_state = INGEST_CONV_ENDED;
-    end_turn(c, c->job_id, resp, resume);
+    end_turn(c, c->job_id, resp, then);
 }
 
 void ingest_conversation_release(req_ctx_t *c)
@@ -366,5 +393,5 @@ void ingest_conversation_release(req_ctx_t *c)
     if (c->conv_state != INGEST_CONV_BEGUN || c->conv_queued)
         return; /* no turn, ended, or its job will end it */
     c->conv_state = INGEST_CONV_ENDED;
-    end_turn(c, c->conv_job, NULL, 0);
+    end_turn(c, c->conv_job, NULL, INGEST_TURN_THEN_NOTHING);
 }

@@ -22,9 +22,19 @@ ingest_step_t ingest_conversation_turn(req_ctx_t *c);
  * messages (NEXT), or answer why not (ANSWER). */
 ingest_step_t ingest_conversation_prepare(req_ctx_t *c, lq_chat_request_t *req, int async);
 
-/** The turn's job ended with resp: store its reply (or undo it); when resume, resume c once
- * that is written. Does nothing but resume for a request that is no turn. */
-void ingest_conversation_end(req_ctx_t *c, const lq_chat_response_t *resp, int resume);
+/* What ingest_conversation_end does once the turn is stored (or at once for no turn). */
+typedef enum ingest_turn_then {
+    INGEST_TURN_THEN_NOTHING,
+    INGEST_TURN_THEN_RESUME,        /* resume c: its answer is set */
+    INGEST_TURN_THEN_RELEASE_STREAM /* release the stream's held end (ingest_sse_out_hold) */
+} ingest_turn_then_t;
+
+/** 1 when c holds a turn that its job's end must store. */
+int ingest_conversation_pending(const req_ctx_t *c);
+
+/** The turn's job ended with resp: store its reply (or undo it), then do what then says. For
+ * a request that is no turn, it does that at once. */
+void ingest_conversation_end(req_ctx_t *c, const lq_chat_response_t *resp, ingest_turn_then_t then);
 
 /** The request ends: a turn begun whose request never reached Kafka is undone. */
 void ingest_conversation_release(req_ctx_t *c);

@@ -32,21 +32,27 @@ static void set_result(req_ctx_t *c, const lq_chat_response_t *resp)
 void ingest_reply_answer(void *waiter, const lq_chat_response_t *resp)
 {
     req_ctx_t *c = waiter;
+    int turn = ingest_conversation_pending(c);
 
     if (c->mode != LQ_MODE_STREAM) {
         set_result(c, resp);
-        ingest_conversation_end(c, resp, 1); /* a turn is stored before it is answered */
+        /* a turn is stored before it is answered */
+        ingest_conversation_end(c, resp, INGEST_TURN_THEN_RESUME);
         return;
     }
-    ingest_conversation_end(c, resp, 0);
-    if (!ingest_sse_out_finish(c, resp,
-                               resp->status == LQ_STATUS_SUCCEEDED ? NULL
-                               : resp->has_error                   ? &resp->error
-                                                                   : &unknown_failure)) {
+    if (turn)
+        ingest_sse_out_hold(c); /* [DONE] once the turn is stored */
+    if (ingest_sse_out_finish(c, resp,
+                              resp->status == LQ_STATUS_SUCCEEDED ? NULL
+                              : resp->has_error                   ? &resp->error
+                                                                  : &unknown_failure)) {
+        ingest_conversation_end(c, resp,
+                                turn ? INGEST_TURN_THEN_RELEASE_STREAM : INGEST_TURN_THEN_NOTHING);
+    } else {
         /* failed before any text: a plain error answer, as for sync */
         set_result(c, resp);
         ingest_sse_out_end(c);
-        ingest_ctx_resume(c);
+        ingest_conversation_end(c, resp, INGEST_TURN_THEN_RESUME);
     }
     ingest_ctx_unref(c); /* the waiter's reference */
 }

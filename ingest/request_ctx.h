@@ -76,6 +76,8 @@ typedef struct ingest_sse {
     size_t len, off, cap;
     int chunks;      /* answer chunks written */
     int done;        /* the last bytes are in buf */
+    int hold_end;    /* the stream's end waits for ingest_sse_out_release (a turn being stored) */
+    int end_held;    /* finished while held: [DONE] is still to be written */
     int suspended;   /* the reader suspended the connection until bytes arrive */
     int queued;      /* the SSE response is queued */
     char model[128]; /* the model named in the chunks */
@@ -115,6 +117,7 @@ typedef struct req_ctx {
                                            conversation's turn, an Idempotency-Key) */
     char *conv_begun;                   /* the database's answer: conversation and history */
     int conv_queued;                    /* Kafka has the turn's request */
+    int conv_then;                      /* what follows the turn's end (ingest_turn_then_t) */
     int turn_rewritten, turn_async;     /* POST /v1/conversations/{id}/messages */
     ingest_idem_state_t idem_state;
     char idem_key[256];

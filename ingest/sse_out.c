@@ -115,7 +115,7 @@ static void write_error(req_ctx_t *c, lq_jsonw_t *w, const lq_job_error_t *err)
     event(&c->sse, w);
 }
 
-/* The final chunk, the usage chunk when asked for, [DONE]. */
+/* The final chunk and the usage chunk when asked for ([DONE] is the caller's). */
 static void write_end(req_ctx_t *c, lq_jsonw_t *w, const lq_chat_response_t *resp)
 {
     const lq_choice_t *ch = resp->n_choices ? &resp->choices[0] : NULL;
@@ -135,7 +135,6 @@ static void write_end(req_ctx_t *c, lq_jsonw_t *w, const lq_chat_response_t *res
         lq_openai_write_chunk(w, &k);
         event(&c->sse, w);
     }
-    append(&c->sse, "data: [DONE]\n\n", 14);
 }
 
 int ingest_sse_out_finish(req_ctx_t *c, const lq_chat_response_t *resp, const lq_job_error_t *err)
@@ -153,9 +152,37 @@ int ingest_sse_out_finish(req_ctx_t *c, const lq_chat_response_t *resp, const lq
     else
         write_end(c, &w, resp);
     lq_jsonw_free(&w);
-    c->sse.done = 1;
+    if (c->sse.hold_end) {
+        c->sse.end_held = !err;
+    } else {
+        if (!err)
+            append(&c->sse, "data: [DONE]\n\n", 14);
+        c->sse.done = 1;
+    }
     unlock_and_kick(c);
     return 1;
+}
+
+void ingest_sse_out_hold(req_ctx_t *c)
+{
+    pthread_mutex_lock(&c->sse.mu);
+    c->sse.hold_end = 1;
+    pthread_mutex_unlock(&c->sse.mu);
+}
+
+void ingest_sse_out_release(req_ctx_t *c)
+{
+    pthread_mutex_lock(&c->sse.mu);
+    if (!c->sse.hold_end || c->sse.done) {
+        c->sse.hold_end = 0;
+        pthread_mutex_unlock(&c->sse.mu);
+        return;
+    }
+    c->sse.hold_end = 0;
+    if (c->sse.end_held)
+        append(&c->sse, "data: [DONE]\n\n", 14);
+    c->sse.done = 1;
+    unlock_and_kick(c);
 }
 
 void ingest_sse_out_end(req_ctx_t *c)

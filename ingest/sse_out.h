@@ -14,6 +14,12 @@ void ingest_sse_out_chunk(void *waiter, const lq_chat_chunk_t *chunk);
  * nothing written, when err came before any text: the caller answers with a plain error. */
 int ingest_sse_out_finish(req_ctx_t *c, const lq_chat_response_t *resp, const lq_job_error_t *err);
 
+/** Hold the stream's end: ingest_sse_out_finish writes the last chunks but not [DONE], and
+ * the stream stays open until ingest_sse_out_release (a conversation's turn is stored first,
+ * so a client that sends the next turn on [DONE] finds this one ended). */
+void ingest_sse_out_hold(req_ctx_t *c);
+void ingest_sse_out_release(req_ctx_t *c);
+
 /** No more bytes will come (the answer is a plain one instead). */
 void ingest_sse_out_end(req_ctx_t *c);
 
