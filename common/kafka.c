@@ -153,6 +153,15 @@ lq_err_t lq_kafka_create_topics(rd_kafka_t *rk, const char *const *names, const 
                                 size_t n, const char *const *configs, int timeout_ms, char *errstr,
                                 size_t errstr_size)
 {
+    return lq_kafka_create_topics_replicated(rk, names, partitions, n, -1, configs, timeout_ms,
+                                             errstr, errstr_size);
+}
+
+lq_err_t lq_kafka_create_topics_replicated(rd_kafka_t *rk, const char *const *names,
+                                           const int *partitions, size_t n, int replication,
+                                           const char *const *configs, int timeout_ms, char *errstr,
+                                           size_t errstr_size)
+{
     rd_kafka_NewTopic_t **topics = calloc(n, sizeof(*topics));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
@@ -168,7 +177,7 @@ lq_err_t lq_kafka_create_topics(rd_kafka_t *rk, const char *const *names, const 
     rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, kerr, sizeof(kerr));
     rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, kerr, sizeof(kerr));
     for (i = 0; i < n; i++) {
-        topics[i] = rd_kafka_NewTopic_new(names[i], partitions[i], -1, kerr, sizeof(kerr));
+        topics[i] = rd_kafka_NewTopic_new(names[i], partitions[i], replication, kerr, sizeof(kerr));
         if (!topics[i]) {
             snprintf(errstr, errstr_size, "topic %s: %s", names[i], kerr);
             goto out;

@@ -50,13 +50,19 @@ rd_kafka_t *lq_kafka_new(const lq_kafka_spec_t *spec, char *errstr, size_t errst
 int32_t lq_kafka_partition_of(const char *key, size_t key_len, int32_t partition_cnt);
 
 /** Create topics through the Admin API (existing ones are fine). partitions per topic;
- * replication -1 = broker default. Returns LQ_ERR_KAFKA with errstr when the broker refuses
- * for another reason. */
+ * replication as the brokers' default.replication.factor. Returns LQ_ERR_KAFKA with errstr
+ * when the broker refuses for another reason. */
 lq_err_t lq_kafka_create_topics(rd_kafka_t *rk, const char *const *names, const int *partitions,
                                 size_t n, const char *const *configs, int timeout_ms, char *errstr,
                                 size_t errstr_size);
 /* configs: NULL, or topic settings for every topic as a NULL-terminated key, value, ...
  * list (e.g. "retention.ms", "3600000"). */
+
+/** lq_kafka_create_topics with replication copies of every partition (-1 = broker default). */
+lq_err_t lq_kafka_create_topics_replicated(rd_kafka_t *rk, const char *const *names,
+                                           const int *partitions, size_t n, int replication,
+                                           const char *const *configs, int timeout_ms, char *errstr,
+                                           size_t errstr_size);
 
 /** Partition count of a topic from metadata (requesting it may auto-create the topic);
  * -1 when unknown within the timeout. */

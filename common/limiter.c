@@ -17,7 +17,7 @@
 #define TICK_MS      250
 #define HEARTBEAT_MS 2000 /* the ledger counts nodes seen in the last 10 s */
 
-static lq_metric_t *m_degraded, *m_exchanges, *m_exchange_errors;
+static lq_metric_t *m_degraded, *m_exchanges, *m_exchange_errors, *m_clock_offset;
 
 /* The units as the ledger names them (limit_take). */
 static const char *const unit_name[LQ_UNIT_COUNT] = {"req", "tok", "usd"};
@@ -295,7 +295,8 @@ static void apply_key(lq_limiter_t *l, json_t *r, int64_t ledger_now, int64_t no
     }
 }
 
-static void apply(lq_limiter_t *l, json_t *res)
+/* The ledger's answer to an exchange sent at this machine's wall time t0 and answered at t1. */
+static void apply(lq_limiter_t *l, json_t *res, int64_t t0, int64_t t1)
 {
     int64_t ledger_now = json_integer_value(json_object_get(res, "now")), now = lq_mono_ms();
     json_t *r;
@@ -304,7 +305,8 @@ static void apply(lq_limiter_t *l, json_t *res)
     l->nodes = json_integer_value(json_object_get(res, "nodes"));
     if (l->nodes < 1)
         l->nodes = 1;
-    l->wall_skew = ledger_now - lq_wall_ms();
+    lq_clock_learn(ledger_now, t0, t1); /* the cluster's time (common/clock.h) */
+    lq_metric_set(m_clock_offset, lq_clock_offset_ms());
     json_array_foreach(json_object_get(res, "keys"), i, r)
     {
         apply_key(l, r, ledger_now, now);
@@ -461,6 +463,7 @@ static int round_once(lq_limiter_t *l, PGconn **conn)
     resolved_t *r;
     size_t n, i;
     int again = 0;
+    int64_t t0, t1;
 
     if (l->degraded) /* what was admitted meanwhile goes first, before any grant */
         lq_hashmap_foreach(l->keys, flush_rings, l);
@@ -480,8 +483,10 @@ static int round_once(lq_limiter_t *l, PGconn **conn)
     }
     body = json_pack("{s:o,s:o}", "ops", b.ops, "back", back);
     pthread_mutex_unlock(&l->mu);
+    t0 = lq_wall_ms();
     if (body)
         res = exchange(l, conn, body);
+    t1 = lq_wall_ms();
     pthread_mutex_lock(&l->mu);
     l->last_exchange = b.now;
     lq_metric_add(m_exchanges, 1);
@@ -491,7 +496,7 @@ static int round_once(lq_limiter_t *l, PGconn **conn)
             lq_hashmap_foreach(l->keys, synced, NULL);
             l->degraded = 0;
         }
-        apply(l, res);
+        apply(l, res, t0, t1);
     } else {
         lq_metric_add(m_exchange_errors, 1);
         keep_back(l, json_object_get(body, "back"));
@@ -520,8 +525,8 @@ static void *run(void *arg)
     pthread_mutex_lock(&l->mu);
     while (!l->stop) {
         if (!again && !l->waiters && !l->wake) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
+            struct timespec ts; /* (the condition variable's clock is monotonic) */
+            clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_nsec += (long)TICK_MS * 1000000L;
             ts.tv_sec += ts.tv_nsec / 1000000000L;
             ts.tv_nsec %= 1000000000L;
@@ -533,7 +538,7 @@ static void *run(void *arg)
         again = round_once(l, &conn);
         if (l->degraded && !again && !l->waiters && !l->wake) { /* down: try again a tick later */
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
+            clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_sec += 1;
             pthread_cond_timedwait(&l->cv, &l->mu, &ts);
         }
@@ -545,6 +550,18 @@ static void *run(void *arg)
 }
 
 /* ---------- the API ---------- */
+
+/* Timed waits on the monotonic clock: a wall clock set back (a skewed machine put right) never
+ * holds up the thread's renewals and heartbeats. */
+static void cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t a;
+
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+}
 
 lq_err_t lq_limiter_create(lq_limiter_t **out, const lq_limiter_options_t *o, char *errstr,
                            size_t errstr_size)
@@ -572,7 +589,7 @@ lq_err_t lq_limiter_create(lq_limiter_t **out, const lq_limiter_options_t *o, ch
     l->nodes = 1;
     l->waiters_tail = &l->waiters;
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, NULL);
+    cond_init_monotonic(&l->cv);
     if (!m_degraded) {
         m_degraded = lq_metrics_gauge("llmq_limits_degraded",
                                       "1 while the limit ledger cannot be reached and this node "
@@ -582,6 +599,10 @@ lq_err_t lq_limiter_create(lq_limiter_t **out, const lq_limiter_options_t *o, ch
                                          "exchanges with the limit ledger", NULL);
         m_exchange_errors = lq_metrics_counter("llmq_limits_exchange_errors_total",
                                                "exchanges with the limit ledger that failed", NULL);
+        m_clock_offset = lq_metrics_gauge("llmq_clock_offset_ms",
+                                          "the database's clock minus this machine's, in ms, as "
+                                          "measured at the last exchange with the limit ledger",
+                                          NULL);
     }
     if (pthread_create(&l->thread, NULL, run, l)) {
         snprintf(errstr, errstr_size, "limits: cannot start a thread");

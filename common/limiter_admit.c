@@ -262,7 +262,7 @@ static lim_ring_t *ring_of(lim_key_t *k, int s)
     return r;
 }
 
-static int64_t ring_sum(lim_key_t *k, lq_limit_dim_t d, int64_t now_wall)
+static int64_t ring_sum(lim_key_t *k, lq_limit_dim_t d, int64_t now_ms)
 {
     int s = dim_defs[d].series, i;
     lim_ring_t *r = &k->ring[s];
@@ -270,17 +270,17 @@ static int64_t ring_sum(lim_key_t *k, lq_limit_dim_t d, int64_t now_wall)
 
     if (!r->n)
         return 0;
-    lo = dim_defs[d].window ? (now_wall - dim_defs[d].window) / r->width : bucket_of(s, now_wall);
+    lo = dim_defs[d].window ? (now_ms - dim_defs[d].window) / r->width : bucket_of(s, now_ms);
     for (i = 0; i < r->n; i++)
         if (r->idx[i] >= lo && r->count[i])
             sum += r->count[i];
     return sum;
 }
 
-static void ring_add(lim_key_t *k, int s, int64_t now_wall, int64_t amount)
+static void ring_add(lim_key_t *k, int s, int64_t now_ms, int64_t amount)
 {
     lim_ring_t *r = ring_of(k, s);
-    int64_t b = bucket_of(s, now_wall);
+    int64_t b = bucket_of(s, now_ms);
     int i;
 
     if (!r)
@@ -319,8 +319,8 @@ static int64_t degraded_room(const lq_limiter_t *l, lim_key_t *k, lq_limit_dim_t
 
     if (now < carry_until)
         room -= (k->deg_used[d] + nodes - 1) / nodes;
-    room -= k->unsynced[dim_defs[d].series]; /* admitted here, maybe not in the ledger yet */
-    return room - ring_sum(k, d, lq_wall_ms() + l->wall_skew);
+    room -= k->unsynced[dim_defs[d].series];       /* admitted here, maybe not in the ledger yet */
+    return room - ring_sum(k, d, lq_cluster_ms()); /* the ledger's buckets */
 }
 
 /* ---------- one decision ---------- */
@@ -439,9 +439,9 @@ static void take_from(lq_limiter_t *l, lim_key_t *k, const lq_limit_ask_t *a, co
             continue;
         h->amount[u] = a->amount[u];
         if (dc->use_degraded[si][u]) {
-            int64_t wall = lq_wall_ms() + l->wall_skew;
-            ring_add(k, 2 * u + 1, wall, a->amount[u]);
-            ring_add(k, 2 * u + 2, wall, a->amount[u]);
+            int64_t at = lq_cluster_ms(); /* the ledger's buckets */
+            ring_add(k, 2 * u + 1, at, a->amount[u]);
+            ring_add(k, 2 * u + 2, at, a->amount[u]);
             continue; /* series 0: nothing to settle in the ledger */
         }
         k->al[u].left -= a->amount[u];

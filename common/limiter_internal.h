@@ -94,7 +94,6 @@ struct lq_limiter {
     int64_t nodes;            /* nodes seen by the ledger lately (>= 1) */
     int degraded;
     int64_t last_exchange; /* monotonic ms */
-    int64_t wall_skew;     /* the ledger's clock - this node's wall clock, ms */
 };
 
 /* limiter_admit.c */

@@ -306,8 +306,8 @@ void ingest_auth_store_if(ingest_auth_t *a, const char *key_hash, const ingest_i
         e->id = *id;
     e->denied = id == NULL;
     e->expires_ms = lq_mono_ms() + (id ? a->ttl_ms : a->negative_ttl_ms);
-    if (id && id->expires_wall_ms) { /* never cache a key past its expiry */
-        int64_t left = id->expires_wall_ms - lq_wall_ms();
+    if (id && id->expires_wall_ms) { /* never cache a key past its expiry (the database's) */
+        int64_t left = id->expires_wall_ms - lq_cluster_ms();
         if (lq_mono_ms() + left < e->expires_ms)
             e->expires_ms = lq_mono_ms() + (left > 0 ? left : 0);
     }

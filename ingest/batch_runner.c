@@ -330,7 +330,7 @@ static int address(const batch_t *b, lq_chat_request_t *req, const char *job_id)
     req->user_id = user ? strdup(user) : NULL;
     req->limits = limits ? strdup(limits) : NULL;
     req->batch_id = strdup(b->id);
-    req->created_at_ms = lq_wall_ms();
+    req->created_at_ms = lq_cluster_ms();
     req->deadline_ms = (int64_t)json_integer_value(json_object_get(row, "expires_ms"));
     req->mode = LQ_MODE_ASYNC;
     req->weight = (int32_t)json_integer_value(json_object_get(row, "weight"));
@@ -451,7 +451,7 @@ static int expand_step(ingest_batch_runner_t *r, const batch_t *b)
 static void send_cancel(ingest_batch_runner_t *r, const batch_t *b)
 {
     lq_codec_t *codec = lq_codec_thread();
-    lq_job_cancel_t k = {(char *)b->id, (char *)b->tenant, "batch_cancelled", lq_wall_ms()};
+    lq_job_cancel_t k = {(char *)b->id, (char *)b->tenant, "batch_cancelled", lq_cluster_ms()};
     const char *p[1] = {b->id};
     const void *buf;
     size_t len;

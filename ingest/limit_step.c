@@ -43,8 +43,8 @@ static void decided(void *arg, const lq_limit_verdict_t *v)
 
     c->limit = *v;
     c->limit_state = v->outcome == LQ_LIMIT_ADMIT ? INGEST_LIMIT_ADMITTED : INGEST_LIMIT_REFUSED;
-    c->created_ms = lq_wall_ms(); /* the job's time is its admission's, not its rerun's */
-    c->phase = REQ_AUTH;          /* the handler runs again, past this step */
+    c->created_ms = lq_cluster_ms(); /* the job's time is its admission's, not its rerun's */
+    c->phase = REQ_AUTH;             /* the handler runs again, past this step */
     if (atomic_exchange(&c->limit_handoff, 2) == 1)
         ingest_ctx_resume(c); /* else the handler has not suspended yet: it resumes */
 }
@@ -71,7 +71,7 @@ ingest_step_t ingest_limit_admit(req_ctx_t *c)
             return INGEST_STEP_SUSPENDED;
         case LQ_LIMIT_ADMIT:
             c->limit_state = INGEST_LIMIT_ADMITTED;
-            c->created_ms = lq_wall_ms();
+            c->created_ms = lq_cluster_ms();
             break;
         default:
             c->limit_state = INGEST_LIMIT_REFUSED;

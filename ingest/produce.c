@@ -158,7 +158,7 @@ void ingest_produce_cancel(req_ctx_t *c, const char *reason)
     k.job_id = c->job_id;
     k.tenant_id = c->id.tenant_id;
     k.reason = (char *)reason;
-    k.ts_ms = lq_wall_ms();
+    k.ts_ms = lq_cluster_ms();
     if (!codec || lq_encode_job_cancel(codec, &k, &buf, &len, errstr, sizeof(errstr)))
         return;
     if (rd_kafka_producev(n->producer, RD_KAFKA_V_TOPIC(n->topics->cancels),

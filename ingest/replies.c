@@ -188,9 +188,11 @@ static void create_topic(rd_kafka_t *rk, const char *topic)
 
 static int leader_pending(rd_kafka_resp_err_t e)
 {
+    /* __UNKNOWN_PARTITION: on a cluster, a broker that has not heard of the topic yet */
     return e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
            e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-           e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__TIMED_OUT;
+           e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+           e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
 }
 
 /* The end offset of a partition. A topic created a moment ago may not have its leader yet:

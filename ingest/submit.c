@@ -89,7 +89,7 @@ static int policy_passes(req_ctx_t *c, lq_chat_request_t *req)
 static int name_job(req_ctx_t *c, int chat, int stream, const char *model)
 {
     if (!c->created_ms) /* (a request a limit admitted was created when it was admitted) */
-        c->created_ms = lq_wall_ms();
+        c->created_ms = lq_cluster_ms();
     if (c->conv_job[0]) /* a conversation's turn: its job id was chosen when it began */
         snprintf(c->job_id, sizeof(c->job_id), "%s", c->conv_job);
     else

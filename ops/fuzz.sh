@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run the fuzz targets (tests/fuzz) under libFuzzer with ASan/UBSan for a bounded time each.
 #   ops/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]      (default 60, every target)
+#   LLMQ_FUZZ_RUNS=10000000 ops/fuzz.sh 0 [TARGET...]  a number of executions each instead
+# Each target's last line ("Done N runs in S second(s)") is appended to .llmq/fuzz/runs.log.
 # Installs clang when missing. Corpora start from tests/data; new inputs are kept in
 # .llmq/fuzz/<target>/ (not committed); crashes are written there as crash-*.
 set -euo pipefail
@@ -17,9 +19,9 @@ cmake --build "$LLMQ_BUILD" >/dev/null
 declare -A CORPUS=([fuzz_request_parse]=tests/data/requests [fuzz_openai_response]=tests/data/openai
   [fuzz_avro_decode]=tests/data/fuzz/avro [fuzz_sse_stream]=tests/data/streams
   [fuzz_anthropic_response]=tests/data/anthropic [fuzz_gemini_response]=tests/data/gemini
-  [fuzz_secret_scan]=tests/data/fuzz/secrets)
+  [fuzz_secret_scan]=tests/data/fuzz/secrets [fuzz_batch_lines]=tests/data/fuzz/batches)
 TARGETS=(fuzz_request_parse fuzz_openai_response fuzz_avro_decode fuzz_sse_stream
-  fuzz_anthropic_response fuzz_gemini_response fuzz_secret_scan)
+  fuzz_anthropic_response fuzz_gemini_response fuzz_secret_scan fuzz_batch_lines)
 # ops/fuzz.sh SECONDS TARGET...: only those targets
 [[ $# -gt 1 ]] && TARGETS=("${@:2}")
 for t in "${TARGETS[@]}"; do
@@ -30,8 +32,15 @@ for t in "${TARGETS[@]}"; do
     "$LLMQ_BUILD/libllmq_ingest_lib.a" "$LLMQ_BUILD/libllmq_worker_lib.a" "$LLMQ_BUILD/libllmq_core.a" \
     $(pkg-config --libs rdkafka avro-c jansson libmicrohttpd libcurl libpq libcrypto) -lpthread -lm -o "$bin"
   mkdir -p "$OUT/$t"
-  say "$t for ${SECONDS_EACH}s"
+  if [[ -n ${LLMQ_FUZZ_RUNS:-} ]]; then
+    bound=(-runs="$LLMQ_FUZZ_RUNS")
+    say "$t for $LLMQ_FUZZ_RUNS runs"
+  else
+    bound=(-max_total_time="$SECONDS_EACH")
+    say "$t for ${SECONDS_EACH}s"
+  fi
   (cd "$OUT/$t" && ASAN_OPTIONS=detect_leaks=0 \
-    "$bin" -max_total_time="$SECONDS_EACH" -max_len=65536 "$OUT/$t" "$LLMQ_ROOT/${CORPUS[$t]}" \
-    2>&1 | tail -3)
+    "$bin" "${bound[@]}" -max_len=65536 "$OUT/$t" "$LLMQ_ROOT/${CORPUS[$t]}" 2>&1 | tail -3) |
+    tee "$OUT/$t.last"
+  echo "$(date -u +%FT%TZ) $t $(grep '^Done' "$OUT/$t.last" || echo 'no Done line')" >>"$OUT/runs.log"
 done

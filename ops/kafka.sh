@@ -7,13 +7,33 @@
 #                                   prints its bootstrap address 127.0.0.1:PORT
 #   ops/kafka.sh stop DIR           stop it (SIGTERM, then SIGKILL after 20 s)
 #   ops/kafka.sh status DIR         exit 0 and say so if it runs, else exit 3
+#   ops/kafka.sh kill DIR           SIGKILL it (a crash: no clean shutdown)
+#
+# A cluster of N nodes on loopback (default 3), each a combined broker and
+# controller and a voter of the controller quorum, for fault tests:
+#
+#   ops/kafka.sh cluster-start DIR [N]  start the nodes together (or restart the
+#                                   stopped ones of an existing DIR); prints the
+#                                   bootstrap list 127.0.0.1:P1,127.0.0.1:P2,...
+#   ops/kafka.sh cluster-stop DIR   stop every node (SIGTERM together, SIGKILL after 20 s)
+#   ops/kafka.sh cluster-status DIR one line per node; exit 0 if all run, else 3
+#   ops/kafka.sh controller DIR     the node id (K of DIR/nodeK) of the active
+#                                   controller, as the running nodes last saw it
+#
+# Node K lives in DIR/nodeK (node.id K) with its own ports, which it keeps;
+# start, stop, status and kill work on DIR/nodeK to crash or restart one node.
+# The cluster's defaults: default.replication.factor min(N, 3),
+# min.insync.replicas 2 (1 below 3 nodes), and the same for the offsets and
+# transaction state topics. A node's default heap is smaller than a single
+# broker's (-Xms64m -Xmx384m).
 #
 # The Kafka version is pinned in ops/kafka/pom.xml (<kafka.version>).
 #
 # Environment:
 #   LLMQ_KAFKA_CACHE          jar cache (default ~/.cache/llmq/kafka-<version>)
 #   LLMQ_KAFKA_PARTITIONS     partitions of auto-created topics (default 4)
-#   LLMQ_KAFKA_HEAP_OPTS      JVM heap options (default -Xms128m -Xmx512m)
+#   LLMQ_KAFKA_HEAP_OPTS      JVM heap options (default -Xms128m -Xmx512m; cluster
+#                             nodes -Xms64m -Xmx384m)
 #   LLMQ_KAFKA_GC_OPTS        JVM garbage collector options (default -XX:+UseSerialGC)
 #   LLMQ_KAFKA_START_TIMEOUT  seconds to wait for readiness (default 60)
 #   JAVA_HOME                 used for java if set
@@ -29,6 +49,9 @@
 # takes about 10 s longer: the controller refuses the broker's new
 # registration until the old one's session (broker.session.timeout.ms, 9 s)
 # has expired.
+#
+# A cluster DIR holds cluster.id (shared by the nodes), bootstrap (the list)
+# and node1/ .. nodeN/, each laid out as above plus cluster.node (its id).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -227,6 +250,13 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=4
 min.insync.replicas=1
+EOF
+  write_common_properties "$dir"
+}
+
+# The settings every broker of ops/kafka.sh shares, appended to DIR's server.properties.
+write_common_properties() {
+  cat >>"$1/server.properties" <<'EOF'
 
 # Consumer groups form without the default 3 s wait for more members.
 group.initial.rebalance.delay.ms=0
@@ -237,6 +267,41 @@ num.io.threads=4
 background.threads=4
 num.recovery.threads.per.data.dir=1
 EOF
+}
+
+# server.properties of node ID of an N-node cluster: VOTERS is the quorum
+# (1@127.0.0.1:C1,2@...). Replicated as far as N allows, up to 3 copies, of
+# which 2 must acknowledge a write (acks=all) when there are 3.
+write_node_properties() {
+  local dir=$1 id=$2 port=$3 cport=$4 voters=$5 n=$6 rf isr
+  rf=$((n < 3 ? n : 3))
+  isr=$((rf < 3 ? 1 : 2))
+  cat >"$dir/server.properties" <<EOF
+# Node $id of a $n-node KRaft cluster on loopback, written by ops/kafka.sh.
+process.roles=broker,controller
+node.id=$id
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+
+log.dirs=$dir/data
+
+auto.create.topics.enable=true
+num.partitions=${LLMQ_KAFKA_PARTITIONS:-4}
+default.replication.factor=$rf
+min.insync.replicas=$isr
+
+# Internal topics as safe as the others; partition counts cut down from 50.
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+transaction.state.log.num.partitions=4
+EOF
+  write_common_properties "$dir"
 }
 
 write_log4j_properties() {
@@ -282,9 +347,12 @@ launch() {
     # An unusable archive (e.g. after a JVM upgrade) is ignored by the JVM.
     jvm=(-XX:SharedArchiveFile="$CDS_ARCHIVE")
   fi
+  # Three nodes of a cluster share the machine: each gets a smaller heap.
+  local heap="-Xms128m -Xmx512m"
+  [[ -f $dir/cluster.node ]] && heap="-Xms64m -Xmx384m"
   # shellcheck disable=SC2086 # heap options are a word list
   setsid nohup "$(java_bin)" \
-    ${LLMQ_KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} \
+    ${LLMQ_KAFKA_HEAP_OPTS:-$heap} \
     ${LLMQ_KAFKA_GC_OPTS:--XX:+UseSerialGC} -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true "${jvm[@]}" \
     -Dlog4j.configuration="file:$dir/log4j.properties" \
@@ -314,6 +382,7 @@ cmd_start() {
   (($# >= 1 && $# <= 2)) || die "usage: kafka.sh start DIR [PORT]"
   local dir port=${2:-} cport='' cport2 pid
   dir=$(abs_dir "$1")
+  not_cluster "$dir"
   lock_dir "$dir"
 
   # Already running: report it, after waiting for readiness in case another
@@ -330,6 +399,11 @@ cmd_start() {
   [[ -z $port || $port =~ ^[0-9]+$ ]] || die "bad port: $port"
 
   cmd_fetch
+  if [[ -f $dir/cluster.node ]]; then
+    [[ -z $port ]] || die "a cluster node keeps its ports: kafka.sh start $dir"
+    start_node "$dir"
+    return
+  fi
 
   # Keep the ports of an earlier run of this DIR when they are free.
   if [[ -f $dir/server.properties ]]; then
@@ -364,7 +438,14 @@ cmd_start() {
   }
 
   launch "$dir"
-  local rc=0
+  ready_or_exit "$dir" "$port"
+  echo "127.0.0.1:$port"
+}
+
+# Waits for the broker launched in DIR and records its address in DIR/bootstrap;
+# when it does not get ready, stops it, shows the end of its log and exits 1.
+ready_or_exit() {
+  local dir=$1 port=$2 rc=0
   wait_ready "$dir" "$port" || rc=$?
   if ((rc != 0)); then
     if ((rc == 1)); then
@@ -379,14 +460,35 @@ cmd_start() {
     exit 1
   fi
   echo "127.0.0.1:$port" >"$dir/bootstrap"
+}
+
+# Restarts one node of a cluster with the settings and ports it was created with
+# (the other nodes know it by them). Joins the running nodes; on its own it is
+# not ready until a majority of the nodes runs.
+start_node() {
+  local dir=$1 port cport
+  port=$(node_port "$dir")
+  cport=$(prop "$dir/server.properties" listeners | sed 's/.*CONTROLLER:[/][/]127.0.0.1://')
+  port_open "$port" && die "port $port of the node in $dir is in use"
+  port_open "$cport" && die "controller port $cport of the node in $dir is in use"
+  format_storage "$dir" || {
+    cat "$dir/format.log" >&2
+    die "formatting $dir/data failed"
+  }
+  rm -f "$dir/bootstrap"
+  launch "$dir"
+  ready_or_exit "$dir" "$port"
   echo "127.0.0.1:$port"
 }
+
+node_port() { prop "$1/server.properties" advertised.listeners | sed 's/.*://'; }
 
 cmd_stop() {
   (($# == 1)) || die "usage: kafka.sh stop DIR"
   local dir pid
   [[ -d $1 ]] || { echo "not running"; return 0; }
   dir=$(abs_dir "$1")
+  not_cluster "$dir"
   lock_dir "$dir"
   if ! pid=$(running_pid "$dir"); then
     rm -f "$dir/kafka.pid"
@@ -419,13 +521,178 @@ cmd_status() {
   return 3
 }
 
+# SIGKILL: the broker gets no chance to shut down cleanly, as in a crash.
+cmd_kill() {
+  (($# == 1)) || die "usage: kafka.sh kill DIR"
+  local dir pid
+  [[ -d $1 ]] || { echo "not running"; return 0; }
+  dir=$(abs_dir "$1")
+  lock_dir "$dir"
+  if ! pid=$(running_pid "$dir"); then
+    echo "not running"
+    return 0
+  fi
+  kill -KILL "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  rm -f "$dir/kafka.pid"
+  echo "killed"
+}
+
+# --- a cluster of nodes in DIR/node1..DIR/nodeN -----------------------------
+
+# start and stop take a single broker's or a node's DIR, not a whole cluster's.
+not_cluster() {
+  [[ -z $(cluster_nodes "$1") ]] || die "$1 holds a cluster: use cluster-start, cluster-stop or $1/nodeK"
+}
+
+# The node directories of cluster DIR, in node order.
+cluster_nodes() {
+  local d
+  for d in "$1"/node[0-9]*; do
+    if [[ -f $d/cluster.node ]]; then echo "$d"; fi
+  done | sort -V
+}
+
+# Creates the node directories of a new N-node cluster: server.properties with
+# the whole quorum, the shared cluster id, the cluster.node marker.
+cluster_create() {
+  local dir=$1 n=$2 ports voters='' i node
+  read -r -a ports < <(free_ports $((2 * n)))
+  for ((i = 1; i <= n; i++)); do
+    voters+="${voters:+,}$i@127.0.0.1:${ports[2 * i - 1]}"
+  done
+  random_cluster_id >"$dir/cluster.id"
+  for ((i = 1; i <= n; i++)); do
+    node=$dir/node$i
+    mkdir -p "$node"
+    write_node_properties "$node" "$i" "${ports[2 * i - 2]}" "${ports[2 * i - 1]}" "$voters" "$n"
+    write_log4j_properties "$node"
+    cp "$dir/cluster.id" "$node/cluster.id"
+    echo "$i" >"$node/cluster.node"
+  done
+}
+
+cmd_cluster_start() {
+  (($# >= 1 && $# <= 2)) || die "usage: kafka.sh cluster-start DIR [N]"
+  local dir n=${2:-3} nodes node started=() list=''
+  [[ $n =~ ^[1-9]$ ]] || die "bad node count: $n (1-9)"
+  dir=$(abs_dir "$1")
+  lock_dir "$dir"
+  cmd_fetch
+  mapfile -t nodes < <(cluster_nodes "$dir")
+  if ((${#nodes[@]} == 0)); then
+    cluster_create "$dir" "$n"
+    mapfile -t nodes < <(cluster_nodes "$dir")
+  elif [[ -n ${2:-} && $n != "${#nodes[@]}" ]]; then
+    die "$dir holds a ${#nodes[@]}-node cluster"
+  fi
+  # Together: no node is ready before a majority of the controllers runs.
+  for node in "${nodes[@]}"; do
+    running_pid "$node" >/dev/null && continue
+    port_open "$(node_port "$node")" && die "port $(node_port "$node") of $node is in use"
+    format_storage "$node" || {
+      cat "$node/format.log" >&2
+      die "formatting $node/data failed"
+    }
+    rm -f "$node/bootstrap"
+    launch "$node"
+    started+=("$node")
+  done
+  for node in "${started[@]}"; do
+    wait_ready "$node" "$(node_port "$node")" || {
+      log "node $node did not get ready; last lines of its log:"
+      tail -n 40 "$node/kafka.log" >&2
+      cluster_stop_nodes "${nodes[@]}" >/dev/null
+      exit 1
+    }
+    echo "127.0.0.1:$(node_port "$node")" >"$node/bootstrap"
+  done
+  for node in "${nodes[@]}"; do list+="${list:+,}127.0.0.1:$(node_port "$node")"; done
+  echo "$list" >"$dir/bootstrap"
+  echo "$list"
+}
+
+# SIGTERM to every node at once (one by one, the last ones would wait for a
+# quorum that is gone), SIGKILL to those still running after 20 s.
+cluster_stop_nodes() {
+  local node pid pids=() i
+  for node in "$@"; do
+    pid=$(running_pid "$node") || { rm -f "$node/kafka.pid"; continue; }
+    kill -TERM "$pid" 2>/dev/null || true
+    pids+=("$pid")
+  done
+  for pid in "${pids[@]}"; do
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "node (pid $pid) did not stop within 20 s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  done
+  for node in "$@"; do rm -f "$node/kafka.pid"; done
+  echo "stopped"
+}
+
+cmd_cluster_stop() {
+  (($# == 1)) || die "usage: kafka.sh cluster-stop DIR"
+  local dir nodes
+  [[ -d $1 ]] || { echo "not running"; return 0; }
+  dir=$(abs_dir "$1")
+  lock_dir "$dir"
+  mapfile -t nodes < <(cluster_nodes "$dir")
+  cluster_stop_nodes "${nodes[@]}"
+}
+
+cmd_cluster_status() {
+  (($# == 1)) || die "usage: kafka.sh cluster-status DIR"
+  local dir nodes node line rc=0
+  [[ -d $1 ]] || { echo "no cluster in $1"; return 3; }
+  dir=$(abs_dir "$1")
+  mapfile -t nodes < <(cluster_nodes "$dir")
+  ((${#nodes[@]} > 0)) || { echo "no cluster in $dir"; return 3; }
+  for node in "${nodes[@]}"; do
+    line=$(cmd_status "$node") || rc=3
+    echo "node $(cat "$node/cluster.node"): $line"
+  done
+  return $rc
+}
+
+# KRaft keeps the quorum's leader and its epoch in the metadata log's
+# quorum-state file: the newest epoch among the running nodes names the leader.
+cmd_controller() {
+  (($# == 1)) || die "usage: kafka.sh controller DIR"
+  local dir nodes node state epoch leader best=-1 id=''
+  dir=$(abs_dir "$1")
+  mapfile -t nodes < <(cluster_nodes "$dir")
+  for node in "${nodes[@]}"; do
+    running_pid "$node" >/dev/null || continue
+    state=$(cat "$node/data/__cluster_metadata-0/quorum-state" 2>/dev/null) || continue
+    epoch=$(sed -n 's/.*"leaderEpoch":\([0-9]*\).*/\1/p' <<<"$state")
+    leader=$(sed -n 's/.*"leaderId":\([0-9]*\).*/\1/p' <<<"$state")
+    [[ -n $epoch && -n $leader ]] && ((epoch > best)) && { best=$epoch; id=$leader; }
+  done
+  [[ -n $id ]] || die "no running node of $dir knows a controller"
+  echo "$id"
+}
+
 case ${1:-} in
   fetch) shift; (($# == 0)) || die "usage: kafka.sh fetch"; cmd_fetch ;;
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
   status) shift; cmd_status "$@" ;;
+  kill) shift; cmd_kill "$@" ;;
+  cluster-start) shift; cmd_cluster_start "$@" ;;
+  cluster-stop) shift; cmd_cluster_stop "$@" ;;
+  cluster-status) shift; cmd_cluster_status "$@" ;;
+  controller) shift; cmd_controller "$@" ;;
   *)
-    echo "usage: kafka.sh fetch | start DIR [PORT] | stop DIR | status DIR" >&2
+    echo "usage: kafka.sh fetch | start DIR [PORT] | stop DIR | status DIR | kill DIR" >&2
+    echo "       | cluster-start DIR [N] | cluster-stop DIR | cluster-status DIR | controller DIR" >&2
     exit 2
     ;;
 esac

@@ -7,19 +7,21 @@
 #      (ops/check-code.sh)
 #   5. end-to-end tests against a real Apache Kafka broker and a real PostgreSQL, with
 #      real clients (the official OpenAI SDK, fastavro, confluent-kafka, and the web console
-#      in headless Chromium driven by Playwright)
+#      in headless Chromium driven by Playwright), fault runs included (docs/reliability.md)
+#   6. a short soak: ops/soak.sh for LLMQ_TEST_SOAK (3m; 0 skips it)
 #
 # Environment:
 #   LLMQ_TEST_SKIP_ASAN=1   skip step 2
 #   LLMQ_TEST_FUZZ_SECONDS  seconds per fuzz target in step 3 (default 15; 0 skips it)
 #   LLMQ_TEST_E2E_ARGS      extra pytest arguments (e.g. "-k sdk")
+#   LLMQ_TEST_SOAK          duration of step 6 (default 3m; 0 skips it)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STATE=${LLMQ_STATE:-$LLMQ_ROOT/.llmq}
 mkdir -p "$STATE"
 llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" default-jre-headless maven python3-pip clang-format \
-  chromium
+  chromium faketime
 start=$(date +%s)
 
 say "building (warnings are errors)"
@@ -64,4 +66,9 @@ trap 'rm -rf "$test_dir"' EXIT
   for f in "$test_dir"/logs/*.log; do echo "==== $f"; tail -30 "$f"; done
   exit 1
 }
+SOAK=${LLMQ_TEST_SOAK:-3m}
+if [[ $SOAK != 0 ]]; then
+  say "soak ($SOAK of mixed load: memory, descriptors, lag, accounting)"
+  LLMQ_BUILD=$LLMQ_ROOT/build-ci "$LLMQ_ROOT/ops/soak.sh" "$SOAK"
+fi
 say "all tests passed in $(($(date +%s) - start)) s"

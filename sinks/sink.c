@@ -12,6 +12,7 @@
 #include "common/http_admin.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/kafka_lag.h"
 #include "common/metrics.h"
 #include "common/pg.h"
 #include "sinks/writers.h"
@@ -20,6 +21,7 @@ struct sink {
     sink_settings_t set;
     int want_jobs, want_usage, want_traces;
     rd_kafka_t *consumer;
+    lq_kafka_lag_t *lag;
     PGconn *conn;
     atomic_int pg_ok;
     lq_http_admin_t *admin;
@@ -80,6 +82,7 @@ static lq_err_t open_consumer(sink_t *s, char *errstr, size_t errstr_size)
     if (!s->consumer)
         return LQ_ERR_KAFKA;
     rd_kafka_poll_set_consumer(s->consumer);
+    s->lag = lq_kafka_lag_new(s->consumer, s->set.sink.group);
     if (s->want_jobs) {
         topics[n++] = s->set.common.topic.requests;
         topics[n++] = s->set.common.topic.responses;
@@ -258,6 +261,7 @@ lq_err_t sink_run(sink_t *s, int (*stop_flag)(void))
         for (;;) {
             int64_t wait = 100;
             rd_kafka_message_t *m;
+            lq_kafka_lag_tick(s->lag, lq_mono_ms()); /* idle too: the gauge falls to 0 */
             if (n > 0) {
                 wait = first_ms + batch_ms - lq_mono_ms();
                 if (wait <= 0)
@@ -308,6 +312,7 @@ void sink_destroy(sink_t *s)
     if (s->consumer) {
         rd_kafka_consumer_close(s->consumer);
         rd_kafka_destroy(s->consumer);
+        lq_kafka_lag_free(s->lag);
     }
     if (s->conn)
         PQfinish(s->conn);

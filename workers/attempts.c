@@ -50,7 +50,8 @@ static int pick_candidate(worker_t *w, job_t *j)
         int ep = j->dec.candidates[j->cand].endpoint;
         if (breaker_allow(&w->breakers[ep], now))
             return 1;
-        history_add(j, ep, j->dec.candidates[j->cand].model, lq_wall_ms(), 0, 503, "breaker_open");
+        history_add(j, ep, j->dec.candidates[j->cand].model, lq_cluster_ms(), 0, 503,
+                    "breaker_open");
         next_candidate(j);
     }
     return 0;
@@ -131,7 +132,7 @@ void attempt_start(worker_t *w, job_t *j)
     j->cand_attempts++;
     j->attempt_start_us = lq_mono_us();
     if (!j->first_attempt_ms)
-        j->first_attempt_ms = lq_wall_ms();
+        j->first_attempt_ms = lq_cluster_ms();
     if (routing_endpoint(w->routing, c->endpoint)->is_mock)
         over = mock_call_start(w, j);
     else
@@ -172,7 +173,7 @@ static void record_attempt(worker_t *w, job_t *j, const route_candidate_t *c, in
 
     j->provider_us += spent_us;
     lq_metric_observe_us(w->m_endpoint_latency[c->endpoint], spent_us);
-    history_add(j, c->endpoint, c->model, lq_wall_ms() - spent_us / 1000,
+    history_add(j, c->endpoint, c->model, lq_cluster_ms() - spent_us / 1000,
                 (int32_t)(spent_us / 1000), r->ok ? 0 : r->http_status,
                 r->ok         ? "ok"
                 : r->err_code ? r->err_code

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/kafka_lag.h"
 #include "workers/status.h"
 #include "workers/attempts.h"
 #include "workers/consumer.h"
@@ -130,6 +131,7 @@ void event_loop_turn(worker_t *w, int stopping)
     if (!stopping)
         queueing_dispatch(w); /* slots freed this turn go to the fairly picked next jobs */
     worker_status_tick(w);
+    lq_kafka_lag_tick(w->lag, lq_mono_ms());
     wait_for_work(w, more_waiting);
 }
 

@@ -180,7 +180,7 @@ static void send_chunk(void *arg, const char *text, size_t len)
     if (!len || !codec)
         return;
     if (j->ttft_ms < 0) /* the client's first token: after the hold-back */
-        j->ttft_ms = lq_wall_ms() - j->req.created_at_ms;
+        j->ttft_ms = lq_cluster_ms() - j->req.created_at_ms;
     copy = malloc(len + 1);
     if (!copy)
         return;
@@ -191,7 +191,7 @@ static void send_chunk(void *arg, const char *text, size_t len)
     k.seq = j->chunk_seq++;
     k.delta = copy;
     k.worker_id = w->id;
-    k.ts_ms = lq_wall_ms();
+    k.ts_ms = lq_cluster_ms();
     if (!lq_encode_chat_chunk(codec, &k, &buf, &blen, errstr, sizeof(errstr))) {
         produce(w, j, j->req.reply_topic, j->req.job_id, buf, blen);
         lq_metric_add(w->m_chunks, 1);
@@ -520,7 +520,7 @@ void publish_finish(worker_t *w, job_t *j)
 {
     lq_codec_t *codec = lq_codec_thread();
     char findings[160] = "", *hist;
-    int64_t now = lq_wall_ms();
+    int64_t now = lq_cluster_ms();
 
     j->finished = 1;
     batches_done(j); /* no longer takes a batch job's place */

@@ -149,7 +149,7 @@ static int enqueue(worker_t *w, job_t *j)
 
 void queueing_admit(worker_t *w, job_t *j)
 {
-    int64_t now_ms = lq_wall_ms();
+    int64_t now_ms = lq_cluster_ms(); /* batch windows end on the database's clock */
 
     if (routing_decide(w->routing, &j->req, w->route_seq++, &j->dec)) {
         snprintf(j->route, sizeof(j->route), "no route: %s", j->dec.error);
@@ -182,7 +182,7 @@ void queueing_start(worker_t *w, job_t *j)
 {
     if (!j->slot)
         job_take_slot(j);
-    j->picked_ms = lq_wall_ms();
+    j->picked_ms = lq_cluster_ms();
     lq_metric_observe_us(w->m_queue_wait, lq_mono_us() - j->arrived_us);
     if (j->req.mode == LQ_MODE_ASYNC)
         publish_status(w, j, LQ_STATUS_RUNNING);
@@ -191,7 +191,7 @@ void queueing_start(worker_t *w, job_t *j)
 
 void queueing_dispatch(worker_t *w)
 {
-    int64_t now_ms = lq_wall_ms();
+    int64_t now_ms = lq_cluster_ms();
     job_t *j;
 
     worker_fairq_release_due(w->fairq, lq_mono_ms()); /* paced tenants whose time came */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/kafka_lag.h"
 #include "common/log.h"
 #include "workers/batches.h"
 #include "workers/cancels.h"
@@ -188,6 +189,7 @@ static lq_err_t consumer_create(worker_t *w, char *errstr, size_t errstr_size)
     if (!w->consumer)
         return LQ_ERR_KAFKA;
     rd_kafka_poll_set_consumer(w->consumer);
+    w->lag = lq_kafka_lag_new(w->consumer, w->set.worker.group);
     return LQ_OK;
 }
 
@@ -430,6 +432,7 @@ void worker_destroy(worker_t *w)
         rd_kafka_consumer_close(w->consumer);
         rd_kafka_destroy(w->consumer);
     }
+    lq_kafka_lag_free(w->lag);
     if (w->producer) {
         rd_kafka_flush(w->producer, 5000);
         rd_kafka_destroy(w->producer);

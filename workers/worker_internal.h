@@ -126,6 +126,7 @@ struct worker {
     const lq_topics_t *topics; /* &set.common.topic */
     char id[128];
     rd_kafka_t *consumer, *producer;
+    struct lq_kafka_lag *lag; /* the consumer's lag gauges (common/kafka_lag.h) */
     rd_kafka_queue_t *consumer_q, *producer_q;
     CURLM *multi;
     int wake_fds[2];

@@ -80,8 +80,11 @@ static const ctl_command_t rows[] = {
     {"export", "jobs", "--from T --to T --out FILE", "--tenant T",
      "jobs created in [from, to) as an Avro object container file (schema ChatResponse)", CTL_PG,
      ctl_export_jobs},
-    {"topics", "create", "", "--partitions N --prefix P", "create the Kafka topics (P.*)",
-     CTL_KAFKA, ctl_topics_create},
+    {"topics", "create", "",
+     "--partitions N --prefix P --replication-factor R --min-insync-replicas M "
+     "--max-message-bytes B",
+     "create the Kafka topics (P.*; existing ones are left as they are)", CTL_KAFKA,
+     ctl_topics_create},
     {"dlq", "replay", "", "--prefix P --max N --dry-run --group G",
      "send dead-lettered requests back as async jobs", CTL_KAFKA, ctl_dlq_replay},
 };
@@ -97,6 +100,9 @@ const ctl_table_t ctl_commands = {
     "Limits (docs/limits.md): JSON objects of rpm, rph, rpd, tpm, tpd, usd_per_day,\n"
     "usd_per_month, concurrent; null = no limit, absent = the tier's default. A tier's\n"
     "--limits has one such object per scope: '{\"tenant\":{...},\"user\":{...}}'.\n"
+    "topics create: R copies of each partition (default: one per broker, at most 3),\n"
+    "M of which must take a write (default 2 with 3 copies, else 1); B is every topic's\n"
+    "max.message.bytes (default 1048588, Kafka's: a record of ingest's largest body fits).\n"
     "dlq replay reads P.requests.dlq and writes P.requests; G is the consumer group\n"
     "that remembers how far it got (default llmq-dlq-replay).\n"
     "A command missing an argument it needs says which, with its usage line (exit 2);\n"

@@ -106,6 +106,7 @@ int main(int argc, char **argv)
     size_t body_len = 0, req_len;
     conn_t *cs;
     int64_t *lat, start, end_at, sent = 0, done = 0, errors = 0, non2xx = 0, pending = 0;
+    int64_t reconnects = 0;
     int64_t *queue_due;
     size_t qhead = 0, qtail = 0, qcap;
 
@@ -212,10 +213,12 @@ int main(int argc, char **argv)
             if (r <= 0) {
                 if (r < 0 && errno == EAGAIN)
                     continue;
-                errors++;
-                if (c->busy) {
+                if (c->busy) { /* a request in flight lost its connection */
+                    errors++;
                     c->busy = 0;
                     pending--;
+                } else { /* the server closed an idle keep-alive connection */
+                    reconnects++;
                 }
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
@@ -252,10 +255,11 @@ int main(int argc, char **argv)
         double secs = (double)(now_us() - start) / 1e6;
 #define PCT(p) (done ? (double)lat[(size_t)((double)(done - 1) * (p))] / 1000.0 : 0.0)
         printf("{\"target_rps\": %.0f, \"sent\": %lld, \"completed\": %lld, \"errors\": %lld, "
+               "\"reconnects\": %lld, "
                "\"non_2xx\": %lld, \"achieved_rps\": %.1f, \"p50_ms\": %.3f, \"p95_ms\": %.3f, "
                "\"p99_ms\": %.3f, \"max_ms\": %.3f",
-               rate, (long long)sent, (long long)done, (long long)errors, (long long)non2xx,
-               (double)done / secs, PCT(0.50), PCT(0.95), PCT(0.99), PCT(1.0));
+               rate, (long long)sent, (long long)done, (long long)errors, (long long)reconnects,
+               (long long)non2xx, (double)done / secs, PCT(0.50), PCT(0.95), PCT(0.99), PCT(1.0));
 #define TPCT(p) (n_ttft ? (double)ttft[(size_t)((double)(n_ttft - 1) * (p))] / 1000.0 : 0.0)
         if (ttft_marker)
             printf(", \"ttft_count\": %lld, \"ttft_p50_ms\": %.3f, \"ttft_p95_ms\": %.3f, "

@@ -182,3 +182,35 @@ def test_worker_refuses_topics_of_different_partition_counts(pg_url, brokers, lo
         assert "must have the same number of partitions" in w.log_text()
     finally:
         w.stop()
+
+
+def test_consumer_lag_is_exported_and_drains(pg_url, brokers, log_dir, db):
+    """A worker whose queue is full pauses its partitions: the records it has not taken show
+    as llmq_consumer_lag_records of its group, and fall to 0 once it caught up."""
+    prefix = "lag" + uuid.uuid4().hex[:6]
+    run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create", "--partitions", "1",
+         "--prefix", prefix])
+    stack = Stack(pg_url, brokers, log_dir, prefix=prefix,
+                  worker_settings={"mock.latency_ms": 300, "worker.max_inflight": 2,
+                                   "worker.tenant_queue_max": 1000, "worker.max_queued": 4}).start()
+    try:
+        _, key = create_tenant(pg_url)
+        accepted = []
+        pool, futures = submit_many(stack.url, key, 60, accepted)
+        for f in futures:
+            f.result()
+        pool.shutdown()
+        group = f'group="{prefix}-workers"'
+        series = f'llmq_consumer_lag_records{{{group},topic="{prefix}.requests",partition="0"}}'
+        lag_sum = f"llmq_consumer_lag_sum_records{{{group}}}"
+        lag = poll(lambda: worker_metric(stack, re.escape(lag_sum)), lambda v: v > 0, 20)
+        assert lag > 0, "no lag seen while the worker's queue was full"
+        text = requests.get(f"http://127.0.0.1:{stack.workers[0].settings['admin.port']}/metrics", timeout=5).text
+        assert series in text, text
+        assert_final_once(db, accepted)
+        assert poll(lambda: worker_metric(stack, re.escape(lag_sum)), lambda v: v == 0, 10) == 0
+        sink = stack.sink.settings["admin.port"]
+        stext = requests.get(f"http://127.0.0.1:{sink}/metrics", timeout=5).text
+        assert f'llmq_consumer_lag_sum_records{{group="{prefix}-sinks"}} 0' in stext, stext
+    finally:
+        stack.stop()

@@ -29,6 +29,39 @@ def metric(url, name):
     return None
 
 
+class AsyncLoad:
+    """Clients submitting async jobs until stopped: 202s in accepted, the rest in refused."""
+
+    def __init__(self, url, auth, body, clients=2, pause=0.02):
+        self.accepted, self.refused, self._stop = [], [], threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(url, auth, body, pause))
+                         for _ in range(clients)]
+        for t in self._threads:
+            t.start()
+
+    def _run(self, url, auth, body, pause):
+        with requests.Session() as s:
+            while not self._stop.is_set():
+                r = s.post(f"{url}/v1/jobs", headers=auth, json=body, timeout=30)
+                (self.accepted if r.status_code == 202 else self.refused).append(r)
+                time.sleep(pause)
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+
+
+def assert_each_counted_once(db, ids):
+    """Every job in ids succeeded, with exactly one usage row."""
+    finals = db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'",
+                        (ids,)).fetchone()[0]
+    assert finals == len(ids)
+    dup = db.execute("SELECT count(*) - count(DISTINCT job_id) FROM usage_events WHERE job_id = ANY(%s::uuid[])",
+                     (ids,)).fetchone()[0]
+    assert dup == 0
+
+
 def test_postgres_stopped_under_load_loses_nothing(brokers, log_dir, state_dir):
     pg_dir = os.path.join(state_dir, "pg-outage")
     port = free_port()
@@ -44,20 +77,10 @@ def test_postgres_stopped_under_load_loses_nothing(brokers, log_dir, state_dir):
              '{"rpm": 100000}'])
         auth = {"Authorization": f"Bearer {key}"}
         body = {"model": "mock", "messages": [{"role": "user", "content": "through an outage"}]}
-        accepted, refused, stop = [], [], threading.Event()
         first = requests.post(f"{stack.url}/v1/jobs", headers=auth, json=body, timeout=30)
         assert first.status_code == 202  # the key is known to the node from here on
-
-        def load():
-            with requests.Session() as s:
-                while not stop.is_set():
-                    r = s.post(f"{stack.url}/v1/jobs", headers=auth, json=body, timeout=30)
-                    (accepted if r.status_code == 202 else refused).append(r)
-                    time.sleep(0.02)
-
-        threads = [threading.Thread(target=load) for _ in range(2)]
-        for t in threads:
-            t.start()
+        load = AsyncLoad(stack.url, auth, body)
+        accepted, refused = load.accepted, load.refused
         time.sleep(3)
         pg("stop", pg_dir)
         down_at = time.time()
@@ -74,9 +97,7 @@ def test_postgres_stopped_under_load_loses_nothing(brokers, log_dir, state_dir):
         pg("start", pg_dir, port)
         up_at = time.time()
         time.sleep(3)
-        stop.set()
-        for t in threads:
-            t.join()
+        load.stop()
         assert accepted_while_down > 0, "nothing was accepted while the database was down"
         assert all(r.status_code == 503 for r in refused), {r.status_code for r in refused}
         ids = [first.json()["id"]] + [r.json()["id"] for r in accepted]
@@ -88,12 +109,7 @@ def test_postgres_stopped_under_load_loses_nothing(brokers, log_dir, state_dir):
             print(f"accepted {len(ids)} ({accepted_while_down} while down {OUTAGE_S}s), "
                   f"refused {len(refused)}, persisted {n}, caught up {caught_up:.1f}s after the return")
             assert n == len(ids)
-            finals = db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'",
-                                (ids,)).fetchone()[0]
-            assert finals == len(ids)
-            dup = db.execute("SELECT count(*) - count(DISTINCT job_id) FROM usage_events WHERE job_id = ANY(%s::uuid[])",
-                             (ids,)).fetchone()[0]
-            assert dup == 0
+            assert_each_counted_once(db, ids)
         assert caught_up <= 30, caught_up
         assert poll(lambda: metric(stack.url, "llmq_limits_degraded"), lambda v: v == 0, 15) == 0
     finally:

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/limiter.h"
 #include "testutil.h"
 
@@ -149,8 +150,34 @@ static void test_refusal_words(void)
     CHECK_STR(code, "insufficient_quota");
 }
 
+/* The cluster's time: the offset to the ledger's clock from readings taken between two wall
+ * times; a steady estimate stays put, a wrong one moves to the nearest value a reading allows. */
+static void test_the_cluster_clock(void)
+{
+    /* the first reading: its middle (the ledger read 1,000,000 between wall 910,000 and 910,010:
+     * a machine 90 s behind) */
+    CHECK_INT(lq_clock_offset_next(0, 0, 1000000, 910000, 910010), 89995);
+    /* within the next reading's bounds: unchanged, however its round trip falls */
+    CHECK_INT(lq_clock_offset_next(89995, 1, 1002000, 912000, 912008), 89995);
+    CHECK_INT(lq_clock_offset_next(89995, 1, 1002000, 912003, 912009), 89995);
+    /* outside: to the nearest bound (the machine's clock was put right by 90 s) */
+    CHECK_INT(lq_clock_offset_next(89995, 1, 1004000, 1003990, 1003999), 10);
+    CHECK_INT(lq_clock_offset_next(-5, 1, 1004000, 1003990, 1003999), 1);
+    CHECK_INT(lq_clock_offset_next(4, 1, 1004000, 1003990, 1003999), 4);
+    /* a wall clock that went back during the reading says nothing */
+    CHECK_INT(lq_clock_offset_next(7, 1, 1004000, 1004100, 1004000), 7);
+    /* learned, the cluster's time is the ledger's within the reading's round trip */
+    {
+        int64_t t0 = lq_wall_ms(), t1;
+        lq_clock_learn(t0 + 90000 + 2, t0, t0 + 4);
+        t1 = lq_cluster_ms() - lq_wall_ms();
+        CHECK(t1 >= 90000 - 2 && t1 <= 90000 + 6);
+    }
+}
+
 int main(void)
 {
+    test_the_cluster_clock();
     test_refusal_words();
     test_keys_and_asks();
     test_without_the_ledger();
