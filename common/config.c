@@ -484,6 +484,10 @@ const lq_config_def_t lq_common_settings[] = {
      "the completion tokens a request without max_tokens reserves against token limits and "
      "budgets (settled to what it used when it ends)",
      LQ_CFG_AT(lq_common_settings_t, limits.default_max_tokens)},
+    {"metrics.max_tenants", LQ_CFG_INT, "100", 0, 100000,
+     "distinct tenants with series of their own in a process's per-tenant metrics (ingest "
+     "nodes and workers, docs/observability.md); the others are counted as tenant=\"other\"",
+     LQ_CFG_AT(lq_common_settings_t, metrics.max_tenants)},
     {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0,
      "topic of accepted chat requests (key = tenant)",
      LQ_CFG_AT(lq_common_settings_t, topic.requests)},

@@ -95,6 +95,9 @@ typedef struct lq_common_settings {
         long long slot_lease_ms;
         long long default_max_tokens;
     } limits;
+    struct {
+        long long max_tenants;
+    } metrics;
     lq_topics_t topic;
 } lq_common_settings_t;
 

@@ -425,6 +425,11 @@ static void count(ingest_http_t *h, const req_ctx_t *c)
     }
     lq_metric_add(m, 1);
     lq_metric_observe_us(h->latency[slot], lq_mono_us() - c->start_us);
+    if (c->auth_state == INGEST_AUTH_ACCEPTED && c->id.tenant_id[0]) {
+        lq_metric_t *const *t = lq_metrics_capped_get(h->node->m_tenant_requests, c->id.tenant_id);
+        if (t)
+            lq_metric_add(t[0], 1);
+    }
 }
 
 void ingest_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

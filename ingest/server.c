@@ -123,6 +123,9 @@ static void make_metrics(ingest_node_t *n)
     n->m_cancels =
         lq_metrics_counter("llmq_ingest_cancels_total",
                            "jobs cancelled because their stream's client went away", NULL);
+    n->m_tenant_requests = lq_metrics_capped_counters(
+        "llmq_ingest_tenant_requests_total", "authenticated API requests by tenant", "tenant", NULL,
+        0, (size_t)n->set.common.metrics.max_tenants);
 }
 
 /* The master key is optional: without it, tenants cannot store provider keys here. */
@@ -364,6 +367,7 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
         rd_kafka_destroy(s->node.producer);
     ingest_auth_destroy(s->node.auth);
     ingest_http_destroy(s->http);
+    lq_metric_cap_destroy(s->node.m_tenant_requests);
     ingest_recent_jobs_destroy(s->node.recent);
     lq_master_key_wipe(&s->master);
     free(s);

@@ -19,7 +19,9 @@
 # It fails (exit 1) when, after the warm-up (SOAK_WARMUP_S, default 60):
 #   - a daemon's resident memory grew more than 5 % (SOAK_RSS_GROWTH_PCT) from the end of the
 #     warm-up to the end of the run;
-#   - a daemon's open file descriptors grew by more than 16 (the same window);
+#   - a daemon holds more than 16 more file descriptors once the load stopped and the pipeline
+#     drained than before the load began (while load runs, the count follows the clients'
+#     connections);
 #   - the worker's or the sink's lag rose at every sample and ended above SOAK_LAG_FLOOR
 #     records (a backlog that keeps growing);
 #   - a request failed (a connection error or an answer other than 200/202);
@@ -113,8 +115,8 @@ minutes=$(((DURATION + MINUTE - 1) / MINUTE))
 answered=0 failed=0
 declare -A PID
 for d in ingest worker sink; do PID[$d]=$(cat "$STATE/run/$d.pid"); done
-declare -A LAST_TICKS
-for d in ingest worker sink; do read -r _ _ LAST_TICKS[$d] <<<"$(proc_sample "${PID[$d]}")"; done
+declare -A LAST_TICKS FDS_BEFORE
+for d in ingest worker sink; do read -r _ FDS_BEFORE[$d] LAST_TICKS[$d] <<<"$(proc_sample "${PID[$d]}")"; done
 read -r m_busy m_all <<<"$(busy_ticks)"
 say "soak: ${minutes} min; each minute sync $SYNC_RATE/s, stream $STREAM_RATE/s, async $ASYNC_RATE/s; warm-up ${WARMUP}s"
 printf '%-4s %-22s %-22s %-22s %-7s %-7s %-6s %-18s %-18s %s\n' min "ingest rss/fd/cpu" \
@@ -169,11 +171,19 @@ for _ in $(seq 1 120); do
   ((persisted >= answered)) && break
   sleep 1
 done
+sleep 3 # the clients' connections close
+fds="{"
+for d in ingest worker sink; do
+  read -r _ after _ <<<"$(proc_sample "${PID[$d]}")"
+  fds+="\"$d\": [${FDS_BEFORE[$d]}, $after], "
+done
+fds="${fds%, }}"
 
 # the verdict, from the samples
-python3 - "$SAMPLES" "$WARMUP" "$MINUTE" "$RSS_PCT" "$LAG_FLOOR" "$answered" "$persisted" "$failed" <<'PY'
+python3 - "$SAMPLES" "$WARMUP" "$MINUTE" "$RSS_PCT" "$LAG_FLOOR" "$answered" "$persisted" "$failed" "$fds" <<'PY'
 import json, sys
-path, warmup, minute, rss_pct, lag_floor, answered, persisted, failed = sys.argv[1:]
+path, warmup, minute, rss_pct, lag_floor, answered, persisted, failed, fds = sys.argv[1:]
+fds = json.loads(fds)
 rows = [json.loads(l) for l in open(path)]
 warm = max(1, -(-int(warmup) // int(minute)))  # minutes of warm-up
 base, last, after = rows[warm - 1], rows[-1], rows[warm - 1:]
@@ -181,12 +191,13 @@ bad = []
 for d in ("ingest", "worker", "sink"):
     a, b = base[f"{d}_rss_kb"], last[f"{d}_rss_kb"]
     growth = 100.0 * (b - a) / a
+    fd0, fd1 = fds[d]
     print(f"{d}: resident {a // 1024} -> {b // 1024} MiB ({growth:+.1f} %), "
-          f"fds {base[d + '_fds']} -> {last[d + '_fds']}")
+          f"file descriptors {fd0} before the load, {fd1} after it")
     if growth > float(rss_pct):
         bad.append(f"{d}'s resident memory grew {growth:.1f} % after the warm-up")
-    if last[d + "_fds"] > base[d + "_fds"] + 16:
-        bad.append(f"{d}'s open file descriptors grew from {base[d + '_fds']} to {last[d + '_fds']}")
+    if fd1 > fd0 + 16:
+        bad.append(f"{d} holds {fd1} file descriptors after the load, {fd0} before it")
 for who in ("worker_lag", "sink_lag"):
     lags = [r[who] for r in after]
     if len(lags) > 1 and all(y > x for x, y in zip(lags, lags[1:])) and lags[-1] > int(lag_floor):

@@ -21,11 +21,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STATE=${LLMQ_STATE:-$LLMQ_ROOT/.llmq}
 mkdir -p "$STATE"
 llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" default-jre-headless maven python3-pip clang-format \
-  chromium faketime
+  chromium faketime prometheus
 start=$(date +%s)
 
 say "building (warnings are errors)"
 LLMQ_BUILD=$LLMQ_ROOT/build-ci llmq_build RelWithDebInfo -DLLMQ_WERROR=ON
+say "tools of the Kubernetes manifests check (fetched once into .llmq/k8s-check)"
+"$LLMQ_ROOT/tests/ops/check_k8s.sh" --fetch "$LLMQ_ROOT"
 say "unit tests"
 (cd "$LLMQ_ROOT/build-ci" && ctest -L unit --output-on-failure --timeout 120)
 

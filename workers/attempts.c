@@ -10,6 +10,7 @@
 #include "workers/attempts.h"
 #include "workers/mock_call.h"
 #include "workers/http_call.h"
+#include "workers/provider_metrics.h"
 #include "workers/publish.h"
 #include "workers/timers.h"
 
@@ -128,6 +129,7 @@ void attempt_start(worker_t *w, job_t *j)
     }
     c = &j->dec.candidates[j->cand];
     j->endpoint = c->endpoint;
+    provider_metrics_attempt(w, j, c);
     j->attempts++;
     j->cand_attempts++;
     j->attempt_start_us = lq_mono_us();
@@ -167,12 +169,12 @@ static int worth_fallback(const worker_result_t *r)
 }
 
 /* The call took spent_us: its latency, its history record. */
-static void record_attempt(worker_t *w, job_t *j, const route_candidate_t *c, int64_t spent_us)
+static void record_attempt(job_t *j, const route_candidate_t *c, int64_t spent_us)
 {
     const worker_result_t *r = &j->result;
 
     j->provider_us += spent_us;
-    lq_metric_observe_us(w->m_endpoint_latency[c->endpoint], spent_us);
+    provider_metrics_call(j, spent_us);
     history_add(j, c->endpoint, c->model, lq_cluster_ms() - spent_us / 1000,
                 (int32_t)(spent_us / 1000), r->ok ? 0 : r->http_status,
                 r->ok         ? "ok"
@@ -228,7 +230,7 @@ void attempt_done(worker_t *w, job_t *j)
     int64_t now_ms = lq_mono_ms();
     int streamed = j->stream ? worker_stream_emitted(j->stream) > 0 : j->mock_pos > 0;
 
-    record_attempt(w, j, c, spent);
+    record_attempt(j, c, spent);
     breaker_note(w, j, c->endpoint, now_ms);
     if (j->result.ok || j->cancelled || streamed) {
         if (!j->result.ok && streamed && j->result.retriable)

@@ -9,6 +9,7 @@
 #include "schemas/codec.h"
 #include "workers/cancels.h"
 #include "workers/http_call.h"
+#include "workers/provider_metrics.h"
 #include "workers/publish.h"
 #include "workers/queueing.h"
 #include "workers/timers.h"
@@ -51,6 +52,9 @@ int cancels_batch_known(const worker_t *w, const char *batch_id)
 /* j (here, not finished) stops now, with the error code and message given. */
 static void stop_job(worker_t *w, job_t *j, const char *code, const char *msg)
 {
+    /* a call under way ends as cancelled */
+    if (j->easy || j->timer == T_MOCK_DONE || j->timer == T_MOCK_TOKEN)
+        provider_metrics_cancelled(j);
     queueing_unqueue(w, j); /* waiting for a slot: it never starts */
     http_call_detach(w, j);
     timer_remove(w, j);

@@ -12,6 +12,7 @@
 #include "workers/limits_gate.h"
 #include "workers/mock_call.h"
 #include "workers/http_call.h"
+#include "workers/provider_metrics.h"
 #include "workers/queueing.h"
 #include "workers/timers.h"
 
@@ -131,6 +132,7 @@ void event_loop_turn(worker_t *w, int stopping)
     if (!stopping)
         queueing_dispatch(w); /* slots freed this turn go to the fairly picked next jobs */
     worker_status_tick(w);
+    provider_metrics_tick(w, lq_mono_ms());
     lq_kafka_lag_tick(w->lag, lq_mono_ms());
     wait_for_work(w, more_waiting);
 }

@@ -106,20 +106,31 @@ static void reset_trackers(worker_t *w, const rd_kafka_topic_partition_list_t *p
     }
 }
 
+/* After a rebalance nothing is paused: the assignment was resumed whole, or dropped. */
+static void none_paused(worker_t *w)
+{
+    int s;
+
+    for (s = 0; s < SRC_COUNT; s++)
+        lq_metric_set(w->m_paused[s], 0);
+}
+
 void partitions_assigned(worker_t *w, const rd_kafka_topic_partition_list_t *parts)
 {
     reset_trackers(w, parts, 1);
+    none_paused(w);
 }
 
 void partitions_revoked(worker_t *w, const rd_kafka_topic_partition_list_t *parts)
 {
     reset_trackers(w, parts, 0);
+    none_paused(w);
 }
 
 int partitions_pause(worker_t *w, const char *topic, int pause)
 {
     rd_kafka_topic_partition_list_t *assigned = NULL, *l;
-    int i;
+    int i, src;
 
     if (rd_kafka_assignment(w->consumer, &assigned) || !assigned)
         return -1;
@@ -132,6 +143,9 @@ int partitions_pause(worker_t *w, const char *topic, int pause)
         rd_kafka_pause_partitions(w->consumer, l);
     else
         rd_kafka_resume_partitions(w->consumer, l);
+    src = partitions_source(w, topic);
+    if (src >= 0)
+        lq_metric_set(w->m_paused[src], pause ? l->cnt : 0);
     rd_kafka_topic_partition_list_destroy(l);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "workers/batches.h"
 #include "workers/job.h"
 #include "workers/produce.h"
+#include "workers/provider_metrics.h"
 #include "workers/publish.h"
 #include "workers/limits_gate.h"
 #include "workers/stream_mask.h"
@@ -207,6 +208,7 @@ void publish_chunk(void *arg, const char *text, size_t len)
 
     if (!len || j->req.mode != LQ_MODE_STREAM || !j->req.reply_topic)
         return;
+    provider_metrics_first_token(j);
     if (stream_mask_feed(&j->smask, text, len, send_chunk, j))
         LQ_WARN("job %s: out of memory masking a streamed piece (dropped)", j->req.job_id);
 }
@@ -375,6 +377,7 @@ static void publish_usage(worker_t *w, job_t *j, lq_codec_t *codec, int64_t now)
     u.prompt_tokens = res->prompt_tokens;
     u.completion_tokens = res->completion_tokens;
     u.has_cost = usage_cost(w, j, &u.cost_usd);
+    provider_metrics_usage(w, j, u.cost_usd, u.has_cost);
     limits_gate_settle(w, j, (int64_t)u.prompt_tokens + u.completion_tokens,
                        u.has_cost ? (int64_t)ceil(u.cost_usd * LQ_MICRO_USD) : 0);
     u.latency_ms = (int32_t)(j->provider_us / 1000);

@@ -19,6 +19,7 @@
 #include "workers/model_catalogue.h"
 #include "workers/partitions.h"
 #include "workers/produce.h"
+#include "workers/provider_metrics.h"
 #include "workers/queueing.h"
 #include "workers/worker_internal.h"
 
@@ -97,12 +98,9 @@ static int load_tables(worker_t *w, char *errstr, size_t errstr_size)
     n = routing_endpoint_count(w->routing);
     w->breakers = calloc(n, sizeof(*w->breakers));
     w->key_next = calloc(n, sizeof(*w->key_next));
-    w->m_endpoint_latency = calloc(n, sizeof(*w->m_endpoint_latency));
-    w->m_breaker_open = calloc(n, sizeof(*w->m_breaker_open));
     w->jobs = lq_hashmap_create(1024);
     w->cancelled = lq_hashmap_create(1024);
-    if (!w->breakers || !w->key_next || !w->m_endpoint_latency || !w->m_breaker_open || !w->jobs ||
-        !w->cancelled) {
+    if (!w->breakers || !w->key_next || !w->jobs || !w->cancelled) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
@@ -133,14 +131,13 @@ static void register_metrics(worker_t *w)
                                    "requests copied to the dead-letter topic", NULL);
     w->m_produce_failed =
         lq_metrics_counter("llmq_worker_produce_failed_total", "results Kafka did not take", NULL);
-    for (i = 0; i < routing_endpoint_count(w->routing); i++) {
-        char labels[200];
-        snprintf(labels, sizeof(labels), "endpoint=\"%s\"", worker_endpoint_name(w, (int)i));
-        w->m_endpoint_latency[i] = lq_metrics_histogram("llmq_worker_provider_duration_seconds",
-                                                        "time of one provider call", labels);
-        w->m_breaker_open[i] =
-            lq_metrics_counter("llmq_worker_breaker_opened_total",
-                               "times an endpoint's circuit breaker opened", labels);
+    for (i = 0; i < SRC_COUNT; i++) {
+        char topic[256], labels[280];
+        if (lq_metrics_label_escape(topic, sizeof(topic), partitions_topic(w, (job_source_t)i)))
+            continue;
+        snprintf(labels, sizeof(labels), "topic=\"%s\"", topic);
+        w->m_paused[i] = lq_metrics_gauge("llmq_worker_paused_partitions",
+                                          "partitions this worker paused, by topic", labels);
     }
 }
 
@@ -326,6 +323,8 @@ static lq_err_t prepare(worker_t *w, const worker_settings_t *set, char *errstr,
     if (!w->byok && fatal)
         return LQ_ERR_CONFIG;
     register_metrics(w);
+    if (provider_metrics_init(w, errstr, errstr_size))
+        return LQ_ERR_NOMEM;
     batches_init(w);
     if (cancels_init(w, errstr, errstr_size))
         return LQ_ERR_NOMEM;
@@ -445,8 +444,7 @@ void worker_destroy(worker_t *w)
     pricing_free(w->pricing);
     free(w->breakers);
     free(w->key_next);
-    free(w->m_endpoint_latency);
-    free(w->m_breaker_open);
+    provider_metrics_free(w);
     lq_hashmap_destroy(w->jobs);
     lq_hashmap_destroy(w->cancelled);
     cancels_free(w);

@@ -95,6 +95,11 @@ const lq_config_def_t worker_settings[] = {
     {"provider.max_response_bytes", LQ_CFG_INT, "16777216", 1024, 1073741824,
      "largest provider response accepted",
      LQ_CFG_AT(worker_settings_t, provider.max_response_bytes)},
+    {"metrics.max_models", LQ_CFG_INT, "100", 0, 100000,
+     "distinct models with series of their own per provider endpoint in the provider metrics "
+     "(a model named by a client and passed through counts too); the others are counted as "
+     "model=\"other\"",
+     LQ_CFG_AT(worker_settings_t, metrics.max_models)},
     {NULL, 0, NULL, 0, 0, NULL, 0}};
 
 const lq_config_def_t *const worker_settings_tables[] = {lq_common_settings, worker_settings, NULL};

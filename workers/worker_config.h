@@ -69,6 +69,9 @@ typedef struct worker_settings {
         long long failures;
         long long open_ms;
     } breaker;
+    struct {
+        long long max_models;
+    } metrics;
 } worker_settings_t;
 
 extern const lq_config_def_t worker_settings[];

@@ -91,6 +91,10 @@ typedef struct job {
     worker_stream_t *stream;
     int32_t chunk_seq;
     stream_mask_t smask; /* streamed text held back until it cannot be part of a credential */
+    /* the current attempt's endpoint and model series, and whether the provider's first
+     * streamed text was timed (workers/provider_metrics.c) */
+    struct provider_series *pm;
+    int first_token_seen;
     int got_first_byte;
     int64_t ttft_ms; /* request start to first text, -1 = none */
     size_t mock_pos; /* mock streaming: bytes of the mock text sent */
@@ -154,7 +158,13 @@ struct worker {
     breaker_t *breakers; /* one per endpoint */
     size_t *key_next;    /* per endpoint: the next key to use */
     uint64_t route_seq;  /* rotates "spread" rules and aliases */
-    lq_metric_t **m_endpoint_latency, **m_breaker_open;
+    /* per endpoint, per model and per tenant metrics (workers/provider_metrics.c); the
+     * partitions paused, per source topic */
+    struct provider_endpoint_metrics *pem;
+    size_t n_pem;
+    lq_metric_t **m_breaker_open;
+    lq_metric_cap_t *m_tenant_tokens;
+    lq_metric_t *m_paused[SRC_COUNT];
     lq_hashmap_t *jobs;      /* job id -> job in flight (for cancellations) */
     lq_hashmap_t *cancelled; /* job ids cancelled before they arrived here */
     char *cancel_ring[CANCEL_MEMORY];

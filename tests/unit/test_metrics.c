@@ -1,6 +1,7 @@
 /* common/metrics: counters, gauges, histograms, get-or-create, Prometheus text rendering
  * (one HELP/TYPE header per family, every series of a family together, cumulative
- * histogram buckets with _sum and _count). The registry is process-wide: every metric
+ * histogram buckets with _sum and _count), real-valued counters, label escaping, and the
+ * cap on label values from outside (tenants beyond it count as "other"). The registry is process-wide: every metric
  * here has a name no other test uses. */
 #include <pthread.h>
 #include <stdint.h>
@@ -279,6 +280,206 @@ static void test_format(void)
     free(text);
 }
 
+/* A counter of real numbers (dollars) and a name registered as another kind. */
+static void test_real_and_kinds(void)
+{
+    lq_metric_t *cost = lq_metrics_counter("tm_cost_usd_total", "Cost.", "model=\"m\"");
+    lq_metric_t *g = lq_metrics_gauge("tm_real_gauge", "Real gauge.", NULL);
+    char *text;
+    int i;
+
+    CHECK(cost && g);
+    text = render();
+    CHECK(has_value(text, "tm_cost_usd_total{model=\"m\"}", "0"));
+    free(text);
+    for (i = 0; i < 3; i++)
+        lq_metric_add_real(cost, 0.1);
+    lq_metric_add(cost, 2);
+    lq_metric_add_real(g, -0.25);
+    lq_metric_add_real(NULL, 1.0); /* NULL-safe */
+    text = render();
+    CHECK(has_value(text, "tm_cost_usd_total{model=\"m\"}", "2.3"));
+    CHECK(has_value(text, "tm_real_gauge", "-0.25"));
+    free(text);
+    /* one name, one kind: a histogram or gauge of a counter's name is refused */
+    CHECK(lq_metrics_histogram("tm_cost_usd_total", "Cost.", "model=\"m\"") == NULL);
+    CHECK(lq_metrics_gauge("tm_cost_usd_total", "Cost.", "model=\"n\"") == NULL);
+    CHECK(lq_metrics_counter("tm_cost_usd_total", "Cost.", "model=\"m\"") == cost);
+}
+
+static void test_label_escape(void)
+{
+    char out[16];
+
+    CHECK_INT(lq_metrics_label_escape(out, sizeof(out), "plain-1"), 0);
+    CHECK_STR(out, "plain-1");
+    CHECK_INT(lq_metrics_label_escape(out, sizeof(out), "a\"b\\c\nd"), 0);
+    CHECK_STR(out, "a\\\"b\\\\c\\nd");
+    CHECK_INT(lq_metrics_label_escape(out, sizeof(out), "0123456789abcdef"), -1);
+    CHECK_STR(out, "");
+    CHECK_INT(lq_metrics_label_escape(out, 8, "123456\""), -1); /* the escape does not fit */
+}
+
+/* At most max_values values get series of their own; the rest count as tenant="other". */
+static void test_cap(void)
+{
+    lq_metric_cap_t *c =
+        lq_metrics_capped_counters("tm_tenant_requests_total", "By tenant.", "tenant", NULL, 0, 2);
+    lq_metric_t *const *a, *const *b, *const *x, *const *y;
+    char *text;
+
+    CHECK(c != NULL);
+    a = lq_metrics_capped_get(c, "acme");
+    b = lq_metrics_capped_get(c, "globex");
+    x = lq_metrics_capped_get(c, "initech");
+    y = lq_metrics_capped_get(c, "umbrella");
+    CHECK(a && b && x && y);
+    if (!a || !b || !x || !y)
+        return;
+    CHECK(a != b && x == y && x != a && x != b);
+    CHECK(lq_metrics_capped_get(c, "acme") == a); /* admitted values keep their series */
+    CHECK_INT(lq_metric_cap_count(c), 2);
+    lq_metric_add(a[0], 3);
+    lq_metric_add(b[0], 1);
+    lq_metric_add(x[0], 1);
+    lq_metric_add(y[0], 1);
+    lq_metric_add(lq_metrics_capped_get(c, "acme")[0], 1);
+    text = render();
+    CHECK(has_value(text, "tm_tenant_requests_total{tenant=\"acme\"}", "4"));
+    CHECK(has_value(text, "tm_tenant_requests_total{tenant=\"globex\"}", "1"));
+    CHECK(has_value(text, "tm_tenant_requests_total{tenant=\"other\"}", "2"));
+    CHECK(sample(text, "tm_tenant_requests_total{tenant=\"initech\"}") == NULL);
+    CHECK(sample(text, "tm_tenant_requests_total{tenant=\"umbrella\"}") == NULL);
+    CHECK_INT(count_lines(text, "# TYPE tm_tenant_requests_total counter"), 1);
+    free(text);
+    CHECK(lq_metrics_capped_get(NULL, "acme") == NULL);
+    CHECK(lq_metrics_capped_get(c, NULL) == NULL);
+    lq_metric_cap_destroy(c);
+    lq_metric_cap_destroy(NULL);
+}
+
+/* Variants: one series per variant for each value; values are escaped; a cap of 0 sends
+ * every value to "other". */
+static void test_cap_variants(void)
+{
+    static const char *const dirs[] = {"direction=\"prompt\"", "direction=\"completion\""};
+    lq_metric_cap_t *c =
+        lq_metrics_capped_counters("tm_tenant_tokens_total", "Tokens.", "tenant", dirs, 2, 1);
+    lq_metric_cap_t *none =
+        lq_metrics_capped_counters("tm_tenant_none_total", "Nothing of its own.", "t", NULL, 0, 0);
+    lq_metric_t *const *q, *const *o;
+    char *text;
+
+    CHECK(c && none);
+    q = lq_metrics_capped_get(c, "we\"ird");
+    o = lq_metrics_capped_get(c, "second");
+    CHECK(q && o && q != o);
+    if (!q || !o)
+        return;
+    lq_metric_add(q[0], 11);
+    lq_metric_add(q[1], 5);
+    lq_metric_add(o[1], 7);
+    lq_metric_add(lq_metrics_capped_get(none, "a")[0], 1);
+    lq_metric_add(lq_metrics_capped_get(none, "b")[0], 1);
+    CHECK_INT(lq_metric_cap_count(none), 0);
+    text = render();
+    CHECK(
+        has_value(text, "tm_tenant_tokens_total{tenant=\"we\\\"ird\",direction=\"prompt\"}", "11"));
+    CHECK(has_value(text, "tm_tenant_tokens_total{tenant=\"we\\\"ird\",direction=\"completion\"}",
+                    "5"));
+    CHECK(has_value(text, "tm_tenant_tokens_total{tenant=\"other\",direction=\"prompt\"}", "0"));
+    CHECK(
+        has_value(text, "tm_tenant_tokens_total{tenant=\"other\",direction=\"completion\"}", "7"));
+    CHECK(has_value(text, "tm_tenant_none_total{t=\"other\"}", "2"));
+    free(text);
+    lq_metric_cap_destroy(c);
+    lq_metric_cap_destroy(none);
+}
+
+/* A cap of a caller's own entries: make runs once per admitted value and once for "other". */
+static int makes;
+
+static void *make_int(void *arg, const char *value)
+{
+    int *e = malloc(sizeof(*e));
+
+    (void)arg;
+    if (e)
+        *e = strcmp(value, LQ_METRIC_CAP_OTHER) == 0 ? -1 : makes;
+    makes++;
+    return e;
+}
+
+static void test_cap_entries(void)
+{
+    lq_metric_cap_t *c = lq_metric_cap_create(3, make_int, NULL);
+    char name[16];
+    int i, *e;
+
+    CHECK(c != NULL);
+    for (i = 0; i < 10; i++) {
+        snprintf(name, sizeof(name), "v%d", i % 5);
+        e = lq_metric_cap_get(c, name);
+        CHECK(e != NULL);
+        if (e)
+            CHECK_INT(*e, i % 5 < 3 ? i % 5 : -1);
+    }
+    CHECK_INT(makes, 4);
+    CHECK_INT(lq_metric_cap_count(c), 3);
+    lq_metric_cap_destroy(c);
+}
+
+#define N_CAP_THREADS 4
+#define N_CAP_VALUES  50
+#define N_CAP_ROUNDS  200
+
+static lq_metric_cap_t *shared_cap;
+
+/* Every thread counts each of N_CAP_VALUES tenants N_CAP_ROUNDS times, the threads in
+ * different orders: the cap still admits exactly its bound, and no count is lost. */
+static void *cap_adder(void *arg)
+{
+    int t = (int)(intptr_t)arg, r, v;
+    char name[32];
+
+    for (r = 0; r < N_CAP_ROUNDS; r++) {
+        for (v = 0; v < N_CAP_VALUES; v++) {
+            lq_metric_t *const *m;
+            snprintf(name, sizeof(name), "t%02d", (v * (t + 1) + r) % N_CAP_VALUES);
+            m = lq_metrics_capped_get(shared_cap, name);
+            if (m)
+                lq_metric_add(m[0], 1);
+        }
+    }
+    return NULL;
+}
+
+static void test_cap_threads(void)
+{
+    pthread_t t[N_CAP_THREADS];
+    char *text, *p;
+    long long total = 0;
+    int i, series = 0;
+
+    shared_cap =
+        lq_metrics_capped_counters("tm_cap_mt_total", "Concurrent tenants.", "tenant", NULL, 0, 10);
+    CHECK(shared_cap != NULL);
+    for (i = 0; i < N_CAP_THREADS; i++)
+        CHECK_INT(pthread_create(&t[i], NULL, cap_adder, (void *)(intptr_t)i), 0);
+    for (i = 0; i < N_CAP_THREADS; i++)
+        pthread_join(t[i], NULL);
+    CHECK_INT(lq_metric_cap_count(shared_cap), 10);
+    text = render();
+    for (p = strstr(text, "\ntm_cap_mt_total{"); p; p = strstr(p + 1, "\ntm_cap_mt_total{")) {
+        series++;
+        total += atoll(strchr(p, ' ') + 1);
+    }
+    CHECK_INT(series, 11); /* 10 tenants and "other" */
+    CHECK_INT(total, (long long)N_CAP_THREADS * N_CAP_ROUNDS * N_CAP_VALUES);
+    free(text);
+    lq_metric_cap_destroy(shared_cap);
+}
+
 #define N_THREADS 4
 #define N_ADDS    100000
 
@@ -325,6 +526,12 @@ int main(void)
     test_histogram();
     test_grouping();
     test_threads();
+    test_real_and_kinds();
+    test_label_escape();
+    test_cap();
+    test_cap_variants();
+    test_cap_entries();
+    test_cap_threads();
     test_format();
     TEST_DONE();
 }
