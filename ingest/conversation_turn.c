@@ -106,6 +106,14 @@ static char *new_messages(const req_ctx_t *c)
     return text;
 }
 
+/* A turn's busy mark until its request is in Kafka: the time the node gives Kafka, and a
+ * margin. A node that dies before that leaves a mark that runs out within seconds; the turn
+ * is then undone (ops/migrations/0014_turn_leases.sql). */
+static long long queue_lease_ms(const req_ctx_t *c)
+{
+    return c->node->set.ingest.enqueue_timeout_ms + 10000;
+}
+
 static ingest_step_t begin(req_ctx_t *c, const lq_chat_request_t *req, int async)
 {
     char busy[24], max_tokens[24], *caller = ingest_caller_json(c), *msgs = new_messages(c);
@@ -119,8 +127,8 @@ static ingest_step_t begin(req_ctx_t *c, const lq_chat_request_t *req, int async
     }
     if (!c->conv_job[0]) /* (an Idempotency-Key chose it already) */
         lq_uuid7(c->conv_job, lq_wall_ms());
-    snprintf(busy, sizeof(busy), "%lld",
-             async ? (long long)ASYNC_TURN_BUSY_MS : (long long)c->node->sync_timeout_ms + 60000);
+    (void)async; /* its full time comes once Kafka has the request (ingest_conversation_queued) */
+    snprintf(busy, sizeof(busy), "%lld", queue_lease_ms(c));
     params[0] = caller;
     params[1] = req->conversation_id;
     params[2] = c->conv_job;
@@ -371,6 +379,31 @@ static void end_turn(req_ctx_t *c, const char *job, const lq_chat_response_t *re
             ingest_ctx_unref(c);
     }
     lq_jsonw_free(&w);
+}
+
+static void queued_noted(const PGresult *res, const char *errmsg, void *arg)
+{
+    (void)res;
+    (void)arg;
+    if (errmsg) /* the turn's lease runs out and the turn is undone */
+        LQ_WARN("a conversation's turn was not marked queued: %s", errmsg);
+}
+
+void ingest_conversation_queued(req_ctx_t *c)
+{
+    char busy[24];
+    const char *params[2];
+
+    if (c->conv_state != INGEST_CONV_BEGUN)
+        return;
+    snprintf(busy, sizeof(busy), "%lld",
+             c->mode == LQ_MODE_ASYNC ? (long long)ASYNC_TURN_BUSY_MS
+                                      : (long long)c->node->sync_timeout_ms + 60000);
+    params[0] = c->job_id;
+    params[1] = busy;
+    if (ingest_pg_submit(c->node->pg, "SELECT conversation_turn_queued($1::uuid, $2::int)", 2,
+                         params, queued_noted, NULL))
+        LQ_WARN("job %s: its conversation's turn was not marked queued", c->job_id);
 }
 
 int ingest_conversation_pending(const req_ctx_t *c)

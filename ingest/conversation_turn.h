@@ -29,6 +29,10 @@ typedef enum ingest_turn_then {
     INGEST_TURN_THEN_RELEASE_STREAM /* release the stream's held end (ingest_sse_out_hold) */
 } ingest_turn_then_t;
 
+/** Kafka has the turn's request: its busy mark, a short lease until now, gets the turn's full
+ * time (a sync turn's timeout and a minute; a day for an async one). Nothing for no turn. */
+void ingest_conversation_queued(req_ctx_t *c);
+
 /** 1 when c holds a turn that its job's end must store. */
 int ingest_conversation_pending(const req_ctx_t *c);
 

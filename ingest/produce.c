@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "ingest/conversation_turn.h"
 #include "ingest/idempotency.h"
 #include "ingest/jobs_poll.h"
 #include "ingest/size_limits.h"
@@ -104,6 +105,7 @@ static void async_delivered(ingest_node_t *n, req_ctx_t *c, const rd_kafka_messa
     } else {
         lq_metric_add(n->m_enqueued, 1);
         c->conv_queued = 1;
+        ingest_conversation_queued(c);
         ingest_recent_jobs_add(n->recent, c->job_id, c->id.tenant_id, c->model, c->created_ms);
         snprintf(c->location, sizeof(c->location), "/v1/jobs/%s", c->job_id);
         ingest_ctx_set_json(c, 202, ingest_job_queued(c->job_id, c->model, c->created_ms));
@@ -120,6 +122,7 @@ static void waiting_delivered(ingest_node_t *n, req_ctx_t *c, const rd_kafka_mes
     if (!err) {
         lq_metric_add(n->m_enqueued, 1);
         c->conv_queued = 1;
+        ingest_conversation_queued(c);
         return;
     }
     lq_metric_add(n->m_enqueue_failed, 1);

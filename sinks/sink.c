@@ -240,9 +240,31 @@ static void purge_due(sink_t *s, int64_t *next_ms)
     purge_one(s, sql, "analytics partition");
 }
 
+/* Conversation turns whose busy mark ran out (their ingest node died before Kafka had the
+ * request) are undone every 5 s (ops/migrations/0014_turn_leases.sql); the lag gauges are
+ * updated. Cheap when nothing is due: called while waiting for records too. */
+static void housekeeping(sink_t *s, int64_t *next_turns_ms)
+{
+    PGresult *res;
+
+    lq_kafka_lag_tick(s->lag, lq_mono_ms());
+    if (lq_mono_ms() < *next_turns_ms)
+        return;
+    *next_turns_ms = lq_mono_ms() + 5000;
+    if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
+        return;
+    res = PQexec(s->conn, "SELECT conversation_turns_expire()");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        LQ_WARN("conversation turns: %s", PQresultErrorMessage(res));
+    else if (atoi(PQgetvalue(res, 0, 0)) > 0)
+        LQ_INFO("conversation turns undone (their request never reached Kafka): %s",
+                PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
 lq_err_t sink_run(sink_t *s, int (*stop_flag)(void))
 {
-    int64_t next_purge_ms = lq_mono_ms() + 60 * 1000;
+    int64_t next_purge_ms = lq_mono_ms() + 60 * 1000, next_turns_ms = 0;
     size_t batch_max = (size_t)s->set.sink.batch_max;
     int64_t batch_ms = s->set.sink.batch_ms;
     lq_codec_t *codec = lq_codec_thread();
@@ -261,7 +283,7 @@ lq_err_t sink_run(sink_t *s, int (*stop_flag)(void))
         for (;;) {
             int64_t wait = 100;
             rd_kafka_message_t *m;
-            lq_kafka_lag_tick(s->lag, lq_mono_ms()); /* idle too: the gauge falls to 0 */
+            housekeeping(s, &next_turns_ms); /* idle too: the lag gauge falls to 0 */
             if (n > 0) {
                 wait = first_ms + batch_ms - lq_mono_ms();
                 if (wait <= 0)

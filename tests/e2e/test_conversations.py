@@ -300,3 +300,35 @@ def test_a_tenants_retention_deletes_its_old_conversations(conv_stack, pg_url, d
     bad = subprocess.run([ctl, "--pg", pg_url, "tenant", "set", t, "--conversation-retention-days", "0"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "conversation_retention_days" in bad.stderr, bad.stderr
+
+
+def test_a_turn_whose_node_died_before_queuing_is_undone(conv_stack, pg_url, db):
+    """A node that dies between beginning a turn and Kafka's acknowledgement leaves the turn's
+    busy mark as a short lease: it runs out, the sinks undo the turn (its pending message goes)
+    and the conversation takes turns again. A queued turn's mark lasts the turn's full time."""
+    _, key = create_tenant(pg_url)
+    cid = new_conversation(conv_stack, key, model="mock")
+    lost = str(uuid.uuid4())
+    # what a node leaves when it dies after conversation_turn_begin, before Kafka has the request
+    db.execute("INSERT INTO conversation_messages (conversation_id, seq, job_id, role, message, state)"
+               " VALUES (%s, 1, %s, 'user', '{\"role\": \"user\", \"content\": \"lost\"}', 'pending')",
+               (cid, lost))
+    db.execute("UPDATE conversations SET busy_job = %s, busy_until = now() + interval '2 seconds'"
+               " WHERE id = %s", (lost, cid))
+    r = call(conv_stack, "POST", f"/v1/conversations/{cid}/messages", key, {"content": "too soon"})
+    assert r.status_code == 409, r.text
+    pending = lambda: db.execute("SELECT count(*) FROM conversation_messages WHERE conversation_id = %s"
+                                 " AND state = 'pending'", (cid,)).fetchone()[0]
+    assert poll(pending, lambda n: n == 0, 15) == 0  # the lease ran out; a sink undid the turn
+    assert db.execute("SELECT busy_job FROM conversations WHERE id = %s", (cid,)).fetchone()[0] is None
+    r = call(conv_stack, "POST", f"/v1/conversations/{cid}/messages", key, {"content": "again"})
+    assert r.status_code == 200, r.text
+    assert [m["content"] for m in messages(conv_stack, key, cid)["data"] if m["role"] == "user"] == ["again"]
+    # a queued turn's mark is extended to its full time
+    db.execute("UPDATE conversations SET busy_job = %s, busy_until = now() + interval '2 seconds'"
+               " WHERE id = %s", (lost, cid))
+    db.execute("SELECT conversation_turn_queued(%s, 180000)", (lost,))
+    left = db.execute("SELECT extract(epoch FROM busy_until - now()) FROM conversations WHERE id = %s",
+                      (cid,)).fetchone()[0]
+    assert 170 < left <= 180, left
+    db.execute("UPDATE conversations SET busy_job = NULL, busy_until = NULL WHERE id = %s", (cid,))
