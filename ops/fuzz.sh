@@ -3,6 +3,8 @@
 #   ops/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]      (default 60, every target)
 #   LLMQ_FUZZ_RUNS=10000000 ops/fuzz.sh 0 [TARGET...]  a number of executions each instead
 # Each target's last line ("Done N runs in S second(s)") is appended to .llmq/fuzz/runs.log.
+# Seeds: the target's examples in tests/data and its kept corpus, tests/data/fuzz/corpus/TARGET
+# (refresh it after a long run: BIN -merge=1 tests/data/fuzz/corpus/TARGET .llmq/fuzz/TARGET).
 # Installs clang when missing. Corpora start from tests/data; new inputs are kept in
 # .llmq/fuzz/<target>/ (not committed); crashes are written there as crash-*.
 set -euo pipefail
@@ -32,6 +34,9 @@ for t in "${TARGETS[@]}"; do
     "$LLMQ_BUILD/libllmq_ingest_lib.a" "$LLMQ_BUILD/libllmq_worker_lib.a" "$LLMQ_BUILD/libllmq_core.a" \
     $(pkg-config --libs rdkafka avro-c jansson libmicrohttpd libcurl libpq libcrypto) -lpthread -lm -o "$bin"
   mkdir -p "$OUT/$t"
+  # the corpus kept from earlier long runs (minimized with -merge=1; see docs/reliability.md)
+  kept=()
+  [[ -d $LLMQ_ROOT/tests/data/fuzz/corpus/$t ]] && kept=("$LLMQ_ROOT/tests/data/fuzz/corpus/$t")
   if [[ -n ${LLMQ_FUZZ_RUNS:-} ]]; then
     bound=(-runs="$LLMQ_FUZZ_RUNS")
     say "$t for $LLMQ_FUZZ_RUNS runs"
@@ -40,7 +45,7 @@ for t in "${TARGETS[@]}"; do
     say "$t for ${SECONDS_EACH}s"
   fi
   (cd "$OUT/$t" && ASAN_OPTIONS=detect_leaks=0 \
-    "$bin" "${bound[@]}" -max_len=65536 "$OUT/$t" "$LLMQ_ROOT/${CORPUS[$t]}" 2>&1 | tail -3) |
+    "$bin" "${bound[@]}" -max_len=65536 "$OUT/$t" "$LLMQ_ROOT/${CORPUS[$t]}" "${kept[@]}" 2>&1 | tail -3) |
     tee "$OUT/$t.last"
   echo "$(date -u +%FT%TZ) $t $(grep '^Done' "$OUT/$t.last" || echo 'no Done line')" >>"$OUT/runs.log"
 done

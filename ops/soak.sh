@@ -16,7 +16,9 @@
 # consumer lag (llmq_consumer_lag_sum_records) and the minute's latency and errors, prints a
 # row and appends it to STATE/soak/samples.jsonl.
 #
-# It fails (exit 1) when, after the warm-up (SOAK_WARMUP_S, default 60):
+# It fails (exit 1) when, after the warm-up (SOAK_WARMUP_S: a tenth of the run, at least 60 s —
+# long enough for the daemons' memory to reach the high-water mark of the run's busiest moments;
+# the verdict is ops/soak_verdict.py's, which can judge a samples file again):
 #   - a daemon's resident memory grew more than 5 % (SOAK_RSS_GROWTH_PCT) from the end of the
 #     warm-up to the end of the run;
 #   - a daemon holds more than 16 more file descriptors once the load stopped and the pipeline
@@ -28,7 +30,7 @@
 #   - once the load stops, the usage rows persisted differ from the requests answered.
 #
 # Environment: SOAK_SYNC_RATE (150), SOAK_STREAM_RATE (50), SOAK_ASYNC_RATE (250),
-# SOAK_MOCK_LATENCY_MS (20), SOAK_WARMUP_S (60), SOAK_RSS_GROWTH_PCT (5), SOAK_LAG_FLOOR
+# SOAK_MOCK_LATENCY_MS (20), SOAK_WARMUP_S (a tenth of DURATION, at least 60), SOAK_RSS_GROWTH_PCT (5), SOAK_LAG_FLOOR
 # (1000), LLMQ_SOAK_PORT (18180; it uses the next two ports and +10 for PostgreSQL),
 # LLMQ_BUILD (build folder; built here when missing).
 set -euo pipefail
@@ -46,7 +48,7 @@ SYNC_RATE=${SOAK_SYNC_RATE:-150}
 STREAM_RATE=${SOAK_STREAM_RATE:-50}
 ASYNC_RATE=${SOAK_ASYNC_RATE:-250}
 MOCK_MS=${SOAK_MOCK_LATENCY_MS:-20}
-WARMUP=${SOAK_WARMUP_S:-60}
+WARMUP=${SOAK_WARMUP_S:-$((DURATION / 10 > 60 ? DURATION / 10 : 60))}
 RSS_PCT=${SOAK_RSS_GROWTH_PCT:-5}
 LAG_FLOOR=${SOAK_LAG_FLOOR:-1000}
 PORT=${LLMQ_SOAK_PORT:-18180}
@@ -180,37 +182,5 @@ done
 fds="${fds%, }}"
 
 # the verdict, from the samples
-python3 - "$SAMPLES" "$WARMUP" "$MINUTE" "$RSS_PCT" "$LAG_FLOOR" "$answered" "$persisted" "$failed" "$fds" <<'PY'
-import json, sys
-path, warmup, minute, rss_pct, lag_floor, answered, persisted, failed, fds = sys.argv[1:]
-fds = json.loads(fds)
-rows = [json.loads(l) for l in open(path)]
-warm = max(1, -(-int(warmup) // int(minute)))  # minutes of warm-up
-base, last, after = rows[warm - 1], rows[-1], rows[warm - 1:]
-bad = []
-for d in ("ingest", "worker", "sink"):
-    a, b = base[f"{d}_rss_kb"], last[f"{d}_rss_kb"]
-    growth = 100.0 * (b - a) / a
-    fd0, fd1 = fds[d]
-    print(f"{d}: resident {a // 1024} -> {b // 1024} MiB ({growth:+.1f} %), "
-          f"file descriptors {fd0} before the load, {fd1} after it")
-    if growth > float(rss_pct):
-        bad.append(f"{d}'s resident memory grew {growth:.1f} % after the warm-up")
-    if fd1 > fd0 + 16:
-        bad.append(f"{d} holds {fd1} file descriptors after the load, {fd0} before it")
-for who in ("worker_lag", "sink_lag"):
-    lags = [r[who] for r in after]
-    if len(lags) > 1 and all(y > x for x, y in zip(lags, lags[1:])) and lags[-1] > int(lag_floor):
-        bad.append(f"{who.replace('_', ' ')} rose at every sample: {lags}")
-if int(failed):
-    bad.append(f"{failed} requests failed")
-if int(persisted) != int(answered):
-    bad.append(f"{answered} requests answered but {persisted} usage rows persisted")
-sync = sorted(r["sync"]["p99_ms"] for r in (rows[warm:] or rows[-1:]))
-print(f"answered {answered}, persisted {persisted}, failed {failed}; "
-      f"sync p99 per minute after the warm-up: median {sync[len(sync) // 2]:.1f} ms, worst {sync[-1]:.1f} ms")
-for b in bad:
-    print("FAIL:", b)
-print("soak:", "failed" if bad else "passed")
-sys.exit(1 if bad else 0)
-PY
+python3 "$LLMQ_ROOT/ops/soak_verdict.py" "$SAMPLES" "$WARMUP" "$MINUTE" "$RSS_PCT" "$LAG_FLOOR" \
+  "$answered" "$persisted" "$failed" "$fds"
