@@ -12,6 +12,11 @@ int64_t lq_cluster_ms(void)
     return lq_wall_ms() + atomic_load_explicit(&offset_ms, memory_order_relaxed);
 }
 
+int64_t lq_cluster_us(void)
+{
+    return lq_wall_us() + atomic_load_explicit(&offset_ms, memory_order_relaxed) * 1000;
+}
+
 int64_t lq_clock_offset_ms(void)
 {
     return atomic_load_explicit(&offset_ms, memory_order_relaxed);

@@ -13,6 +13,13 @@ static inline int64_t lq_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static inline int64_t lq_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static inline int64_t lq_mono_us(void)
 {
     struct timespec ts;
@@ -32,6 +39,10 @@ static inline int64_t lq_mono_ms(void)
  * This machine's wall clock until the first exchange, and in a process without a limiter
  * (limits.enforce = false). Thread-safe. */
 int64_t lq_cluster_ms(void);
+
+/** The cluster's time in microseconds since the epoch (the spans of a trace, which come from
+ * several machines). */
+int64_t lq_cluster_us(void);
 
 /** The offset of lq_cluster_ms() to this machine's wall clock (database - wall, ms): positive
  * when this machine's clock is behind. Thread-safe. */

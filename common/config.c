@@ -488,6 +488,23 @@ const lq_config_def_t lq_common_settings[] = {
      "distinct tenants with series of their own in a process's per-tenant metrics (ingest "
      "nodes and workers, docs/observability.md); the others are counted as tenant=\"other\"",
      LQ_CFG_AT(lq_common_settings_t, metrics.max_tenants)},
+    {"tracing.otlp_endpoint", LQ_CFG_STRING, "", 0, 0,
+     "OTLP/HTTP trace endpoint of an OpenTelemetry collector, e.g. "
+     "http://collector:4318/v1/traces; empty: no spans are exported (the W3C trace context is "
+     "still carried to the providers; docs/observability.md)",
+     LQ_CFG_AT(lq_common_settings_t, tracing.otlp_endpoint)},
+    {"tracing.otlp_headers", LQ_CFG_STRING, "", 0, 0,
+     "HTTP headers sent with every export, as Name=Value pairs separated by commas (e.g. a "
+     "collector's credentials: Authorization=Bearer ...); like OTEL_EXPORTER_OTLP_HEADERS",
+     LQ_CFG_AT(lq_common_settings_t, tracing.otlp_headers)},
+    {"tracing.sample_percent", LQ_CFG_INT, "100", 0, 100,
+     "share of the traces an ingest node starts (requests without a traceparent) that are "
+     "sampled; a caller's traceparent keeps its own sampled flag",
+     LQ_CFG_AT(lq_common_settings_t, tracing.sample_percent)},
+    {"tracing.max_queue_spans", LQ_CFG_INT, "8192", 1, 1000000,
+     "spans waiting for the collector at most; beyond, new spans are dropped and counted "
+     "(llmq_otlp_spans_dropped_total)",
+     LQ_CFG_AT(lq_common_settings_t, tracing.max_queue_spans)},
     {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0,
      "topic of accepted chat requests (key = tenant)",
      LQ_CFG_AT(lq_common_settings_t, topic.requests)},

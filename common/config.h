@@ -98,6 +98,12 @@ typedef struct lq_common_settings {
     struct {
         long long max_tenants;
     } metrics;
+    struct {
+        const char *otlp_endpoint;
+        const char *otlp_headers;
+        long long sample_percent;
+        long long max_queue_spans;
+    } tracing;
     lq_topics_t topic;
 } lq_common_settings_t;
 

@@ -1,5 +1,6 @@
 #include "common/daemon.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -69,4 +70,16 @@ void lq_daemon_watch_signals(void)
 int lq_daemon_should_stop(void)
 {
     return atomic_load(&stop_flag);
+}
+
+void lq_daemon_release_memory(int64_t now_ms)
+{
+    static _Atomic int64_t next_ms;
+    int64_t due = atomic_load(&next_ms);
+
+    if (now_ms < due || !atomic_compare_exchange_strong(&next_ms, &due, now_ms + 30000))
+        return;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }

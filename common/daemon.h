@@ -2,6 +2,8 @@
 #ifndef LQ_DAEMON_H
 #define LQ_DAEMON_H
 
+#include <stdint.h>
+
 #include "common/config.h"
 
 /** Parse settings from tables + argv and bind them into the daemon's settings struct
@@ -18,5 +20,11 @@ int lq_daemon_wait_signal(void);
  * lq_daemon_watch_signals() once first. */
 void lq_daemon_watch_signals(void);
 int lq_daemon_should_stop(void);
+
+/** Give the memory freed since the last call back to the system (glibc keeps freed memory of
+ * each thread's arena for reuse, so a daemon's resident size keeps the high-water mark of its
+ * busiest moment). Call it from a periodic loop: it acts at most every 30 s (now_ms: a
+ * monotonic clock) and costs a few hundred microseconds then. */
+void lq_daemon_release_memory(int64_t now_ms);
 
 #endif

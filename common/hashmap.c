@@ -75,9 +75,13 @@ static slot_t *find_slot(const lq_hashmap_t *m, const char *key, uint64_t h)
     }
 }
 
+/* Rehash without the tombstones; twice the size only when live entries fill half of it. (A
+ * map used as a bounded cache, created for its bound and so at most half full, keeps its size
+ * however many entries come and go: doubling it at the first rehash had made a full cache look
+ * like a leak of a few MB, minutes after it filled.) */
 static lq_err_t grow(lq_hashmap_t *m)
 {
-    size_t ncap = m->used * 4 > m->cap ? m->cap * 2 : m->cap, i;
+    size_t ncap = m->used * 2 > m->cap ? m->cap * 2 : m->cap, i;
     slot_t *ns = calloc(ncap, sizeof(*ns));
 
     if (!ns)
@@ -149,6 +153,11 @@ void *lq_hashmap_remove(lq_hashmap_t *m, const char *key)
     s->value = NULL;
     m->used--;
     return v;
+}
+
+size_t lq_hashmap_capacity(const lq_hashmap_t *m)
+{
+    return m->cap;
 }
 
 size_t lq_hashmap_size(const lq_hashmap_t *m)

@@ -17,6 +17,8 @@ void *lq_hashmap_get(const lq_hashmap_t *m, const char *key);
 /** Remove and return the value (NULL when absent). */
 void *lq_hashmap_remove(lq_hashmap_t *m, const char *key);
 size_t lq_hashmap_size(const lq_hashmap_t *m);
+/** Slots allocated (memory: about 24 bytes each, plus the keys). */
+size_t lq_hashmap_capacity(const lq_hashmap_t *m);
 /** Call fn for each entry; fn may not modify the map. */
 void lq_hashmap_foreach(const lq_hashmap_t *m, void (*fn)(const char *key, void *value, void *arg),
                         void *arg);

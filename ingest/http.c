@@ -14,6 +14,7 @@
 #include "ingest/limit_step.h"
 #include "ingest/request_ctx.h"
 #include "ingest/routes.h"
+#include "ingest/tracing.h"
 #include "ingest/sse_out.h"
 
 #define MAX_STATUS 600
@@ -324,6 +325,7 @@ static enum MHD_Result begin(ingest_http_t *h, struct MHD_Connection *conn, cons
     if (!c)
         return MHD_NO;
     c->start_us = lq_mono_us();
+    c->start_wall_us = lq_cluster_us();
     memcpy(c->request_id, "req_", 4);
     lq_uuid7(c->request_id + 4, lq_wall_ms());
     *con_cls = c;
@@ -447,6 +449,7 @@ void ingest_http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     ingest_conversation_release(c);
     ingest_idempotency_settle(c, 0); /* claimed, and never queued */
     count(h, c);
+    ingest_tracing_end(c);
     lq_metric_add(h->node->m_inflight, -1);
     *con_cls = NULL;
     ingest_ctx_unref(c);

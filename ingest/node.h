@@ -48,6 +48,7 @@ typedef struct ingest_node {
     lq_metric_t *m_inflight, *m_enqueued, *m_enqueue_failed, *m_cancels;
     lq_metric_t *m_policy_blocked, *m_policy_redacted, *m_limited;
     lq_metric_cap_t *m_tenant_requests; /* by tenant, at most metrics.max_tenants of them */
+    struct lq_otlp *otlp;               /* the span exporter; NULL: spans are not exported */
 } ingest_node_t;
 
 #endif

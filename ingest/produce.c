@@ -9,6 +9,7 @@
 #include "ingest/idempotency.h"
 #include "ingest/jobs_poll.h"
 #include "ingest/size_limits.h"
+#include "ingest/tracing.h"
 #include "schemas/codec.h"
 
 void ingest_produce_set_too_large(req_ctx_t *c, size_t len)
@@ -70,6 +71,7 @@ ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len)
 {
     ingest_node_t *n = c->node;
     rd_kafka_resp_err_t kerr;
+    rd_kafka_headers_t *hdrs;
 
     /* from here on the answer comes from another thread: suspend first, so a resume can
      * never come before the suspend */
@@ -80,12 +82,15 @@ ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len)
         return INGEST_STEP_SUSPENDED;
     }
     ingest_ctx_ref(c); /* held by the message in flight until its delivery report */
+    hdrs = ingest_tracing_headers(c);
     kerr = rd_kafka_producev(n->producer, RD_KAFKA_V_TOPIC(n->topics->requests),
                              RD_KAFKA_V_KEY(c->id.tenant_id, strlen(c->id.tenant_id)),
-                             RD_KAFKA_V_VALUE((void *)buf, len),
+                             RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_HEADERS(hdrs),
                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(c),
                              RD_KAFKA_V_END);
     if (kerr) {
+        if (hdrs) /* the message's only when it was taken */
+            rd_kafka_headers_destroy(hdrs);
         atomic_fetch_sub(&c->refs, 1); /* no report will come; the connection still holds c */
         not_produced(c, kerr, len);
     }
@@ -98,6 +103,8 @@ static void async_delivered(ingest_node_t *n, req_ctx_t *c, const rd_kafka_messa
     rd_kafka_resp_err_t err = m->err;
 
     ingest_idempotency_settle(c, !err);
+    if (!err)
+        ingest_tracing_acked(c);
     if (err) {
         LQ_WARN("job %s not stored in Kafka: %s", c->job_id, rd_kafka_err2str(err));
         lq_metric_add(n->m_enqueue_failed, 1);
@@ -120,6 +127,7 @@ static void waiting_delivered(ingest_node_t *n, req_ctx_t *c, const rd_kafka_mes
     rd_kafka_resp_err_t err = m->err;
 
     if (!err) {
+        ingest_tracing_acked(c);
         lq_metric_add(n->m_enqueued, 1);
         c->conv_queued = 1;
         ingest_conversation_queued(c);

@@ -20,6 +20,7 @@
 #include "common/ids.h"
 #include "common/jsonw.h"
 #include "common/limiter.h"
+#include "common/trace.h"
 #include "ingest/admin.h"
 #include "ingest/auth.h"
 #include "ingest/node.h"
@@ -141,6 +142,11 @@ typedef struct req_ctx {
     long long body_expected; /* Content-Length (-1: none) */
     long long body_seen;     /* bytes handed to the route */
     struct ingest_file_io *file_io;
+    /* its trace (tracing.h): set when its request record is produced */
+    int traced, trace_has_parent; /* trace: the caller's context, or a new trace */
+    lq_trace_ctx_t trace;
+    uint8_t server_span[8], produce_span[8];
+    int64_t start_wall_us, produce_us, acked_us; /* the cluster's time (common/clock.h) */
 } req_ctx_t;
 
 /** A new request on conn with one reference (the connection's); NULL without memory. */

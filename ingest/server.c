@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 
 #include "common/clock.h"
+#include "common/daemon.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -28,6 +29,7 @@
 #include "ingest/reply_answer.h"
 #include "ingest/size_limits.h"
 #include "ingest/sse_out.h"
+#include "ingest/tracing.h"
 
 struct ingest_server {
     ingest_node_t node;
@@ -70,7 +72,7 @@ static void *auth_listener_main(void *arg)
     return NULL;
 }
 
-/* Whether the brokers answer, for /readyz. */
+/* Whether the brokers answer, for /readyz; the memory freed after a busy moment goes back. */
 static void *health_main(void *arg)
 {
     ingest_server_t *s = arg;
@@ -85,6 +87,7 @@ static void *health_main(void *arg)
             if (md)
                 rd_kafka_metadata_destroy(md);
         }
+        lq_daemon_release_memory(lq_mono_ms());
         nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
     }
     return NULL;
@@ -284,7 +287,9 @@ lq_err_t ingest_server_start(ingest_server_t **out, const ingest_settings_t *set
         return LQ_ERR_NOMEM;
     read_limits(&s->node, set);
     make_metrics(&s->node);
-    err = load_master_key(s, errstr, errstr_size);
+    err = ingest_tracing_start(&s->node, errstr, errstr_size);
+    if (!err)
+        err = load_master_key(s, errstr, errstr_size);
     if (!err)
         err = open_state(s, errstr, errstr_size);
     if (!err)
@@ -365,6 +370,7 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
         pthread_join(s->auth_listener, NULL);
     if (s->node.producer)
         rd_kafka_destroy(s->node.producer);
+    ingest_tracing_stop(&s->node); /* after the last request's spans */
     ingest_auth_destroy(s->node.auth);
     ingest_http_destroy(s->http);
     lq_metric_cap_destroy(s->node.m_tenant_requests);

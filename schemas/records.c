@@ -215,6 +215,7 @@ static const lq_field_t trace_event_fields[] = {
     INT(total_ms),
     ARRAY(spans, n_spans, &span_item, LQ_FIELD_DEFAULT),
     OPT_STR(conversation_id),
+    OPT_STR(otel_trace_id),
 };
 static const lq_record_desc_t trace_event_desc = TABLE("TraceEvent", trace_event_fields);
 #undef REC

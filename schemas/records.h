@@ -166,6 +166,7 @@ typedef struct lq_trace_event {
     lq_span_t *spans;
     size_t n_spans;
     char *conversation_id; /* optional */
+    char *otel_trace_id;   /* optional: the W3C trace id, 32 hex digits */
 } lq_trace_event_t;
 
 void lq_chat_request_clear(lq_chat_request_t *r);

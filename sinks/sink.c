@@ -9,6 +9,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "common/clock.h"
+#include "common/daemon.h"
 #include "common/http_admin.h"
 #include "common/kafka.h"
 #include "common/log.h"
@@ -248,6 +249,7 @@ static void housekeeping(sink_t *s, int64_t *next_turns_ms)
     PGresult *res;
 
     lq_kafka_lag_tick(s->lag, lq_mono_ms());
+    lq_daemon_release_memory(lq_mono_ms());
     if (lq_mono_ms() < *next_turns_ms)
         return;
     *next_turns_ms = lq_mono_ms() + 5000;

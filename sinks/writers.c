@@ -111,17 +111,17 @@ static const char *const USAGE_SQL =
 static const char *const TRACES_SQL =
     "WITH ins AS (INSERT INTO traces (trace_id, job_id, tenant_id, project_id, api_key_id,"
     " user_id, model, provider, status, route, worker_id, created_at, queue_ms, provider_ms,"
-    " total_ms, spans, conversation_id, ttft_ms)"
+    " total_ms, spans, conversation_id, ttft_ms, otel_trace_id)"
     " SELECT x.trace_id, x.job_id, x.tenant_id, x.project_id, x.api_key_id, x.user_id, x.model,"
     " x.provider, x.status, x.route, x.worker_id, to_timestamp(x.created_ms / 1000.0), x.queue_ms,"
     " x.provider_ms, x.total_ms, x.spans, x.conversation_id,"
     " (SELECT (s->'attrs'->>'ttft_ms')::int FROM jsonb_array_elements(x.spans) s"
-    " WHERE s->'attrs' ? 'ttft_ms' LIMIT 1)"
+    " WHERE s->'attrs' ? 'ttft_ms' LIMIT 1), x.otel_trace_id"
     " FROM jsonb_to_recordset($1::jsonb) AS x(trace_id uuid, job_id uuid, tenant_id text,"
     " project_id text, api_key_id uuid, user_id text, model text, provider text, status text, "
     "route text, worker_id text,"
     " created_ms bigint, queue_ms int, provider_ms int, total_ms int, spans jsonb,"
-    " conversation_id uuid)"
+    " conversation_id uuid, otel_trace_id text)"
     " ON CONFLICT (trace_id) DO NOTHING"
     " RETURNING job_id, created_at, tenant_id, project_id, model, provider, status, total_ms,"
     " ttft_ms),"
@@ -483,6 +483,7 @@ void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
     }
     lq_jsonw_arr_close(w);
     lq_jsonw_kstr(w, "conversation_id", t.conversation_id);
+    lq_jsonw_kstr(w, "otel_trace_id", t.otel_trace_id);
     lq_jsonw_obj_close(w);
     b->n_traces++;
     lq_trace_event_clear(&t);

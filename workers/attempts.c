@@ -13,9 +13,12 @@
 #include "workers/provider_metrics.h"
 #include "workers/publish.h"
 #include "workers/timers.h"
+#include "workers/tracing.h"
 
-static void history_add(job_t *j, int ep, const char *model, int64_t start_ms, int32_t duration_ms,
-                        int status, const char *outcome)
+/* called: the record is of the call just made (its span is the attempt's); 0: a candidate
+ * skipped without a call */
+static void history_add(job_t *j, int called, int ep, const char *model, int64_t start_ms,
+                        int32_t duration_ms, int status, const char *outcome)
 {
     attempt_rec_t *h;
     size_t n;
@@ -31,6 +34,13 @@ static void history_add(job_t *j, int ep, const char *model, int64_t start_ms, i
     h->duration_ms = duration_ms;
     h->http_status = status;
     snprintf(h->outcome, sizeof(h->outcome), "%s", outcome);
+    if (called) {
+        memcpy(h->span_id, j->attempt_span, sizeof(h->span_id));
+        h->start_us = j->attempt_us;
+        h->end_us = lq_cluster_us();
+    } else {
+        memset(h->span_id, 0, sizeof(h->span_id));
+    }
 }
 
 /* Move j on to its next candidate. */
@@ -51,7 +61,7 @@ static int pick_candidate(worker_t *w, job_t *j)
         int ep = j->dec.candidates[j->cand].endpoint;
         if (breaker_allow(&w->breakers[ep], now))
             return 1;
-        history_add(j, ep, j->dec.candidates[j->cand].model, lq_cluster_ms(), 0, 503,
+        history_add(j, 0, ep, j->dec.candidates[j->cand].model, lq_cluster_ms(), 0, 503,
                     "breaker_open");
         next_candidate(j);
     }
@@ -133,6 +143,7 @@ void attempt_start(worker_t *w, job_t *j)
     j->attempts++;
     j->cand_attempts++;
     j->attempt_start_us = lq_mono_us();
+    worker_tracing_attempt(j);
     if (!j->first_attempt_ms)
         j->first_attempt_ms = lq_cluster_ms();
     if (routing_endpoint(w->routing, c->endpoint)->is_mock)
@@ -175,7 +186,7 @@ static void record_attempt(job_t *j, const route_candidate_t *c, int64_t spent_u
 
     j->provider_us += spent_us;
     provider_metrics_call(j, spent_us);
-    history_add(j, c->endpoint, c->model, lq_cluster_ms() - spent_us / 1000,
+    history_add(j, 1, c->endpoint, c->model, lq_cluster_ms() - spent_us / 1000,
                 (int32_t)(spent_us / 1000), r->ok ? 0 : r->http_status,
                 r->ok         ? "ok"
                 : r->err_code ? r->err_code

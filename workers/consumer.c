@@ -15,6 +15,7 @@
 #include "workers/produce.h"
 #include "workers/publish.h"
 #include "workers/queueing.h"
+#include "workers/tracing.h"
 
 #define POLL_BUDGET 512 /* messages read per turn of the loop at most */
 
@@ -57,6 +58,7 @@ static void handle_request(worker_t *w, const rd_kafka_message_t *m, job_source_
         dead_letter_undecodable(w, j, m, errstr);
         return;
     }
+    worker_tracing_read(w, j, m);
     batch = j->req.batch_id != NULL;
     batches_hold(j); /* a batch job: held until released */
     queueing_admit(w, j);

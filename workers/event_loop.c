@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/daemon.h"
 #include "common/kafka_lag.h"
 #include "workers/status.h"
 #include "workers/attempts.h"
@@ -134,6 +135,7 @@ void event_loop_turn(worker_t *w, int stopping)
     worker_status_tick(w);
     provider_metrics_tick(w, lq_mono_ms());
     lq_kafka_lag_tick(w->lag, lq_mono_ms());
+    lq_daemon_release_memory(lq_mono_ms());
     wait_for_work(w, more_waiting);
 }
 

@@ -8,6 +8,7 @@
 #include "workers/http_call.h"
 #include "workers/publish.h"
 #include "workers/timers.h"
+#include "workers/tracing.h"
 
 /* Keep n more bytes of a whole answer; 0, or -1 (the transfer is aborted). */
 static int keep_body(job_t *j, const char *data, size_t n)
@@ -71,11 +72,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 /* An easy handle for request hr of j, its headers in j->headers. */
 static void easy_setup(worker_t *w, job_t *j, CURL *e, const worker_http_request_t *hr)
 {
+    char tp[LQ_TRACEPARENT_LEN + 16], line[LQ_TRACESTATE_MAX + 16];
+    const char *ts;
     size_t i;
 
     j->headers = NULL;
     for (i = 0; i < hr->n_headers; i++)
         j->headers = curl_slist_append(j->headers, hr->headers[i]);
+    /* the W3C trace context: this attempt's span is the provider's parent */
+    worker_tracing_call_headers(j, tp, sizeof(tp), &ts);
+    j->headers = curl_slist_append(j->headers, tp);
+    if (ts && snprintf(line, sizeof(line), "tracestate: %s", ts) < (int)sizeof(line))
+        j->headers = curl_slist_append(j->headers, line);
     curl_easy_setopt(e, CURLOPT_URL, hr->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, hr->body);

@@ -39,6 +39,7 @@ static void job_free(job_t *j)
     stream_mask_clear(&j->smask);
     lq_chat_request_clear(&j->req);
     worker_result_clear(&j->result);
+    free(j->tracestate);
     free(j->resp);
     free(j);
 }

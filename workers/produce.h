@@ -10,6 +10,10 @@
 rd_kafka_resp_err_t produce(worker_t *w, job_t *j, const char *topic, const char *key,
                             const void *buf, size_t len);
 
+/** produce() with hdrs (taken: freed here on failure; NULL: none). */
+rd_kafka_resp_err_t produce_with_headers(worker_t *w, job_t *j, const char *topic, const char *key,
+                                         const void *buf, size_t len, rd_kafka_headers_t *hdrs);
+
 /** Send a copy of buf with hdrs (taken: freed here on failure) to the dead-letter topic,
  * held by j; 0, or -1 (logged). */
 int produce_dead_letter(worker_t *w, job_t *j, const void *key, size_t key_len, const void *buf,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/ids.h"
 #include "common/jsonw.h"
 #include "common/log.h"
 #include "common/secret_scan.h"
@@ -17,6 +18,7 @@
 #include "workers/publish.h"
 #include "workers/limits_gate.h"
 #include "workers/stream_mask.h"
+#include "workers/tracing.h"
 
 #define MAX_FINDINGS 8
 
@@ -396,7 +398,8 @@ typedef struct trace_spans {
     lq_span_t spans[2 + MAX_HISTORY];
     size_t n;
     char *keys[7], *vals[7];
-    char *att_keys[MAX_HISTORY][3], *att_vals[MAX_HISTORY][3];
+    char *att_keys[MAX_HISTORY][4], *att_vals[MAX_HISTORY][4];
+    char att_span[MAX_HISTORY][17];
     char *queue_keys[1], *queue_vals[1];
     char attempts[16], fallbacks[16], ttft[24], worker_wait[24];
 } trace_spans_t;
@@ -475,6 +478,12 @@ static void attempt_spans(worker_t *w, const job_t *j, trace_spans_t *t)
         sp->attr_keys = t->att_keys[i];
         sp->attr_values = t->att_vals[i];
         sp->n_attrs = 3;
+        if (h->start_us) { /* a call: its span's id, as exported (workers/tracing.h) */
+            lq_hex(t->att_span[i], h->span_id, sizeof(h->span_id));
+            t->att_keys[i][3] = "span_id";
+            t->att_vals[i][3] = t->att_span[i];
+            sp->n_attrs = 4;
+        }
     }
 }
 
@@ -485,7 +494,7 @@ static void publish_trace(worker_t *w, job_t *j, lq_codec_t *codec, const char *
     lq_trace_event_t e;
     const void *buf;
     size_t len;
-    char errstr[256];
+    char errstr[256], trace_id[33];
 
     memset(&t, 0, sizeof(t));
     queue_span(j, &t);
@@ -505,6 +514,8 @@ static void publish_trace(worker_t *w, job_t *j, lq_codec_t *codec, const char *
     e.route = j->route;
     e.worker_id = w->id;
     e.conversation_id = j->req.conversation_id;
+    worker_tracing_trace_id(j, trace_id);
+    e.otel_trace_id = trace_id;
     e.created_at_ms = j->req.created_at_ms;
     e.queue_ms = t.spans[0].duration_ms;
     e.provider_ms = (int32_t)(j->provider_us / 1000);
@@ -523,7 +534,7 @@ void publish_finish(worker_t *w, job_t *j)
 {
     lq_codec_t *codec = lq_codec_thread();
     char findings[160] = "", *hist;
-    int64_t now = lq_cluster_ms();
+    int64_t now = lq_cluster_ms(), publish_us = lq_cluster_us();
 
     j->finished = 1;
     batches_done(j); /* no longer takes a batch job's place */
@@ -543,5 +554,6 @@ void publish_finish(worker_t *w, job_t *j)
     publish_usage(w, j, codec, now);
     publish_trace(w, j, codec, hist, findings, now);
     free(hist);
+    worker_tracing_export(w, j, publish_us);
     job_release(j);
 }

@@ -15,6 +15,7 @@
 #include "workers/produce.h"
 #include "workers/publish.h"
 #include "workers/queueing.h"
+#include "workers/tracing.h"
 
 lq_err_t queueing_init(worker_t *w, char *errstr, size_t errstr_size)
 {
@@ -110,7 +111,8 @@ static void set_aside(worker_t *w, job_t *j)
     char errstr[256];
 
     if (!codec || lq_encode_chat_request(codec, &j->req, &buf, &len, errstr, sizeof(errstr)) ||
-        produce(w, j, w->set.topic.deferred, j->req.tenant_id, buf, len)) {
+        produce_with_headers(w, j, w->set.topic.deferred, j->req.tenant_id, buf, len,
+                             worker_tracing_headers(j))) {
         queue_over_bound(w, j);
         return;
     }

@@ -21,6 +21,7 @@
 #include "workers/produce.h"
 #include "workers/provider_metrics.h"
 #include "workers/queueing.h"
+#include "workers/tracing.h"
 #include "workers/worker_internal.h"
 
 /* ---- settings and tables ---- */
@@ -323,6 +324,8 @@ static lq_err_t prepare(worker_t *w, const worker_settings_t *set, char *errstr,
     if (!w->byok && fatal)
         return LQ_ERR_CONFIG;
     register_metrics(w);
+    if (worker_tracing_start(w, errstr, errstr_size))
+        return LQ_ERR_CONFIG;
     if (provider_metrics_init(w, errstr, errstr_size))
         return LQ_ERR_NOMEM;
     batches_init(w);
@@ -424,6 +427,7 @@ void worker_destroy(worker_t *w)
         return;
     lq_http_admin_stop(w->admin);
     worker_status_stop(w);
+    worker_tracing_stop(w); /* the spans of the jobs that ended */
     limits_gate_free(w);
     worker_byok_stop(w->byok);
     event_loop_unwatch_queues(w);

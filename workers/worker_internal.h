@@ -19,6 +19,7 @@
 #include "common/kafka.h"
 #include "common/limiter.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "workers/breaker.h"
 #include "workers/byok.h"
 #include "workers/fair_queue.h"
@@ -51,8 +52,10 @@ typedef struct attempt_rec {
     char model[96];
     int64_t start_ms;
     int32_t duration_ms;
-    int http_status;  /* what the client would have seen; 0 = ok */
-    char outcome[64]; /* "ok", an error code, "breaker_open", "cancelled" */
+    int http_status;          /* what the client would have seen; 0 = ok */
+    char outcome[64];         /* "ok", an error code, "breaker_open", "cancelled" */
+    uint8_t span_id[8];       /* its span (workers/tracing.h); zero: no call was made */
+    int64_t start_us, end_us; /* the call, the cluster's time */
 } attempt_rec_t;
 
 /* The topics a job's message comes from (each partition has an offset tracker per source). */
@@ -111,6 +114,12 @@ typedef struct job {
     /* limits (workers/limits_gate.c) */
     int gate;                 /* 0 not asked, 1 waiting for the ledger, 2 admitted */
     lq_limit_ticket_t ticket; /* what it reserved */
+    /* its trace (workers/tracing.h): trace.span_id is the ingest node's enqueue span */
+    lq_trace_ctx_t trace;
+    int trace_has_parent;
+    char *tracestate; /* as the caller sent it, or NULL */
+    uint8_t job_span[8], attempt_span[8];
+    int64_t read_us, attempt_us; /* the cluster's time: message read, attempt started */
 } job_t;
 
 typedef struct gate_decision {
@@ -131,6 +140,7 @@ struct worker {
     char id[128];
     rd_kafka_t *consumer, *producer;
     struct lq_kafka_lag *lag; /* the consumer's lag gauges (common/kafka_lag.h) */
+    struct lq_otlp *otlp;     /* the span exporter (workers/tracing.h); NULL: none */
     rd_kafka_queue_t *consumer_q, *producer_q;
     CURLM *multi;
     int wake_fds[2];

@@ -151,6 +151,7 @@ static int encode_trace(lq_codec_t *codec, PGresult *res, int i, const void **bu
     t.provider_ms = (int32_t)num(res, i, 13);
     t.total_ms = (int32_t)num(res, i, 14);
     t.conversation_id = opt_str(res, i, 16);
+    t.otel_trace_id = opt_str(res, i, 17);
     if (spans && spans_of(spans, &t) == 0)
         rc = lq_encode_trace_event(codec, &t, buf, len, errstr, errstr_size) ? -1 : 0;
     else
@@ -264,7 +265,7 @@ static const export_kind_t kinds[] = {
     {"traces", LQ_SCHEMA_TRACE_EVENT,
      "SELECT trace_id, job_id, tenant_id, project_id, api_key_id, user_id, model, provider,"
      " status, route, worker_id, (extract(epoch FROM created_at) * 1000)::bigint, queue_ms,"
-     " provider_ms, total_ms, spans::text, conversation_id FROM traces"
+     " provider_ms, total_ms, spans::text, conversation_id, otel_trace_id FROM traces"
      " WHERE created_at >= $1 AND created_at < $2 AND ($3::text IS NULL OR tenant_id = $3)"
      " ORDER BY created_at, trace_id",
      encode_trace},

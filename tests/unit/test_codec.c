@@ -168,9 +168,11 @@ static void test_response_usage_trace(lq_codec_t *c)
     t.worker_id = "w";
     t.spans = &span;
     t.n_spans = 1;
+    t.otel_trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     CHECK_INT(lq_encode_trace_event(c, &t, &buf, &len, err, sizeof(err)), LQ_OK);
     CHECK_INT(lq_decode_trace_event(c, buf, len, &dt, err, sizeof(err)), LQ_OK);
     CHECK_INT(dt.n_spans, 1);
+    CHECK_STR(dt.otel_trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
     CHECK_STR(dt.spans[0].attr_values[0], "mock");
     lq_trace_event_clear(&dt);
 }

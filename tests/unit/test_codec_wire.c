@@ -196,7 +196,8 @@ static void build_trace_full(any_record_t *a)
                           .total_ms = 3,
                           .spans = spans,
                           .n_spans = 3,
-                          .conversation_id = "0190a1b2-0000-7000-8000-00000000c0c0"};
+                          .conversation_id = "0190a1b2-0000-7000-8000-00000000c0c0",
+                          .otel_trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"};
 
     a->trace = t;
 }

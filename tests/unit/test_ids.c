@@ -193,6 +193,37 @@ static void tally_fn(const char *key, void *value, void *arg)
         t->bad++;
 }
 
+/* A bounded cache (created for its bound, entries evicted oldest first) keeps its size however
+ * many entries come and go: tombstones are swept, the table is not doubled. */
+static void test_hashmap_bounded_cache(void)
+{
+    enum { BOUND = 1000 };
+    lq_hashmap_t *m = lq_hashmap_create(BOUND);
+    char key[32];
+    size_t cap, i, wrong = 0;
+
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    cap = lq_hashmap_capacity(m);
+    for (i = 0; i < 200 * BOUND; i++) {
+        snprintf(key, sizeof(key), "job-%zu", i);
+        if (lq_hashmap_put(m, key, (void *)(uintptr_t)(i + 1)) != LQ_OK)
+            wrong++;
+        if (i >= BOUND) {
+            snprintf(key, sizeof(key), "job-%zu", i - BOUND);
+            if (lq_hashmap_remove(m, key) != (void *)(uintptr_t)(i - BOUND + 1))
+                wrong++;
+        }
+    }
+    CHECK_INT(wrong, 0);
+    CHECK_INT(lq_hashmap_size(m), BOUND);
+    CHECK_INT(lq_hashmap_capacity(m), cap);
+    snprintf(key, sizeof(key), "job-%d", 200 * BOUND - 1);
+    CHECK(lq_hashmap_get(m, key) == (void *)(uintptr_t)(200 * BOUND));
+    lq_hashmap_destroy(m);
+}
+
 static void test_hashmap(void)
 {
     lq_hashmap_t *m = lq_hashmap_create(4); /* grows many times */
@@ -324,6 +355,7 @@ int main(void)
     test_uuid7_monotonic();
     test_uuid_valid();
     test_hex_sha_random();
+    test_hashmap_bounded_cache();
     test_hashmap();
     test_hashmap_churn();
     TEST_DONE();
