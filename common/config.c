@@ -505,6 +505,10 @@ const lq_config_def_t lq_common_settings[] = {
      "spans waiting for the collector at most; beyond, new spans are dropped and counted "
      "(llmq_otlp_spans_dropped_total)",
      LQ_CFG_AT(lq_common_settings_t, tracing.max_queue_spans)},
+    {"tracing.provider_headers", LQ_CFG_BOOL, "true", 0, 0,
+     "send traceparent (and the caller's tracestate) on provider calls (workers); false keeps "
+     "trace ids inside llmq",
+     LQ_CFG_AT(lq_common_settings_t, tracing.provider_headers)},
     {"topic.requests", LQ_CFG_STRING, "llmq.requests", 0, 0,
      "topic of accepted chat requests (key = tenant)",
      LQ_CFG_AT(lq_common_settings_t, topic.requests)},

@@ -103,6 +103,7 @@ typedef struct lq_common_settings {
         const char *otlp_headers;
         long long sample_percent;
         long long max_queue_spans;
+        int provider_headers;
     } tracing;
     lq_topics_t topic;
 } lq_common_settings_t;

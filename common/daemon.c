@@ -35,6 +35,13 @@ lq_config_t *lq_daemon_init(const char *name, const lq_config_def_t *const *tabl
                 common->log.level);
         exit(2);
     }
+#ifdef __GLIBC__
+    /* A fixed threshold: blocks of 256 KiB and more (a hash map's table, a large body) are
+     * mapped and unmapped on their own. glibc's default raises the threshold to the size of
+     * the last such block freed, after which those blocks stay in the heap: a bounded cache's
+     * table, reallocated as it rehashes, then held two tables' worth of memory for good. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);

@@ -55,7 +55,7 @@ static const char *const SQL_AUDIT_VERIFY = "SELECT audit_verify($1)::text";
 static const char *const NO_FIELDS[] = {NULL};
 static const char *const TENANT_NEW[] = {"id", "name", "tier", NULL};
 static const char *const TENANT_CHANGE[] = {
-    "name", "tier", "limits", "disabled", "conversation_retention_days", NULL};
+    "name", "tier", "limits", "disabled", "conversation_retention_days", "request_shards", NULL};
 static const char *const PROJECT_NEW[] = {"id", "name", NULL};
 static const char *const PROJECT_CHANGE[] = {"name", "disabled", "limits", NULL};
 static const char *const USER_NEW[] = {"id", "email", "name", "role", NULL};

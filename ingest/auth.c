@@ -24,7 +24,9 @@ const char *const INGEST_AUTH_SQL =
     " coalesce((extract(epoch FROM k.expires_at) * 1000)::bigint, 0),"
     " coalesce(p.policy, t.policy)::text,"
     /* the limits that apply (migration 0007): the tier's defaults under the overrides */
-    " limits_resolved(t.tier, t.limits, p.limits, u.limits, k.limits)::text FROM api_keys k"
+    " limits_resolved(t.tier, t.limits, p.limits, u.limits, k.limits)::text,"
+    /* how many partitions its requests spread over (migration 0016) */
+    " t.request_shards FROM api_keys k"
     " JOIN tenants t ON t.id = k.tenant_id"
     " LEFT JOIN projects p ON p.tenant_id = k.tenant_id AND p.id = k.project_id"
     " LEFT JOIN users u ON u.tenant_id = k.tenant_id AND u.id = k.user_id"
@@ -152,6 +154,9 @@ int ingest_auth_match(const struct pg_result *cres, const char *key_hash, ingest
             id->scopes = INGEST_SCOPE_NONE; /* scopes listed, none known: nothing allowed */
     }
     id->expires_wall_ms = atoll(PQgetvalue(res, found, 7));
+    id->shards = PQnfields(res) > 10 ? atoi(PQgetvalue(res, found, 10)) : 1;
+    if (id->shards < 1)
+        id->shards = 1;
     ingest_policy_parse(PQgetvalue(res, found, 8), &id->policy);
     if (id->role == ROLE_NONE)
         return -1;

@@ -46,6 +46,7 @@ typedef struct ingest_identity {
     ingest_policy_t policy;  /* the project's prompt policy, else the tenant's */
     lq_limits_t limits;      /* the limits that apply to its requests (docs/limits.md) */
     int weight;              /* its tenant's tier's share of worker capacity (1-1000) */
+    int shards;              /* partitions its tenant's requests spread over (1-64) */
 } ingest_identity_t;
 
 /* Where a request's authentication stands. */

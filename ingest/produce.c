@@ -34,6 +34,18 @@ static void set_enqueue_failed(req_ctx_t *c, rd_kafka_resp_err_t err, size_t len
         ingest_ctx_set_unavailable(c, message, "enqueue_failed");
 }
 
+size_t ingest_request_key(const req_ctx_t *c, char *out, size_t size)
+{
+    uint32_t h = 2166136261u; /* FNV-1a of the job id */
+    const char *p;
+
+    if (c->id.shards <= 1)
+        return (size_t)snprintf(out, size, "%s", c->id.tenant_id);
+    for (p = c->job_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return (size_t)snprintf(out, size, "%s/%u", c->id.tenant_id, h % (uint32_t)c->id.shards);
+}
+
 /* Register c as the waiter of its reply. A stream's waiter holds a reference: chunks may
  * arrive after the handler returned. */
 static int wait_for_reply(req_ctx_t *c)
@@ -72,6 +84,8 @@ ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len)
     ingest_node_t *n = c->node;
     rd_kafka_resp_err_t kerr;
     rd_kafka_headers_t *hdrs;
+    char key[96];
+    size_t key_len = ingest_request_key(c, key, sizeof(key));
 
     /* from here on the answer comes from another thread: suspend first, so a resume can
      * never come before the suspend */
@@ -84,10 +98,9 @@ ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len)
     ingest_ctx_ref(c); /* held by the message in flight until its delivery report */
     hdrs = ingest_tracing_headers(c);
     kerr = rd_kafka_producev(n->producer, RD_KAFKA_V_TOPIC(n->topics->requests),
-                             RD_KAFKA_V_KEY(c->id.tenant_id, strlen(c->id.tenant_id)),
-                             RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_HEADERS(hdrs),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(c),
-                             RD_KAFKA_V_END);
+                             RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)buf, len),
+                             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
     if (kerr) {
         if (hdrs) /* the message's only when it was taken */
             rd_kafka_headers_destroy(hdrs);
@@ -163,9 +176,10 @@ void ingest_produce_cancel(req_ctx_t *c, const char *reason)
     lq_codec_t *codec = lq_codec_thread();
     lq_job_cancel_t k;
     const void *buf;
-    size_t len;
-    char errstr[256];
+    size_t len, key_len;
+    char errstr[256], key[96];
 
+    key_len = ingest_request_key(c, key, sizeof(key)); /* to the partition of its request */
     k.job_id = c->job_id;
     k.tenant_id = c->id.tenant_id;
     k.reason = (char *)reason;
@@ -173,8 +187,7 @@ void ingest_produce_cancel(req_ctx_t *c, const char *reason)
     if (!codec || lq_encode_job_cancel(codec, &k, &buf, &len, errstr, sizeof(errstr)))
         return;
     if (rd_kafka_producev(n->producer, RD_KAFKA_V_TOPIC(n->topics->cancels),
-                          RD_KAFKA_V_KEY(c->id.tenant_id, strlen(c->id.tenant_id)),
-                          RD_KAFKA_V_VALUE((void *)buf, len),
+                          RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)buf, len),
                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                           RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR)
         lq_metric_add(n->m_cancels, 1);

@@ -27,4 +27,10 @@ void ingest_produce_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void 
 /** Ask the worker that runs c's job to stop it (llmq.cancels, key = tenant). */
 void ingest_produce_cancel(req_ctx_t *c, const char *reason);
 
+/** The Kafka key of c's request record (and of its cancellation, so that both reach the same
+ * partition): its tenant's id, or for a tenant whose requests are spread over N > 1
+ * partitions (tenants.request_shards) "<tenant>/<shard>", the shard picked from the job id.
+ * Its length; out holds at most size - 1 characters. */
+size_t ingest_request_key(const req_ctx_t *c, char *out, size_t size);
+
 #endif

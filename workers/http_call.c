@@ -80,10 +80,12 @@ static void easy_setup(worker_t *w, job_t *j, CURL *e, const worker_http_request
     for (i = 0; i < hr->n_headers; i++)
         j->headers = curl_slist_append(j->headers, hr->headers[i]);
     /* the W3C trace context: this attempt's span is the provider's parent */
-    worker_tracing_call_headers(j, tp, sizeof(tp), &ts);
-    j->headers = curl_slist_append(j->headers, tp);
-    if (ts && snprintf(line, sizeof(line), "tracestate: %s", ts) < (int)sizeof(line))
-        j->headers = curl_slist_append(j->headers, line);
+    if (w->set.common.tracing.provider_headers) {
+        worker_tracing_call_headers(j, tp, sizeof(tp), &ts);
+        j->headers = curl_slist_append(j->headers, tp);
+        if (ts && snprintf(line, sizeof(line), "tracestate: %s", ts) < (int)sizeof(line))
+            j->headers = curl_slist_append(j->headers, line);
+    }
     curl_easy_setopt(e, CURLOPT_URL, hr->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, hr->body);

@@ -27,23 +27,25 @@ int ctl_tenant_list(const ctl_call_t *c)
 /* disabled: "true", "false" or NULL (unchanged) */
 static int tenant_update(const ctl_call_t *c, const char *disabled)
 {
-    const char *params[7] = {"llmqctl",
+    const char *params[8] = {"llmqctl",
                              c->pos,
                              ctl_opt(c, "--name"),
                              ctl_opt(c, "--tier"),
                              ctl_opt(c, "--limits"),
                              disabled,
-                             ctl_opt(c, "--conversation-retention-days")};
+                             ctl_opt(c, "--conversation-retention-days"),
+                             ctl_opt(c, "--request-shards")};
 
     /* retention: a number of days, or "off" to keep conversations */
-    return ctl_admin_call(c->conn,
-                          "SELECT admin_update_tenant($1, $2, jsonb_strip_nulls(jsonb_build_object("
-                          "'name', $3::text, 'tier', $4::text, 'limits', $5::jsonb,"
-                          " 'disabled', $6::boolean, 'conversation_retention_days',"
-                          " to_jsonb(nullif($7, 'off')::int)))"
-                          " || CASE WHEN $7 = 'off' THEN '{\"conversation_retention_days\": null}'"
-                          " ELSE '{}' END::jsonb)::text",
-                          7, params, CTL_ADMIN_PRINT);
+    return ctl_admin_call(
+        c->conn,
+        "SELECT admin_update_tenant($1, $2, jsonb_strip_nulls(jsonb_build_object("
+        "'name', $3::text, 'tier', $4::text, 'limits', $5::jsonb,"
+        " 'disabled', $6::boolean, 'conversation_retention_days',"
+        " to_jsonb(nullif($7, 'off')::int), 'request_shards', to_jsonb($8::numeric)))"
+        " || CASE WHEN $7 = 'off' THEN '{\"conversation_retention_days\": null}'"
+        " ELSE '{}' END::jsonb)::text",
+        8, params, CTL_ADMIN_PRINT);
 }
 
 int ctl_tenant_set(const ctl_call_t *c)

@@ -213,3 +213,25 @@ def test_async_job_spans(traced, fake, collector, pg_url):
     assert attrs(server)["http.response.status_code"] == "202"
     assert server["name"] == "POST /v1/jobs"
     assert any(sp["kind"] == 3 for _, sp in spans)
+
+
+def test_provider_headers_off(pg_url, brokers, log_dir, fake):
+    """tracing.provider_headers = false: trace ids stay inside llmq."""
+    prefix = "notrace" + uuid.uuid4().hex[:6]
+    run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create", "--partitions", "1",
+         "--prefix", prefix])
+    s = Stack(pg_url, brokers, log_dir, prefix=prefix,
+              worker_settings={"openai.base_url": fake.base_url, "tracing.provider_headers": "false"},
+              worker_env={"LLMQ_OPENAI_API_KEY": fake.api_key}).start()
+    try:
+        _, key = create_tenant(pg_url)
+        prompt = "private " + uuid.uuid4().hex
+        trace_id = uuid.uuid4().hex
+        body = chat(s, key, prompt, headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01",
+                                             "tracestate": "app=1"})
+        (h,) = call_of(fake, prompt)
+        assert "traceparent" not in h and "tracestate" not in h
+        # the job still ran in the caller's trace
+        assert stored_trace_id(s, key, body["id"].removeprefix("chatcmpl-")) == trace_id
+    finally:
+        s.stop()
