@@ -22,10 +22,20 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("LLMQ_BUILD", os.path.join(ROOT, "build"))
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now and not handed out before by this process: two daemons of one stack
+    must never be given the same port (the kernel may offer a just-closed port again; the
+    second daemon then cannot listen, and its /readyz is answered by the first)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def run(cmd, env=None, **kw):
