@@ -44,6 +44,13 @@ int64_t lq_cluster_ms(void);
  * several machines). */
 int64_t lq_cluster_us(void);
 
+/** The cluster's time (µs) of an earlier instant of the monotonic clock (lq_mono_us()), so a
+ * struct keeps one start time, not a second one for spans. */
+static inline int64_t lq_cluster_us_at(int64_t mono_us)
+{
+    return lq_cluster_us() - (lq_mono_us() - mono_us);
+}
+
 /** The offset of lq_cluster_ms() to this machine's wall clock (database - wall, ms): positive
  * when this machine's clock is behind. Thread-safe. */
 int64_t lq_clock_offset_ms(void);

@@ -20,7 +20,7 @@ struct lq_hashmap {
     size_t filled; /* live + tombstones */
 };
 
-static uint64_t hash_str(const char *s)
+uint64_t lq_hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (; *s; s++) {
@@ -104,7 +104,7 @@ static lq_err_t grow(lq_hashmap_t *m)
 
 lq_err_t lq_hashmap_put(lq_hashmap_t *m, const char *key, void *value)
 {
-    uint64_t h = hash_str(key);
+    uint64_t h = lq_hash_str(key);
     slot_t *s = find_slot(m, key, h);
     size_t i;
 
@@ -136,13 +136,13 @@ lq_err_t lq_hashmap_put(lq_hashmap_t *m, const char *key, void *value)
 
 void *lq_hashmap_get(const lq_hashmap_t *m, const char *key)
 {
-    slot_t *s = find_slot(m, key, hash_str(key));
+    slot_t *s = find_slot(m, key, lq_hash_str(key));
     return s ? s->value : NULL;
 }
 
 void *lq_hashmap_remove(lq_hashmap_t *m, const char *key)
 {
-    slot_t *s = find_slot(m, key, hash_str(key));
+    slot_t *s = find_slot(m, key, lq_hash_str(key));
     void *v;
 
     if (!s)

@@ -73,6 +73,15 @@ void lq_traceparent_format(const lq_trace_ctx_t *ctx, char out[LQ_TRACEPARENT_LE
     lq_hex(out + 53, &ctx->flags, 1);
 }
 
+void lq_traceparent_of(const lq_trace_ctx_t *ctx, const uint8_t span_id[8],
+                       char out[LQ_TRACEPARENT_LEN + 1])
+{
+    lq_trace_ctx_t child = *ctx;
+
+    memcpy(child.span_id, span_id, sizeof(child.span_id));
+    lq_traceparent_format(&child, out);
+}
+
 int lq_tracestate_valid(const char *s, size_t len)
 {
     size_t i;

@@ -24,6 +24,9 @@ int lq_traceparent_parse(const char *s, size_t len, lq_trace_ctx_t *out);
 
 /** The traceparent of ctx: out must hold LQ_TRACEPARENT_LEN + 1 bytes. */
 void lq_traceparent_format(const lq_trace_ctx_t *ctx, char out[LQ_TRACEPARENT_LEN + 1]);
+/** The traceparent that names span_id (a span of ctx's trace) as the parent. */
+void lq_traceparent_of(const lq_trace_ctx_t *ctx, const uint8_t span_id[8],
+                       char out[LQ_TRACEPARENT_LEN + 1]);
 
 /** 1 when s (len bytes) may be forwarded as a tracestate: at most LQ_TRACESTATE_MAX printable
  * ASCII characters (the list's members are not checked one by one; a receiver drops what it

@@ -154,8 +154,8 @@ int ingest_auth_match(const struct pg_result *cres, const char *key_hash, ingest
             id->scopes = INGEST_SCOPE_NONE; /* scopes listed, none known: nothing allowed */
     }
     id->expires_wall_ms = atoll(PQgetvalue(res, found, 7));
-    id->shards = PQnfields(res) > 10 ? atoi(PQgetvalue(res, found, 10)) : 1;
-    if (id->shards < 1)
+    id->shards = atoi(PQgetvalue(res, found, 10));
+    if (id->shards < 1) /* (the column's check says 1-64) */
         id->shards = 1;
     ingest_policy_parse(PQgetvalue(res, found, 8), &id->policy);
     if (id->role == ROLE_NONE)

@@ -325,7 +325,6 @@ static enum MHD_Result begin(ingest_http_t *h, struct MHD_Connection *conn, cons
     if (!c)
         return MHD_NO;
     c->start_us = lq_mono_us();
-    c->start_wall_us = lq_cluster_us();
     memcpy(c->request_id, "req_", 4);
     lq_uuid7(c->request_id + 4, lq_wall_ms());
     *con_cls = c;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/hashmap.h"
 #include "common/log.h"
 #include "ingest/conversation_turn.h"
 #include "ingest/idempotency.h"
@@ -36,14 +37,10 @@ static void set_enqueue_failed(req_ctx_t *c, rd_kafka_resp_err_t err, size_t len
 
 size_t ingest_request_key(const req_ctx_t *c, char *out, size_t size)
 {
-    uint32_t h = 2166136261u; /* FNV-1a of the job id */
-    const char *p;
-
     if (c->id.shards <= 1)
         return (size_t)snprintf(out, size, "%s", c->id.tenant_id);
-    for (p = c->job_id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return (size_t)snprintf(out, size, "%s/%u", c->id.tenant_id, h % (uint32_t)c->id.shards);
+    return (size_t)snprintf(out, size, "%s/%u", c->id.tenant_id,
+                            (unsigned)(lq_hash_str(c->job_id) % (uint64_t)c->id.shards));
 }
 
 /* Register c as the waiter of its reply. A stream's waiter holds a reference: chunks may

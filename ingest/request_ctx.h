@@ -146,7 +146,7 @@ typedef struct req_ctx {
     int traced, trace_has_parent; /* trace: the caller's context, or a new trace */
     lq_trace_ctx_t trace;
     uint8_t server_span[8], produce_span[8];
-    int64_t start_wall_us, produce_us, acked_us; /* the cluster's time (common/clock.h) */
+    int64_t produce_us, acked_us; /* the cluster's time (common/clock.h) */
 } req_ctx_t;
 
 /** A new request on conn with one reference (the connection's); NULL without memory. */

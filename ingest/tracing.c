@@ -35,7 +35,6 @@ static void begin(req_ctx_t *c)
 
 rd_kafka_headers_t *ingest_tracing_headers(req_ctx_t *c)
 {
-    lq_trace_ctx_t sent;
     char tp[LQ_TRACEPARENT_LEN + 1];
     const char *ts;
     rd_kafka_headers_t *h;
@@ -45,9 +44,7 @@ rd_kafka_headers_t *ingest_tracing_headers(req_ctx_t *c)
     h = rd_kafka_headers_new(2);
     if (!h)
         return NULL;
-    sent = c->trace;
-    memcpy(sent.span_id, c->produce_span, sizeof(sent.span_id));
-    lq_traceparent_format(&sent, tp);
+    lq_traceparent_of(&c->trace, c->produce_span, tp);
     rd_kafka_header_add(h, "traceparent", -1, tp, LQ_TRACEPARENT_LEN);
     ts = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "tracestate");
     if (ts && c->trace_has_parent && lq_tracestate_valid(ts, strlen(ts)))
@@ -82,7 +79,7 @@ static void server_span(req_ctx_t *c, int64_t end_us)
                          .parent_id = c->trace_has_parent ? c->trace.span_id : NULL,
                          .name = name,
                          .kind = LQ_SPAN_SERVER,
-                         .start_us = c->start_wall_us,
+                         .start_us = lq_cluster_us_at(c->start_us),
                          .end_us = end_us,
                          .error = c->status >= 500,
                          .error_message = c->status >= 500 ? "answered with a server error" : NULL,

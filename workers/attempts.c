@@ -34,12 +34,11 @@ static void history_add(job_t *j, int called, int ep, const char *model, int64_t
     h->duration_ms = duration_ms;
     h->http_status = status;
     snprintf(h->outcome, sizeof(h->outcome), "%s", outcome);
+    h->start_us = h->end_us = 0; /* 0: no call was made */
     if (called) {
         memcpy(h->span_id, j->attempt_span, sizeof(h->span_id));
-        h->start_us = j->attempt_us;
+        h->start_us = lq_cluster_us_at(j->attempt_start_us);
         h->end_us = lq_cluster_us();
-    } else {
-        memset(h->span_id, 0, sizeof(h->span_id));
     }
 }
 

@@ -26,7 +26,6 @@ void worker_tracing_read(worker_t *w, job_t *j, const rd_kafka_message_t *m)
     const void *v;
     size_t n;
 
-    j->read_us = lq_cluster_us();
     lq_trace_new_span_id(j->job_span);
     if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h) {
         if (rd_kafka_header_get_last(h, "traceparent", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR && v &&
@@ -64,16 +63,13 @@ rd_kafka_headers_t *worker_tracing_headers(const job_t *j)
 void worker_tracing_attempt(job_t *j)
 {
     lq_trace_new_span_id(j->attempt_span);
-    j->attempt_us = lq_cluster_us();
 }
 
 void worker_tracing_call_headers(const job_t *j, char *tp, size_t tp_size, const char **ts)
 {
-    lq_trace_ctx_t call = j->trace;
     char v[LQ_TRACEPARENT_LEN + 1];
 
-    memcpy(call.span_id, j->attempt_span, sizeof(call.span_id));
-    lq_traceparent_format(&call, v);
+    lq_traceparent_of(&j->trace, j->attempt_span, v);
     snprintf(tp, tp_size, "traceparent: %s", v);
     *ts = j->tracestate;
 }
@@ -146,7 +142,7 @@ static void job_span(worker_t *w, const job_t *j, int64_t end_us)
         {"error.type", LQ_ATTR_STR, r->ok ? NULL : (r->err_code ? r->err_code : r->err_type), 0, 0},
     };
     lq_otel_span_t sp = SPAN(j, j->job_span, j->trace_has_parent ? j->trace.span_id : NULL, name,
-                             LQ_SPAN_CONSUMER, j->read_us, end_us, a);
+                             LQ_SPAN_CONSUMER, lq_cluster_us_at(j->arrived_us), end_us, a);
 
     snprintf(name, sizeof(name), "process %s", w->topics->requests);
     sp.error = !r->ok;
@@ -201,7 +197,6 @@ static void publish_span(worker_t *w, const job_t *j, int64_t start_us, int64_t 
 
 void worker_tracing_export(worker_t *w, const job_t *j, int64_t publish_start_us)
 {
-    static const uint8_t none[8];
     int64_t end_us;
     int i;
 
@@ -210,7 +205,7 @@ void worker_tracing_export(worker_t *w, const job_t *j, int64_t publish_start_us
     end_us = lq_cluster_us();
     queue_span(w, j);
     for (i = 0; i < j->n_hist; i++)
-        if (memcmp(j->hist[i].span_id, none, sizeof(none)) != 0)
+        if (j->hist[i].start_us) /* a call was made */
             attempt_span(w, j, i);
     publish_span(w, j, publish_start_us, end_us);
     job_span(w, j, end_us);

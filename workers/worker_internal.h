@@ -54,8 +54,8 @@ typedef struct attempt_rec {
     int32_t duration_ms;
     int http_status;          /* what the client would have seen; 0 = ok */
     char outcome[64];         /* "ok", an error code, "breaker_open", "cancelled" */
-    uint8_t span_id[8];       /* its span (workers/tracing.h); zero: no call was made */
-    int64_t start_us, end_us; /* the call, the cluster's time */
+    uint8_t span_id[8];       /* its span (workers/tracing.h), when a call was made */
+    int64_t start_us, end_us; /* the call, the cluster's time; 0: no call was made */
 } attempt_rec_t;
 
 /* The topics a job's message comes from (each partition has an offset tracker per source). */
@@ -119,7 +119,6 @@ typedef struct job {
     int trace_has_parent;
     char *tracestate; /* as the caller sent it, or NULL */
     uint8_t job_span[8], attempt_span[8];
-    int64_t read_us, attempt_us; /* the cluster's time: message read, attempt started */
 } job_t;
 
 typedef struct gate_decision {

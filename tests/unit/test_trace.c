@@ -56,6 +56,11 @@ int main(void)
     lq_traceparent_format(&d, out);
     CHECK_STR(out, TP);
     check_invalid();
+    { /* the traceparent naming another span of the same trace */
+        static const uint8_t child[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        lq_traceparent_of(&c, child, out);
+        CHECK_STR(out, "00-4bf92f3577b34da6a3ce929d0e0e4736-0102030405060708-01");
+    }
 
     CHECK(lq_tracestate_valid("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", 39));
     CHECK(!lq_tracestate_valid("a=b\n", 4));
