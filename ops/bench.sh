@@ -26,12 +26,19 @@
 #      the same without it;
 #   7. the prompt scanner's cost per KB of prompt (llmq-scan-bench).
 #
+# During the sync step it reads each process's CPU time from /proc (ingest, worker, sink, the
+# broker, PostgreSQL with its backends) and prints CPU per request per process, in µs
+# ("cpu_us_per_sync_request"): the daemons' cost and the broker's, the issue-11 targets.
+#
 # The last line printed is one JSON object with the figures (headline keys from the apache
 # run when it ran; every run's figures under "<kafka>_<key>").
 #
+# BENCH_STEPS picks steps (default all): sync,limits,stream,turn,batch,async,ingest,scan;
+# e.g. BENCH_STEPS=sync,stream,async BENCH_KAFKA=apache ops/bench.sh for a quick comparison.
+#
 # Environment: BENCH_KAFKA (both), BENCH_TURNS (300), BENCH_BATCH_LINES (50000), BENCH_ASYNC_SECONDS (15), BENCH_ASYNC_CONNECTIONS (128),
 # BENCH_SYNC_RATE (1000), BENCH_STREAM_RATE (200), BENCH_SYNC_SECONDS (20), BENCH_MOCK_LATENCY_MS (20),
-# LLMQ_BENCH_PORT (18080), BENCH_DAEMON_ARGS (extra arguments for every daemon, e.g.
+# LLMQ_BENCH_PORT (18080), BENCH_STEPS (all), BENCH_DAEMON_ARGS (extra arguments for every daemon, e.g.
 # "--set kafka.linger.ms=5")
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -48,6 +55,8 @@ STREAM_RATE=${BENCH_STREAM_RATE:-200}
 SYNC_SECONDS=${BENCH_SYNC_SECONDS:-20}
 MOCK_MS=${BENCH_MOCK_LATENCY_MS:-20}
 LLMQ_BUILD=$LLMQ_ROOT/build-bench
+STEPS=,${BENCH_STEPS:-sync,limits,stream,turn,batch,async,ingest,scan},
+want() { [[ $STEPS == *,$1,* ]]; }
 
 llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" wrk
 say "building (Release)"
@@ -60,7 +69,8 @@ cleanup() {
   llmq_pg_stop "$(llmq_pg_dir "$STATE")"
 }
 trap cleanup EXIT
-PG_URL=$(llmq_pg_start "$(llmq_pg_dir "$STATE")" "$PG_PORT")
+PG_DIR=$(llmq_pg_dir "$STATE")
+PG_URL=$(llmq_pg_start "$PG_DIR" "$PG_PORT")
 export LLMQ_PG_URL=$PG_URL LLMQ_LOG_LEVEL=warn
 "$LLMQ_BUILD/llmqctl" migrate >/dev/null
 "$LLMQ_BUILD/llmqctl" tenant create bench >/dev/null
@@ -94,6 +104,46 @@ sink_quiet() {
 }
 
 usage_rows() { psql -tA "$PG_URL" -c "SELECT count(*) FROM usage_events"; }
+
+# CPU time in ms (user + system) of the processes given, summed
+cpu_ms() {
+  local total=0 p t
+  for p in "$@"; do
+    t=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null) || continue
+    total=$((total + t))
+  done
+  echo $((total * 1000 / $(getconf CLK_TCK)))
+}
+# the processes measured: name=pid list (PostgreSQL: the postmaster and its backends)
+measured_pids() {
+  local pm
+  pm=$(head -1 "$PG_DIR/data/postmaster.pid")
+  echo "ingest=$(cat "$STATE/run/ingest.pid")"
+  echo "worker=$(cat "$STATE/run/worker.pid")"
+  echo "sink=$(cat "$STATE/run/sink.pid")"
+  echo "broker=$BROKER_PID"
+  echo "postgres=$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+}
+# "name=ms ..." for every measured process
+cpu_sample() {
+  local line
+  while read -r line; do
+    # shellcheck disable=SC2086 # a pid list
+    printf '%s=%s ' "${line%%=*}" "$(cpu_ms ${line#*=})"
+  done < <(measured_pids)
+}
+# JSON {name: µs per request} from two samples and a request count
+cpu_per_request() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+a = dict(kv.split("=") for kv in sys.argv[1].split())
+b = dict(kv.split("=") for kv in sys.argv[2].split())
+n = max(1, int(sys.argv[3]))
+out = {k: round((int(b[k]) - int(a[k])) * 1000.0 / n, 1) for k in a}
+out["llmq"] = round(out["ingest"] + out["worker"] + out["sink"], 1)
+print(json.dumps(out))
+PY
+}
 
 # wait until at least $2 usage rows are persisted, or none was added for 10 s, or $1 s
 # passed; prints the count
@@ -131,9 +181,11 @@ for kafka in $KAFKAS; do
       "$LLMQ_BUILD/llmq-kafka-embedded" --partitions 8 --bootstrap-file "$STATE/run/kafka.bootstrap"
     for _ in $(seq 1 50); do [[ -s $STATE/run/kafka.bootstrap ]] && break; sleep 0.1; done
     BROKERS=$(cat "$STATE/run/kafka.bootstrap")
+    BROKER_PID=$(cat "$STATE/run/kafka.pid")
   else
     rm -rf "$STATE/apache-kafka"
     BROKERS=$("$LLMQ_ROOT/ops/kafka.sh" start "$STATE/apache-kafka" | tail -1)
+    BROKER_PID=$(cat "$STATE/apache-kafka/kafka.pid")
     "$LLMQ_BUILD/llmqctl" --brokers "$BROKERS" topics create --partitions 8 >/dev/null
   fi
   export LLMQ_KAFKA_BROKERS=$BROKERS
@@ -156,110 +208,147 @@ for kafka in $KAFKAS; do
 
   sink_quiet
 
-  say "sync: $SYNC_RATE req/s for ${SYNC_SECONDS}s, mock provider latency $MOCK_MS ms"
-  sync=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \
-    --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body.json" \
-    --header "Authorization: Bearer $KEY")
-  say "  $sync"
+  sync='{}' sync_cpu='{}'
+  if want sync; then
+    say "sync: $SYNC_RATE req/s for ${SYNC_SECONDS}s, mock provider latency $MOCK_MS ms"
+    cpu0=$(cpu_sample)
+    sync=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \
+      --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body.json" \
+      --header "Authorization: Bearer $KEY")
+    say "  $sync"
+    sink_quiet # the sink's share of the load is counted too (3 idle seconds with it)
+    sync_cpu=$(cpu_per_request "$cpu0" "$(cpu_sample)" \
+      "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["completed"])' "$sync")")
+    say "  CPU per request (µs): $sync_cpu"
+  fi
 
-  sink_quiet
-  say "sync with limits counted: the same load for a tenant whose tier limits every dimension"
-  sync_lim=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \
-    --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body.json" \
-    --header "Authorization: Bearer $LKEY")
-  say "  $sync_lim"
-
-  sink_quiet
-  say "stream: $STREAM_RATE streams/s for ${SYNC_SECONDS}s, mock provider: first word after $MOCK_MS ms"
-  stream=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$STREAM_RATE" \
-    --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body-stream.json" \
-    --header "Authorization: Bearer $KEY" --ttft-marker '"delta"')
-  say "  $stream"
-
-  sink_quiet
-  say "a conversation turn with 50 turns of history, against plain and resent chat completions"
-  turn=$(python3 "$LLMQ_ROOT/tests/bench/turn_bench.py" "$PORT" "$KEY" "${BENCH_TURNS:-300}")
-  say "  $turn"
-
-  sink_quiet
-  say "a batch of ${BENCH_BATCH_LINES:-50000} lines, and sync requests while it runs"
-  batch=$(python3 "$LLMQ_ROOT/tests/bench/batch_bench.py" "$PORT" "$KEY" "${BENCH_BATCH_LINES:-50000}" 300)
-  say "  $batch"
-
-  sink_quiet
-  base=$(usage_rows)
-  say "async submit, whole pipeline: wrk, $ASYNC_CONNS connections, ${ASYNC_SECONDS}s"
-  read -r a_rps a_bad a_total a_p50 a_p99 <<<"$(run_wrk "$kafka-full" "http://127.0.0.1:$PORT/v1/jobs")"
-  say "  $a_rps req/s, $a_bad not 202, p50 $a_p50, p99 $a_p99; waiting for the pipeline to drain"
-  persisted=$(($(wait_persisted 300 $((base + a_total - a_bad))) - base))
-  lost=$((a_total - a_bad - persisted))
-  ((lost < 0)) && lost=0
-  say "  accepted $((a_total - a_bad)), persisted $persisted, lost $lost"
-
-  sink_quiet
-  base=$(usage_rows)
-  say "async submit with limits counted (the worker reserves each job's tokens)"
-  read -r l_rps l_bad l_total _ _ <<<"$(run_wrk "$kafka-limited" "http://127.0.0.1:$PORT/v1/jobs" "$STATE/post-limited.lua")"
-  persisted=$(($(wait_persisted 300 $((base + l_total - l_bad))) - base))
-  l_lost=$((l_total - l_bad - persisted))
-  ((l_lost < 0)) && l_lost=0
-  say "  $l_rps req/s, $l_bad not 202, accepted $((l_total - l_bad)), persisted $persisted, lost $l_lost"
-
-  # last, because it leaves a backlog that is not processed (nor checked: the embedded
-  # cluster keeps only ~5 MB per partition)
-  say "async submit, ingest alone (worker and sink paused)"
-  kill -STOP "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
-  read -r i_rps i_bad _ i_p50 i_p99 <<<"$(run_wrk "$kafka-ingest" "http://127.0.0.1:$PORT/v1/jobs")"
-  kill -CONT "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
-  say "  $i_rps req/s, $i_bad not 202, p50 $i_p50, p99 $i_p99"
-  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" "$sync_lim" "$l_rps" "$l_bad" "$l_lost" "$turn" "$batch" <<'PY'
+  sync_lim='{}'
+  if want limits; then
+    sink_quiet
+    say "sync with limits counted: the same load for a tenant whose tier limits every dimension"
+    sync_lim=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \
+      --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body.json" \
+      --header "Authorization: Bearer $LKEY")
+    say "  $sync_lim"
+  fi
+  stream='{}'
+  if want stream; then
+    sink_quiet
+    say "stream: $STREAM_RATE streams/s for ${SYNC_SECONDS}s, mock provider: first word after $MOCK_MS ms"
+    stream=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$STREAM_RATE" \
+      --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body-stream.json" \
+      --header "Authorization: Bearer $KEY" --ttft-marker '"delta"')
+    say "  $stream"
+  fi
+  turn='{}'
+  if want turn; then
+    sink_quiet
+    say "a conversation turn with 50 turns of history, against plain and resent chat completions"
+    turn=$(python3 "$LLMQ_ROOT/tests/bench/turn_bench.py" "$PORT" "$KEY" "${BENCH_TURNS:-300}")
+    say "  $turn"
+  fi
+  batch='{}'
+  if want batch; then
+    sink_quiet
+    say "a batch of ${BENCH_BATCH_LINES:-50000} lines, and sync requests while it runs"
+    batch=$(python3 "$LLMQ_ROOT/tests/bench/batch_bench.py" "$PORT" "$KEY" "${BENCH_BATCH_LINES:-50000}" 300)
+    say "  $batch"
+  fi
+  a_rps=0 a_bad=0 a_p50= a_p99= lost=0
+  if want async; then
+    sink_quiet
+    base=$(usage_rows)
+    say "async submit, whole pipeline: wrk, $ASYNC_CONNS connections, ${ASYNC_SECONDS}s"
+    read -r a_rps a_bad a_total a_p50 a_p99 <<<"$(run_wrk "$kafka-full" "http://127.0.0.1:$PORT/v1/jobs")"
+    say "  $a_rps req/s, $a_bad not 202, p50 $a_p50, p99 $a_p99; waiting for the pipeline to drain"
+    persisted=$(($(wait_persisted 300 $((base + a_total - a_bad))) - base))
+    lost=$((a_total - a_bad - persisted))
+    ((lost < 0)) && lost=0
+    say "  accepted $((a_total - a_bad)), persisted $persisted, lost $lost"
+  fi
+  l_rps=0 l_bad=0 l_lost=0
+  if want limits; then
+    sink_quiet
+    base=$(usage_rows)
+    say "async submit with limits counted (the worker reserves each job's tokens)"
+    read -r l_rps l_bad l_total _ _ <<<"$(run_wrk "$kafka-limited" "http://127.0.0.1:$PORT/v1/jobs" "$STATE/post-limited.lua")"
+    persisted=$(($(wait_persisted 300 $((base + l_total - l_bad))) - base))
+    l_lost=$((l_total - l_bad - persisted))
+    ((l_lost < 0)) && l_lost=0
+    say "  $l_rps req/s, $l_bad not 202, accepted $((l_total - l_bad)), persisted $persisted, lost $l_lost"
+  fi
+  i_rps=0 i_bad=0 i_p50= i_p99=
+  if want ingest; then
+    # last, because it leaves a backlog that is not processed (nor checked: the embedded
+    # cluster keeps only ~5 MB per partition)
+    say "async submit, ingest alone (worker and sink paused)"
+    kill -STOP "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
+    read -r i_rps i_bad _ i_p50 i_p99 <<<"$(run_wrk "$kafka-ingest" "http://127.0.0.1:$PORT/v1/jobs")"
+    kill -CONT "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
+    say "  $i_rps req/s, $i_bad not 202, p50 $i_p50, p99 $i_p99"
+  fi
+  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" "$sync_lim" "$l_rps" "$l_bad" "$l_lost" "$turn" "$batch" "$sync_cpu" <<'PY'
 import json, sys
 def ms(v):
-    v = v or "0ms"
+    if not v:
+        return None
     for unit, f in (("us", 1e-3), ("ms", 1.0)):
         if v.endswith(unit):
             return round(float(v[:-2]) * f, 3)
     return round(float(v[:-1]) * 1000.0, 3) if v.endswith("s") else None
-kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream, sync_lim, l_rps, l_bad, l_lost, turn, batch = sys.argv[1:]
+kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream, sync_lim, l_rps, l_bad, l_lost, turn, batch, cpu = sys.argv[1:]
 s = json.loads(sync); mock = float(mock); st = json.loads(stream); sl = json.loads(sync_lim)
-print(json.dumps({"kafka": kafka, "async_rps": round(float(a_rps)), "async_non_202": int(a_bad),
-    "async_p50_ms": ms(a_p50), "async_p99_ms": ms(a_p99), "async_lost": int(lost),
-    "async_ingest_only_rps": round(float(i_rps)), "async_ingest_only_non_202": int(i_bad),
-    "sync_rate": s["target_rps"], "sync_achieved_rps": s["achieved_rps"],
-    "sync_errors": s["errors"] + s["non_2xx"], "sync_p50_ms": s["p50_ms"], "sync_p95_ms": s["p95_ms"],
-    "sync_p99_ms": s["p99_ms"], "mock_latency_ms": mock,
-    "sync_overhead_p50_ms": round(s["p50_ms"] - mock, 3),
-    "sync_overhead_p95_ms": round(s["p95_ms"] - mock, 3),
-    "sync_overhead_p99_ms": round(s["p99_ms"] - mock, 3),
-    "stream_rate": st["target_rps"], "stream_errors": st["errors"] + st["non_2xx"],
-    "stream_ttft_added_p50_ms": round(st["ttft_p50_ms"] - mock, 3),
-    "stream_ttft_added_p99_ms": round(st["ttft_p99_ms"] - mock, 3),
-    "stream_total_p50_ms": st["p50_ms"],
-    "limits_sync_errors": sl["errors"] + sl["non_2xx"],
-    "limits_sync_overhead_p50_ms": round(sl["p50_ms"] - mock, 3),
-    "limits_sync_overhead_p99_ms": round(sl["p99_ms"] - mock, 3),
-    "limits_sync_added_p50_ms": round(sl["p50_ms"] - s["p50_ms"], 3),
-    "limits_sync_added_p99_ms": round(sl["p99_ms"] - s["p99_ms"], 3),
-    "limits_async_rps": round(float(l_rps)), "limits_async_non_202": int(l_bad),
-    "limits_async_lost": int(l_lost),
-    "limits_async_ratio": round(float(l_rps) / float(a_rps), 3) if float(a_rps) else None,
-    **{"conv_" + k: v for k, v in json.loads(turn).items()},
-    **{("" if k.startswith("batch_") else "batch_") + k: v for k, v in json.loads(batch).items()}}))
+out = {"kafka": kafka, "mock_latency_ms": mock}
+if float(a_rps):
+    out.update({"async_rps": round(float(a_rps)), "async_non_202": int(a_bad),
+        "async_p50_ms": ms(a_p50), "async_p99_ms": ms(a_p99), "async_lost": int(lost)})
+if float(i_rps):
+    out.update({"async_ingest_only_rps": round(float(i_rps)), "async_ingest_only_non_202": int(i_bad)})
+if s:
+    out.update({"sync_rate": s["target_rps"], "sync_achieved_rps": s["achieved_rps"],
+        "sync_errors": s["errors"] + s["non_2xx"], "sync_p50_ms": s["p50_ms"], "sync_p95_ms": s["p95_ms"],
+        "sync_p99_ms": s["p99_ms"],
+        "sync_overhead_p50_ms": round(s["p50_ms"] - mock, 3),
+        "sync_overhead_p95_ms": round(s["p95_ms"] - mock, 3),
+        "sync_overhead_p99_ms": round(s["p99_ms"] - mock, 3),
+        "cpu_us_per_sync_request": json.loads(cpu)})
+if st:
+    out.update({"stream_rate": st["target_rps"], "stream_errors": st["errors"] + st["non_2xx"],
+        "stream_ttft_added_p50_ms": round(st["ttft_p50_ms"] - mock, 3),
+        "stream_ttft_added_p99_ms": round(st["ttft_p99_ms"] - mock, 3),
+        "stream_total_p50_ms": st["p50_ms"]})
+if sl:
+    out.update({"limits_sync_errors": sl["errors"] + sl["non_2xx"],
+        "limits_sync_overhead_p50_ms": round(sl["p50_ms"] - mock, 3),
+        "limits_sync_overhead_p99_ms": round(sl["p99_ms"] - mock, 3)})
+    if s:
+        out.update({"limits_sync_added_p50_ms": round(sl["p50_ms"] - s["p50_ms"], 3),
+            "limits_sync_added_p99_ms": round(sl["p99_ms"] - s["p99_ms"], 3)})
+if float(l_rps):
+    out.update({"limits_async_rps": round(float(l_rps)), "limits_async_non_202": int(l_bad),
+        "limits_async_lost": int(l_lost),
+        "limits_async_ratio": round(float(l_rps) / float(a_rps), 3) if float(a_rps) else None})
+out.update({"conv_" + k: v for k, v in json.loads(turn).items()})
+out.update({("" if k.startswith("batch_") else "batch_") + k: v for k, v in json.loads(batch).items()})
+print(json.dumps(out))
 PY
 )")
   stop_daemons
   [[ $kafka == apache ]] && "$LLMQ_ROOT/ops/kafka.sh" stop "$STATE/apache-kafka" >/dev/null
 done
 
-say "prompt scanner (secrets) on 1 KB and 64 KB of prompt-like text"
-SCAN=$("$LLMQ_BUILD/llmq-scan-bench" 64)
-say "  $SCAN"
+SCAN='{}'
+if want scan; then
+  say "prompt scanner (secrets) on 1 KB and 64 KB of prompt-like text"
+  SCAN=$("$LLMQ_BUILD/llmq-scan-bench" 64)
+  say "  $SCAN"
+fi
 
 python3 - "$SCAN" "${RESULTS[@]}" <<'PY'
 import json, sys
 scan = json.loads(sys.argv[1])
 runs = [json.loads(a) for a in sys.argv[2:]]
-out = {"scan_ns_per_kb": scan["scan_ns_per_kb_p50"], "scan_mb_per_s": scan["scan_mb_per_s"]}
+out = {"scan_ns_per_kb": scan["scan_ns_per_kb_p50"], "scan_mb_per_s": scan["scan_mb_per_s"]} if scan else {}
 head = next((r for r in runs if r["kafka"] == "apache"), runs[0])
 out.update({k: v for k, v in head.items() if k != "kafka"})
 out["headline_kafka"] = head["kafka"]

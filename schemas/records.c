@@ -119,7 +119,7 @@ static const lq_field_t chat_request_fields[] = {
 static const lq_record_desc_t chat_request_desc = TABLE("ChatRequest", chat_request_fields);
 #undef REC
 
-/* ---------- ChatResponse ---------- */
+/* ---------- ChatResponse's choices and error ---------- */
 
 #define REC lq_choice_t
 static const lq_field_t choice_fields[] = {
@@ -138,33 +138,6 @@ static const lq_field_t job_error_fields[] = {
     INT_DEF(http_status, 500),
 };
 static const lq_record_desc_t job_error_desc = TABLE("JobError", job_error_fields);
-#undef REC
-
-#define REC lq_chat_response_t
-static const lq_field_t chat_response_fields[] = {
-    STR(job_id),
-    STR(tenant_id),
-    OPT_STR(project_id),
-    OPT_STR(api_key_id),
-    STATUS(status),
-    MODE(mode),
-    STR(model),
-    OPT_STR(provider),
-    OPT_STR(provider_model),
-    LONG(created_at_ms),
-    OPT_LONG(started_at_ms),
-    OPT_LONG(finished_at_ms),
-    ARRAY(choices, n_choices, &choice_item, LQ_FIELD_DEFAULT),
-    INT_DEF(prompt_tokens, 0),
-    INT_DEF(completion_tokens, 0),
-    OPT_RECORD(error, has_error, &job_error_desc),
-    INT_DEF(attempts, 1),
-    OPT_STR(worker_id),
-    INT_DEF(replay, 0),
-    OPT_STR(extra_json),
-    OPT_STR(conversation_id),
-};
-static const lq_record_desc_t chat_response_desc = TABLE("ChatResponse", chat_response_fields);
 #undef REC
 
 /* ---------- UsageEvent ---------- */
@@ -218,6 +191,37 @@ static const lq_field_t trace_event_fields[] = {
     OPT_STR(otel_trace_id),
 };
 static const lq_record_desc_t trace_event_desc = TABLE("TraceEvent", trace_event_fields);
+#undef REC
+
+/* ---------- ChatResponse (a final one carries a UsageEvent and a TraceEvent) ---------- */
+
+#define REC lq_chat_response_t
+static const lq_field_t chat_response_fields[] = {
+    STR(job_id),
+    STR(tenant_id),
+    OPT_STR(project_id),
+    OPT_STR(api_key_id),
+    STATUS(status),
+    MODE(mode),
+    STR(model),
+    OPT_STR(provider),
+    OPT_STR(provider_model),
+    LONG(created_at_ms),
+    OPT_LONG(started_at_ms),
+    OPT_LONG(finished_at_ms),
+    ARRAY(choices, n_choices, &choice_item, LQ_FIELD_DEFAULT),
+    INT_DEF(prompt_tokens, 0),
+    INT_DEF(completion_tokens, 0),
+    OPT_RECORD(error, has_error, &job_error_desc),
+    INT_DEF(attempts, 1),
+    OPT_STR(worker_id),
+    INT_DEF(replay, 0),
+    OPT_STR(extra_json),
+    OPT_STR(conversation_id),
+    OPT_RECORD(usage, has_usage, &usage_event_desc),
+    OPT_RECORD(trace, has_trace, &trace_event_desc),
+};
+static const lq_record_desc_t chat_response_desc = TABLE("ChatResponse", chat_response_fields);
 #undef REC
 
 /* ---------- ChatChunk, JobCancel ---------- */

@@ -76,48 +76,6 @@ typedef struct lq_job_error {
     int32_t http_status;
 } lq_job_error_t;
 
-typedef struct lq_chat_response {
-    char *job_id;
-    char *tenant_id;
-    char *project_id;
-    char *api_key_id;
-    lq_job_status_t status;
-    lq_mode_t mode;
-    char *model;
-    char *provider;       /* optional */
-    char *provider_model; /* optional */
-    int64_t created_at_ms;
-    int64_t started_at_ms;  /* optional */
-    int64_t finished_at_ms; /* optional */
-    lq_choice_t *choices;
-    size_t n_choices;
-    int32_t prompt_tokens;
-    int32_t completion_tokens;
-    int has_error;
-    lq_job_error_t error;
-    int32_t attempts;
-    char *worker_id;  /* optional */
-    int32_t replay;   /* 0 for the first run, n for the n-th replay from the dead-letter topic */
-    char *extra_json; /* optional: top-level provider fields (citations, ...) */
-    char *conversation_id; /* optional */
-} lq_chat_response_t;
-
-typedef struct lq_chat_chunk {
-    char *job_id;
-    int32_t seq;
-    char *delta;
-    char *provider_model; /* optional */
-    char *worker_id;      /* optional */
-    int64_t ts_ms;
-} lq_chat_chunk_t;
-
-typedef struct lq_job_cancel {
-    char *job_id;
-    char *tenant_id;
-    char *reason;
-    int64_t ts_ms;
-} lq_job_cancel_t;
-
 typedef struct lq_usage_event {
     char *event_id;
     char *job_id;
@@ -168,6 +126,54 @@ typedef struct lq_trace_event {
     char *conversation_id; /* optional */
     char *otel_trace_id;   /* optional: the W3C trace id, 32 hex digits */
 } lq_trace_event_t;
+
+typedef struct lq_chat_response {
+    char *job_id;
+    char *tenant_id;
+    char *project_id;
+    char *api_key_id;
+    lq_job_status_t status;
+    lq_mode_t mode;
+    char *model;
+    char *provider;       /* optional */
+    char *provider_model; /* optional */
+    int64_t created_at_ms;
+    int64_t started_at_ms;  /* optional */
+    int64_t finished_at_ms; /* optional */
+    lq_choice_t *choices;
+    size_t n_choices;
+    int32_t prompt_tokens;
+    int32_t completion_tokens;
+    int has_error;
+    lq_job_error_t error;
+    int32_t attempts;
+    char *worker_id;  /* optional */
+    int32_t replay;   /* 0 for the first run, n for the n-th replay from the dead-letter topic */
+    char *extra_json; /* optional: top-level provider fields (citations, ...) */
+    char *conversation_id; /* optional */
+    /* a final response on the responses topic carries the job's usage and trace, so the
+     * sinks take one record per job (has_usage / has_trace: present) */
+    int has_usage;
+    lq_usage_event_t usage;
+    int has_trace;
+    lq_trace_event_t trace;
+} lq_chat_response_t;
+
+typedef struct lq_chat_chunk {
+    char *job_id;
+    int32_t seq;
+    char *delta;
+    char *provider_model; /* optional */
+    char *worker_id;      /* optional */
+    int64_t ts_ms;
+} lq_chat_chunk_t;
+
+typedef struct lq_job_cancel {
+    char *job_id;
+    char *tenant_id;
+    char *reason;
+    int64_t ts_ms;
+} lq_job_cancel_t;
 
 void lq_chat_request_clear(lq_chat_request_t *r);
 void lq_chat_response_clear(lq_chat_response_t *r);

@@ -21,6 +21,7 @@
 struct sink {
     sink_settings_t set;
     int want_jobs, want_usage, want_traces;
+    unsigned writers; /* SINK_* of the three */
     rd_kafka_t *consumer;
     lq_kafka_lag_t *lag;
     PGconn *conn;
@@ -84,10 +85,12 @@ static lq_err_t open_consumer(sink_t *s, char *errstr, size_t errstr_size)
         return LQ_ERR_KAFKA;
     rd_kafka_poll_set_consumer(s->consumer);
     s->lag = lq_kafka_lag_new(s->consumer, s->set.sink.group);
-    if (s->want_jobs) {
+    /* a job's final response carries its usage and trace; their own topics are still read,
+     * for workers that write them there (worker.event_topics, or a version before 3 of
+     * ChatResponse): each row has a unique id, so one read twice is written once */
+    if (s->want_jobs)
         topics[n++] = s->set.common.topic.requests;
-        topics[n++] = s->set.common.topic.responses;
-    }
+    topics[n++] = s->set.common.topic.responses;
     if (s->want_usage)
         topics[n++] = s->set.common.topic.usage;
     if (s->want_traces)
@@ -140,6 +143,8 @@ lq_err_t sink_create(sink_t **out, const sink_settings_t *set, char *errstr, siz
     s->want_jobs = has_writer(writers, "jobs");
     s->want_usage = has_writer(writers, "usage");
     s->want_traces = has_writer(writers, "traces");
+    s->writers = (s->want_jobs ? SINK_JOBS : 0) | (s->want_usage ? SINK_USAGE : 0) |
+                 (s->want_traces ? SINK_TRACES : 0);
     if (!s->want_jobs && !s->want_usage && !s->want_traces) {
         snprintf(errstr, errstr_size,
                  "setting sink.writers: \"%s\" names none of jobs, usage, traces", writers);
@@ -170,8 +175,8 @@ static void add_message(sink_t *s, sink_batch_t *b, lq_codec_t *c, const rd_kafk
 
     if (s->want_jobs && strcmp(topic, s->set.common.topic.requests) == 0)
         sink_add_request(b, c, m->payload, m->len, topic, m->partition, m->offset);
-    else if (s->want_jobs && strcmp(topic, s->set.common.topic.responses) == 0)
-        sink_add_response(b, c, m->payload, m->len, topic, m->partition, m->offset);
+    else if (strcmp(topic, s->set.common.topic.responses) == 0)
+        sink_add_response(b, c, m->payload, m->len, topic, m->partition, m->offset, s->writers);
     else if (s->want_usage && strcmp(topic, s->set.common.topic.usage) == 0)
         sink_add_usage(b, c, m->payload, m->len, topic, m->partition, m->offset);
     else if (s->want_traces && strcmp(topic, s->set.common.topic.traces) == 0)

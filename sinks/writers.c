@@ -374,8 +374,105 @@ static void add_turn_end(sink_batch_t *b, const lq_chat_response_t *r)
     b->n_turns++;
 }
 
+/* A usage_events row of u. */
+static void usage_row(sink_batch_t *b, const lq_usage_event_t *u, const char *topic,
+                      int32_t partition, int64_t offset)
+{
+    lq_jsonw_t *w = &b->usage;
+
+    row_open(w, topic, partition, offset);
+    lq_jsonw_kstr(w, "event_id", u->event_id);
+    lq_jsonw_kstr(w, "job_id", u->job_id);
+    write_who(w, u->tenant_id, u->project_id, u->api_key_id, u->user_id);
+    lq_jsonw_kstr(w, "model", u->model);
+    lq_jsonw_kstr(w, "provider", u->provider);
+    lq_jsonw_kstr(w, "provider_model", u->provider_model);
+    lq_jsonw_kstr(w, "status", lq_job_status_name(u->status));
+    lq_jsonw_kint(w, "prompt_tokens", u->prompt_tokens);
+    lq_jsonw_kint(w, "completion_tokens", u->completion_tokens);
+    lq_jsonw_key(w, "cost_usd");
+    if (u->has_cost)
+        lq_jsonw_double(w, u->cost_usd);
+    else
+        lq_jsonw_null(w);
+    lq_jsonw_kint(w, "latency_ms", u->latency_ms);
+    lq_jsonw_kint(w, "ts_ms", u->ts_ms);
+    lq_jsonw_kstr(w, "conversation_id", u->conversation_id);
+    lq_jsonw_obj_close(w);
+    b->n_usage++;
+}
+
+void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len, const char *topic,
+                    int32_t partition, int64_t offset)
+{
+    lq_usage_event_t u;
+    char errstr[256];
+
+    if (lq_decode_usage_event(c, buf, len, &u, errstr, sizeof(errstr))) {
+        add_dead(b, buf, len, topic, partition, offset, errstr);
+        return;
+    }
+    usage_row(b, &u, topic, partition, offset);
+    lq_usage_event_clear(&u);
+}
+
+/* A traces row of t. */
+static void trace_row(sink_batch_t *b, const lq_trace_event_t *t, const char *topic,
+                      int32_t partition, int64_t offset)
+{
+    lq_jsonw_t *w = &b->traces;
+    size_t i, k;
+
+    row_open(w, topic, partition, offset);
+    lq_jsonw_kstr(w, "trace_id", t->trace_id);
+    lq_jsonw_kstr(w, "job_id", t->job_id);
+    write_who(w, t->tenant_id, t->project_id, t->api_key_id, t->user_id);
+    lq_jsonw_kstr(w, "model", t->model);
+    lq_jsonw_kstr(w, "provider", t->provider);
+    lq_jsonw_kstr(w, "status", lq_job_status_name(t->status));
+    lq_jsonw_kstr(w, "route", t->route);
+    lq_jsonw_kstr(w, "worker_id", t->worker_id);
+    lq_jsonw_kint(w, "created_ms", t->created_at_ms);
+    lq_jsonw_kint(w, "queue_ms", t->queue_ms);
+    lq_jsonw_kint(w, "provider_ms", t->provider_ms);
+    lq_jsonw_kint(w, "total_ms", t->total_ms);
+    lq_jsonw_key(w, "spans");
+    lq_jsonw_arr_open(w);
+    for (i = 0; i < t->n_spans; i++) {
+        lq_jsonw_obj_open(w);
+        lq_jsonw_kstr(w, "name", t->spans[i].name);
+        lq_jsonw_kint(w, "start_ms", t->spans[i].start_ms);
+        lq_jsonw_kint(w, "duration_ms", t->spans[i].duration_ms);
+        lq_jsonw_key(w, "attrs");
+        lq_jsonw_obj_open(w);
+        for (k = 0; k < t->spans[i].n_attrs; k++)
+            lq_jsonw_kstr(w, t->spans[i].attr_keys[k], t->spans[i].attr_values[k]);
+        lq_jsonw_obj_close(w);
+        lq_jsonw_obj_close(w);
+    }
+    lq_jsonw_arr_close(w);
+    lq_jsonw_kstr(w, "conversation_id", t->conversation_id);
+    lq_jsonw_kstr(w, "otel_trace_id", t->otel_trace_id);
+    lq_jsonw_obj_close(w);
+    b->n_traces++;
+}
+
+void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len, const char *topic,
+                    int32_t partition, int64_t offset)
+{
+    lq_trace_event_t t;
+    char errstr[256];
+
+    if (lq_decode_trace_event(c, buf, len, &t, errstr, sizeof(errstr))) {
+        add_dead(b, buf, len, topic, partition, offset, errstr);
+        return;
+    }
+    trace_row(b, &t, topic, partition, offset);
+    lq_trace_event_clear(&t);
+}
+
 void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
-                       const char *topic, int32_t partition, int64_t offset)
+                       const char *topic, int32_t partition, int64_t offset, unsigned writers)
 {
     lq_chat_response_t r;
     char errstr[256];
@@ -383,6 +480,14 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
 
     if (lq_decode_chat_response(c, buf, len, &r, errstr, sizeof(errstr))) {
         add_dead(b, buf, len, topic, partition, offset, errstr);
+        return;
+    }
+    if (writers & SINK_USAGE && r.has_usage)
+        usage_row(b, &r.usage, topic, partition, offset);
+    if (writers & SINK_TRACES && r.has_trace)
+        trace_row(b, &r.trace, topic, partition, offset);
+    if (!(writers & SINK_JOBS)) {
+        lq_chat_response_clear(&r);
         return;
     }
     row_open(w, topic, partition, offset);
@@ -406,87 +511,6 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
     if (r.conversation_id && r.status >= LQ_STATUS_SUCCEEDED)
         add_turn_end(b, &r);
     lq_chat_response_clear(&r);
-}
-
-void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len, const char *topic,
-                    int32_t partition, int64_t offset)
-{
-    lq_usage_event_t u;
-    char errstr[256];
-    lq_jsonw_t *w = &b->usage;
-
-    if (lq_decode_usage_event(c, buf, len, &u, errstr, sizeof(errstr))) {
-        add_dead(b, buf, len, topic, partition, offset, errstr);
-        return;
-    }
-    row_open(w, topic, partition, offset);
-    lq_jsonw_kstr(w, "event_id", u.event_id);
-    lq_jsonw_kstr(w, "job_id", u.job_id);
-    write_who(w, u.tenant_id, u.project_id, u.api_key_id, u.user_id);
-    lq_jsonw_kstr(w, "model", u.model);
-    lq_jsonw_kstr(w, "provider", u.provider);
-    lq_jsonw_kstr(w, "provider_model", u.provider_model);
-    lq_jsonw_kstr(w, "status", lq_job_status_name(u.status));
-    lq_jsonw_kint(w, "prompt_tokens", u.prompt_tokens);
-    lq_jsonw_kint(w, "completion_tokens", u.completion_tokens);
-    lq_jsonw_key(w, "cost_usd");
-    if (u.has_cost)
-        lq_jsonw_double(w, u.cost_usd);
-    else
-        lq_jsonw_null(w);
-    lq_jsonw_kint(w, "latency_ms", u.latency_ms);
-    lq_jsonw_kint(w, "ts_ms", u.ts_ms);
-    lq_jsonw_kstr(w, "conversation_id", u.conversation_id);
-    lq_jsonw_obj_close(w);
-    b->n_usage++;
-    lq_usage_event_clear(&u);
-}
-
-void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len, const char *topic,
-                    int32_t partition, int64_t offset)
-{
-    lq_trace_event_t t;
-    char errstr[256];
-    lq_jsonw_t *w = &b->traces;
-    size_t i, k;
-
-    if (lq_decode_trace_event(c, buf, len, &t, errstr, sizeof(errstr))) {
-        add_dead(b, buf, len, topic, partition, offset, errstr);
-        return;
-    }
-    row_open(w, topic, partition, offset);
-    lq_jsonw_kstr(w, "trace_id", t.trace_id);
-    lq_jsonw_kstr(w, "job_id", t.job_id);
-    write_who(w, t.tenant_id, t.project_id, t.api_key_id, t.user_id);
-    lq_jsonw_kstr(w, "model", t.model);
-    lq_jsonw_kstr(w, "provider", t.provider);
-    lq_jsonw_kstr(w, "status", lq_job_status_name(t.status));
-    lq_jsonw_kstr(w, "route", t.route);
-    lq_jsonw_kstr(w, "worker_id", t.worker_id);
-    lq_jsonw_kint(w, "created_ms", t.created_at_ms);
-    lq_jsonw_kint(w, "queue_ms", t.queue_ms);
-    lq_jsonw_kint(w, "provider_ms", t.provider_ms);
-    lq_jsonw_kint(w, "total_ms", t.total_ms);
-    lq_jsonw_key(w, "spans");
-    lq_jsonw_arr_open(w);
-    for (i = 0; i < t.n_spans; i++) {
-        lq_jsonw_obj_open(w);
-        lq_jsonw_kstr(w, "name", t.spans[i].name);
-        lq_jsonw_kint(w, "start_ms", t.spans[i].start_ms);
-        lq_jsonw_kint(w, "duration_ms", t.spans[i].duration_ms);
-        lq_jsonw_key(w, "attrs");
-        lq_jsonw_obj_open(w);
-        for (k = 0; k < t.spans[i].n_attrs; k++)
-            lq_jsonw_kstr(w, t.spans[i].attr_keys[k], t.spans[i].attr_values[k]);
-        lq_jsonw_obj_close(w);
-        lq_jsonw_obj_close(w);
-    }
-    lq_jsonw_arr_close(w);
-    lq_jsonw_kstr(w, "conversation_id", t.conversation_id);
-    lq_jsonw_kstr(w, "otel_trace_id", t.otel_trace_id);
-    lq_jsonw_obj_close(w);
-    b->n_traces++;
-    lq_trace_event_clear(&t);
 }
 
 /* Run sql with the JSON array text as $1. LQ_ERR_INVALID when PostgreSQL refused the data

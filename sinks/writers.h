@@ -30,11 +30,15 @@ void sink_batch_reset(sink_batch_t *b); /* drop the rows, keep the buffers */
 void sink_batch_clear(sink_batch_t *b); /* free everything */
 size_t sink_batch_rows(const sink_batch_t *b);
 
-/* Add one record; an undecodable one becomes a dead-letter row (never an error). */
+/* Which tables a sink writes (sink.writers). */
+enum { SINK_JOBS = 1, SINK_USAGE = 2, SINK_TRACES = 4 };
+
+/* Add one record; an undecodable one becomes a dead-letter row (never an error). A final
+ * response carries its job's usage and trace: rows for the tables in writers (SINK_*). */
 void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
                       const char *topic, int32_t partition, int64_t offset);
 void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
-                       const char *topic, int32_t partition, int64_t offset);
+                       const char *topic, int32_t partition, int64_t offset, unsigned writers);
 void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len, const char *topic,
                     int32_t partition, int64_t offset);
 void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len, const char *topic,

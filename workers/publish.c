@@ -1,5 +1,7 @@
 /* What a job publishes, step by step: status, streamed chunks, and at the end the masked
- * answer as a response (and reply), a dead-letter copy, a usage event and a trace. */
+ * answer as a reply to the requester and as the final response, which carries the job's
+ * usage and trace for the sinks (one record instead of three), and a dead-letter copy.
+ * With worker.event_topics the usage and trace also go to their own topics. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,10 +110,11 @@ static void set_unsendable(const job_t *j, lq_chat_response_t *r, const char *wh
     LQ_WARN("job %s tenant %s failed: %s", j->req.job_id, j->req.tenant_id, why);
 }
 
-/* r to the responses topic, and to the requester's reply topic. 0, or -1 with why filled
- * when r cannot travel: it does not encode, or it is larger than one Kafka record. */
-static int send_response(worker_t *w, job_t *j, lq_codec_t *codec, const lq_chat_response_t *r,
-                         char *why, size_t why_size)
+/* r (with its usage and trace) to the responses topic, and without them to the requester's
+ * reply topic. 0, or -1 with why filled when r cannot travel: it does not encode, or it is
+ * larger than one Kafka record. */
+static int send_response(worker_t *w, job_t *j, lq_codec_t *codec, lq_chat_response_t *r, char *why,
+                         size_t why_size)
 {
     const void *buf;
     size_t len;
@@ -130,8 +133,12 @@ static int send_response(worker_t *w, job_t *j, lq_codec_t *codec, const lq_chat
                  len);
         return -1;
     }
-    if (j->req.mode != LQ_MODE_ASYNC && j->req.reply_topic)
-        produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
+    if (j->req.mode != LQ_MODE_ASYNC && j->req.reply_topic) {
+        lq_chat_response_t reply = *r; /* the requester needs neither usage nor trace */
+        reply.has_usage = reply.has_trace = 0;
+        if (!lq_encode_chat_response(codec, &reply, &buf, &len, errstr, sizeof(errstr)))
+            produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
+    }
     return 0;
 }
 
@@ -143,8 +150,10 @@ static void count_outcome(worker_t *w, lq_job_status_t status)
         lq_metric_add(status == LQ_STATUS_CANCELLED ? w->m_cancelled : w->m_failed, 1);
 }
 
-/* The final ChatResponse to the responses topic, and to the requester's reply topic. */
-static void publish_response(worker_t *w, job_t *j, lq_codec_t *codec, int64_t now)
+/* The final ChatResponse, carrying u and e, to the responses topic, and to the requester's
+ * reply topic. */
+static void publish_response(worker_t *w, job_t *j, lq_codec_t *codec, const lq_usage_event_t *u,
+                             const lq_trace_event_t *e, int64_t now)
 {
     const worker_result_t *res = &j->result;
     lq_chat_response_t r;
@@ -157,6 +166,9 @@ static void publish_response(worker_t *w, job_t *j, lq_codec_t *codec, int64_t n
     r.prompt_tokens = res->prompt_tokens;
     r.completion_tokens = res->completion_tokens;
     r.extra_json = res->response_extra_json;
+    r.has_usage = r.has_trace = 1;
+    r.usage = *u; /* borrowed: the response is encoded before they go */
+    r.trace = *e;
     if (res->ok && !j->cancelled)
         set_choice(res, &r, &choice);
     else
@@ -356,39 +368,33 @@ static int usage_cost(worker_t *w, const job_t *j, double *cost)
                                                res->completion_tokens, cost);
 }
 
-static void publish_usage(worker_t *w, job_t *j, lq_codec_t *codec, int64_t now)
+/* The job's usage event into *u (event_id[40] holds its id), and its tokens and cost settled
+ * against its limits. */
+static void job_usage(worker_t *w, job_t *j, int64_t now, lq_usage_event_t *u, char *event_id)
 {
     const worker_result_t *res = &j->result;
-    lq_usage_event_t u;
-    const void *buf;
-    size_t len;
-    char errstr[256], event_id[40];
 
-    memset(&u, 0, sizeof(u));
+    memset(u, 0, sizeof(*u));
     usage_event_id(&j->req, event_id);
-    u.event_id = event_id;
-    u.job_id = j->req.job_id;
-    u.tenant_id = j->req.tenant_id;
-    u.project_id = j->req.project_id;
-    u.api_key_id = j->req.api_key_id;
-    u.user_id = j->req.user_id;
-    u.model = j->req.model;
-    u.provider = (char *)worker_endpoint_name(w, j->endpoint);
-    u.provider_model = res->provider_model;
-    u.status = job_status(j);
-    u.prompt_tokens = res->prompt_tokens;
-    u.completion_tokens = res->completion_tokens;
-    u.has_cost = usage_cost(w, j, &u.cost_usd);
-    provider_metrics_usage(w, j, u.cost_usd, u.has_cost);
-    limits_gate_settle(w, j, (int64_t)u.prompt_tokens + u.completion_tokens,
-                       u.has_cost ? (int64_t)ceil(u.cost_usd * LQ_MICRO_USD) : 0);
-    u.latency_ms = (int32_t)(j->provider_us / 1000);
-    u.ts_ms = now;
-    u.conversation_id = j->req.conversation_id;
-    if (!lq_encode_usage_event(codec, &u, &buf, &len, errstr, sizeof(errstr)))
-        produce(w, j, w->topics->usage, j->req.tenant_id, buf, len);
-    else
-        LQ_ERROR("job %s: %s", j->req.job_id, errstr);
+    u->event_id = event_id;
+    u->job_id = j->req.job_id;
+    u->tenant_id = j->req.tenant_id;
+    u->project_id = j->req.project_id;
+    u->api_key_id = j->req.api_key_id;
+    u->user_id = j->req.user_id;
+    u->model = j->req.model;
+    u->provider = (char *)worker_endpoint_name(w, j->endpoint);
+    u->provider_model = res->provider_model;
+    u->status = job_status(j);
+    u->prompt_tokens = res->prompt_tokens;
+    u->completion_tokens = res->completion_tokens;
+    u->has_cost = usage_cost(w, j, &u->cost_usd);
+    provider_metrics_usage(w, j, u->cost_usd, u->has_cost);
+    limits_gate_settle(w, j, (int64_t)u->prompt_tokens + u->completion_tokens,
+                       u->has_cost ? (int64_t)ceil(u->cost_usd * LQ_MICRO_USD) : 0);
+    u->latency_ms = (int32_t)(j->provider_us / 1000);
+    u->ts_ms = now;
+    u->conversation_id = j->req.conversation_id;
 }
 
 /* ---- the trace ---- */
@@ -487,42 +493,51 @@ static void attempt_spans(worker_t *w, const job_t *j, trace_spans_t *t)
     }
 }
 
-static void publish_trace(worker_t *w, job_t *j, lq_codec_t *codec, const char *hist,
-                          const char *findings, int64_t now)
+/* The job's trace event into *e, its spans in *t and its W3C trace id in trace_id[33]. */
+static void job_trace(worker_t *w, job_t *j, const char *hist, const char *findings, int64_t now,
+                      trace_spans_t *t, lq_trace_event_t *e, char *trace_id)
 {
-    trace_spans_t t;
-    lq_trace_event_t e;
+    memset(t, 0, sizeof(*t));
+    queue_span(j, t);
+    provider_span(w, j, hist, findings, now, t);
+    t->n = 2;
+    attempt_spans(w, j, t);
+    memset(e, 0, sizeof(*e));
+    e->trace_id = j->req.job_id;
+    e->job_id = j->req.job_id;
+    e->tenant_id = j->req.tenant_id;
+    e->project_id = j->req.project_id;
+    e->api_key_id = j->req.api_key_id;
+    e->user_id = j->req.user_id;
+    e->model = j->req.model;
+    e->provider = (char *)worker_endpoint_name(w, j->endpoint);
+    e->status = job_status(j);
+    e->route = j->route;
+    e->worker_id = w->id;
+    e->conversation_id = j->req.conversation_id;
+    worker_tracing_trace_id(j, trace_id);
+    e->otel_trace_id = trace_id;
+    e->created_at_ms = j->req.created_at_ms;
+    e->queue_ms = t->spans[0].duration_ms;
+    e->provider_ms = (int32_t)(j->provider_us / 1000);
+    e->total_ms = (int32_t)(now - j->req.created_at_ms);
+    e->spans = t->spans;
+    e->n_spans = t->n;
+}
+
+/* With worker.event_topics: the usage and the trace to their own topics as well. */
+static void publish_events(worker_t *w, job_t *j, lq_codec_t *codec, const lq_usage_event_t *u,
+                           const lq_trace_event_t *e)
+{
     const void *buf;
     size_t len;
-    char errstr[256], trace_id[33];
+    char errstr[256];
 
-    memset(&t, 0, sizeof(t));
-    queue_span(j, &t);
-    provider_span(w, j, hist, findings, now, &t);
-    t.n = 2;
-    attempt_spans(w, j, &t);
-    memset(&e, 0, sizeof(e));
-    e.trace_id = j->req.job_id;
-    e.job_id = j->req.job_id;
-    e.tenant_id = j->req.tenant_id;
-    e.project_id = j->req.project_id;
-    e.api_key_id = j->req.api_key_id;
-    e.user_id = j->req.user_id;
-    e.model = j->req.model;
-    e.provider = (char *)worker_endpoint_name(w, j->endpoint);
-    e.status = job_status(j);
-    e.route = j->route;
-    e.worker_id = w->id;
-    e.conversation_id = j->req.conversation_id;
-    worker_tracing_trace_id(j, trace_id);
-    e.otel_trace_id = trace_id;
-    e.created_at_ms = j->req.created_at_ms;
-    e.queue_ms = t.spans[0].duration_ms;
-    e.provider_ms = (int32_t)(j->provider_us / 1000);
-    e.total_ms = (int32_t)(now - j->req.created_at_ms);
-    e.spans = t.spans;
-    e.n_spans = t.n;
-    if (!lq_encode_trace_event(codec, &e, &buf, &len, errstr, sizeof(errstr)))
+    if (!lq_encode_usage_event(codec, u, &buf, &len, errstr, sizeof(errstr)))
+        produce(w, j, w->topics->usage, j->req.tenant_id, buf, len);
+    else
+        LQ_ERROR("job %s: %s", j->req.job_id, errstr);
+    if (!lq_encode_trace_event(codec, e, &buf, &len, errstr, sizeof(errstr)))
         produce(w, j, w->topics->traces, j->req.tenant_id, buf, len);
     else
         LQ_ERROR("job %s: %s", j->req.job_id, errstr);
@@ -533,8 +548,11 @@ static void publish_trace(worker_t *w, job_t *j, lq_codec_t *codec, const char *
 void publish_finish(worker_t *w, job_t *j)
 {
     lq_codec_t *codec = lq_codec_thread();
-    char findings[160] = "", *hist;
+    char findings[160] = "", *hist, event_id[40], trace_id[33];
     int64_t now = lq_cluster_ms(), publish_us = lq_cluster_us();
+    lq_usage_event_t u;
+    lq_trace_event_t e;
+    trace_spans_t t;
 
     j->finished = 1;
     batches_done(j); /* no longer takes a batch job's place */
@@ -547,12 +565,14 @@ void publish_finish(worker_t *w, job_t *j)
         return;
     }
     publish_held(j);
-    publish_response(w, j, codec, now);
     hist = history_json(w, j);
+    job_usage(w, j, now, &u, event_id);
+    job_trace(w, j, hist, findings, now, &t, &e, trace_id);
+    publish_response(w, j, codec, &u, &e, now);
     if (!j->result.ok && !j->cancelled && j->result.retriable)
         dead_letter(w, j, codec, hist);
-    publish_usage(w, j, codec, now);
-    publish_trace(w, j, codec, hist, findings, now);
+    if (w->set.worker.event_topics)
+        publish_events(w, j, codec, &u, &e);
     free(hist);
     worker_tracing_export(w, j, publish_us);
     job_release(j);

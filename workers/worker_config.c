@@ -28,6 +28,11 @@ const lq_config_def_t worker_settings[] = {
     {"worker.drain_timeout_ms", LQ_CFG_INT, "30000", 0, 3600000,
      "on SIGTERM, how long in-flight requests may take to finish",
      LQ_CFG_AT(worker_settings_t, worker.drain_timeout_ms)},
+    {"worker.event_topics", LQ_CFG_BOOL, "false", 0, 0,
+     "also write each job's UsageEvent to topic.usage and its TraceEvent to topic.traces, for "
+     "consumers of those topics (sinks read both from the job's final ChatResponse on "
+     "topic.responses: two records fewer per job when off)",
+     LQ_CFG_AT(worker_settings_t, worker.event_topics)},
     {"admin.port", LQ_CFG_INT, "8081", -1, 65535,
      "port of /healthz, /readyz, /metrics (0 = any free port; a port in use falls back to a "
      "free one, named in the log; -1 = off)",

@@ -70,15 +70,60 @@ def test_topics_readable_by_independent_avro_reader(stack, brokers):
                                   "name": None, "extra_json": None}
     assert json.loads(rec["extra_json"]) == {"tools": []}
 
-    statuses = [rec["status"] for _, rec in has("llmq.responses", SCHEMAS["chat_response"], 2)]
+    responses = [rec for _, rec in has("llmq.responses", SCHEMAS["chat_response"], 2)]
+    statuses = [rec["status"] for rec in responses]
     assert "RUNNING" in statuses and "SUCCEEDED" in statuses
+    assert all(rec["usage"] is None and rec["trace"] is None
+               for rec in responses if rec["status"] == "RUNNING")
 
-    usage = has("llmq.usage", SCHEMAS["usage_event"])
-    assert usage[0][1]["completion_tokens"] == 5 and usage[0][1]["event_id"] == job_id
-    assert usage[0][1]["cost_usd"] == 0.0  # the mock is in the price table, at zero
+    # the final response carries the job's usage and trace: one record for the sinks
+    final = next(rec for rec in responses if rec["status"] == "SUCCEEDED")
+    usage = final["usage"]
+    assert usage["completion_tokens"] == 5 and usage["event_id"] == job_id
+    assert usage["cost_usd"] == 0.0  # the mock is in the price table, at zero
+    assert [s["name"] for s in final["trace"]["spans"]] == ["queue", "provider", "attempt"]
+    assert final["trace"]["trace_id"] == job_id and final["trace"]["status"] == "SUCCEEDED"
 
-    trace = has("llmq.traces", SCHEMAS["trace_event"])
-    assert [s["name"] for s in trace[0][1]["spans"]] == ["queue", "provider", "attempt"]
+
+def test_event_topics_on_request(pg_url, brokers, log_dir, db):
+    """worker.event_topics: usage and trace on their own topics too, for their consumers; the
+    sink, reading both copies, stores each row once."""
+    import subprocess
+    from conftest import BUILD, Stack
+    prefix = "events" + uuid.uuid4().hex[:6]
+    subprocess.run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create",
+                    "--partitions", "1", "--prefix", prefix], check=True, capture_output=True)
+    s = Stack(pg_url, brokers, log_dir, prefix=prefix,
+              worker_settings={"worker.event_topics": "true"}).start()
+    try:
+        tenant_id, key = create_tenant(pg_url)
+        r = requests.post(f"{s.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                          json={"model": "mock", "max_tokens": 4,
+                                "messages": [{"role": "user", "content": "events"}]})
+        assert r.status_code == 200, r.text
+        job_id = r.headers["x-llmq-job-id"]
+
+        def one(topic, schema):
+            msgs = read_topic(brokers, topic, lambda ms: any(
+                decode(m.value(), schema)["job_id"] == job_id for m in ms))
+            return [decode(m.value(), schema) for m in msgs
+                    if decode(m.value(), schema)["job_id"] == job_id]
+
+        usage = one(f"{prefix}.usage", SCHEMAS["usage_event"])
+        assert len(usage) == 1 and usage[0]["completion_tokens"] == 4
+        trace = one(f"{prefix}.traces", SCHEMAS["trace_event"])
+        assert len(trace) == 1 and trace[0]["spans"][0]["name"] == "queue"
+        final = [rec for rec in one(f"{prefix}.responses", SCHEMAS["chat_response"])
+                 if rec["status"] == "SUCCEEDED"]
+        assert final[0]["usage"] == usage[0]
+        count = "SELECT count(*) FROM {} WHERE job_id = %s"
+        assert poll(lambda: db.execute(count.format("traces"), (job_id,)).fetchone()[0],
+                    lambda n: n >= 1, 30) == 1
+        time.sleep(2)  # the sink reads the four topics in one consumer: both copies are in
+        assert db.execute(count.format("usage_events"), (job_id,)).fetchone()[0] == 1
+        assert db.execute(count.format("traces"), (job_id,)).fetchone()[0] == 1
+    finally:
+        s.stop()
 
 
 def test_fingerprints_match_an_independent_implementation():
