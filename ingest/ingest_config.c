@@ -49,6 +49,19 @@ const lq_config_def_t ingest_settings[] = {
      "accepted async jobs remembered in memory, so a poll that comes before the job is in "
      "PostgreSQL answers queued rather than 404",
      LQ_CFG_AT(ingest_settings_t, ingest.recent_jobs)},
+    {"direct_replies.port", LQ_CFG_INT, "0", -1, 65535,
+     "port where workers hand this node the results of its synchronous requests directly, "
+     "skipping the reply topic (0 = any free port; -1 = off: every result comes through the "
+     "reply topic)",
+     LQ_CFG_AT(ingest_settings_t, direct_replies.port)},
+    {"direct_replies.bind", LQ_CFG_STRING, "127.0.0.1", 0, 0,
+     "address of the direct-reply listener: one the workers can reach (0.0.0.0 for all; keep it "
+     "off the public network)",
+     LQ_CFG_AT(ingest_settings_t, direct_replies.bind)},
+    {"direct_replies.host", LQ_CFG_STRING, "", 0, 0,
+     "how workers reach the direct-reply listener (host name or address); empty = "
+     "direct_replies.bind, or this machine's host name when that is 0.0.0.0",
+     LQ_CFG_AT(ingest_settings_t, direct_replies.host)},
     {"auth.cache_ttl_ms", LQ_CFG_INT, "30000", 0, 3600000,
      "how long a valid key stays cached; changes (revocation, disabling) reach the node at once "
      "through a PostgreSQL notification, this bounds it when notifications are lost",

@@ -30,6 +30,11 @@ typedef struct ingest_settings {
         long long recent_jobs;
     } ingest;
     struct {
+        long long port;
+        const char *bind;
+        const char *host;
+    } direct_replies;
+    struct {
         long long cache_ttl_ms;
         long long negative_ttl_ms;
         long long cache_max;

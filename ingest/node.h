@@ -34,6 +34,7 @@ typedef struct ingest_node {
     lq_limiter_t *limiter; /* NULL when limits.enforce is off */
     ingest_auth_t *auth;
     ingest_replies_t *replies;
+    struct ingest_direct *direct;  /* the direct-reply listener; NULL when off */
     ingest_recent_jobs_t *recent;  /* accepted async jobs, until the sinks have them */
     const lq_master_key_t *master; /* encrypts tenants' provider keys; NULL when none */
     ingest_limits_t limits;

@@ -61,18 +61,18 @@ static void hand_chunk(ingest_replies_t *r, lq_codec_t *codec, const rd_kafka_me
     lq_chat_chunk_clear(&chunk);
 }
 
-/* A job's result: its waiter leaves the table, then gets it. */
-static void hand_reply(ingest_replies_t *r, lq_codec_t *codec, const rd_kafka_message_t *m)
+/* A job's result (a ChatResponse of len bytes, from the reply topic or a worker's direct
+ * reply): its waiter leaves the table, then gets it. 0, or -1 when it does not decode. */
+static int hand_reply(ingest_replies_t *r, lq_codec_t *codec, const void *buf, size_t len,
+                      const char *from)
 {
     lq_chat_response_t resp;
     waiter_entry_t *w;
     char errstr[256];
 
-    if (!codec ||
-        lq_decode_chat_response(codec, m->payload, m->len, &resp, errstr, sizeof(errstr))) {
-        LQ_WARN("reply topic: undecodable message at offset %lld: %s", (long long)m->offset,
-                codec ? errstr : "no codec");
-        return;
+    if (!codec || lq_decode_chat_response(codec, buf, len, &resp, errstr, sizeof(errstr))) {
+        LQ_WARN("%s: undecodable reply: %s", from, codec ? errstr : "no codec");
+        return -1;
     }
     pthread_mutex_lock(&r->mu);
     w = lq_hashmap_remove(r->waiters, resp.job_id);
@@ -81,9 +81,19 @@ static void hand_reply(ingest_replies_t *r, lq_codec_t *codec, const rd_kafka_me
         r->on_reply(w->waiter, &resp);
         free(w);
     } else {
-        lq_metric_add(r->m_unmatched, 1); /* timed out, or an earlier run of this node */
+        lq_metric_add(r->m_unmatched, 1); /* timed out, answered already, or an earlier run */
     }
     lq_chat_response_clear(&resp);
+    return 0;
+}
+
+int ingest_replies_deliver(ingest_replies_t *r, const void *buf, size_t len)
+{
+    lq_codec_t *codec = lq_codec_thread();
+
+    if (!codec || lq_codec_identify(codec, buf, len) != LQ_SCHEMA_CHAT_RESPONSE)
+        return -1;
+    return hand_reply(r, codec, buf, len, "direct reply");
 }
 
 static void *consumer_main(void *arg)
@@ -104,7 +114,7 @@ static void *consumer_main(void *arg)
             if (codec && lq_codec_identify(codec, m->payload, m->len) == LQ_SCHEMA_CHAT_CHUNK)
                 hand_chunk(r, codec, m);
             else
-                hand_reply(r, codec, m);
+                hand_reply(r, codec, m->payload, m->len, "reply topic");
         }
         rd_kafka_message_destroy(m);
     }

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
+#include "ingest/direct_replies.h"
 #include "ingest/http.h"
 #include "ingest/jobs_poll.h"
 #include "ingest/node.h"
@@ -183,6 +184,9 @@ static lq_err_t start_producer(ingest_server_t *s, char *errstr, size_t errstr_s
     return ingest_size_limits_apply(&s->node, 5000, errstr, errstr_size);
 }
 
+/* A result posted to the direct-reply listener is one Kafka record's worth at most. */
+#define DIRECT_REPLY_MAX ((size_t)16 << 20)
+
 /* libmicrohttpd answers a request line or headers that overflow a connection's memory with
  * its own HTML page: the memory holds twice what the node accepts, so the node's checks
  * (http.c) answer first, in the API's shape. */
@@ -307,6 +311,10 @@ lq_err_t ingest_server_start(ingest_server_t **out, const ingest_settings_t *set
                                     ingest_reply_answer, ingest_sse_out_chunk, ingest_reply_timeout,
                                     errstr, errstr_size);
     }
+    if (!err && set->direct_replies.port >= 0)
+        err = ingest_direct_start(&s->node.direct, s->node.replies, set->direct_replies.bind,
+                                  (int)set->direct_replies.port, set->direct_replies.host,
+                                  DIRECT_REPLY_MAX, errstr, errstr_size);
     if (!err)
         err = start_watchers(s);
     if (!err && set->batches.runner)
@@ -316,8 +324,9 @@ lq_err_t ingest_server_start(ingest_server_t **out, const ingest_settings_t *set
         return err;
     }
     atomic_store(&s->node.started, 1);
-    LQ_INFO("ingest node %s listening on http://%s:%d (reply topic %s)", s->node.node_id,
-            set->http.bind, s->port, s->node.reply_topic);
+    LQ_INFO("ingest node %s listening on http://%s:%d (reply topic %s, direct replies %s)",
+            s->node.node_id, set->http.bind, s->port, s->node.reply_topic,
+            s->node.direct ? "on" : "off");
     *out = s;
     return LQ_OK;
 }
@@ -349,6 +358,8 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
         drain(s, drain_ms);
     /* Resume everything still suspended: sync waiters time out, produces are flushed,
      * queued queries are answered, then the HTTP threads can stop. */
+    ingest_direct_stop(s->node.direct); /* it hands replies on: first */
+    s->node.direct = NULL;
     ingest_replies_destroy(s->node.replies);
     s->node.replies = NULL;
     if (s->node.producer)

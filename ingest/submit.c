@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "ingest/conversation_turn.h"
+#include "ingest/direct_replies.h"
 #include "ingest/idempotency.h"
 #include "ingest/limit_step.h"
 #include "ingest/policy.h"
@@ -121,6 +122,10 @@ static int address_record(req_ctx_t *c, lq_chat_request_t *req)
         req->reply_topic = strdup(c->node->reply_topic);
         req->deadline_ms = c->created_ms + c->node->sync_timeout_ms;
     }
+    /* a streamed answer's pieces must stay in order: those come through the topic only */
+    if (c->mode == LQ_MODE_SYNC && c->node->direct &&
+        !(req->reply_url = strdup(ingest_direct_url(c->node->direct))))
+        return 0;
     return req->job_id && req->tenant_id && req->api_key_id &&
            (c->mode == LQ_MODE_ASYNC || req->reply_topic);
 }

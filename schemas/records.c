@@ -115,6 +115,7 @@ static const lq_field_t chat_request_fields[] = {
     OPT_STR(limits),
     OPT_STR(conversation_id),
     OPT_STR(batch_id),
+    OPT_STR(reply_url),
 };
 static const lq_record_desc_t chat_request_desc = TABLE("ChatRequest", chat_request_fields);
 #undef REC

@@ -12,6 +12,7 @@
 #include "workers/event_loop.h"
 #include "workers/limits_gate.h"
 #include "workers/mock_call.h"
+#include "workers/direct_reply.h"
 #include "workers/http_call.h"
 #include "workers/provider_metrics.h"
 #include "workers/queueing.h"
@@ -89,9 +90,14 @@ static void run_transfers(worker_t *w)
     CURLMsg *msg;
 
     curl_multi_perform(w->multi, &running);
-    while ((msg = curl_multi_info_read(w->multi, &running)))
-        if (msg->msg == CURLMSG_DONE)
+    while ((msg = curl_multi_info_read(w->multi, &running))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        if (direct_reply_owns(msg->easy_handle))
+            direct_reply_done(w, msg->easy_handle, msg->data.result);
+        else
             attempt_done(w, http_call_done(w, msg->easy_handle, msg->data.result));
+    }
 }
 
 static void drain_wake_pipe(worker_t *w)
@@ -153,6 +159,7 @@ void event_loop_free(worker_t *w)
     if (w->multi)
         curl_multi_cleanup(w->multi);
     w->multi = NULL;
+    direct_reply_free(w);
     if (w->wake_fds[0] >= 0)
         close(w->wake_fds[0]);
     if (w->wake_fds[1] >= 0)

@@ -14,6 +14,7 @@
 #include "common/secret_scan.h"
 #include "schemas/codec.h"
 #include "workers/batches.h"
+#include "workers/direct_reply.h"
 #include "workers/job.h"
 #include "workers/produce.h"
 #include "workers/provider_metrics.h"
@@ -136,7 +137,9 @@ static int send_response(worker_t *w, job_t *j, lq_codec_t *codec, lq_chat_respo
     if (j->req.mode != LQ_MODE_ASYNC && j->req.reply_topic) {
         lq_chat_response_t reply = *r; /* the requester needs neither usage nor trace */
         reply.has_usage = reply.has_trace = 0;
-        if (!lq_encode_chat_response(codec, &reply, &buf, &len, errstr, sizeof(errstr)))
+        /* a SYNC request's node takes it directly when it can (workers/direct_reply.h) */
+        if (!lq_encode_chat_response(codec, &reply, &buf, &len, errstr, sizeof(errstr)) &&
+            (j->req.mode != LQ_MODE_SYNC || direct_reply_start(w, j, buf, len)))
             produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
     }
     return 0;

@@ -126,6 +126,11 @@ static void register_metrics(worker_t *w)
                                         "jobs moved to their next candidate endpoint", NULL);
     w->m_output_redacted = lq_metrics_counter("llmq_worker_output_secrets_redacted_total",
                                               "credentials masked in providers' answers", NULL);
+    w->m_direct = lq_metrics_counter("llmq_worker_direct_replies_total",
+                                     "results handed to the waiting ingest node directly", NULL);
+    w->m_direct_fallback =
+        lq_metrics_counter("llmq_worker_direct_reply_fallbacks_total",
+                           "direct replies the node did not take, sent to its reply topic", NULL);
     w->m_chunks = lq_metrics_counter("llmq_worker_stream_chunks_total",
                                      "streamed pieces of answers sent to reply topics", NULL);
     w->m_dead = lq_metrics_counter("llmq_worker_dead_letters_total",

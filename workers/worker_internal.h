@@ -142,6 +142,8 @@ struct worker {
     struct lq_otlp *otlp;     /* the span exporter (workers/tracing.h); NULL: none */
     rd_kafka_queue_t *consumer_q, *producer_q;
     CURLM *multi;
+    struct curl_slist *reply_headers; /* of direct replies (workers/direct_reply.c) */
+    lq_metric_t *m_direct, *m_direct_fallback;
     int wake_fds[2];
     partition_state_t *parts;
     int n_parts;

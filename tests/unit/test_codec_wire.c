@@ -67,7 +67,8 @@ static void build_request_full(any_record_t *a)
                            .weight = 1000,
                            .limits = "{\"tier\":\"free\",\"tenant\":{\"rpm\":60}}",
                            .conversation_id = "0190a1b2-0000-7000-8000-00000000c0c0",
-                           .batch_id = "batch_0190a1b2000070008000000000000ba7"};
+                           .batch_id = "batch_0190a1b2000070008000000000000ba7",
+                           .reply_url = "http://10.0.0.7:8095/replies/0123456789abcdef"};
 
     a->req = r;
 }
@@ -819,7 +820,7 @@ static void write_request_blocks(wbuf_t *w, uint64_t fp, int64_t first_count, in
     w_zeros(w, 2); /* user, extra_json */
     w_long(w, attempt);
     w_long(w, 9);  /* weight */
-    w_zeros(w, 3); /* limits, conversation_id, batch_id */
+    w_zeros(w, 4); /* limits, conversation_id, batch_id, reply_url */
 }
 
 static void test_blocks_and_limits(lq_codec_t *c)
@@ -1026,7 +1027,8 @@ static void test_table_defaults(void)
 
 /* ChatRequests of earlier versions (golden files of those versions): a codec reads each as it
  * is (schemas/history/): version 1 without weight (1), version 2 without limits (none),
- * version 3 without a conversation, version 4 without a batch, every other field as the current
+ * version 3 without a conversation, version 4 without a batch, version 5 without a reply URL,
+ * every other field as the current
  * golden record has it. */
 static void test_history_version(lq_codec_t *c, const char *data_dir, int version)
 {
@@ -1046,7 +1048,8 @@ static void test_history_version(lq_codec_t *c, const char *data_dir, int versio
         CHECK_INT(a.weight, version == 1 ? 1 : b.weight);
         CHECK((a.limits == NULL) == (version < 3) && b.limits != NULL);
         CHECK((a.conversation_id == NULL) == (version < 4) && b.conversation_id != NULL);
-        CHECK(a.batch_id == NULL && b.batch_id != NULL);
+        CHECK((a.batch_id == NULL) == (version < 5) && b.batch_id != NULL);
+        CHECK(a.reply_url == NULL && b.reply_url != NULL);
         CHECK_STR(a.job_id, b.job_id);
         CHECK_STR(a.tenant_id, b.tenant_id);
         CHECK_STR(a.model, b.model);
@@ -1097,6 +1100,7 @@ static void test_history(lq_codec_t *c, const char *data_dir)
     test_history_version(c, data_dir, 2);
     test_history_version(c, data_dir, 3);
     test_history_version(c, data_dir, 4);
+    test_history_version(c, data_dir, 5);
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,111 @@
+"""Direct replies: a worker hands a synchronous request's result straight to the ingest node
+that waits for it (HTTP POST to the request's reply_url) instead of through the node's reply
+topic; when the node cannot be reached it falls back to the topic, and nothing is lost.
+
+  - on by default: sync answers come directly (both sides count them), streams keep the topic;
+  - an unreachable listener: every answer still arrives, through the topic;
+  - off (direct_replies.port=-1): the topic only;
+  - the listener takes nothing without its secret path, nor bytes that are not a ChatResponse,
+    nor more than its bound, and the API port does not serve it."""
+import contextlib
+import os
+import re
+import subprocess
+import uuid
+
+import requests
+
+from conftest import BUILD, Stack, create_tenant, free_port
+
+
+def counter(port, name):
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+@contextlib.contextmanager
+def own_stack(pg_url, brokers, log_dir, name, ingest_settings):
+    """A stack on topics of its own, its ingest node set up as given; yields (stack, key)."""
+    prefix = name + uuid.uuid4().hex[:6]
+    subprocess.run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create",
+                    "--partitions", "1", "--prefix", prefix], check=True, capture_output=True)
+    s = Stack(pg_url, brokers, log_dir, prefix=prefix, ingest_settings=ingest_settings).start()
+    try:
+        yield s, create_tenant(pg_url)[1]
+    finally:
+        s.stop()
+
+
+def chat(stack, key, text, **extra):
+    return requests.post(f"{stack.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                         json={"model": "mock", "max_tokens": 3,
+                               "messages": [{"role": "user", "content": text}], **extra}, timeout=30)
+
+
+def worker_admin(stack):
+    return stack.workers[0].settings["admin.port"]
+
+
+def test_sync_answers_come_directly_streams_through_the_topic(stack, tenant):
+    _, key = tenant
+    w0 = counter(worker_admin(stack), "llmq_worker_direct_replies_total")
+    i0 = counter(stack.port, "llmq_ingest_direct_replies_total")
+    for i in range(20):
+        r = chat(stack, key, f"direct {i}")
+        assert r.status_code == 200, r.text
+        assert r.json()["choices"][0]["message"]["content"]
+    assert counter(worker_admin(stack), "llmq_worker_direct_replies_total") - w0 == 20
+    assert counter(stack.port, "llmq_ingest_direct_replies_total") - i0 == 20
+    with requests.post(f"{stack.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                       json={"model": "mock", "max_tokens": 3, "stream": True,
+                             "messages": [{"role": "user", "content": "streamed"}]},
+                       stream=True, timeout=30) as s:
+        body = s.text
+    assert "data: [DONE]" in body
+    assert counter(worker_admin(stack), "llmq_worker_direct_replies_total") - w0 == 20
+
+
+def test_unreachable_listener_falls_back_to_the_reply_topic(pg_url, brokers, log_dir):
+    # the node tells workers an address nothing listens on: every post fails to connect
+    with own_stack(pg_url, brokers, log_dir, "direct", {"direct_replies.host": "127.0.0.2"}) as (s, key):
+        for i in range(10):
+            r = chat(s, key, f"fallback {i}")
+            assert r.status_code == 200, r.text
+        assert counter(worker_admin(s), "llmq_worker_direct_reply_fallbacks_total") == 10
+        assert counter(worker_admin(s), "llmq_worker_direct_replies_total") == 0
+
+
+def test_off_uses_the_topic_only(pg_url, brokers, log_dir):
+    with own_stack(pg_url, brokers, log_dir, "nodirect", {"direct_replies.port": -1}) as (s, key):
+        for i in range(5):
+            assert chat(s, key, f"topic {i}").status_code == 200
+        assert counter(worker_admin(s), "llmq_worker_direct_replies_total") == 0
+        assert counter(worker_admin(s), "llmq_worker_direct_reply_fallbacks_total") == 0
+
+
+def test_listener_takes_nothing_without_its_secret(pg_url, brokers, log_dir):
+    port = free_port()
+    with own_stack(pg_url, brokers, log_dir, "secret", {"direct_replies.port": port}) as (s, key):
+        prefix = s.prefix
+        base = f"http://127.0.0.1:{port}"
+        assert requests.post(f"{base}/replies/{'0' * 32}", data=b"\xc3\x01" + b"\0" * 20).status_code == 404
+        assert requests.post(f"{base}/replies/", data=b"x").status_code == 404
+        assert requests.get(f"{base}/").status_code == 404
+        # the API port does not serve the listener's path
+        assert requests.post(f"{s.url}/replies/{'0' * 32}", data=b"x").status_code == 404
+        # the secret is in no log line
+        log = s.ingest.log_text()
+        assert "/replies/" not in log
+        # the node still answers, directly
+        assert chat(s, key, "after the probes").status_code == 200
+        assert counter(worker_admin(s), "llmq_worker_direct_replies_total") == 1
+        # with the URL a request carries on Kafka: what is not a ChatResponse is refused, and
+        # so is a body over the bound (refused on its declared length, before reading)
+        from test_avro_topics import SCHEMAS, decode, read_topic
+        msgs = read_topic(brokers, f"{prefix}.requests", lambda ms: len(ms) >= 1)
+        url = decode(msgs[0].value(), SCHEMAS["chat_request"])["reply_url"]
+        assert url.startswith(f"http://127.0.0.1:{port}/replies/")
+        assert requests.post(url, data=b"not avro").status_code == 400
+        assert requests.post(url, data=b"\0" * (17 << 20)).status_code == 413
+        assert counter(s.port, "llmq_ingest_direct_replies_refused_total") >= 5
