@@ -1,7 +1,7 @@
-/* ingest/direct_replies.h — where workers hand a synchronous request's result straight to
- * the node that waits for it: an HTTP POST of the framed ChatResponse to the request's
- * reply_url, instead of a record on the node's reply topic (one produce and one fetch fewer
- * per request). The reply topic stays: a worker that cannot reach the node falls back to it.
+/* ingest/direct_replies.h — where workers hand a request's reply straight to the node that
+ * waits for it: HTTP POSTs of the framed ChatChunks and ChatResponse to the request's
+ * reply_url, instead of records on the node's reply topic (one produce and one fetch fewer
+ * per piece). The reply topic stays: a worker that cannot reach the node falls back to it.
  *
  * The listener has an address of its own (direct_replies.bind / .port), apart from the API.
  * Its one path holds a secret made at start, which travels only inside requests on Kafka:
@@ -25,7 +25,7 @@ lq_err_t ingest_direct_start(ingest_direct_t **out, ingest_replies_t *replies, c
 /** NULL-safe. */
 void ingest_direct_stop(ingest_direct_t *d);
 
-/** The URL a SYNC request carries (reply_url): http://host:port/replies/<secret>. */
+/** The URL a SYNC or STREAM request carries (reply_url): http://host:port/replies/<secret>. */
 const char *ingest_direct_url(const ingest_direct_t *d);
 
 #endif

@@ -50,8 +50,8 @@ const lq_config_def_t ingest_settings[] = {
      "PostgreSQL answers queued rather than 404",
      LQ_CFG_AT(ingest_settings_t, ingest.recent_jobs)},
     {"direct_replies.port", LQ_CFG_INT, "0", -1, 65535,
-     "port where workers hand this node the results of its synchronous requests directly, "
-     "skipping the reply topic (0 = any free port; -1 = off: every result comes through the "
+     "port where workers hand this node the replies of its sync and streamed requests directly, "
+     "skipping the reply topic (0 = any free port; -1 = off: every reply comes through the "
      "reply topic)",
      LQ_CFG_AT(ingest_settings_t, direct_replies.port)},
     {"direct_replies.bind", LQ_CFG_STRING, "127.0.0.1", 0, 0,

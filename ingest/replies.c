@@ -35,17 +35,19 @@ struct ingest_replies {
     lq_metric_t *m_unmatched;
 };
 
-/* A piece of a streamed answer: the waiter stays registered. The callback runs under the
- * lock, so a concurrent cancel cannot free the waiter meanwhile. */
-static void hand_chunk(ingest_replies_t *r, lq_codec_t *codec, const rd_kafka_message_t *m)
+/* A piece of a streamed answer (a ChatChunk of len bytes, from the reply topic or a worker's
+ * direct reply): the waiter stays registered. The callback runs under the lock, so a
+ * concurrent cancel cannot free the waiter meanwhile. 0, or -1 when it does not decode. */
+static int hand_chunk(ingest_replies_t *r, lq_codec_t *codec, const void *buf, size_t len,
+                      const char *from)
 {
     lq_chat_chunk_t chunk;
     waiter_entry_t *w;
     char errstr[256];
 
-    if (lq_decode_chat_chunk(codec, m->payload, m->len, &chunk, errstr, sizeof(errstr))) {
-        LQ_WARN("reply topic: undecodable chunk at offset %lld: %s", (long long)m->offset, errstr);
-        return;
+    if (lq_decode_chat_chunk(codec, buf, len, &chunk, errstr, sizeof(errstr))) {
+        LQ_WARN("%s: undecodable chunk: %s", from, errstr);
+        return -1;
     }
     pthread_mutex_lock(&r->mu);
     w = lq_hashmap_get(r->waiters, chunk.job_id);
@@ -59,6 +61,7 @@ static void hand_chunk(ingest_replies_t *r, lq_codec_t *codec, const rd_kafka_me
     if (!w)
         lq_metric_add(r->m_unmatched, 1);
     lq_chat_chunk_clear(&chunk);
+    return 0;
 }
 
 /* A job's result (a ChatResponse of len bytes, from the reply topic or a worker's direct
@@ -91,9 +94,11 @@ int ingest_replies_deliver(ingest_replies_t *r, const void *buf, size_t len)
 {
     lq_codec_t *codec = lq_codec_thread();
 
-    if (!codec || lq_codec_identify(codec, buf, len) != LQ_SCHEMA_CHAT_RESPONSE)
-        return -1;
-    return hand_reply(r, codec, buf, len, "direct reply");
+    int kind = codec ? lq_codec_identify(codec, buf, len) : -1;
+
+    if (kind == LQ_SCHEMA_CHAT_CHUNK)
+        return hand_chunk(r, codec, buf, len, "direct reply");
+    return kind == LQ_SCHEMA_CHAT_RESPONSE ? hand_reply(r, codec, buf, len, "direct reply") : -1;
 }
 
 static void *consumer_main(void *arg)
@@ -112,7 +117,7 @@ static void *consumer_main(void *arg)
         } else {
             codec = lq_codec_thread();
             if (codec && lq_codec_identify(codec, m->payload, m->len) == LQ_SCHEMA_CHAT_CHUNK)
-                hand_chunk(r, codec, m);
+                hand_chunk(r, codec, m->payload, m->len, "reply topic");
             else
                 hand_reply(r, codec, m->payload, m->len, "reply topic");
         }

@@ -42,9 +42,9 @@ void *ingest_replies_cancel(ingest_replies_t *r, const char *job_id);
 
 size_t ingest_replies_pending(ingest_replies_t *r);
 
-/** A job's result (a framed ChatResponse) handed over directly by a worker
- * (ingest/direct_replies.h), as if read from the reply topic; any thread. 0, or -1 when
- * buf is not a ChatResponse. */
+/** A piece of a job's reply (a framed ChatChunk or ChatResponse) handed over directly by a
+ * worker (ingest/direct_replies.h), as if read from the reply topic; any thread. 0, or -1
+ * when buf is neither. */
 int ingest_replies_deliver(ingest_replies_t *r, const void *buf, size_t len);
 
 #endif

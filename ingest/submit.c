@@ -122,8 +122,7 @@ static int address_record(req_ctx_t *c, lq_chat_request_t *req)
         req->reply_topic = strdup(c->node->reply_topic);
         req->deadline_ms = c->created_ms + c->node->sync_timeout_ms;
     }
-    /* a streamed answer's pieces must stay in order: those come through the topic only */
-    if (c->mode == LQ_MODE_SYNC && c->node->direct &&
+    if (c->mode != LQ_MODE_ASYNC && c->node->direct &&
         !(req->reply_url = strdup(ingest_direct_url(c->node->direct))))
         return 0;
     return req->job_id && req->tenant_id && req->api_key_id &&

@@ -36,6 +36,11 @@
 # BENCH_STEPS picks steps (default all): sync,limits,stream,turn,batch,async,ingest,scan;
 # e.g. BENCH_STEPS=sync,stream,async BENCH_KAFKA=apache ops/bench.sh for a quick comparison.
 #
+# BENCH_PEERS=DIR runs, instead, the side-by-side gateway harness in DIR (its peers.sh and
+# llmq-peer.sh: other gateways and llmq in front of one mock provider, one open-loop load
+# generator) at each rate of BENCH_PEERS_RATES ("400 1000"), llmq as its extra target with
+# the Release build made here, and prints each run's table and JSON line.
+#
 # Environment: BENCH_KAFKA (both), BENCH_TURNS (300), BENCH_BATCH_LINES (50000), BENCH_ASYNC_SECONDS (15), BENCH_ASYNC_CONNECTIONS (128),
 # BENCH_SYNC_RATE (1000), BENCH_STREAM_RATE (200), BENCH_SYNC_SECONDS (20), BENCH_MOCK_LATENCY_MS (20),
 # LLMQ_BENCH_PORT (18080), BENCH_STEPS (all), BENCH_DAEMON_ARGS (extra arguments for every daemon, e.g.
@@ -61,6 +66,21 @@ want() { [[ $STEPS == *,$1,* ]]; }
 llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" wrk
 say "building (Release)"
 llmq_build Release
+
+if [[ -n ${BENCH_PEERS:-} ]]; then
+  [[ -f $BENCH_PEERS/peers.sh && -f $BENCH_PEERS/llmq-peer.sh ]] ||
+    die "BENCH_PEERS=$BENCH_PEERS holds no peers.sh and llmq-peer.sh"
+  trap 'LLMQ_ROOT=$LLMQ_ROOT bash "$BENCH_PEERS/llmq-peer.sh" stop >/dev/null 2>&1' EXIT
+  for rate in ${BENCH_PEERS_RATES:-400 1000}; do
+    say "side by side at $rate req/s"
+    extra=$(cd "$LLMQ_ROOT" && LLMQ_ROOT=$LLMQ_ROOT bash "$BENCH_PEERS/llmq-peer.sh" start | tail -1)
+    # shellcheck disable=SC2163,SC2086 # NAME=value words from llmq-peer.sh
+    export $extra
+    bash "$BENCH_PEERS/peers.sh" "$rate" "${BENCH_PEERS_SECONDS:-20}"
+    LLMQ_ROOT=$LLMQ_ROOT bash "$BENCH_PEERS/llmq-peer.sh" stop >/dev/null 2>&1
+  done
+  exit 0
+fi
 mkdir -p "$STATE"
 stop_daemons() { for d in ingest worker sink kafka; do llmq_daemon_stop "$STATE/run/$d.pid"; done; }
 cleanup() {

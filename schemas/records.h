@@ -59,7 +59,7 @@ typedef struct lq_chat_request {
     char *limits;          /* optional: resolved limits JSON (lq_limits_parse) */
     char *conversation_id; /* optional: the conversation this job is a turn of */
     char *batch_id;        /* optional: the batch this job is a line of */
-    char *reply_url;       /* optional: SYNC, where the node takes the result directly */
+    char *reply_url;       /* optional: where the node takes the reply directly */
 } lq_chat_request_t;
 
 typedef struct lq_choice {

@@ -8,13 +8,19 @@
 #include "workers/job.h"
 #include "workers/produce.h"
 
-/* A direct reply on its way. The multi handle's transfers carry a pointer to their owner: a
- * job (whose first member is its worker, never NULL) or this (whose first member is NULL). */
+/* One piece of a reply, waiting or being posted. */
+typedef struct reply_piece {
+    struct reply_piece *next;
+    size_t len;
+    char body[];
+} reply_piece_t;
+
+/* A post on its way. The multi handle's transfers carry a pointer to their owner: a job
+ * (whose first member is its worker, never NULL) or this (whose first member is NULL). */
 typedef struct reply_post {
     struct worker *none; /* NULL: tells a post from a job */
     job_t *j;
-    size_t len;
-    char body[];
+    reply_piece_t *piece;
 } reply_post_t;
 
 _Static_assert(offsetof(job_t, w) == 0, "a job's worker is its first member");
@@ -40,12 +46,13 @@ static struct curl_slist *headers(worker_t *w)
     return w->reply_headers;
 }
 
-int direct_reply_start(worker_t *w, job_t *j, const void *buf, size_t len)
+/* Start posting piece; -1 when it cannot start (the piece is still the caller's). */
+static int post(worker_t *w, job_t *j, reply_piece_t *piece)
 {
     reply_post_t *p;
     CURL *e;
 
-    if (!j->req.reply_url || !headers(w) || !(p = malloc(sizeof(*p) + len)))
+    if (!headers(w) || !(p = malloc(sizeof(*p))))
         return -1;
     if (!(e = curl_easy_init())) {
         free(p);
@@ -53,26 +60,69 @@ int direct_reply_start(worker_t *w, job_t *j, const void *buf, size_t len)
     }
     p->none = NULL;
     p->j = j;
-    p->len = len;
-    memcpy(p->body, buf, len);
+    p->piece = piece;
     curl_easy_setopt(e, CURLOPT_URL, j->req.reply_url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->reply_headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, &p->body[0]);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, &piece->body[0]);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)piece->len);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(e, CURLOPT_PRIVATE, p);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 500L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2000L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
-    j->pending++; /* until the node or the reply topic has it */
     if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
-        j->pending--;
         curl_easy_cleanup(e);
         free(p);
         return -1;
     }
+    j->direct_busy = 1;
     return 0;
+}
+
+/* first (the piece whose post failed or could not start) and every piece waiting behind it
+ * to the reply topic, in order; the job's pieces go there from now on. */
+static void to_topic(worker_t *w, job_t *j, reply_piece_t *first)
+{
+    reply_piece_t *piece = first;
+
+    j->direct_failed = 1;
+    lq_metric_add(w->m_direct_fallback, 1);
+    while (piece) {
+        reply_piece_t *next = piece == first ? j->direct_head : piece->next;
+        produce(w, j, j->req.reply_topic, j->req.job_id, piece->body, piece->len);
+        free(piece);
+        piece = next;
+    }
+    j->direct_head = j->direct_tail = NULL;
+}
+
+void direct_reply_send(worker_t *w, job_t *j, const void *buf, size_t len)
+{
+    reply_piece_t *piece;
+
+    if (!j->req.reply_topic)
+        return;
+    if (!j->req.reply_url || j->direct_failed || !(piece = malloc(sizeof(*piece) + len))) {
+        produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
+        return;
+    }
+    piece->next = NULL;
+    piece->len = len;
+    memcpy(piece->body, buf, len);
+    if (j->direct_busy) { /* behind the one on its way */
+        if (j->direct_tail)
+            j->direct_tail->next = piece;
+        else
+            j->direct_head = piece;
+        j->direct_tail = piece;
+        return;
+    }
+    j->pending++; /* until the node or the reply topic has every piece */
+    if (post(w, j, piece)) {
+        to_topic(w, j, piece);
+        job_release(j);
+    }
 }
 
 int direct_reply_owns(CURL *e)
@@ -88,24 +138,36 @@ void direct_reply_done(worker_t *w, CURL *e, CURLcode code)
     reply_post_t *p = NULL;
     long status = 0;
     job_t *j;
+    reply_piece_t *next;
 
     curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&p);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_multi_remove_handle(w->multi, e);
     curl_easy_cleanup(e);
     j = p->j;
-    if (code == CURLE_OK && status == 204) {
-        lq_metric_add(w->m_direct, 1);
-    } else {
+    j->direct_busy = 0;
+    if (code != CURLE_OK || status != 204) {
         /* the node is gone, restarted (a new secret) or unreachable from here */
         LQ_DEBUG("job %s: direct reply not taken (%s, HTTP %ld): sent to %s", j->req.job_id,
                  code == CURLE_OK ? "answered" : curl_easy_strerror(code), status,
                  j->req.reply_topic);
-        lq_metric_add(w->m_direct_fallback, 1);
-        if (j->req.reply_topic)
-            produce(w, j, j->req.reply_topic, j->req.job_id, p->body, p->len);
+        to_topic(w, j, p->piece);
+        free(p);
+        job_release(j);
+        return;
     }
+    lq_metric_add(w->m_direct, 1);
+    free(p->piece);
     free(p);
+    next = j->direct_head;
+    if (next) {
+        j->direct_head = next->next;
+        if (!j->direct_head)
+            j->direct_tail = NULL;
+        if (post(w, j, next) == 0)
+            return;
+        to_topic(w, j, next);
+    }
     job_release(j);
 }
 

@@ -137,10 +137,9 @@ static int send_response(worker_t *w, job_t *j, lq_codec_t *codec, lq_chat_respo
     if (j->req.mode != LQ_MODE_ASYNC && j->req.reply_topic) {
         lq_chat_response_t reply = *r; /* the requester needs neither usage nor trace */
         reply.has_usage = reply.has_trace = 0;
-        /* a SYNC request's node takes it directly when it can (workers/direct_reply.h) */
-        if (!lq_encode_chat_response(codec, &reply, &buf, &len, errstr, sizeof(errstr)) &&
-            (j->req.mode != LQ_MODE_SYNC || direct_reply_start(w, j, buf, len)))
-            produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
+        /* the node takes it directly when it can (workers/direct_reply.h) */
+        if (!lq_encode_chat_response(codec, &reply, &buf, &len, errstr, sizeof(errstr)))
+            direct_reply_send(w, j, buf, len);
     }
     return 0;
 }
@@ -211,7 +210,7 @@ static void send_chunk(void *arg, const char *text, size_t len)
     k.worker_id = w->id;
     k.ts_ms = lq_cluster_ms();
     if (!lq_encode_chat_chunk(codec, &k, &buf, &blen, errstr, sizeof(errstr))) {
-        produce(w, j, j->req.reply_topic, j->req.job_id, buf, blen);
+        direct_reply_send(w, j, buf, blen);
         lq_metric_add(w->m_chunks, 1);
     }
     free(copy);

@@ -93,6 +93,10 @@ typedef struct job {
     /* streaming */
     worker_stream_t *stream;
     int32_t chunk_seq;
+    /* the pieces of the reply (chunks, then the response) waiting behind the one being
+     * posted to the node directly, in order; after a failed post, all go to the topic */
+    struct reply_piece *direct_head, *direct_tail;
+    int direct_busy, direct_failed;
     stream_mask_t smask; /* streamed text held back until it cannot be part of a credential */
     /* the current attempt's endpoint and model series, and whether the provider's first
      * streamed text was timed (workers/provider_metrics.c) */

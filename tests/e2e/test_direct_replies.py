@@ -1,13 +1,16 @@
-"""Direct replies: a worker hands a synchronous request's result straight to the ingest node
-that waits for it (HTTP POST to the request's reply_url) instead of through the node's reply
-topic; when the node cannot be reached it falls back to the topic, and nothing is lost.
+"""Direct replies: a worker hands a request's reply (a streamed answer's chunks, then the
+response) straight to the ingest node that waits for it (HTTP POSTs to the request's
+reply_url, one at a time per job) instead of through the node's reply topic; when the node
+cannot be reached it falls back to the topic, in order, and nothing is lost.
 
-  - on by default: sync answers come directly (both sides count them), streams keep the topic;
+  - on by default: sync answers and streams come directly (both sides count the pieces), in
+    order;
   - an unreachable listener: every answer still arrives, through the topic;
   - off (direct_replies.port=-1): the topic only;
   - the listener takes nothing without its secret path, nor bytes that are not a ChatResponse,
     nor more than its bound, and the API port does not serve it."""
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -37,33 +40,48 @@ def own_stack(pg_url, brokers, log_dir, name, ingest_settings):
         s.stop()
 
 
-def chat(stack, key, text, **extra):
+def chat(stack, key, text, max_tokens=3):
     return requests.post(f"{stack.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
-                         json={"model": "mock", "max_tokens": 3,
-                               "messages": [{"role": "user", "content": text}], **extra}, timeout=30)
+                         json={"model": "mock", "max_tokens": max_tokens,
+                               "messages": [{"role": "user", "content": text}]}, timeout=30)
 
 
 def worker_admin(stack):
     return stack.workers[0].settings["admin.port"]
 
 
-def test_sync_answers_come_directly_streams_through_the_topic(stack, tenant):
+def stream_text(stack, key, text, max_tokens):
+    """The streamed answer's text, and whether it ended with [DONE]."""
+    with requests.post(f"{stack.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                       json={"model": "mock", "max_tokens": max_tokens, "stream": True,
+                             "messages": [{"role": "user", "content": text}]},
+                       stream=True, timeout=30) as s:
+        assert s.status_code == 200
+        body = s.text
+    words = [json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+             for line in body.splitlines() if line.startswith("data: {")]
+    return "".join(words), body.rstrip().endswith("data: [DONE]")
+
+
+def test_replies_come_directly_in_order(stack, tenant):
     _, key = tenant
     w0 = counter(worker_admin(stack), "llmq_worker_direct_replies_total")
     i0 = counter(stack.port, "llmq_ingest_direct_replies_total")
+    answers = set()
     for i in range(20):
         r = chat(stack, key, f"direct {i}")
         assert r.status_code == 200, r.text
-        assert r.json()["choices"][0]["message"]["content"]
+        answers.add(r.json()["choices"][0]["message"]["content"])
+    assert "" not in answers
     assert counter(worker_admin(stack), "llmq_worker_direct_replies_total") - w0 == 20
     assert counter(stack.port, "llmq_ingest_direct_replies_total") - i0 == 20
-    with requests.post(f"{stack.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
-                       json={"model": "mock", "max_tokens": 3, "stream": True,
-                             "messages": [{"role": "user", "content": "streamed"}]},
-                       stream=True, timeout=30) as s:
-        body = s.text
-    assert "data: [DONE]" in body
-    assert counter(worker_admin(stack), "llmq_worker_direct_replies_total") - w0 == 20
+    # a stream: every word, in order, then the end; its pieces posted one after another
+    sync = chat(stack, key, "the same prompt", max_tokens=12).json()["choices"][0]["message"]["content"]
+    text, done = stream_text(stack, key, "the same prompt", 12)
+    assert done and text == sync
+    pieces = counter(worker_admin(stack), "llmq_worker_direct_replies_total") - w0 - 21
+    assert pieces >= 3  # chunks and the response
+    assert counter(worker_admin(stack), "llmq_worker_direct_reply_fallbacks_total") == 0
 
 
 def test_unreachable_listener_falls_back_to_the_reply_topic(pg_url, brokers, log_dir):
@@ -72,7 +90,9 @@ def test_unreachable_listener_falls_back_to_the_reply_topic(pg_url, brokers, log
         for i in range(10):
             r = chat(s, key, f"fallback {i}")
             assert r.status_code == 200, r.text
-        assert counter(worker_admin(s), "llmq_worker_direct_reply_fallbacks_total") == 10
+        text, done = stream_text(s, key, "fallback stream", 8)
+        assert done and len(text.split()) == 8
+        assert counter(worker_admin(s), "llmq_worker_direct_reply_fallbacks_total") == 11
         assert counter(worker_admin(s), "llmq_worker_direct_replies_total") == 0
 
 
