@@ -39,7 +39,8 @@
 # BENCH_PEERS=DIR runs, instead, the side-by-side gateway harness in DIR (its peers.sh and
 # llmq-peer.sh: other gateways and llmq in front of one mock provider, one open-loop load
 # generator) at each rate of BENCH_PEERS_RATES ("400 1000"), llmq as its extra target with
-# the Release build made here, and prints each run's table and JSON line.
+# the Release build made here (started after the others ran, and warmed up for
+# BENCH_PEERS_WARMUP s, 15), and prints each run's table and JSON line.
 #
 # Environment: BENCH_KAFKA (both), BENCH_TURNS (300), BENCH_BATCH_LINES (50000), BENCH_ASYNC_SECONDS (15), BENCH_ASYNC_CONNECTIONS (128),
 # BENCH_SYNC_RATE (1000), BENCH_STREAM_RATE (200), BENCH_SYNC_SECONDS (20), BENCH_MOCK_LATENCY_MS (20),
@@ -72,11 +73,17 @@ if [[ -n ${BENCH_PEERS:-} ]]; then
     die "BENCH_PEERS=$BENCH_PEERS holds no peers.sh and llmq-peer.sh"
   trap 'LLMQ_ROOT=$LLMQ_ROOT bash "$BENCH_PEERS/llmq-peer.sh" stop >/dev/null 2>&1' EXIT
   for rate in ${BENCH_PEERS_RATES:-400 1000}; do
-    say "side by side at $rate req/s"
+    # the other gateways first, with nothing of llmq running (its broker would take CPU
+    # from them); then llmq alone, after a longer warm-up (the broker's JIT)
+    say "side by side at $rate req/s: the direct baseline and the other gateways"
+    TARGETS=${BENCH_PEERS_TARGETS:-direct,litellm,portkey,bifrost} \
+      bash "$BENCH_PEERS/peers.sh" "$rate" "${BENCH_PEERS_SECONDS:-20}"
+    say "side by side at $rate req/s: llmq"
     extra=$(cd "$LLMQ_ROOT" && LLMQ_ROOT=$LLMQ_ROOT bash "$BENCH_PEERS/llmq-peer.sh" start | tail -1)
     # shellcheck disable=SC2163,SC2086 # NAME=value words from llmq-peer.sh
     export $extra
-    bash "$BENCH_PEERS/peers.sh" "$rate" "${BENCH_PEERS_SECONDS:-20}"
+    TARGETS=direct,extra WARMUP_S=${BENCH_PEERS_WARMUP:-15} \
+      bash "$BENCH_PEERS/peers.sh" "$rate" "${BENCH_PEERS_SECONDS:-20}"
     LLMQ_ROOT=$LLMQ_ROOT bash "$BENCH_PEERS/llmq-peer.sh" stop >/dev/null 2>&1
   done
   exit 0
