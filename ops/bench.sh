@@ -151,6 +151,19 @@ measured_pids() {
   echo "broker=$BROKER_PID"
   echo "postgres=$pm $(pgrep -P "$pm" | tr '\n' ' ')"
 }
+# The sync step's jobs, split into hops from their traces (means, ms): admission (accepted →
+# handed to the producer), kafka (→ read by the worker), worker_wait (→ picked), provider,
+# traced (accepted → result published); $1 = the step's start, epoch ms
+hop_split() {
+  psql -tA "$PG_URL" -c "SELECT json_build_object(
+      'admission_ms', round(avg((q->'attrs'->>'admission_ms')::numeric), 2),
+      'kafka_ms', round(avg((q->'attrs'->>'kafka_ms')::numeric), 2),
+      'worker_wait_ms', round(avg((q->'attrs'->>'worker_wait_ms')::numeric), 2),
+      'provider_ms', round(avg(provider_ms), 2),
+      'traced_ms', round(avg(total_ms), 2), 'jobs', count(*))
+    FROM traces t, jsonb_array_elements(t.spans) q
+    WHERE q->>'name' = 'queue' AND t.tenant_id = 'bench' AND t.created_at >= to_timestamp($1 / 1000.0)"
+}
 # "name=ms ..." for every measured process
 cpu_sample() {
   local line
@@ -235,9 +248,10 @@ for kafka in $KAFKAS; do
 
   sink_quiet
 
-  sync='{}' sync_cpu='{}'
+  sync='{}' sync_cpu='{}' sync_hops='{}'
   if want sync; then
     say "sync: $SYNC_RATE req/s for ${SYNC_SECONDS}s, mock provider latency $MOCK_MS ms"
+    sync_start_ms=$(date +%s%3N)
     cpu0=$(cpu_sample)
     sync=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \
       --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body.json" \
@@ -247,6 +261,8 @@ for kafka in $KAFKAS; do
     sync_cpu=$(cpu_per_request "$cpu0" "$(cpu_sample)" \
       "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["completed"])' "$sync")")
     say "  CPU per request (µs): $sync_cpu"
+    sync_hops=$(hop_split "$sync_start_ms")
+    say "  hops (means, ms; the reply's way back is the client's latency - traced_ms): $sync_hops"
   fi
 
   sync_lim='{}'
@@ -314,7 +330,7 @@ for kafka in $KAFKAS; do
     kill -CONT "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
     say "  $i_rps req/s, $i_bad not 202, p50 $i_p50, p99 $i_p99"
   fi
-  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" "$sync_lim" "$l_rps" "$l_bad" "$l_lost" "$turn" "$batch" "$sync_cpu" <<'PY'
+  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" "$sync_lim" "$l_rps" "$l_bad" "$l_lost" "$turn" "$batch" "$sync_cpu" "$sync_hops" <<'PY'
 import json, sys
 def ms(v):
     if not v:
@@ -323,7 +339,7 @@ def ms(v):
         if v.endswith(unit):
             return round(float(v[:-2]) * f, 3)
     return round(float(v[:-1]) * 1000.0, 3) if v.endswith("s") else None
-kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream, sync_lim, l_rps, l_bad, l_lost, turn, batch, cpu = sys.argv[1:]
+kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream, sync_lim, l_rps, l_bad, l_lost, turn, batch, cpu, hops = sys.argv[1:]
 s = json.loads(sync); mock = float(mock); st = json.loads(stream); sl = json.loads(sync_lim)
 out = {"kafka": kafka, "mock_latency_ms": mock}
 if float(a_rps):
@@ -338,7 +354,7 @@ if s:
         "sync_overhead_p50_ms": round(s["p50_ms"] - mock, 3),
         "sync_overhead_p95_ms": round(s["p95_ms"] - mock, 3),
         "sync_overhead_p99_ms": round(s["p99_ms"] - mock, 3),
-        "cpu_us_per_sync_request": json.loads(cpu)})
+        "cpu_us_per_sync_request": json.loads(cpu), "sync_hops_mean_ms": json.loads(hops)})
 if st:
     out.update({"stream_rate": st["target_rps"], "stream_errors": st["errors"] + st["non_2xx"],
         "stream_ttft_added_p50_ms": round(st["ttft_p50_ms"] - mock, 3),

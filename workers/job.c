@@ -19,6 +19,7 @@ job_t *job_new(worker_t *w, const rd_kafka_message_t *m, job_source_t src)
     j->source = src;
     j->arrived_ms = j->picked_ms = lq_cluster_ms();
     j->arrived_us = lq_mono_us();
+    j->record_ts_ms = rd_kafka_message_timestamp(m, NULL);
     j->ttft_ms = -1;
     j->generation = partitions_track(w, src, m->partition, m->offset);
     return j;

@@ -408,8 +408,8 @@ typedef struct trace_spans {
     char *keys[7], *vals[7];
     char *att_keys[MAX_HISTORY][4], *att_vals[MAX_HISTORY][4];
     char att_span[MAX_HISTORY][17];
-    char *queue_keys[1], *queue_vals[1];
-    char attempts[16], fallbacks[16], ttft[24], worker_wait[24];
+    char *queue_keys[3], *queue_vals[3];
+    char attempts[16], fallbacks[16], ttft[24], worker_wait[24], admission[24], kafka[24];
 } trace_spans_t;
 
 /* Add attribute key = val to the provider span (spans[1]). */
@@ -448,22 +448,33 @@ static void provider_span(worker_t *w, const job_t *j, const char *hist, const c
         provider_attr(t, "key", "tenant");
 }
 
-/* The queue span: accepted to picked for its first attempt; its attribute worker_wait_ms is the
- * part spent in this worker's fair queue (read from Kafka to picked). */
+/* The queue span: accepted to picked for its first attempt. Its attributes split it into hops
+ * (ms): admission_ms, from accepted to handed to the producer (the record's timestamp);
+ * kafka_ms, from there to read by this worker (the linger, the broker's append and
+ * acknowledgement, the fetch); worker_wait_ms, from read to picked (this worker's fair
+ * queue). The first two compare the ingest node's clock with this worker's. */
 static void queue_span(const job_t *j, trace_spans_t *t)
 {
     lq_span_t *sp = &t->spans[0];
 
-    snprintf(t->worker_wait, sizeof(t->worker_wait), "%lld",
-             (long long)(j->picked_ms - j->arrived_ms));
     sp->name = "queue";
     sp->start_ms = j->req.created_at_ms;
     sp->duration_ms = (int32_t)(j->picked_ms - j->req.created_at_ms);
-    t->queue_keys[0] = "worker_wait_ms";
-    t->queue_vals[0] = t->worker_wait;
     sp->attr_keys = t->queue_keys;
     sp->attr_values = t->queue_vals;
-    sp->n_attrs = 1;
+    snprintf(t->worker_wait, sizeof(t->worker_wait), "%lld",
+             (long long)(j->picked_ms - j->arrived_ms));
+    t->queue_keys[sp->n_attrs] = "worker_wait_ms";
+    t->queue_vals[sp->n_attrs++] = t->worker_wait;
+    if (j->record_ts_ms <= 0)
+        return;
+    snprintf(t->admission, sizeof(t->admission), "%lld",
+             (long long)(j->record_ts_ms - j->req.created_at_ms));
+    snprintf(t->kafka, sizeof(t->kafka), "%lld", (long long)(j->arrived_ms - j->record_ts_ms));
+    t->queue_keys[sp->n_attrs] = "admission_ms";
+    t->queue_vals[sp->n_attrs++] = t->admission;
+    t->queue_keys[sp->n_attrs] = "kafka_ms";
+    t->queue_vals[sp->n_attrs++] = t->kafka;
 }
 
 /* A span per attempt (and per candidate skipped). */

@@ -73,6 +73,7 @@ typedef struct job {
     int slot;                       /* holds one of the worker.max_inflight slots */
     worker_fairq_entry_t *queued;   /* in the fair queue (workers/queueing.c) */
     int64_t arrived_ms, arrived_us; /* wall / monotonic: when its message was read */
+    int64_t record_ts_ms;           /* its Kafka record's timestamp (produced); -1: none */
     int pending;                    /* 1 while the job runs + one per unacknowledged produce */
     int64_t picked_ms;
     int64_t attempt_start_us;

@@ -83,6 +83,11 @@ def test_topics_readable_by_independent_avro_reader(stack, brokers):
     assert usage["cost_usd"] == 0.0  # the mock is in the price table, at zero
     assert [s["name"] for s in final["trace"]["spans"]] == ["queue", "provider", "attempt"]
     assert final["trace"]["trace_id"] == job_id and final["trace"]["status"] == "SUCCEEDED"
+    # the queue span split into hops (ms; one machine's clock here): to the producer, through
+    # Kafka, in the worker's queue; they add up to the span (each truncated to the ms)
+    queue = final["trace"]["spans"][0]
+    hops = [int(queue["attrs"][k]) for k in ("admission_ms", "kafka_ms", "worker_wait_ms")]
+    assert all(h >= 0 for h in hops) and abs(sum(hops) - queue["duration_ms"]) <= 2, queue
 
 
 def test_event_topics_on_request(pg_url, brokers, log_dir, db):
