@@ -151,13 +151,16 @@ measured_pids() {
   echo "broker=$BROKER_PID"
   echo "postgres=$pm $(pgrep -P "$pm" | tr '\n' ' ')"
 }
-# The sync step's jobs, split into hops from their traces (means, ms): admission (accepted →
-# handed to the producer), kafka (→ read by the worker), worker_wait (→ picked), provider,
-# traced (accepted → result published); $1 = the step's start, epoch ms
+# The sync step's jobs, split into hops from their traces (means, ms; the Kafka hop's p50 and
+# p99 too): admission (accepted → handed to the producer), kafka (→ read by the worker),
+# worker_wait (→ picked), provider, traced (accepted → result published); $1 = the step's
+# start, epoch ms
 hop_split() {
   psql -tA "$PG_URL" -c "SELECT json_build_object(
       'admission_ms', round(avg((q->'attrs'->>'admission_ms')::numeric), 2),
       'kafka_ms', round(avg((q->'attrs'->>'kafka_ms')::numeric), 2),
+      'kafka_p50_ms', percentile_disc(0.5) WITHIN GROUP (ORDER BY (q->'attrs'->>'kafka_ms')::int),
+      'kafka_p99_ms', percentile_disc(0.99) WITHIN GROUP (ORDER BY (q->'attrs'->>'kafka_ms')::int),
       'worker_wait_ms', round(avg((q->'attrs'->>'worker_wait_ms')::numeric), 2),
       'provider_ms', round(avg(provider_ms), 2),
       'traced_ms', round(avg(total_ms), 2), 'jobs', count(*))

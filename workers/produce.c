@@ -1,6 +1,7 @@
 /* Sending a job's outputs, and their delivery reports. */
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "workers/job.h"
 #include "workers/produce.h"
@@ -24,10 +25,12 @@ rd_kafka_resp_err_t produce_with_headers(worker_t *w, job_t *j, const char *topi
 
     j->pending++;
     for (;;) {
+        /* timestamps on the cluster's clock, as every time llmq records */
         e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic),
                               RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)buf, len),
                               RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
+                              RD_KAFKA_V_TIMESTAMP(lq_cluster_ms()), RD_KAFKA_V_OPAQUE(j),
+                              RD_KAFKA_V_END);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || ++tries > 1000)
             break;
         rd_kafka_poll(w->producer, 10); /* make room: serve delivery reports */
