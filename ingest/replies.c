@@ -90,15 +90,19 @@ static int hand_reply(ingest_replies_t *r, lq_codec_t *codec, const void *buf, s
     return 0;
 }
 
-int ingest_replies_deliver(ingest_replies_t *r, const void *buf, size_t len)
+/* A piece of a job's reply, a chunk or the result, by its fingerprint. */
+static int hand(ingest_replies_t *r, const void *buf, size_t len, const char *from)
 {
     lq_codec_t *codec = lq_codec_thread();
 
-    int kind = codec ? lq_codec_identify(codec, buf, len) : -1;
+    if (codec && lq_codec_identify(codec, buf, len) == LQ_SCHEMA_CHAT_CHUNK)
+        return hand_chunk(r, codec, buf, len, from);
+    return hand_reply(r, codec, buf, len, from);
+}
 
-    if (kind == LQ_SCHEMA_CHAT_CHUNK)
-        return hand_chunk(r, codec, buf, len, "direct reply");
-    return kind == LQ_SCHEMA_CHAT_RESPONSE ? hand_reply(r, codec, buf, len, "direct reply") : -1;
+int ingest_replies_deliver(ingest_replies_t *r, const void *buf, size_t len)
+{
+    return hand(r, buf, len, "direct reply");
 }
 
 static void *consumer_main(void *arg)
@@ -107,7 +111,6 @@ static void *consumer_main(void *arg)
 
     while (!atomic_load(&r->stopping)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 100);
-        lq_codec_t *codec;
 
         if (!m)
             continue;
@@ -115,11 +118,7 @@ static void *consumer_main(void *arg)
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 LQ_WARN("reply topic: %s", rd_kafka_message_errstr(m));
         } else {
-            codec = lq_codec_thread();
-            if (codec && lq_codec_identify(codec, m->payload, m->len) == LQ_SCHEMA_CHAT_CHUNK)
-                hand_chunk(r, codec, m->payload, m->len, "reply topic");
-            else
-                hand_reply(r, codec, m->payload, m->len, "reply topic");
+            hand(r, m->payload, m->len, "reply topic");
         }
         rd_kafka_message_destroy(m);
     }

@@ -184,7 +184,8 @@ static lq_err_t start_producer(ingest_server_t *s, char *errstr, size_t errstr_s
     return ingest_size_limits_apply(&s->node, 5000, errstr, errstr_size);
 }
 
-/* A result posted to the direct-reply listener is one Kafka record's worth at most. */
+/* The most a post to the direct-reply listener may carry: a reply is one Kafka record, far
+ * smaller; this bounds what anyone can make the node read. */
 #define DIRECT_REPLY_MAX ((size_t)16 << 20)
 
 /* libmicrohttpd answers a request line or headers that overflow a connection's memory with

@@ -20,8 +20,7 @@
 
 struct sink {
     sink_settings_t set;
-    int want_jobs, want_usage, want_traces;
-    unsigned writers; /* SINK_* of the three */
+    unsigned writers; /* the tables written (sink.writers): SINK_* */
     rd_kafka_t *consumer;
     lq_kafka_lag_t *lag;
     PGconn *conn;
@@ -88,12 +87,12 @@ static lq_err_t open_consumer(sink_t *s, char *errstr, size_t errstr_size)
     /* a job's final response carries its usage and trace; their own topics are still read,
      * for workers that write them there (worker.event_topics, or a version before 3 of
      * ChatResponse): each row has a unique id, so one read twice is written once */
-    if (s->want_jobs)
+    if (s->writers & SINK_JOBS)
         topics[n++] = s->set.common.topic.requests;
     topics[n++] = s->set.common.topic.responses;
-    if (s->want_usage)
+    if (s->writers & SINK_USAGE)
         topics[n++] = s->set.common.topic.usage;
-    if (s->want_traces)
+    if (s->writers & SINK_TRACES)
         topics[n++] = s->set.common.topic.traces;
     subs = rd_kafka_topic_partition_list_new((int)n);
     for (i = 0; i < n; i++)
@@ -140,12 +139,10 @@ lq_err_t sink_create(sink_t **out, const sink_settings_t *set, char *errstr, siz
     if (!s)
         return LQ_ERR_NOMEM;
     s->set = *set;
-    s->want_jobs = has_writer(writers, "jobs");
-    s->want_usage = has_writer(writers, "usage");
-    s->want_traces = has_writer(writers, "traces");
-    s->writers = (s->want_jobs ? SINK_JOBS : 0) | (s->want_usage ? SINK_USAGE : 0) |
-                 (s->want_traces ? SINK_TRACES : 0);
-    if (!s->want_jobs && !s->want_usage && !s->want_traces) {
+    s->writers = (has_writer(writers, "jobs") ? SINK_JOBS : 0) |
+                 (has_writer(writers, "usage") ? SINK_USAGE : 0) |
+                 (has_writer(writers, "traces") ? SINK_TRACES : 0);
+    if (!s->writers) {
         snprintf(errstr, errstr_size,
                  "setting sink.writers: \"%s\" names none of jobs, usage, traces", writers);
         free(s);
@@ -160,8 +157,9 @@ lq_err_t sink_create(sink_t **out, const sink_settings_t *set, char *errstr, siz
                                   errstr, errstr_size);
     if (err)
         goto fail;
-    LQ_INFO("sink writing %s%s%s(group %s)", s->want_jobs ? "jobs " : "",
-            s->want_usage ? "usage " : "", s->want_traces ? "traces " : "", set->sink.group);
+    LQ_INFO("sink writing %s%s%s(group %s)", s->writers & SINK_JOBS ? "jobs " : "",
+            s->writers & SINK_USAGE ? "usage " : "", s->writers & SINK_TRACES ? "traces " : "",
+            set->sink.group);
     *out = s;
     return LQ_OK;
 fail:
@@ -173,13 +171,13 @@ static void add_message(sink_t *s, sink_batch_t *b, lq_codec_t *c, const rd_kafk
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
 
-    if (s->want_jobs && strcmp(topic, s->set.common.topic.requests) == 0)
+    if (s->writers & SINK_JOBS && strcmp(topic, s->set.common.topic.requests) == 0)
         sink_add_request(b, c, m->payload, m->len, topic, m->partition, m->offset);
     else if (strcmp(topic, s->set.common.topic.responses) == 0)
         sink_add_response(b, c, m->payload, m->len, topic, m->partition, m->offset, s->writers);
-    else if (s->want_usage && strcmp(topic, s->set.common.topic.usage) == 0)
+    else if (s->writers & SINK_USAGE && strcmp(topic, s->set.common.topic.usage) == 0)
         sink_add_usage(b, c, m->payload, m->len, topic, m->partition, m->offset);
-    else if (s->want_traces && strcmp(topic, s->set.common.topic.traces) == 0)
+    else if (s->writers & SINK_TRACES && strcmp(topic, s->set.common.topic.traces) == 0)
         sink_add_trace(b, c, m->payload, m->len, topic, m->partition, m->offset);
 }
 

@@ -8,20 +8,16 @@
 #include "workers/job.h"
 #include "workers/produce.h"
 
-/* One piece of a reply, waiting or being posted. */
+/* One piece of a reply, waiting or being posted. While posted, it is its transfer's owner:
+ * the multi handle's transfers carry a pointer to a job (whose first member is its worker,
+ * never NULL) or to a piece (whose first member is NULL). */
 typedef struct reply_piece {
+    struct worker *none; /* NULL: tells a piece from a job */
+    job_t *j;
     struct reply_piece *next;
     size_t len;
     char body[];
 } reply_piece_t;
-
-/* A post on its way. The multi handle's transfers carry a pointer to their owner: a job
- * (whose first member is its worker, never NULL) or this (whose first member is NULL). */
-typedef struct reply_post {
-    struct worker *none; /* NULL: tells a post from a job */
-    job_t *j;
-    reply_piece_t *piece;
-} reply_post_t;
 
 _Static_assert(offsetof(job_t, w) == 0, "a job's worker is its first member");
 
@@ -49,31 +45,22 @@ static struct curl_slist *headers(worker_t *w)
 /* Start posting piece; -1 when it cannot start (the piece is still the caller's). */
 static int post(worker_t *w, job_t *j, reply_piece_t *piece)
 {
-    reply_post_t *p;
     CURL *e;
 
-    if (!headers(w) || !(p = malloc(sizeof(*p))))
+    if (!headers(w) || !(e = curl_easy_init()))
         return -1;
-    if (!(e = curl_easy_init())) {
-        free(p);
-        return -1;
-    }
-    p->none = NULL;
-    p->j = j;
-    p->piece = piece;
     curl_easy_setopt(e, CURLOPT_URL, j->req.reply_url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->reply_headers);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, &piece->body[0]);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)piece->len);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, p);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, piece);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 500L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2000L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
     if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
         curl_easy_cleanup(e);
-        free(p);
         return -1;
     }
     j->direct_busy = 1;
@@ -107,6 +94,8 @@ void direct_reply_send(worker_t *w, job_t *j, const void *buf, size_t len)
         produce(w, j, j->req.reply_topic, j->req.job_id, buf, len);
         return;
     }
+    piece->none = NULL;
+    piece->j = j;
     piece->next = NULL;
     piece->len = len;
     memcpy(piece->body, buf, len);
@@ -135,30 +124,27 @@ int direct_reply_owns(CURL *e)
 
 void direct_reply_done(worker_t *w, CURL *e, CURLcode code)
 {
-    reply_post_t *p = NULL;
+    reply_piece_t *piece = NULL, *next;
     long status = 0;
     job_t *j;
-    reply_piece_t *next;
 
-    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&p);
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&piece);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_multi_remove_handle(w->multi, e);
     curl_easy_cleanup(e);
-    j = p->j;
+    j = piece->j;
     j->direct_busy = 0;
     if (code != CURLE_OK || status != 204) {
         /* the node is gone, restarted (a new secret) or unreachable from here */
         LQ_DEBUG("job %s: direct reply not taken (%s, HTTP %ld): sent to %s", j->req.job_id,
                  code == CURLE_OK ? "answered" : curl_easy_strerror(code), status,
                  j->req.reply_topic);
-        to_topic(w, j, p->piece);
-        free(p);
+        to_topic(w, j, piece);
         job_release(j);
         return;
     }
     lq_metric_add(w->m_direct, 1);
-    free(p->piece);
-    free(p);
+    free(piece);
     next = j->direct_head;
     if (next) {
         j->direct_head = next->next;
