@@ -245,6 +245,11 @@ void lq_jsonw_null(lq_jsonw_t *w)
     put(w, "null", 4);
 }
 
+void lq_jsonw_bytes(lq_jsonw_t *w, const char *s, size_t n)
+{
+    put(w, s, n);
+}
+
 void lq_jsonw_raw(lq_jsonw_t *w, const char *json)
 {
     before_value(w);

@@ -36,6 +36,9 @@ void lq_jsonw_bool(lq_jsonw_t *w, int v);
 void lq_jsonw_null(lq_jsonw_t *w);
 /** A value that is already JSON text (trusted: produced by this process). */
 void lq_jsonw_raw(lq_jsonw_t *w, const char *json);
+/* n bytes as they are, outside JSON's structure (no comma, no escaping): for other text
+ * formats built in the same growing buffer (the sink's COPY rows) */
+void lq_jsonw_bytes(lq_jsonw_t *w, const char *s, size_t n);
 
 /* Shorthands for "key": value */
 void lq_jsonw_kstr(lq_jsonw_t *w, const char *key, const char *s);

@@ -30,6 +30,7 @@ typedef struct ingest_node {
     char node_id[128];
     char reply_topic[400];
     rd_kafka_t *producer;
+    rd_kafka_topic_t *requests_topic; /* held so its partitions stay known (server.c) */
     ingest_pg_t *pg;
     lq_limiter_t *limiter; /* NULL when limits.enforce is off */
     ingest_auth_t *auth;

@@ -18,8 +18,10 @@ typedef struct ingest_pg ingest_pg_t;
  * except for the project's own LQ... refusals. The callee must not keep res. */
 typedef void (*ingest_pg_cb)(const PGresult *res, const char *errmsg, void *arg);
 
+/** threads connections, made at start; each runs warm_sql (static text with one parameter,
+ * or NULL) once with "" so the first request finds its statement's catalogs read. */
 lq_err_t ingest_pg_create(ingest_pg_t **out, const char *conninfo, int threads, size_t max_queue,
-                          char *errstr, size_t errstr_size);
+                          const char *warm_sql, char *errstr, size_t errstr_size);
 /** Stops the threads; queued queries are called back with an error. NULL-safe. */
 void ingest_pg_destroy(ingest_pg_t *p);
 

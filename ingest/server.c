@@ -31,6 +31,7 @@
 #include "ingest/size_limits.h"
 #include "ingest/sse_out.h"
 #include "ingest/tracing.h"
+#include "schemas/codec.h"
 
 struct ingest_server {
     ingest_node_t node;
@@ -161,7 +162,20 @@ static lq_err_t open_state(ingest_server_t *s, char *errstr, size_t errstr_size)
     if (!n->recent || !n->auth || !s->http)
         return LQ_ERR_NOMEM;
     return ingest_pg_create(&n->pg, set->common.pg.url, (int)set->pg.pool_size,
-                            (size_t)set->pg.max_queue, errstr, errstr_size);
+                            (size_t)set->pg.max_queue, INGEST_AUTH_SQL, errstr, errstr_size);
+}
+
+/* The producer learns a topic's partitions on its first record to it, a metadata round trip
+ * the first request would wait for: learn them at start and hold the topic. A broker that
+ * does not answer yet is no error here (the first request then waits as before). */
+static void warm_requests_topic(ingest_node_t *n)
+{
+    const struct rd_kafka_metadata *md = NULL;
+
+    n->requests_topic = rd_kafka_topic_new(n->producer, n->topics->requests, NULL);
+    if (n->requests_topic && rd_kafka_metadata(n->producer, 0, n->requests_topic, &md, 2000) ==
+                                 RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
 }
 
 static lq_err_t start_producer(ingest_server_t *s, char *errstr, size_t errstr_size)
@@ -181,6 +195,7 @@ static lq_err_t start_producer(ingest_server_t *s, char *errstr, size_t errstr_s
     if (pthread_create(&s->poller, NULL, poller_main, s) != 0)
         return LQ_ERR_NOMEM;
     s->poller_started = 1;
+    warm_requests_topic(&s->node);
     return ingest_size_limits_apply(&s->node, 5000, errstr, errstr_size);
 }
 
@@ -292,6 +307,9 @@ lq_err_t ingest_server_start(ingest_server_t **out, const ingest_settings_t *set
         return LQ_ERR_NOMEM;
     read_limits(&s->node, set);
     make_metrics(&s->node);
+    /* a codec for each thread that encodes or decodes records: the HTTP threads, the reply
+     * consumer, the direct-reply listener and the batch runner */
+    lq_codec_prepare((size_t)set->http.threads + 3);
     err = ingest_tracing_start(&s->node, errstr, errstr_size);
     if (!err)
         err = load_master_key(s, errstr, errstr_size);
@@ -380,6 +398,8 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
         pthread_join(s->health, NULL);
     if (s->auth_listener_started)
         pthread_join(s->auth_listener, NULL);
+    if (s->node.requests_topic)
+        rd_kafka_topic_destroy(s->node.requests_topic);
     if (s->node.producer)
         rd_kafka_destroy(s->node.producer);
     ingest_tracing_stop(&s->node); /* after the last request's spans */

@@ -2,11 +2,13 @@
 # Measure how llmq scales out (tests/bench/scale_bench.py; figures in docs/benchmarks.md):
 # throughput with 1, 2 and 4 workers against a slow provider, the rebalance pauses when a
 # worker joins, is SIGKILLed or stops under load (every job counted once), one tenant's ceiling
-# on one worker, and two ingest nodes on one address.
+# on one worker, two ingest nodes on one address, and one worker's capacity (completions per
+# second, jobs held in flight and its memory).
 #
 #   ops/bench-scale.sh            about 4 minutes; the last line is one JSON object
 #   ops/bench-scale.sh --quick    1 and 2 workers, and the membership changes (as the e2e test)
-#   ops/bench-scale.sh --only one_tenant     one part (workers, membership, one_tenant, two_ingest)
+#   ops/bench-scale.sh --only one_tenant     one part (workers, membership, one_tenant, two_ingest,
+#                                            one_worker)
 #
 # Starts its own PostgreSQL and Apache Kafka broker (ops/kafka.sh) under STATE/bench-scale;
 # LLMQ_BENCH_PORT (18380) is PostgreSQL's port.

@@ -24,7 +24,10 @@
 #   6. a batch of BENCH_BATCH_LINES lines (tests/bench/batch_bench.py): lines per second from
 #      creation to completed, and the p99 of sequential sync requests while it runs against
 #      the same without it;
-#   7. the prompt scanner's cost per KB of prompt (llmq-scan-bench).
+#   7. the prompt scanner's cost per KB of prompt (llmq-scan-bench);
+#   8. (before the others, once) the first request: what ops/up.sh starts — the embedded
+#      cluster and the daemons on its settings — freshly started, answers its first sync
+#      request in first_ms, then 20 more one at a time (median_after_ms), with curl.
 #
 # During the sync step it reads each process's CPU time from /proc (ingest, worker, sink, the
 # broker, PostgreSQL with its backends) and prints CPU per request per process, in µs
@@ -33,7 +36,7 @@
 # The last line printed is one JSON object with the figures (headline keys from the apache
 # run when it ran; every run's figures under "<kafka>_<key>").
 #
-# BENCH_STEPS picks steps (default all): sync,limits,stream,turn,batch,async,ingest,scan;
+# BENCH_STEPS picks steps (default all): first,sync,limits,stream,turn,batch,async,ingest,scan;
 # e.g. BENCH_STEPS=sync,stream,async BENCH_KAFKA=apache ops/bench.sh for a quick comparison.
 #
 # BENCH_PEERS=DIR runs, instead, the side-by-side gateway harness in DIR (its peers.sh and
@@ -61,7 +64,7 @@ STREAM_RATE=${BENCH_STREAM_RATE:-200}
 SYNC_SECONDS=${BENCH_SYNC_SECONDS:-20}
 MOCK_MS=${BENCH_MOCK_LATENCY_MS:-20}
 LLMQ_BUILD=$LLMQ_ROOT/build-bench
-STEPS=,${BENCH_STEPS:-sync,limits,stream,turn,batch,async,ingest,scan},
+STEPS=,${BENCH_STEPS:-first,sync,limits,stream,turn,batch,async,ingest,scan},
 want() { [[ $STEPS == *,$1,* ]]; }
 
 llmq_install_packages "${LLMQ_BUILD_PACKAGES[@]}" wrk
@@ -214,6 +217,47 @@ run_wrk() { # label url [script] -> prints "rps non2xx total p50 p99"
        END {print rps, (bad ? bad : 0), total, p50, p99}' "$STATE/wrk-$1.txt"
 }
 
+# What ops/up.sh starts (the embedded cluster, the daemons on its settings), freshly started:
+# the first sync request it answers, then the median of 20 more, one at a time (curl).
+first_request() {
+  local dir=$STATE/first port=$((PORT + 20)) i
+  rm -rf "$dir"
+  mkdir -p "$dir/run" "$dir/logs"
+  llmq_daemon_start kafka "$dir/run/kafka.pid" "$dir/logs/kafka.log" \
+    "$LLMQ_BUILD/llmq-kafka-embedded" --partitions 8 --bootstrap-file "$dir/bootstrap"
+  for _ in $(seq 1 50); do [[ -s $dir/bootstrap ]] && break; sleep 0.1; done
+  (
+    llmq_embedded_kafka_env
+    export LLMQ_KAFKA_BROKERS=$(cat "$dir/bootstrap")
+    llmq_daemon_start sink "$dir/run/sink.pid" "$dir/logs/sink.log" "$LLMQ_BUILD/llmq-sink" \
+      --set admin.port=$((port + 2))
+    llmq_daemon_start worker "$dir/run/worker.pid" "$dir/logs/worker.log" "$LLMQ_BUILD/llmq-worker" \
+      --set admin.port=$((port + 1))
+    llmq_daemon_start ingest "$dir/run/ingest.pid" "$dir/logs/ingest.log" "$LLMQ_BUILD/llmq-ingest" \
+      --set http.port=$port
+    llmq_wait_http "http://127.0.0.1:$port/readyz" 60 && llmq_wait_http "http://127.0.0.1:$((port + 1))/readyz" 60
+  ) || die "the embedded stack did not start (logs in $dir/logs)"
+  sleep 1
+  for i in $(seq 0 20); do
+    curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port/v1/chat/completions" \
+      -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d @"$STATE/body.json"
+    sleep 0.37
+  done >"$dir/times"
+  for d in ingest worker sink kafka; do llmq_daemon_stop "$dir/run/$d.pid"; done
+  python3 - "$dir/times" <<'PY'
+import json, statistics, sys
+t = [float(x) * 1000 for x in open(sys.argv[1]).read().split()]
+print(json.dumps({"first_ms": round(t[0], 1), "median_after_ms": round(statistics.median(t[1:]), 1)}))
+PY
+}
+
+FIRST='{}'
+if want first; then
+  say "first request: the embedded defaults of ops/up.sh, freshly started, mock provider 20 ms"
+  FIRST=$(first_request)
+  say "  $FIRST"
+fi
+
 for kafka in $KAFKAS; do
   say "== $kafka Kafka =="
   rm -rf "$STATE/run" "$STATE/logs"
@@ -232,8 +276,8 @@ for kafka in $KAFKAS; do
     "$LLMQ_BUILD/llmqctl" --brokers "$BROKERS" topics create --partitions 8 >/dev/null
   fi
   export LLMQ_KAFKA_BROKERS=$BROKERS
-  # the embedded cluster keeps ~5 MB per partition: compress, as ops/up.sh does
-  if [[ $kafka == embedded ]]; then export LLMQ_KAFKA_COMPRESSION=lz4; else unset LLMQ_KAFKA_COMPRESSION; fi
+  # the embedded cluster's settings, as ops/up.sh has them
+  if [[ $kafka == embedded ]]; then llmq_embedded_kafka_env; else unset LLMQ_KAFKA_COMPRESSION LLMQ_WORKER_FETCH_WAIT_MS; fi
   # shellcheck disable=SC2086 # BENCH_DAEMON_ARGS is a word list
   llmq_daemon_start sink "$STATE/run/sink.pid" "$STATE/logs/sink.log" "$LLMQ_BUILD/llmq-sink" \
     --set admin.port=$((PORT + 2)) ${BENCH_DAEMON_ARGS:-}
@@ -390,11 +434,13 @@ if want scan; then
   say "  $SCAN"
 fi
 
-python3 - "$SCAN" "${RESULTS[@]}" <<'PY'
+python3 - "$SCAN" "$FIRST" "${RESULTS[@]}" <<'PY'
 import json, sys
 scan = json.loads(sys.argv[1])
-runs = [json.loads(a) for a in sys.argv[2:]]
+first = json.loads(sys.argv[2])
+runs = [json.loads(a) for a in sys.argv[3:]]
 out = {"scan_ns_per_kb": scan["scan_ns_per_kb_p50"], "scan_mb_per_s": scan["scan_mb_per_s"]} if scan else {}
+out.update({"embedded_first_request_" + k: v for k, v in first.items()})
 head = next((r for r in runs if r["kafka"] == "apache"), runs[0])
 out.update({k: v for k, v in head.items() if k != "kafka"})
 out["headline_kafka"] = head["kafka"]

@@ -2,6 +2,8 @@
 # Run the fuzz targets (tests/fuzz) under libFuzzer with ASan/UBSan for a bounded time each.
 #   ops/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]      (default 60, every target)
 #   LLMQ_FUZZ_RUNS=10000000 ops/fuzz.sh 0 [TARGET...]  a number of executions each instead
+#   LLMQ_FUZZ_JOBS=2 ...   that many libFuzzer processes per target, sharing its corpus; the
+#                          executions (or seconds) are split between them and summed
 # Each target's last line ("Done N runs in S second(s)") is appended to .llmq/fuzz/runs.log.
 # Seeds: the target's examples in tests/data and its kept corpus, tests/data/fuzz/corpus/TARGET
 # (refresh it after a long run: BIN -merge=1 tests/data/fuzz/corpus/TARGET .llmq/fuzz/TARGET).
@@ -37,15 +39,27 @@ for t in "${TARGETS[@]}"; do
   # the corpus kept from earlier long runs (minimized with -merge=1; see docs/reliability.md)
   kept=()
   [[ -d $LLMQ_ROOT/tests/data/fuzz/corpus/$t ]] && kept=("$LLMQ_ROOT/tests/data/fuzz/corpus/$t")
+  jobs=${LLMQ_FUZZ_JOBS:-1}
   if [[ -n ${LLMQ_FUZZ_RUNS:-} ]]; then
-    bound=(-runs="$LLMQ_FUZZ_RUNS")
-    say "$t for $LLMQ_FUZZ_RUNS runs"
+    bound=(-runs="$(((LLMQ_FUZZ_RUNS + jobs - 1) / jobs))")
+    say "$t for $LLMQ_FUZZ_RUNS runs in $jobs process(es)"
   else
     bound=(-max_total_time="$SECONDS_EACH")
-    say "$t for ${SECONDS_EACH}s"
+    say "$t for ${SECONDS_EACH}s in $jobs process(es)"
   fi
-  (cd "$OUT/$t" && ASAN_OPTIONS=detect_leaks=0 \
-    "$bin" "${bound[@]}" -max_len=65536 "$OUT/$t" "$LLMQ_ROOT/${CORPUS[$t]}" "${kept[@]}" 2>&1 | tail -3) |
-    tee "$OUT/$t.last"
-  echo "$(date -u +%FT%TZ) $t $(grep '^Done' "$OUT/$t.last" || echo 'no Done line')" >>"$OUT/runs.log"
+  args=("${bound[@]}" -max_len=65536 "$OUT/$t" "$LLMQ_ROOT/${CORPUS[$t]}" "${kept[@]}")
+  if ((jobs > 1)); then
+    # libFuzzer's own parallel mode: each job writes fuzz-N.log in the working directory
+    rm -f "$OUT/$t"/fuzz-*.log
+    (cd "$OUT/$t" && ASAN_OPTIONS=detect_leaks=0 "$bin" -jobs="$jobs" -workers="$jobs" "${args[@]}" \
+      >/dev/null 2>&1 || true)
+    tail -q -n 3 "$OUT/$t"/fuzz-*.log | tee "$OUT/$t.last"
+    # one line for the target: the jobs' runs summed, the slowest job's seconds
+    summary=$(grep -h '^Done' "$OUT/$t"/fuzz-*.log |
+      awk '{runs += $2; if ($5 > s) s = $5; n++} END {if (n) printf "Done %d runs in %d second(s) (%d processes)", runs, s, n}')
+    echo "$(date -u +%FT%TZ) $t ${summary:-no Done line}" >>"$OUT/runs.log"
+  else
+    (cd "$OUT/$t" && ASAN_OPTIONS=detect_leaks=0 "$bin" "${args[@]}" 2>&1 | tail -3) | tee "$OUT/$t.last"
+    echo "$(date -u +%FT%TZ) $t $(grep '^Done' "$OUT/$t.last" || echo 'no Done line')" >>"$OUT/runs.log"
+  fi
 done

@@ -39,8 +39,7 @@ fi
 BROKERS=$(cat "$STATE/run/kafka.bootstrap")
 
 export LLMQ_PG_URL=$PG_URL LLMQ_KAFKA_BROKERS=$BROKERS
-# The embedded cluster keeps about 5 MB per partition in memory: compressed batches go further.
-export LLMQ_KAFKA_COMPRESSION=lz4
+llmq_embedded_kafka_env
 "$LLMQ_BUILD/llmqctl" migrate >/dev/null
 "$LLMQ_BUILD/llmqctl" tenant create demo --name "Demo tenant" >/dev/null
 

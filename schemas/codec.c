@@ -219,15 +219,41 @@ static void codec_key_init(void)
     pthread_key_create(&codec_key, codec_key_destroy);
 }
 
+/* Codecs made ahead (lq_codec_prepare), handed to the first threads that need one. */
+static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
+static lq_codec_t *spare[64];
+static size_t n_spare;
+
+void lq_codec_prepare(size_t n)
+{
+    char errstr[256];
+
+    pthread_mutex_lock(&spare_mu);
+    while (n_spare < n && n_spare < sizeof(spare) / sizeof(spare[0])) {
+        if (lq_codec_create(&spare[n_spare], errstr, sizeof(errstr)) != LQ_OK)
+            break; /* lq_codec_thread will say why when it tries */
+        n_spare++;
+    }
+    pthread_mutex_unlock(&spare_mu);
+}
+
 lq_codec_t *lq_codec_thread(void)
 {
-    lq_codec_t *c;
+    lq_codec_t *c = NULL;
     char errstr[256];
 
     pthread_once(&codec_key_once, codec_key_init);
     c = pthread_getspecific(codec_key);
     if (c)
         return c;
+    pthread_mutex_lock(&spare_mu);
+    if (n_spare)
+        c = spare[--n_spare];
+    pthread_mutex_unlock(&spare_mu);
+    if (c) {
+        pthread_setspecific(codec_key, c);
+        return c;
+    }
     if (lq_codec_create(&c, errstr, sizeof(errstr)) != LQ_OK) {
         LQ_ERROR("avro codec: %s", errstr);
         return NULL;

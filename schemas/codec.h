@@ -37,6 +37,11 @@ void lq_codec_destroy(lq_codec_t *c); /* NULL-safe */
  * schemas cannot be loaded (logged). */
 lq_codec_t *lq_codec_thread(void);
 
+/** Make n codecs now (at most 64 wait) for the first n threads that call lq_codec_thread:
+ * a codec takes a few milliseconds to make (its schemas parsed, resolvers built), which
+ * would otherwise fall on the first request each thread serves. */
+void lq_codec_prepare(size_t n);
+
 /** Teach the codec another writer schema of a record type (an older or newer version), so
  * records carrying its fingerprint are resolved into the current schema. */
 lq_err_t lq_codec_register_writer(lq_codec_t *c, lq_schema_id_t id, const char *schema_json,

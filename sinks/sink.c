@@ -183,7 +183,7 @@ static void add_message(sink_t *s, sink_batch_t *b, lq_codec_t *c, const rd_kafk
 
 /* Write the batch, retrying (with a fresh connection) until it is stored or we are told
  * to stop; returns 1 when stored. */
-static int write_batch(sink_t *s, const sink_batch_t *b, int (*stop_flag)(void))
+static int write_batch(sink_t *s, sink_batch_t *b, int (*stop_flag)(void))
 {
     char errstr[512];
     int attempt = 0;

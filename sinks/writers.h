@@ -16,13 +16,17 @@
 
 /* Each table's rows as one JSON array text, built directly (no JSON tree). */
 typedef struct sink_batch {
-    lq_jsonw_t jobs;         /* rows for jobs (from requests and responses) */
-    lq_jsonw_t usage;        /* rows for usage_events (+ usage_daily) */
-    lq_jsonw_t traces;       /* rows for traces */
+    lq_jsonw_t jobs;  /* rows for jobs (from requests and responses) */
+    lq_jsonw_t usage; /* rows for usage_events (+ usage_daily) */
+    lq_jsonw_t
+        usage_copy;    /* the same rows as COPY text (lq_jsonw_bytes): how a batch writes them */
+    lq_jsonw_t traces; /* rows for traces */
     lq_jsonw_t dead_letters; /* records that could not be decoded */
     lq_jsonw_t turns;        /* conversations' turns that ended (conversation_turns_end) */
     lq_jsonw_t requests;     /* jobs' requests {id, request} (kept whichever record came first) */
     size_t n_jobs, n_usage, n_traces, n_dead, n_turns, n_requests;
+    const PGconn *prepared_conn; /* the connection (and its backend) holding the statements */
+    int prepared_pid;
 } sink_batch_t;
 
 lq_err_t sink_batch_init(sink_batch_t *b);
@@ -44,10 +48,10 @@ void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
 void sink_add_trace(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len, const char *topic,
                     int32_t partition, int64_t offset);
 
-/** Write every row of b in one transaction. When PostgreSQL refuses the data itself (a bad
+/** Write every row of b in one transaction (its statements prepared once per connection). When PostgreSQL refuses the data itself (a bad
  * value in a record that decoded), the batch is written again row by row and each refused
  * row goes to dead_letters with the server's message, so one record cannot stop the sink.
  * LQ_ERR_DB (worth retrying) for anything else. */
-lq_err_t sink_batch_write(PGconn *conn, const sink_batch_t *b, char *errstr, size_t errstr_size);
+lq_err_t sink_batch_write(PGconn *conn, sink_batch_t *b, char *errstr, size_t errstr_size);
 
 #endif

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/kafka_lag.h"
 #include "common/log.h"
+#include "schemas/codec.h"
 #include "workers/batches.h"
 #include "workers/cancels.h"
 #include "workers/consumer.h"
@@ -165,25 +166,27 @@ static lq_err_t consumer_create(worker_t *w, char *errstr, size_t errstr_size)
 {
     /* offsets are stored by the worker as jobs finish (out-of-order completion, in-order
      * commit) and committed in the background */
-    static const char *const settings[] = {"enable.auto.commit",
-                                           "true",
-                                           "enable.auto.offset.store",
-                                           "false",
-                                           "auto.commit.interval.ms",
-                                           "1000",
-                                           "partition.assignment.strategy",
-                                           "range",
-                                           "fetch.wait.max.ms",
-                                           "10",
-                                           "queued.max.messages.kbytes",
-                                           "16384",
-                                           "session.timeout.ms",
-                                           "10000",
-                                           "heartbeat.interval.ms",
-                                           "1000",
-                                           NULL};
+    char fetch_wait[24];
+    const char *const settings[] = {"enable.auto.commit",
+                                    "true",
+                                    "enable.auto.offset.store",
+                                    "false",
+                                    "auto.commit.interval.ms",
+                                    "1000",
+                                    "partition.assignment.strategy",
+                                    "range",
+                                    "fetch.wait.max.ms",
+                                    fetch_wait,
+                                    "queued.max.messages.kbytes",
+                                    "16384",
+                                    "session.timeout.ms",
+                                    "10000",
+                                    "heartbeat.interval.ms",
+                                    "1000",
+                                    NULL};
     lq_kafka_spec_t spec = lq_kafka_spec(&w->set.common, LQ_KAFKA_CONSUMER, "llmq-worker");
 
+    snprintf(fetch_wait, sizeof(fetch_wait), "%lld", w->set.worker.fetch_wait_ms);
     spec.group_id = w->set.worker.group;
     spec.settings = settings;
     spec.on_rebalance = consumer_rebalance;
@@ -408,6 +411,10 @@ lq_err_t worker_run(worker_t *w, int (*stop_flag)(void))
 {
     int stopping = 0;
     int64_t drain_deadline = 0;
+
+    /* this thread's codec made now (a few ms), not when the first request arrives */
+    if (!lq_codec_thread())
+        return LQ_ERR_INVALID;
 
     for (;;) {
         if (!stopping && stop_flag()) {

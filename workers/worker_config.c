@@ -28,6 +28,12 @@ const lq_config_def_t worker_settings[] = {
     {"worker.drain_timeout_ms", LQ_CFG_INT, "30000", 0, 3600000,
      "on SIGTERM, how long in-flight requests may take to finish",
      LQ_CFG_AT(worker_settings_t, worker.drain_timeout_ms)},
+    {"worker.fetch_wait_ms", LQ_CFG_INT, "10", 1, 1000,
+     "how long the broker may hold the worker's fetch of requests when there are none (Kafka "
+     "answers as soon as a request arrives, so this only sets how often an idle worker asks; "
+     "the embedded cluster answers only when it runs out, so there it is the wait of a request "
+     "that arrives while the worker is idle)",
+     LQ_CFG_AT(worker_settings_t, worker.fetch_wait_ms)},
     {"worker.event_topics", LQ_CFG_BOOL, "false", 0, 0,
      "also write each job's UsageEvent to topic.usage and its TraceEvent to topic.traces, for "
      "consumers of those topics (sinks read both from the job's final ChatResponse on "

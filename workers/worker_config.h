@@ -17,6 +17,7 @@ typedef struct worker_settings {
         long long max_queued;
         long long batch_max_inflight;
         long long drain_timeout_ms;
+        long long fetch_wait_ms;
         int event_topics;
     } worker;
     struct {

@@ -17,7 +17,11 @@ what is measured is how fast workers drain it, not how fast a client submits:
    share one partition), with an instant provider (mock at 0 ms) and 1,024 slots;
 4. two ingest nodes on one address (http.port shared with SO_REUSEPORT, distinct node ids):
    sync requests over many connections are spread by the kernel; both nodes' CPU time and
-   every answer are checked.
+   every answer are checked;
+5. one worker's capacity: a backlog from 32 tenants drained by one worker with an instant
+   provider and 4,096 slots (completions per second), then a backlog of 21,000 jobs against a
+   provider that takes 15 s with 20,000 slots: the jobs in flight at once and the worker's
+   RSS as they rise (at 10,000 in flight and at the peak), and every job answered.
 
 The e2e test tests/e2e/test_scale_out.py runs parts 1 (1 and 2 workers) and 2 with smaller
 numbers (--quick does the same here).
@@ -261,6 +265,21 @@ def part_membership(pg_url, brokers, log_dir, jobs, step):
         stack.stop()
 
 
+def drain(stack, jobs):
+    """Start the stack's first worker on a queued backlog and wait (up to 120 s) until it has
+    finished jobs: its Counter, the jobs per second from its first completion to its last, and
+    the deadline."""
+    counter = Counter(stack, every=0.05)
+    start_worker(stack, stack.workers[0])
+    deadline = time.time() + 120
+    while counter.total() < jobs and time.time() < deadline:
+        time.sleep(0.1)
+    counter.stop()
+    first = next(t for t, n in counter.samples if n > 0)
+    last = next(t for t, n in counter.samples if n >= counter.total())
+    return counter, round(counter.rate(first, last), 1), deadline
+
+
 def part_one_tenant(pg_url, brokers, log_dir, jobs):
     """One tenant, one worker, an instant provider: the tenant's ceiling on one worker."""
     tenant_id, key = create_tenant(pg_url)
@@ -273,21 +292,13 @@ def part_one_tenant(pg_url, brokers, log_dir, jobs):
         s1 = cpu_s(stack.sink)
         with psycopg.connect(pg_url, autocommit=True) as db:
             wal0 = db.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
-        counter = Counter(stack, every=0.05)
-        start_worker(stack, stack.workers[0])
-        deadline = time.time() + 120
-        while counter.total() < jobs and time.time() < deadline:
-            time.sleep(0.1)
-        counter.stop()
+        counter, rate, deadline = drain(stack, jobs)
         with psycopg.connect(pg_url, autocommit=True) as db:  # the sink's share: until all are stored
             while time.time() < deadline and db.execute(
                     "SELECT count(*) FROM usage_events WHERE tenant_id = %s", (tenant_id,)).fetchone()[0] < jobs:
                 time.sleep(0.2)
             wal = db.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)", (wal0,)).fetchone()[0]
         o2 = others_cpu()
-        first = next(t for t, n in counter.samples if n > 0)
-        last = next(t for t, n in counter.samples if n >= counter.total())
-        rate = round(counter.rate(first, last), 1)
         per_job = lambda s: round(s * 1e6 / jobs)  # noqa: E731  (µs)
         out = {"jobs_per_s": rate, "jobs": jobs, "submitted_per_s": round(jobs / (t1 - t0)),
                "cpu_us_per_job_submit": {"ingest": per_job(i1 - i0), "broker": per_job(o1["broker"] - o0["broker"]),
@@ -300,6 +311,66 @@ def part_one_tenant(pg_url, brokers, log_dir, jobs):
                "kafka_bytes_per_job": kafka_bytes(stack.prefix, jobs)}
         print(f"one tenant on one worker: {json.dumps(out)}", flush=True)
         return out
+    finally:
+        stack.stop()
+
+
+def metric(w, name):
+    """One unlabelled gauge or counter of a worker (None when it does not answer)."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{w.settings['admin.port']}/metrics", timeout=2).text
+    except requests.RequestException:
+        return None
+    m = re.search(rf"^{name} (\S+)", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def rss_mb(d):
+    with open(f"/proc/{d.proc.pid}/status") as f:
+        return round(int(re.search(r"^VmRSS:\s+(\d+)", f.read(), re.M).group(1)) / 1024, 1)
+
+
+def part_one_worker(pg_url, brokers, log_dir, jobs, held):
+    """One worker: completions per second with an instant provider, then how many jobs it holds
+    in flight against a slow provider and what that costs in memory."""
+    keys = tenants(pg_url)
+    stack = make_stack(pg_url, brokers, log_dir, "oneworker", 1, slots=4096, provider_ms=0)
+    stack.workers[0].settings.update({"worker.tenant_queue_max": 4096, "worker.max_queued": 50000})
+    try:
+        start_front(stack)
+        backlog(stack, keys, jobs, threads=32)
+        counter, rate, _ = drain(stack, jobs)
+        instant = {"jobs": jobs, "succeeded": counter.total(), "jobs_per_s": rate,
+                   "worker_cpu_us_per_job": round(cpu_s(stack.workers[0]) * 1e6 / jobs),
+                   "rss_mb_after": rss_mb(stack.workers[0])}
+        print(f"one worker, instant provider: {json.dumps(instant)}", flush=True)
+    finally:
+        stack.stop()
+    provider_ms = 15000
+    stack = make_stack(pg_url, brokers, log_dir, "oneworkerheld", 1, slots=20000, provider_ms=provider_ms)
+    stack.workers[0].settings.update({"worker.tenant_queue_max": 4096, "worker.max_queued": 50000})
+    try:
+        start_front(stack)
+        backlog(stack, keys, held, threads=32)
+        start_worker(stack, stack.workers[0])
+        rss0 = rss_mb(stack.workers[0])
+        peak, at_10k, rss_peak, t0 = 0, None, rss0, time.time()
+        counter_done = 0
+        while time.time() < t0 + provider_ms / 1000 + 60:
+            n = metric(stack.workers[0], "llmq_worker_inflight_jobs") or 0
+            rss = rss_mb(stack.workers[0])
+            peak, rss_peak = max(peak, n), max(rss_peak, rss)
+            if at_10k is None and n >= 10000:
+                at_10k = rss
+            counter_done = succeeded(stack.workers[0]) or counter_done
+            if counter_done >= held:
+                break
+            time.sleep(0.2)
+        out = {"jobs": held, "provider_ms": provider_ms, "slots": 20000, "peak_in_flight": int(peak),
+               "rss_mb_idle": rss0, "rss_mb_at_10k_in_flight": at_10k, "rss_mb_peak": rss_peak,
+               "succeeded": counter_done}
+        print(f"one worker, jobs held in flight: {json.dumps(out)}", flush=True)
+        return {"instant_provider": instant, "held_in_flight": out}
     finally:
         stack.stop()
 
@@ -393,7 +464,8 @@ def main():
         result[only] = {"workers": lambda: part_workers(pg_url, brokers, log_dir, [1, 2, 4], 10),
                         "membership": lambda: part_membership(pg_url, brokers, log_dir, 4500, 4),
                         "one_tenant": lambda: part_one_tenant(pg_url, brokers, log_dir, 20000),
-                        "two_ingest": lambda: part_two_ingest(pg_url, brokers, log_dir, 2000)}[only]()
+                        "two_ingest": lambda: part_two_ingest(pg_url, brokers, log_dir, 2000),
+                        "one_worker": lambda: part_one_worker(pg_url, brokers, log_dir, 40000, 21000)}[only]()
     elif quick:
         result["workers"] = part_workers(pg_url, brokers, log_dir, [1, 2], 5)
         result["membership"] = part_membership(pg_url, brokers, log_dir, 3000, 3)
@@ -402,6 +474,7 @@ def main():
         result["membership"] = part_membership(pg_url, brokers, log_dir, 4500, 4)
         result["one_tenant"] = part_one_tenant(pg_url, brokers, log_dir, 20000)
         result["two_ingest"] = part_two_ingest(pg_url, brokers, log_dir, 2000)
+        result["one_worker"] = part_one_worker(pg_url, brokers, log_dir, 40000, 21000)
     print(json.dumps(result), flush=True)
 
 
