@@ -25,6 +25,14 @@ static void history_add(job_t *j, int called, int ep, const char *model, int64_t
 
     if (j->n_hist >= MAX_HISTORY)
         return;
+    if (j->n_hist == j->cap_hist) { /* most jobs make one attempt */
+        int cap = j->cap_hist ? 2 * j->cap_hist : 1;
+        attempt_rec_t *grown = realloc(j->hist, (size_t)cap * sizeof(*grown));
+        if (!grown)
+            return; /* the record is left out of the trace, as past MAX_HISTORY */
+        j->hist = grown;
+        j->cap_hist = cap;
+    }
     h = &j->hist[j->n_hist++];
     h->endpoint = ep;
     n = strnlen(model, sizeof(h->model) - 1);
@@ -47,7 +55,7 @@ static void next_candidate(job_t *j)
 {
     j->cand++;
     j->cand_attempts = 0;
-    if (j->cand < j->dec.n)
+    if (j->cand < j->dec->n)
         j->fallbacks++;
 }
 
@@ -56,11 +64,11 @@ static int pick_candidate(worker_t *w, job_t *j)
 {
     int64_t now = lq_mono_ms();
 
-    while (j->cand < j->dec.n) {
-        int ep = j->dec.candidates[j->cand].endpoint;
+    while (j->cand < j->dec->n) {
+        int ep = j->dec->candidates[j->cand].endpoint;
         if (breaker_allow(&w->breakers[ep], now))
             return 1;
-        history_add(j, 0, ep, j->dec.candidates[j->cand].model, lq_cluster_ms(), 0, 503,
+        history_add(j, 0, ep, j->dec->candidates[j->cand].model, lq_cluster_ms(), 0, 503,
                     "breaker_open");
         next_candidate(j);
     }
@@ -136,7 +144,7 @@ void attempt_start(worker_t *w, job_t *j)
         no_candidate(w, j);
         return;
     }
-    c = &j->dec.candidates[j->cand];
+    c = &j->dec->candidates[j->cand];
     j->endpoint = c->endpoint;
     provider_metrics_attempt(w, j, c);
     j->attempts++;
@@ -223,7 +231,7 @@ static int retry_later(worker_t *w, job_t *j, int ep, int64_t now_ms)
 /* The next candidate, now; 1 when there is one worth trying. */
 static int fall_back(worker_t *w, job_t *j, int ep)
 {
-    if (!worth_fallback(&j->result) || j->cand + 1 >= j->dec.n)
+    if (!worth_fallback(&j->result) || j->cand + 1 >= j->dec->n)
         return 0;
     LQ_DEBUG("job %s: %s failed (%s); falling back", j->req.job_id, worker_endpoint_name(w, ep),
              j->result.err_message);
@@ -236,7 +244,7 @@ static int fall_back(worker_t *w, job_t *j, int ep)
 void attempt_done(worker_t *w, job_t *j)
 {
     int64_t spent = lq_mono_us() - j->attempt_start_us;
-    const route_candidate_t *c = &j->dec.candidates[j->cand];
+    const route_candidate_t *c = &j->dec->candidates[j->cand];
     int64_t now_ms = lq_mono_ms();
     int streamed = j->stream ? worker_stream_emitted(j->stream) > 0 : j->mock_pos > 0;
 

@@ -6,6 +6,8 @@
 #include "workers/job.h"
 #include "workers/partitions.h"
 
+route_decision_t worker_no_route;
+
 job_t *job_new(worker_t *w, const rd_kafka_message_t *m, job_source_t src)
 {
     job_t *j = calloc(1, sizeof(*j));
@@ -13,6 +15,7 @@ job_t *job_new(worker_t *w, const rd_kafka_message_t *m, job_source_t src)
     if (!j)
         return NULL;
     j->w = w;
+    j->dec = &worker_no_route;
     j->partition = m->partition;
     j->offset = m->offset;
     j->pending = 1;
@@ -42,6 +45,9 @@ static void job_free(job_t *j)
     worker_result_clear(&j->result);
     free(j->tracestate);
     free(j->resp);
+    free(j->hist);
+    if (j->dec != &worker_no_route)
+        free(j->dec);
     free(j);
 }
 

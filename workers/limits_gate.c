@@ -113,11 +113,11 @@ int64_t limits_gate_tokens(const worker_t *w, const lq_chat_request_t *r, int64_
 /* The model j will be priced as (publish.c prices the same way). */
 static const char *priced_model(const worker_t *w, const job_t *j)
 {
-    if (!j->dec.n)
+    if (!j->dec->n)
         return j->req.model;
-    if (routing_endpoint(w->routing, j->dec.candidates[0].endpoint)->is_mock)
+    if (routing_endpoint(w->routing, j->dec->candidates[0].endpoint)->is_mock)
         return "mock";
-    return j->dec.candidates[0].model;
+    return j->dec->candidates[0].model;
 }
 
 static int fill_ask(const worker_t *w, const job_t *j, const lq_limits_t *l, lq_limit_ask_t *a)

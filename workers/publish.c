@@ -46,7 +46,7 @@ static void response_init(worker_t *w, const job_t *j, lq_job_status_t status,
     r->status = status;
     r->mode = j->req.mode;
     r->model = j->req.model;
-    r->provider = j->dec.n ? (char *)worker_endpoint_name(w, j->endpoint) : NULL;
+    r->provider = j->dec->n ? (char *)worker_endpoint_name(w, j->endpoint) : NULL;
     r->created_at_ms = j->req.created_at_ms;
     r->started_at_ms = j->picked_ms;
     r->attempts = j->attempts;
@@ -360,9 +360,9 @@ static int usage_cost(worker_t *w, const job_t *j, double *cost)
     const worker_result_t *res = &j->result;
     const char *model = j->req.model;
 
-    if (j->dec.n)
-        model = j->dec.candidates[j->cand < j->dec.n ? j->cand : j->dec.n - 1].model;
-    if (j->dec.n && routing_endpoint(w->routing, j->endpoint)->is_mock)
+    if (j->dec->n)
+        model = j->dec->candidates[j->cand < j->dec->n ? j->cand : j->dec->n - 1].model;
+    if (j->dec->n && routing_endpoint(w->routing, j->endpoint)->is_mock)
         model = "mock";
     if (pricing_cost(w->pricing, model, res->prompt_tokens, res->completion_tokens, cost))
         return 1;

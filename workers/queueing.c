@@ -153,13 +153,20 @@ void queueing_admit(worker_t *w, job_t *j)
 {
     int64_t now_ms = lq_cluster_ms(); /* batch windows end on the database's clock */
 
-    if (routing_decide(w->routing, &j->req, w->route_seq++, &j->dec)) {
-        snprintf(j->route, sizeof(j->route), "no route: %s", j->dec.error);
-        fail_at_start(w, j, "invalid_request_error", "model_not_found", j->dec.error, 404);
+    route_decision_t *dec = j->dec == &worker_no_route ? malloc(sizeof(*dec)) : j->dec;
+
+    if (!dec) {
+        fail_at_start(w, j, "server_error", "out_of_memory", "The worker is out of memory.", 500);
         return;
     }
-    routing_describe(w->routing, &j->dec, j->route, sizeof(j->route));
-    j->endpoint = j->dec.candidates[0].endpoint;
+    j->dec = dec;
+    if (routing_decide(w->routing, &j->req, w->route_seq++, j->dec)) {
+        snprintf(j->route, sizeof(j->route), "no route: %s", j->dec->error);
+        fail_at_start(w, j, "invalid_request_error", "model_not_found", j->dec->error, 404);
+        return;
+    }
+    routing_describe(w->routing, j->dec, j->route, sizeof(j->route));
+    j->endpoint = j->dec->candidates[0].endpoint;
     if (cancels_known(w, j->req.job_id)) {
         j->cancelled = 1;
         fail_at_start(w, j, "cancelled", "cancelled_before_start",

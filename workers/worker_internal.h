@@ -80,14 +80,14 @@ typedef struct job {
     int64_t first_attempt_ms; /* wall clock, for the trace's provider span */
     int64_t provider_us;
     int attempts;
-    route_decision_t dec;
-    size_t cand;       /* index of the candidate being tried */
-    int cand_attempts; /* attempts on that candidate */
-    int endpoint;      /* endpoint of the current/last attempt */
+    route_decision_t *dec; /* its route once admitted (queueing_admit); before: worker_no_route */
+    size_t cand;           /* index of the candidate being tried */
+    int cand_attempts;     /* attempts on that candidate */
+    int endpoint;          /* endpoint of the current/last attempt */
     int fallbacks;
     char route[400];
-    attempt_rec_t hist[MAX_HISTORY];
-    int n_hist;
+    attempt_rec_t *hist; /* grown as attempts are made, up to MAX_HISTORY */
+    int n_hist, cap_hist;
     int cancelled, finished;
     int batch_counted; /* a batch job counted in w->batch_jobs until it finishes (batches.c) */
     int tenant_key;    /* the last attempt used the tenant's own provider key */
@@ -125,6 +125,11 @@ typedef struct job {
     char *tracestate; /* as the caller sent it, or NULL */
     uint8_t job_span[8], attempt_span[8];
 } job_t;
+
+/* The route of a job not admitted yet: no candidates (never written). A job holds a route
+ * of its own (1.7 KB) only while it is admitted, and its attempts' records (208 bytes each)
+ * only as they are made: a queued job is about 2 KB. */
+extern route_decision_t worker_no_route;
 
 typedef struct gate_decision {
     struct gate_decision *next;
