@@ -12,29 +12,38 @@
 #include "common/openai_json.h"
 #include "common/pg.h"
 
-static const char *const JOBS_SQL =
-    "INSERT INTO jobs AS j (id, tenant_id, project_id, api_key_id, model, mode, status,"
-    " status_rank, provider, created_at, started_at, finished_at, result, error, conversation_id,"
-    " error_status)"
-    " SELECT DISTINCT ON (x.id) x.id, x.tenant_id, x.project_id, x.api_key_id, x.model, x.mode,"
-    " x.status, x.status_rank, x.provider, to_timestamp(x.created_ms / 1000.0),"
-    " to_timestamp(x.started_ms / 1000.0), to_timestamp(x.finished_ms / 1000.0), x.result, x.error,"
-    " x.conversation_id, x.error_status"
-    " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, tenant_id text, project_id text,"
-    " api_key_id uuid, model text, mode text, status text, status_rank smallint, provider text,"
-    " created_ms bigint, started_ms bigint, finished_ms bigint, result jsonb, error jsonb,"
-    " conversation_id uuid, error_status smallint)"
-    " ORDER BY x.id, x.status_rank DESC"
-    " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, status_rank = EXCLUDED.status_rank,"
-    " conversation_id = coalesce(j.conversation_id, EXCLUDED.conversation_id),"
-    " provider = coalesce(EXCLUDED.provider, j.provider),"
-    " started_at = coalesce(j.started_at, EXCLUDED.started_at),"
-    " finished_at = coalesce(EXCLUDED.finished_at, j.finished_at),"
-    " result = coalesce(EXCLUDED.result, j.result), error = coalesce(EXCLUDED.error, j.error),"
-    " error_status = coalesce(EXCLUDED.error_status, j.error_status),"
+/* A jobs row's columns (a JSON object's keys, or the staging table's columns in order). */
+#define JOBS_COLUMNS                                                                           \
+    "id uuid, tenant_id text, project_id text, api_key_id uuid, model text, mode text,"        \
+    " status text, status_rank smallint, provider text, created_ms bigint, started_ms bigint," \
+    " finished_ms bigint, result jsonb, error jsonb, conversation_id uuid, error_status smallint"
 
-    " updated_at = now()"
-    " WHERE j.status_rank < EXCLUDED.status_rank";
+#define JOBS_SQL_FROM(source)                                                                      \
+    "INSERT INTO jobs AS j (id, tenant_id, project_id, api_key_id, model, mode, status,"           \
+    " status_rank, provider, created_at, started_at, finished_at, result, error, conversation_id," \
+    " error_status)"                                                                               \
+    " SELECT DISTINCT ON (x.id) x.id, x.tenant_id, x.project_id, x.api_key_id, x.model, x.mode,"   \
+    " x.status, x.status_rank, x.provider, to_timestamp(x.created_ms / 1000.0),"                   \
+    " to_timestamp(x.started_ms / 1000.0), to_timestamp(x.finished_ms / 1000.0), x.result, "       \
+    "x.error,"                                                                                     \
+    " x.conversation_id, x.error_status"                                                           \
+    " FROM " source " ORDER BY x.id, x.status_rank DESC"                                           \
+    " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, status_rank = "                     \
+    "EXCLUDED.status_rank,"                                                                        \
+    " conversation_id = coalesce(j.conversation_id, EXCLUDED.conversation_id),"                    \
+    " provider = coalesce(EXCLUDED.provider, j.provider),"                                         \
+    " started_at = coalesce(j.started_at, EXCLUDED.started_at),"                                   \
+    " finished_at = coalesce(EXCLUDED.finished_at, j.finished_at),"                                \
+    " result = coalesce(EXCLUDED.result, j.result), error = coalesce(EXCLUDED.error, j.error),"    \
+    " error_status = coalesce(EXCLUDED.error_status, j.error_status),"                             \
+    " updated_at = now()"                                                                          \
+    " WHERE j.status_rank < EXCLUDED.status_rank"
+
+static const char *const JOBS_SQL =
+    JOBS_SQL_FROM("jsonb_to_recordset($1::jsonb) AS x(" JOBS_COLUMNS ")");
+static const char *const JOBS_STAGE_SQL = JOBS_SQL_FROM("lq_jobs_stage x");
+static const char *const JOBS_STAGE_CREATE =
+    "CREATE TEMP TABLE IF NOT EXISTS lq_jobs_stage (" JOBS_COLUMNS ") ON COMMIT DELETE ROWS";
 
 /* A job's request, kept whichever of its records came first (the upsert above only moves a
  * row forward, so a request read after the job's result would be passed over). */
@@ -117,42 +126,51 @@ static const char *const USAGE_STAGE_SQL = USAGE_SQL_FROM("lq_usage_stage x");
 static const char *const USAGE_STAGE_CREATE =
     "CREATE TEMP TABLE IF NOT EXISTS lq_usage_stage (" USAGE_COLUMNS ") ON COMMIT DELETE ROWS";
 
+/* A traces row's columns (a JSON object's keys, or the staging table's columns in order). */
+#define TRACES_COLUMNS                                                                   \
+    "trace_id uuid, job_id uuid, tenant_id text, project_id text, api_key_id uuid,"      \
+    " user_id text, model text, provider text, status text, route text, worker_id text," \
+    " created_ms bigint, queue_ms int, provider_ms int, total_ms int, spans jsonb,"      \
+    " conversation_id uuid, otel_trace_id text"
+
 /* The latency histograms of the analytics API are fed by the traces a batch inserted. */
+#define TRACES_SQL_FROM(source)                                                                    \
+    "WITH ins AS (INSERT INTO traces (trace_id, job_id, tenant_id, project_id, api_key_id,"        \
+    " user_id, model, provider, status, route, worker_id, created_at, queue_ms, provider_ms,"      \
+    " total_ms, spans, conversation_id, ttft_ms, otel_trace_id)"                                   \
+    " SELECT x.trace_id, x.job_id, x.tenant_id, x.project_id, x.api_key_id, x.user_id, x.model,"   \
+    " x.provider, x.status, x.route, x.worker_id, to_timestamp(x.created_ms / 1000.0), "           \
+    "x.queue_ms,"                                                                                  \
+    " x.provider_ms, x.total_ms, x.spans, x.conversation_id,"                                      \
+    " (SELECT (s->'attrs'->>'ttft_ms')::int FROM jsonb_array_elements(x.spans) s"                  \
+    " WHERE s->'attrs' ? 'ttft_ms' LIMIT 1), x.otel_trace_id"                                      \
+    " FROM " source " ON CONFLICT (trace_id) DO NOTHING"                                           \
+    " RETURNING job_id, created_at, tenant_id, project_id, model, provider, status, total_ms,"     \
+    " ttft_ms)," /* batch lines wait in the queue for hours by design: their times are left out */ \
+    " lat AS (SELECT * FROM ins WHERE status = 'succeeded'"                                        \
+    " AND NOT EXISTS (SELECT 1 FROM batch_items i WHERE i.job_id = ins.job_id)),"                  \
+    " agg AS (SELECT hour, tenant_id, project_id, model, provider, kind, bucket, count(*) AS n"    \
+    " FROM (SELECT date_trunc('hour', created_at, 'UTC') AS hour, tenant_id,"                      \
+    " coalesce(project_id, '') AS project_id, model, provider, 'l'::\"char\" AS kind,"             \
+    " analytics_bucket(total_ms) AS bucket FROM lat"                                               \
+    " UNION ALL SELECT date_trunc('hour', created_at, 'UTC'), tenant_id, coalesce(project_id, "    \
+    "''),"                                                                                         \
+    " model, provider, 't', analytics_bucket(ttft_ms) FROM lat WHERE ttft_ms IS NOT NULL) y"       \
+    " GROUP BY 1, 2, 3, 4, 5, 6, 7),"                                                              \
+    " daily AS (INSERT INTO latency_by_day AS l SELECT date_trunc('day', hour, 'UTC'), tenant_id," \
+    " project_id, model, provider, kind, bucket, sum(n) FROM agg GROUP BY 1, 2, 3, 4, 5, 6, 7"     \
+    " ORDER BY 2, 1, 3, 4, 5, 6, 7"                                                                \
+    " ON CONFLICT (tenant_id, hour, project_id, model, provider, kind, bucket) DO UPDATE"          \
+    " SET n = l.n + EXCLUDED.n)"                                                                   \
+    " INSERT INTO latency_hourly AS l SELECT * FROM agg ORDER BY 2, 1, 3, 4, 5, 6, 7"              \
+    " ON CONFLICT (tenant_id, hour, project_id, model, provider, kind, bucket) DO UPDATE"          \
+    " SET n = l.n + EXCLUDED.n"
+
 static const char *const TRACES_SQL =
-    "WITH ins AS (INSERT INTO traces (trace_id, job_id, tenant_id, project_id, api_key_id,"
-    " user_id, model, provider, status, route, worker_id, created_at, queue_ms, provider_ms,"
-    " total_ms, spans, conversation_id, ttft_ms, otel_trace_id)"
-    " SELECT x.trace_id, x.job_id, x.tenant_id, x.project_id, x.api_key_id, x.user_id, x.model,"
-    " x.provider, x.status, x.route, x.worker_id, to_timestamp(x.created_ms / 1000.0), x.queue_ms,"
-    " x.provider_ms, x.total_ms, x.spans, x.conversation_id,"
-    " (SELECT (s->'attrs'->>'ttft_ms')::int FROM jsonb_array_elements(x.spans) s"
-    " WHERE s->'attrs' ? 'ttft_ms' LIMIT 1), x.otel_trace_id"
-    " FROM jsonb_to_recordset($1::jsonb) AS x(trace_id uuid, job_id uuid, tenant_id text,"
-    " project_id text, api_key_id uuid, user_id text, model text, provider text, status text, "
-    "route text, worker_id text,"
-    " created_ms bigint, queue_ms int, provider_ms int, total_ms int, spans jsonb,"
-    " conversation_id uuid, otel_trace_id text)"
-    " ON CONFLICT (trace_id) DO NOTHING"
-    " RETURNING job_id, created_at, tenant_id, project_id, model, provider, status, total_ms,"
-    " ttft_ms),"
-    /* batch lines wait in the queue for hours by design: their times are left out */
-    " lat AS (SELECT * FROM ins WHERE status = 'succeeded'"
-    " AND NOT EXISTS (SELECT 1 FROM batch_items i WHERE i.job_id = ins.job_id)),"
-    " agg AS (SELECT hour, tenant_id, project_id, model, provider, kind, bucket, count(*) AS n"
-    " FROM (SELECT date_trunc('hour', created_at, 'UTC') AS hour, tenant_id,"
-    " coalesce(project_id, '') AS project_id, model, provider, 'l'::\"char\" AS kind,"
-    " analytics_bucket(total_ms) AS bucket FROM lat"
-    " UNION ALL SELECT date_trunc('hour', created_at, 'UTC'), tenant_id, coalesce(project_id, ''),"
-    " model, provider, 't', analytics_bucket(ttft_ms) FROM lat WHERE ttft_ms IS NOT NULL) y"
-    " GROUP BY 1, 2, 3, 4, 5, 6, 7),"
-    " daily AS (INSERT INTO latency_by_day AS l SELECT date_trunc('day', hour, 'UTC'), tenant_id,"
-    " project_id, model, provider, kind, bucket, sum(n) FROM agg GROUP BY 1, 2, 3, 4, 5, 6, 7"
-    " ORDER BY 2, 1, 3, 4, 5, 6, 7"
-    " ON CONFLICT (tenant_id, hour, project_id, model, provider, kind, bucket) DO UPDATE"
-    " SET n = l.n + EXCLUDED.n)"
-    " INSERT INTO latency_hourly AS l SELECT * FROM agg ORDER BY 2, 1, 3, 4, 5, 6, 7"
-    " ON CONFLICT (tenant_id, hour, project_id, model, provider, kind, bucket) DO UPDATE"
-    " SET n = l.n + EXCLUDED.n";
+    TRACES_SQL_FROM("jsonb_to_recordset($1::jsonb) AS x(" TRACES_COLUMNS ")");
+static const char *const TRACES_STAGE_SQL = TRACES_SQL_FROM("lq_traces_stage x");
+static const char *const TRACES_STAGE_CREATE =
+    "CREATE TEMP TABLE IF NOT EXISTS lq_traces_stage (" TRACES_COLUMNS ") ON COMMIT DELETE ROWS";
 
 /* Turns of conversations whose job ended: stored with their reply, or undone (exactly once). */
 static const char *const TURNS_SQL = "SELECT conversation_turns_end($1::jsonb)";
@@ -166,16 +184,29 @@ static const char *const DEAD_SQL =
 
 /* The statements, prepared once per connection (lq_sink_*): a batch's statements are long
  * and planning them was a sixth of a batch's time in PostgreSQL. */
-enum { ST_JOBS, ST_JOB_REQUESTS, ST_USAGE, ST_USAGE_STAGE, ST_TRACES, ST_DEAD, ST_TURNS, ST_COUNT };
+enum {
+    ST_JOBS,
+    ST_JOBS_STAGE,
+    ST_JOB_REQUESTS,
+    ST_USAGE,
+    ST_USAGE_STAGE,
+    ST_TRACES,
+    ST_TRACES_STAGE,
+    ST_DEAD,
+    ST_TURNS,
+    ST_COUNT
+};
 static const struct {
     const char *name;
     const char *const *sql;
 } STATEMENTS[ST_COUNT] = {
     [ST_JOBS] = {"lq_sink_jobs", &JOBS_SQL},
+    [ST_JOBS_STAGE] = {"lq_sink_jobs_stage", &JOBS_STAGE_SQL},
     [ST_JOB_REQUESTS] = {"lq_sink_job_requests", &JOB_REQUESTS_SQL},
     [ST_USAGE] = {"lq_sink_usage", &USAGE_SQL},
     [ST_USAGE_STAGE] = {"lq_sink_usage_stage", &USAGE_STAGE_SQL},
     [ST_TRACES] = {"lq_sink_traces", &TRACES_SQL},
+    [ST_TRACES_STAGE] = {"lq_sink_traces_stage", &TRACES_STAGE_SQL},
     [ST_DEAD] = {"lq_sink_dead_letters", &DEAD_SQL},
     [ST_TURNS] = {"lq_sink_turns", &TURNS_SQL},
 };
@@ -200,6 +231,10 @@ lq_err_t sink_batch_init(sink_batch_t *b)
     lq_jsonw_init(&b->turns);
     lq_jsonw_init(&b->requests);
     lq_jsonw_init(&b->usage_copy);
+    lq_jsonw_init(&b->traces_copy);
+    lq_jsonw_init(&b->jobs_copy);
+    lq_jsonw_init(&b->scratch2);
+    lq_jsonw_init(&b->scratch);
     b->prepared_conn = NULL;
     b->prepared_pid = 0;
     open_all(b);
@@ -215,6 +250,8 @@ void sink_batch_reset(sink_batch_t *b)
     lq_jsonw_reset(&b->turns);
     lq_jsonw_reset(&b->requests);
     lq_jsonw_reset(&b->usage_copy);
+    lq_jsonw_reset(&b->traces_copy);
+    lq_jsonw_reset(&b->jobs_copy);
     open_all(b);
 }
 
@@ -227,6 +264,10 @@ void sink_batch_clear(sink_batch_t *b)
     lq_jsonw_free(&b->turns);
     lq_jsonw_free(&b->requests);
     lq_jsonw_free(&b->usage_copy);
+    lq_jsonw_free(&b->traces_copy);
+    lq_jsonw_free(&b->jobs_copy);
+    lq_jsonw_free(&b->scratch2);
+    lq_jsonw_free(&b->scratch);
 }
 
 size_t sink_batch_rows(const sink_batch_t *b)
@@ -293,21 +334,108 @@ static void write_who(lq_jsonw_t *w, const char *tenant_id, const char *project_
     lq_jsonw_kstr(w, "user_id", user_id);
 }
 
-/* The columns every jobs row has, from a request (queued) or a response. */
-static void write_job_head(lq_jsonw_t *w, const char *job_id, const char *tenant_id,
-                           const char *project_id, const char *api_key_id, const char *model,
-                           lq_mode_t mode, lq_job_status_t status, int32_t replay,
-                           int64_t created_ms)
+/* ---- COPY text (PostgreSQL's text format: tab between columns, \N for NULL) ---- */
+
+/* A text column (NULL as \N); sep: the tab before it, or nothing for the first column.
+ * Backslashes and the characters that end a column or a row are escaped. */
+static void copy_str(lq_jsonw_t *t, const char *s, int sep)
 {
-    lq_jsonw_kstr(w, "id", job_id);
-    lq_jsonw_kstr(w, "tenant_id", tenant_id);
-    lq_jsonw_kstr(w, "project_id", project_id);
-    lq_jsonw_kstr(w, "api_key_id", api_key_id);
-    lq_jsonw_kstr(w, "model", model);
-    lq_jsonw_kstr(w, "mode", lq_mode_name(mode));
-    lq_jsonw_kstr(w, "status", lq_job_status_name(status));
-    lq_jsonw_kint(w, "status_rank", status_rank(status, replay));
-    lq_jsonw_kint(w, "created_ms", created_ms);
+    const char *run;
+
+    if (sep)
+        lq_jsonw_bytes(t, "\t", 1);
+    if (!s) {
+        lq_jsonw_bytes(t, "\\N", 2);
+        return;
+    }
+    for (run = s; *s; s++) {
+        const char *esc = *s == '\\'   ? "\\\\"
+                          : *s == '\n' ? "\\n"
+                          : *s == '\r' ? "\\r"
+                          : *s == '\t' ? "\\t"
+                                       : NULL;
+        if (!esc)
+            continue;
+        lq_jsonw_bytes(t, run, (size_t)(s - run));
+        lq_jsonw_bytes(t, esc, 2);
+        run = s + 1;
+    }
+    lq_jsonw_bytes(t, run, (size_t)(s - run));
+}
+
+static void copy_int(lq_jsonw_t *t, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "\t%lld", (long long)v);
+
+    lq_jsonw_bytes(t, num, (size_t)n);
+}
+
+static void copy_int_or_null(lq_jsonw_t *t, int64_t v)
+{
+    if (v)
+        copy_int(t, v);
+    else
+        copy_str(t, NULL, 1);
+}
+
+/* A jobs row, from a request (queued) or a response. */
+typedef struct job_row {
+    const char *id, *tenant_id, *project_id, *api_key_id, *model, *provider, *conversation_id;
+    lq_mode_t mode;
+    lq_job_status_t status;
+    int32_t replay;
+    int64_t created_ms, started_ms, finished_ms; /* 0: none */
+    const char *result, *error;                  /* JSON text, or NULL */
+    int32_t error_status;                        /* 0: none */
+} job_row_t;
+
+/* r as a JSON object (the row-by-row way) and as a line of COPY text in JOBS_COLUMNS' order. */
+static void job_row_add(sink_batch_t *b, const job_row_t *r, const char *topic, int32_t partition,
+                        int64_t offset)
+{
+    lq_jsonw_t *w = &b->jobs, *t = &b->jobs_copy;
+    int rank = status_rank(r->status, r->replay);
+
+    row_open(w, topic, partition, offset);
+    lq_jsonw_kstr(w, "id", r->id);
+    lq_jsonw_kstr(w, "tenant_id", r->tenant_id);
+    lq_jsonw_kstr(w, "project_id", r->project_id);
+    lq_jsonw_kstr(w, "api_key_id", r->api_key_id);
+    lq_jsonw_kstr(w, "model", r->model);
+    lq_jsonw_kstr(w, "mode", lq_mode_name(r->mode));
+    lq_jsonw_kstr(w, "status", lq_job_status_name(r->status));
+    lq_jsonw_kint(w, "status_rank", rank);
+    lq_jsonw_kstr(w, "provider", r->provider);
+    lq_jsonw_kint(w, "created_ms", r->created_ms);
+    lq_jsonw_kint_or_null(w, "started_ms", r->started_ms);
+    lq_jsonw_kint_or_null(w, "finished_ms", r->finished_ms);
+    lq_jsonw_key(w, "result");
+    lq_jsonw_raw(w, r->result ? r->result : "null");
+    lq_jsonw_key(w, "error");
+    lq_jsonw_raw(w, r->error ? r->error : "null");
+    lq_jsonw_kstr(w, "conversation_id", r->conversation_id);
+    lq_jsonw_kint_or_null(w, "error_status", r->error_status);
+    lq_jsonw_obj_close(w);
+
+    copy_str(t, r->id, 0);
+    copy_str(t, r->tenant_id, 1);
+    copy_str(t, r->project_id, 1);
+    copy_str(t, r->api_key_id, 1);
+    copy_str(t, r->model, 1);
+    copy_str(t, lq_mode_name(r->mode), 1);
+    copy_str(t, lq_job_status_name(r->status), 1);
+    copy_int(t, rank);
+    copy_str(t, r->provider, 1);
+    copy_int(t, r->created_ms);
+    copy_int_or_null(t, r->started_ms);
+    copy_int_or_null(t, r->finished_ms);
+    copy_str(t, r->result, 1);
+    copy_str(t, r->error, 1);
+    copy_str(t, r->conversation_id, 1);
+    copy_int_or_null(t, r->error_status);
+    lq_jsonw_bytes(t, "\n", 1);
+    b->n_jobs++;
 }
 
 /* The largest request (bytes of its messages) a job's row keeps; a larger one is kept as a
@@ -366,19 +494,24 @@ void sink_add_request(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t le
                       const char *topic, int32_t partition, int64_t offset)
 {
     lq_chat_request_t r;
+    job_row_t row;
     char errstr[256];
-    lq_jsonw_t *w = &b->jobs;
 
     if (lq_decode_chat_request(c, buf, len, &r, errstr, sizeof(errstr))) {
         add_dead(b, buf, len, topic, partition, offset, errstr);
         return;
     }
-    row_open(w, topic, partition, offset);
-    write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode,
-                   LQ_STATUS_QUEUED, r.attempt, r.created_at_ms);
-    lq_jsonw_kstr(w, "conversation_id", r.conversation_id);
-    lq_jsonw_obj_close(w);
-    b->n_jobs++;
+    row = (job_row_t){.id = r.job_id,
+                      .tenant_id = r.tenant_id,
+                      .project_id = r.project_id,
+                      .api_key_id = r.api_key_id,
+                      .model = r.model,
+                      .conversation_id = r.conversation_id,
+                      .mode = r.mode,
+                      .status = LQ_STATUS_QUEUED,
+                      .replay = r.attempt,
+                      .created_ms = r.created_at_ms};
+    job_row_add(b, &row, topic, partition, offset);
     row_open(&b->requests, topic, partition, offset);
     lq_jsonw_kstr(&b->requests, "id", r.job_id);
     write_request(&b->requests, &r);
@@ -403,43 +536,6 @@ static void add_turn_end(sink_batch_t *b, const lq_chat_response_t *r)
     }
     lq_jsonw_obj_close(w);
     b->n_turns++;
-}
-
-/* ---- COPY text (PostgreSQL's text format: tab between columns, \N for NULL) ---- */
-
-/* A text column (NULL as \N); sep: the tab before it, or nothing for the first column.
- * Backslashes and the characters that end a column or a row are escaped. */
-static void copy_str(lq_jsonw_t *t, const char *s, int sep)
-{
-    const char *run;
-
-    if (sep)
-        lq_jsonw_bytes(t, "\t", 1);
-    if (!s) {
-        lq_jsonw_bytes(t, "\\N", 2);
-        return;
-    }
-    for (run = s; *s; s++) {
-        const char *esc = *s == '\\'   ? "\\\\"
-                          : *s == '\n' ? "\\n"
-                          : *s == '\r' ? "\\r"
-                          : *s == '\t' ? "\\t"
-                                       : NULL;
-        if (!esc)
-            continue;
-        lq_jsonw_bytes(t, run, (size_t)(s - run));
-        lq_jsonw_bytes(t, esc, 2);
-        run = s + 1;
-    }
-    lq_jsonw_bytes(t, run, (size_t)(s - run));
-}
-
-static void copy_int(lq_jsonw_t *t, int64_t v)
-{
-    char num[24];
-    int n = snprintf(num, sizeof(num), "\t%lld", (long long)v);
-
-    lq_jsonw_bytes(t, num, (size_t)n);
 }
 
 /* The same row as the JSON object usage_row writes, in USAGE_COLUMNS' order. */
@@ -511,27 +607,12 @@ void sink_add_usage(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t len,
     lq_usage_event_clear(&u);
 }
 
-/* A traces row of t. */
-static void trace_row(sink_batch_t *b, const lq_trace_event_t *t, const char *topic,
-                      int32_t partition, int64_t offset)
+/* A trace's spans as JSON text in w (reset first). */
+static void write_spans(lq_jsonw_t *w, const lq_trace_event_t *t)
 {
-    lq_jsonw_t *w = &b->traces;
     size_t i, k;
 
-    row_open(w, topic, partition, offset);
-    lq_jsonw_kstr(w, "trace_id", t->trace_id);
-    lq_jsonw_kstr(w, "job_id", t->job_id);
-    write_who(w, t->tenant_id, t->project_id, t->api_key_id, t->user_id);
-    lq_jsonw_kstr(w, "model", t->model);
-    lq_jsonw_kstr(w, "provider", t->provider);
-    lq_jsonw_kstr(w, "status", lq_job_status_name(t->status));
-    lq_jsonw_kstr(w, "route", t->route);
-    lq_jsonw_kstr(w, "worker_id", t->worker_id);
-    lq_jsonw_kint(w, "created_ms", t->created_at_ms);
-    lq_jsonw_kint(w, "queue_ms", t->queue_ms);
-    lq_jsonw_kint(w, "provider_ms", t->provider_ms);
-    lq_jsonw_kint(w, "total_ms", t->total_ms);
-    lq_jsonw_key(w, "spans");
+    lq_jsonw_reset(w);
     lq_jsonw_arr_open(w);
     for (i = 0; i < t->n_spans; i++) {
         lq_jsonw_obj_open(w);
@@ -546,9 +627,62 @@ static void trace_row(sink_batch_t *b, const lq_trace_event_t *t, const char *to
         lq_jsonw_obj_close(w);
     }
     lq_jsonw_arr_close(w);
+}
+
+/* The same row as trace_row's JSON object, in TRACES_COLUMNS' order; spans: its JSON. */
+static void trace_copy_row(lq_jsonw_t *t, const lq_trace_event_t *e, const char *spans)
+{
+    copy_str(t, e->trace_id, 0);
+    copy_str(t, e->job_id, 1);
+    copy_str(t, e->tenant_id, 1);
+    copy_str(t, e->project_id, 1);
+    copy_str(t, e->api_key_id, 1);
+    copy_str(t, e->user_id, 1);
+    copy_str(t, e->model, 1);
+    copy_str(t, e->provider, 1);
+    copy_str(t, lq_job_status_name(e->status), 1);
+    copy_str(t, e->route, 1);
+    copy_str(t, e->worker_id, 1);
+    copy_int(t, e->created_at_ms);
+    copy_int(t, e->queue_ms);
+    copy_int(t, e->provider_ms);
+    copy_int(t, e->total_ms);
+    copy_str(t, spans, 1);
+    copy_str(t, e->conversation_id, 1);
+    copy_str(t, e->otel_trace_id, 1);
+    lq_jsonw_bytes(t, "\n", 1);
+}
+
+/* A traces row of t, as JSON and as COPY text. */
+static void trace_row(sink_batch_t *b, const lq_trace_event_t *t, const char *topic,
+                      int32_t partition, int64_t offset)
+{
+    lq_jsonw_t *w = &b->traces;
+
+    write_spans(&b->scratch, t);
+    if (b->scratch.failed) { /* the batch cannot be written either way: out of memory */
+        w->failed = b->traces_copy.failed = 1;
+        return;
+    }
+    row_open(w, topic, partition, offset);
+    lq_jsonw_kstr(w, "trace_id", t->trace_id);
+    lq_jsonw_kstr(w, "job_id", t->job_id);
+    write_who(w, t->tenant_id, t->project_id, t->api_key_id, t->user_id);
+    lq_jsonw_kstr(w, "model", t->model);
+    lq_jsonw_kstr(w, "provider", t->provider);
+    lq_jsonw_kstr(w, "status", lq_job_status_name(t->status));
+    lq_jsonw_kstr(w, "route", t->route);
+    lq_jsonw_kstr(w, "worker_id", t->worker_id);
+    lq_jsonw_kint(w, "created_ms", t->created_at_ms);
+    lq_jsonw_kint(w, "queue_ms", t->queue_ms);
+    lq_jsonw_kint(w, "provider_ms", t->provider_ms);
+    lq_jsonw_kint(w, "total_ms", t->total_ms);
+    lq_jsonw_key(w, "spans");
+    lq_jsonw_raw(w, b->scratch.p);
     lq_jsonw_kstr(w, "conversation_id", t->conversation_id);
     lq_jsonw_kstr(w, "otel_trace_id", t->otel_trace_id);
     lq_jsonw_obj_close(w);
+    trace_copy_row(&b->traces_copy, t, b->scratch.p);
     b->n_traces++;
 }
 
@@ -570,8 +704,8 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
                        const char *topic, int32_t partition, int64_t offset, unsigned writers)
 {
     lq_chat_response_t r;
+    job_row_t row;
     char errstr[256];
-    lq_jsonw_t *w = &b->jobs;
 
     if (lq_decode_chat_response(c, buf, len, &r, errstr, sizeof(errstr))) {
         add_dead(b, buf, len, topic, partition, offset, errstr);
@@ -585,24 +719,34 @@ void sink_add_response(sink_batch_t *b, lq_codec_t *c, const void *buf, size_t l
         lq_chat_response_clear(&r);
         return;
     }
-    row_open(w, topic, partition, offset);
-    write_job_head(w, r.job_id, r.tenant_id, r.project_id, r.api_key_id, r.model, r.mode, r.status,
-                   r.replay, r.created_at_ms);
-    lq_jsonw_kstr(w, "provider", r.provider);
-    lq_jsonw_kstr(w, "conversation_id", r.conversation_id);
-    lq_jsonw_kint_or_null(w, "started_ms", r.started_at_ms);
-    lq_jsonw_kint_or_null(w, "finished_ms", r.finished_at_ms);
+    row = (job_row_t){.id = r.job_id,
+                      .tenant_id = r.tenant_id,
+                      .project_id = r.project_id,
+                      .api_key_id = r.api_key_id,
+                      .model = r.model,
+                      .provider = r.provider,
+                      .conversation_id = r.conversation_id,
+                      .mode = r.mode,
+                      .status = r.status,
+                      .replay = r.replay,
+                      .created_ms = r.created_at_ms,
+                      .started_ms = r.started_at_ms,
+                      .finished_ms = r.finished_at_ms};
+    lq_jsonw_reset(&b->scratch);
+    lq_jsonw_reset(&b->scratch2);
     if (r.status == LQ_STATUS_SUCCEEDED) {
-        lq_jsonw_key(w, "result");
-        lq_openai_write_completion(w, &r);
+        lq_openai_write_completion(&b->scratch, &r);
+        row.result = b->scratch.p;
     }
     if (r.has_error) {
-        lq_jsonw_key(w, "error");
-        lq_openai_write_job_error(w, &r.error);
-        lq_jsonw_kint(w, "error_status", r.error.http_status);
+        lq_openai_write_job_error(&b->scratch2, &r.error);
+        row.error = b->scratch2.p;
+        row.error_status = r.error.http_status;
     }
-    lq_jsonw_obj_close(w);
-    b->n_jobs++;
+    if (b->scratch.failed || b->scratch2.failed) /* cannot be written either way */
+        b->jobs.failed = b->jobs_copy.failed = 1;
+    else
+        job_row_add(b, &row, topic, partition, offset);
     if (r.conversation_id && r.status >= LQ_STATUS_SUCCEEDED)
         add_turn_end(b, &r);
     lq_chat_response_clear(&r);
@@ -637,7 +781,9 @@ static lq_err_t prepare_statements(PGconn *conn, sink_batch_t *b, char *errstr, 
 
     if (b->prepared_conn == conn && b->prepared_pid == pid)
         return LQ_OK;
-    if (lq_pg_exec(conn, USAGE_STAGE_CREATE, errstr, errstr_size))
+    if (lq_pg_exec(conn, JOBS_STAGE_CREATE, errstr, errstr_size) ||
+        lq_pg_exec(conn, USAGE_STAGE_CREATE, errstr, errstr_size) ||
+        lq_pg_exec(conn, TRACES_STAGE_CREATE, errstr, errstr_size))
         return LQ_ERR_DB;
     for (st = 0; st < ST_COUNT; st++) {
         PGresult *res = PQprepare(conn, STATEMENTS[st].name, *STATEMENTS[st].sql, 0, NULL);
@@ -747,31 +893,31 @@ static lq_err_t write_table(PGconn *conn, int st, const lq_jsonw_t *w, size_t n,
     return err;
 }
 
-/* The batch's usage rows the fast way: copied into the connection's staging table (emptied
- * at each commit), then inserted from there by the same statement as the JSON way. */
-static lq_err_t write_usage_copied(PGconn *conn, const sink_batch_t *b, char *errstr,
-                                   size_t errstr_size)
+/* n rows the fast way: their COPY text copied into the connection's staging table (emptied
+ * at each commit) by copy_sql, then inserted from there by statement st, the same statement
+ * as the JSON way's. */
+static lq_err_t write_copied(PGconn *conn, const char *copy_sql, const lq_jsonw_t *rows, size_t n,
+                             int st, char *errstr, size_t errstr_size)
 {
     PGresult *res;
     ExecStatusType rs;
     lq_err_t err = LQ_OK;
     const char *state;
 
-    if (b->n_usage == 0)
+    if (n == 0)
         return LQ_OK;
-    if (b->usage_copy.failed) {
+    if (rows->failed) {
         snprintf(errstr, errstr_size, "batch rows could not be built (out of memory)");
         return LQ_ERR_NOMEM;
     }
-    res = PQexec(conn, "COPY lq_usage_stage FROM STDIN");
+    res = PQexec(conn, copy_sql);
     rs = PQresultStatus(res);
     PQclear(res);
     if (rs != PGRES_COPY_IN) {
         lq_pg_errstr(conn, errstr, errstr_size);
         return LQ_ERR_DB;
     }
-    if (PQputCopyData(conn, b->usage_copy.p, (int)b->usage_copy.len) != 1 ||
-        PQputCopyEnd(conn, NULL) != 1) {
+    if (PQputCopyData(conn, rows->p, (int)rows->len) != 1 || PQputCopyEnd(conn, NULL) != 1) {
         lq_pg_errstr(conn, errstr, errstr_size);
         err = LQ_ERR_DB;
     }
@@ -786,7 +932,25 @@ static lq_err_t write_usage_copied(PGconn *conn, const sink_batch_t *b, char *er
         }
         PQclear(res);
     }
-    return err ? err : run_rows(conn, ST_USAGE_STAGE, NULL, errstr, errstr_size);
+    return err ? err : run_rows(conn, st, NULL, errstr, errstr_size);
+}
+
+/* The usage and traces rows: copied, or (careful) from their JSON row by row. */
+static lq_err_t write_usage_and_traces(PGconn *conn, const sink_batch_t *b, int careful,
+                                       char *errstr, size_t errstr_size)
+{
+    lq_err_t err;
+
+    if (careful) {
+        err = write_table(conn, ST_USAGE, &b->usage, b->n_usage, 1, errstr, errstr_size);
+        return err ? err
+                   : write_table(conn, ST_TRACES, &b->traces, b->n_traces, 1, errstr, errstr_size);
+    }
+    err = write_copied(conn, "COPY lq_usage_stage FROM STDIN", &b->usage_copy, b->n_usage,
+                       ST_USAGE_STAGE, errstr, errstr_size);
+    return err ? err
+               : write_copied(conn, "COPY lq_traces_stage FROM STDIN", &b->traces_copy, b->n_traces,
+                              ST_TRACES_STAGE, errstr, errstr_size);
 }
 
 static lq_err_t write_batch_once(PGconn *conn, const sink_batch_t *b, int careful, char *errstr,
@@ -798,13 +962,12 @@ static lq_err_t write_batch_once(PGconn *conn, const sink_batch_t *b, int carefu
     err = lq_pg_exec(conn, "BEGIN", errstr, errstr_size);
     if (err)
         return err;
-    if ((err = write_table(conn, ST_JOBS, &b->jobs, b->n_jobs, careful, errstr, errstr_size)) ||
+    if ((err = careful ? write_table(conn, ST_JOBS, &b->jobs, b->n_jobs, 1, errstr, errstr_size)
+                       : write_copied(conn, "COPY lq_jobs_stage FROM STDIN", &b->jobs_copy,
+                                      b->n_jobs, ST_JOBS_STAGE, errstr, errstr_size)) ||
         (err = write_table(conn, ST_JOB_REQUESTS, &b->requests, b->n_requests, careful, errstr,
                            errstr_size)) ||
-        (err = careful ? write_table(conn, ST_USAGE, &b->usage, b->n_usage, 1, errstr, errstr_size)
-                       : write_usage_copied(conn, b, errstr, errstr_size)) ||
-        (err =
-             write_table(conn, ST_TRACES, &b->traces, b->n_traces, careful, errstr, errstr_size)) ||
+        (err = write_usage_and_traces(conn, b, careful, errstr, errstr_size)) ||
         (err = write_table(conn, ST_DEAD, &b->dead_letters, b->n_dead, careful, errstr,
                            errstr_size)) ||
         (err = write_table(conn, ST_TURNS, &b->turns, b->n_turns, careful, errstr, errstr_size))) {

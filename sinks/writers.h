@@ -16,14 +16,17 @@
 
 /* Each table's rows as one JSON array text, built directly (no JSON tree). */
 typedef struct sink_batch {
-    lq_jsonw_t jobs;  /* rows for jobs (from requests and responses) */
-    lq_jsonw_t usage; /* rows for usage_events (+ usage_daily) */
-    lq_jsonw_t
-        usage_copy;    /* the same rows as COPY text (lq_jsonw_bytes): how a batch writes them */
-    lq_jsonw_t traces; /* rows for traces */
+    lq_jsonw_t jobs;         /* rows for jobs (from requests and responses) */
+    lq_jsonw_t usage;        /* rows for usage_events (+ usage_daily) */
+    lq_jsonw_t traces;       /* rows for traces */
     lq_jsonw_t dead_letters; /* records that could not be decoded */
     lq_jsonw_t turns;        /* conversations' turns that ended (conversation_turns_end) */
     lq_jsonw_t requests;     /* jobs' requests {id, request} (kept whichever record came first) */
+    /* the jobs, usage and traces rows again as COPY text (lq_jsonw_bytes): how a batch
+     * writes them; the JSON rows serve when a batch is written row by row */
+    lq_jsonw_t jobs_copy, usage_copy, traces_copy;
+    lq_jsonw_t scratch,
+        scratch2; /* a row's JSON columns (spans; result, error) as they are built */
     size_t n_jobs, n_usage, n_traces, n_dead, n_turns, n_requests;
     const PGconn *prepared_conn; /* the connection (and its backend) holding the statements */
     int prepared_pid;
