@@ -35,6 +35,12 @@ const lq_config_def_t ingest_settings[] = {
     {"ingest.sync_timeout_ms", LQ_CFG_INT, "120000", 100, 3600000,
      "how long a synchronous chat completion waits for its result before 504 (the job goes on)",
      LQ_CFG_AT(ingest_settings_t, ingest.sync_timeout_ms)},
+    {"ingest.reply_fetch_wait_ms", LQ_CFG_INT, "500", 1, 10000,
+     "how long the broker may hold the node's fetch of its reply topic when it has nothing "
+     "(Kafka answers as soon as a reply arrives, so this only sets how often an idle node asks; "
+     "replies come directly, the topic is their fallback. The embedded cluster answers only "
+     "when the wait is over: ops/up.sh sets 10 there)",
+     LQ_CFG_AT(ingest_settings_t, ingest.reply_fetch_wait_ms)},
     {"ingest.enqueue_timeout_ms", LQ_CFG_INT, "5000", 100, 300000,
      "how long Kafka may take to acknowledge a request before the client gets 503",
      LQ_CFG_AT(ingest_settings_t, ingest.enqueue_timeout_ms)},

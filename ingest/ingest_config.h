@@ -23,6 +23,7 @@ typedef struct ingest_settings {
     struct {
         const char *node_id;
         long long sync_timeout_ms;
+        long long reply_fetch_wait_ms;
         long long enqueue_timeout_ms;
         long long max_messages;
         long long max_model_len;

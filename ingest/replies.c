@@ -260,21 +260,22 @@ out:
 }
 
 lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_common_settings_t *set,
-                               const char *topic, ingest_reply_cb on_reply,
+                               const char *topic, long long fetch_wait_ms, ingest_reply_cb on_reply,
                                ingest_chunk_cb on_chunk, ingest_timeout_cb on_timeout, char *errstr,
                                size_t errstr_size)
 {
-    static const char *const settings[] = {"enable.partition.eof",
-                                           "false",
-                                           "fetch.wait.max.ms",
-                                           "10",
-                                           "fetch.error.backoff.ms",
-                                           "50",
-                                           "allow.auto.create.topics",
-                                           "true",
-                                           "enable.auto.commit",
-                                           "false",
-                                           NULL};
+    char fetch_wait[24];
+    const char *const settings[] = {"enable.partition.eof",
+                                    "false",
+                                    "fetch.wait.max.ms",
+                                    fetch_wait,
+                                    "fetch.error.backoff.ms",
+                                    "50",
+                                    "allow.auto.create.topics",
+                                    "true",
+                                    "enable.auto.commit",
+                                    "false",
+                                    NULL};
     lq_kafka_spec_t spec = lq_kafka_spec(set, LQ_KAFKA_CONSUMER, "llmq-ingest-replies");
     ingest_replies_t *r = calloc(1, sizeof(*r));
     lq_err_t err = LQ_ERR_NOMEM;
@@ -282,6 +283,7 @@ lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_common_settings_
     *out = NULL;
     if (!r)
         return LQ_ERR_NOMEM;
+    snprintf(fetch_wait, sizeof(fetch_wait), "%lld", fetch_wait_ms);
     pthread_mutex_init(&r->mu, NULL);
     r->on_reply = on_reply;
     r->on_chunk = on_chunk;

@@ -25,9 +25,10 @@ typedef void (*ingest_chunk_cb)(void *waiter, const lq_chat_chunk_t *chunk);
 /** Runs on the sweeper thread. */
 typedef void (*ingest_timeout_cb)(void *waiter);
 
-/** Consume topic from its current end. cfg gives brokers and kafka.* settings. */
+/** Consume topic from its current end. set gives brokers and kafka.* settings; fetch_wait_ms is
+ * the consumer's fetch.wait.max.ms. */
 lq_err_t ingest_replies_create(ingest_replies_t **out, const lq_common_settings_t *set,
-                               const char *topic, ingest_reply_cb on_reply,
+                               const char *topic, long long fetch_wait_ms, ingest_reply_cb on_reply,
                                ingest_chunk_cb on_chunk, ingest_timeout_cb on_timeout, char *errstr,
                                size_t errstr_size);
 /** Stops the threads; waiters still registered are timed out. NULL-safe. */

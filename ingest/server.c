@@ -326,9 +326,9 @@ lq_err_t ingest_server_start(ingest_server_t **out, const ingest_settings_t *set
     }
     if (!err) {
         /* the reply topic must be consumed before the first sync request is accepted */
-        err = ingest_replies_create(&s->node.replies, &set->common, s->node.reply_topic,
-                                    ingest_reply_answer, ingest_sse_out_chunk, ingest_reply_timeout,
-                                    errstr, errstr_size);
+        err = ingest_replies_create(
+            &s->node.replies, &set->common, s->node.reply_topic, set->ingest.reply_fetch_wait_ms,
+            ingest_reply_answer, ingest_sse_out_chunk, ingest_reply_timeout, errstr, errstr_size);
     }
     if (!err && set->direct_replies.port >= 0)
         err = ingest_direct_start(&s->node.direct, s->node.replies, set->direct_replies.bind,

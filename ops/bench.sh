@@ -31,7 +31,9 @@
 #
 # During the sync step it reads each process's CPU time from /proc (ingest, worker, sink, the
 # broker, PostgreSQL with its backends) and prints CPU per request per process, in µs
-# ("cpu_us_per_sync_request"): the daemons' cost and the broker's, the issue-11 targets.
+# ("cpu_us_per_sync_request"): the daemons' cost and the broker's, the issue-11 targets;
+# before it, over BENCH_IDLE_SECONDS (5) with no load, each one's CPU while idle, in µs per
+# second ("idle_cpu_us_per_s": heartbeats, empty fetches, timers; the fixed part of the cost).
 #
 # The last line printed is one JSON object with the figures (headline keys from the apache
 # run when it ran; every run's figures under "<kafka>_<key>").
@@ -46,7 +48,8 @@
 # BENCH_PEERS_WARMUP s, 15), and prints each run's table and JSON line.
 #
 # Environment: BENCH_KAFKA (both), BENCH_TURNS (300), BENCH_BATCH_LINES (50000), BENCH_ASYNC_SECONDS (15), BENCH_ASYNC_CONNECTIONS (128),
-# BENCH_SYNC_RATE (1000), BENCH_STREAM_RATE (200), BENCH_SYNC_SECONDS (20), BENCH_MOCK_LATENCY_MS (20),
+# BENCH_SYNC_RATE (1000), BENCH_STREAM_RATE (200), BENCH_SYNC_SECONDS (20), BENCH_WARMUP_SECONDS (20:
+# sync requests at BENCH_SYNC_RATE before the steps), BENCH_IDLE_SECONDS (5), BENCH_MOCK_LATENCY_MS (20),
 # LLMQ_BENCH_PORT (18080), BENCH_STEPS (all), BENCH_DAEMON_ARGS (extra arguments for every daemon, e.g.
 # "--set kafka.linger.ms=5")
 set -euo pipefail
@@ -62,6 +65,8 @@ ASYNC_CONNS=${BENCH_ASYNC_CONNECTIONS:-128}
 SYNC_RATE=${BENCH_SYNC_RATE:-1000}
 STREAM_RATE=${BENCH_STREAM_RATE:-200}
 SYNC_SECONDS=${BENCH_SYNC_SECONDS:-20}
+IDLE_SECONDS=${BENCH_IDLE_SECONDS:-5}
+WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-20}
 MOCK_MS=${BENCH_MOCK_LATENCY_MS:-20}
 LLMQ_BUILD=$LLMQ_ROOT/build-bench
 STEPS=,${BENCH_STEPS:-first,sync,limits,stream,turn,batch,async,ingest,scan},
@@ -170,13 +175,24 @@ hop_split() {
     FROM traces t, jsonb_array_elements(t.spans) q
     WHERE q->>'name' = 'queue' AND t.tenant_id = 'bench' AND t.created_at >= to_timestamp($1 / 1000.0)"
 }
-# "name=ms ..." for every measured process
+# CPU time in ms of the broker's JIT compiler threads (C1, C2): warm-up work of the JVM, part
+# of the broker's figure, shown apart so a run that is not yet warm can be told
+jit_ms() {
+  local total=0 t
+  for t in /proc/"$BROKER_PID"/task/*; do
+    grep -q '^C[12] Compiler' "$t/comm" 2>/dev/null || continue
+    total=$((total + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "$t/stat" 2>/dev/null || echo 0)))
+  done
+  echo $((total * 1000 / $(getconf CLK_TCK)))
+}
+# "name=ms ..." for every measured process, and broker_jit (included in broker)
 cpu_sample() {
   local line
   while read -r line; do
     # shellcheck disable=SC2086 # a pid list
     printf '%s=%s ' "${line%%=*}" "$(cpu_ms ${line#*=})"
   done < <(measured_pids)
+  printf 'broker_jit=%s ' "$(jit_ms)"
 }
 # JSON {name: µs per request} from two samples and a request count
 cpu_per_request() {
@@ -277,7 +293,7 @@ for kafka in $KAFKAS; do
   fi
   export LLMQ_KAFKA_BROKERS=$BROKERS
   # the embedded cluster's settings, as ops/up.sh has them
-  if [[ $kafka == embedded ]]; then llmq_embedded_kafka_env; else unset LLMQ_KAFKA_COMPRESSION LLMQ_WORKER_FETCH_WAIT_MS; fi
+  if [[ $kafka == embedded ]]; then llmq_embedded_kafka_env; else unset LLMQ_KAFKA_COMPRESSION LLMQ_WORKER_FETCH_WAIT_MS LLMQ_INGEST_REPLY_FETCH_WAIT_MS; fi
   # shellcheck disable=SC2086 # BENCH_DAEMON_ARGS is a word list
   llmq_daemon_start sink "$STATE/run/sink.pid" "$STATE/logs/sink.log" "$LLMQ_BUILD/llmq-sink" \
     --set admin.port=$((PORT + 2)) ${BENCH_DAEMON_ARGS:-}
@@ -288,15 +304,22 @@ for kafka in $KAFKAS; do
     --set http.port="$PORT" ${BENCH_DAEMON_ARGS:-}
   llmq_wait_http "http://127.0.0.1:$PORT/readyz" 60 || die "ingest not ready"
   llmq_wait_http "http://127.0.0.1:$((PORT + 1))/readyz" 60 || die "worker not ready"
-  # warm-up (JIT of the broker, connections, caches)
+  # warm-up (JIT of the broker, connections, caches): the broker's JIT compiler still took
+  # ~100 µs per request of the sync step after 7 s of it
   wrk -t2 -c16 -d2s -s "$STATE/post.lua" "http://127.0.0.1:$PORT/v1/jobs" >/dev/null
-  "$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate 300 --duration 5 \
+  "$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" --duration "$WARMUP_SECONDS" \
     --connections 64 --body "$STATE/body.json" --header "Authorization: Bearer $KEY" >/dev/null
 
   sink_quiet
 
-  sync='{}' sync_cpu='{}' sync_hops='{}'
+  sync='{}' sync_cpu='{}' sync_hops='{}' idle_cpu='{}'
   if want sync; then
+    # the fixed part first: what each process spends with no request at all (heartbeats,
+    # empty fetches, timers), as µs per second
+    cpu0=$(cpu_sample)
+    sleep "$IDLE_SECONDS"
+    idle_cpu=$(cpu_per_request "$cpu0" "$(cpu_sample)" "$IDLE_SECONDS")
+    say "idle CPU (µs per second, over ${IDLE_SECONDS}s): $idle_cpu"
     say "sync: $SYNC_RATE req/s for ${SYNC_SECONDS}s, mock provider latency $MOCK_MS ms"
     sync_start_ms=$(date +%s%3N)
     cpu0=$(cpu_sample)
@@ -377,7 +400,7 @@ for kafka in $KAFKAS; do
     kill -CONT "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
     say "  $i_rps req/s, $i_bad not 202, p50 $i_p50, p99 $i_p99"
   fi
-  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" "$sync_lim" "$l_rps" "$l_bad" "$l_lost" "$turn" "$batch" "$sync_cpu" "$sync_hops" <<'PY'
+  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" "$sync_lim" "$l_rps" "$l_bad" "$l_lost" "$turn" "$batch" "$sync_cpu" "$sync_hops" "$idle_cpu" <<'PY'
 import json, sys
 def ms(v):
     if not v:
@@ -386,7 +409,7 @@ def ms(v):
         if v.endswith(unit):
             return round(float(v[:-2]) * f, 3)
     return round(float(v[:-1]) * 1000.0, 3) if v.endswith("s") else None
-kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream, sync_lim, l_rps, l_bad, l_lost, turn, batch, cpu, hops = sys.argv[1:]
+kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream, sync_lim, l_rps, l_bad, l_lost, turn, batch, cpu, hops, idle = sys.argv[1:]
 s = json.loads(sync); mock = float(mock); st = json.loads(stream); sl = json.loads(sync_lim)
 out = {"kafka": kafka, "mock_latency_ms": mock}
 if float(a_rps):
@@ -401,7 +424,8 @@ if s:
         "sync_overhead_p50_ms": round(s["p50_ms"] - mock, 3),
         "sync_overhead_p95_ms": round(s["p95_ms"] - mock, 3),
         "sync_overhead_p99_ms": round(s["p99_ms"] - mock, 3),
-        "cpu_us_per_sync_request": json.loads(cpu), "sync_hops_mean_ms": json.loads(hops)})
+        "cpu_us_per_sync_request": json.loads(cpu), "sync_hops_mean_ms": json.loads(hops),
+        "idle_cpu_us_per_s": json.loads(idle)})
 if st:
     out.update({"stream_rate": st["target_rps"], "stream_errors": st["errors"] + st["non_2xx"],
         "stream_ttft_added_p50_ms": round(st["ttft_p50_ms"] - mock, 3),

@@ -117,9 +117,10 @@ llmq_pg_stop() {
 # The settings llmq runs with on the embedded cluster (ops/up.sh, ops/bench.sh): it keeps about
 # 5 MB per partition in memory, so batches are compressed; and it answers a fetch only when
 # the fetch's wait is over, even when a record arrived meanwhile, so an idle worker's wait is
-# short (a request to an idle worker waits for it; about 3 % of a core more while idle).
+# short (a request to an idle worker waits for it; about 3 % of a core more while idle), and
+# so is the ingest node's on its reply topic (the fallback of direct replies).
 llmq_embedded_kafka_env() {
-  export LLMQ_KAFKA_COMPRESSION=lz4 LLMQ_WORKER_FETCH_WAIT_MS=2
+  export LLMQ_KAFKA_COMPRESSION=lz4 LLMQ_WORKER_FETCH_WAIT_MS=2 LLMQ_INGEST_REPLY_FETCH_WAIT_MS=10
 }
 
 llmq_daemon_start() {

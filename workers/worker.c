@@ -152,9 +152,13 @@ static void register_metrics(worker_t *w)
 
 static lq_err_t producer_create(worker_t *w, char *errstr, size_t errstr_size)
 {
-    static const char *const settings[] = {"message.timeout.ms", "60000", NULL};
+    /* the worker's records wait on no caller (worker.linger_ms): batched longer than the
+     * ingest node's, whose records a caller waits for */
+    char linger[24];
+    const char *const settings[] = {"message.timeout.ms", "60000", "linger.ms", linger, NULL};
     lq_kafka_spec_t spec = lq_kafka_spec(&w->set.common, LQ_KAFKA_PRODUCER, "llmq-worker");
 
+    snprintf(linger, sizeof(linger), "%lld", w->set.worker.linger_ms);
     spec.settings = settings;
     spec.on_delivery = produce_delivered;
     spec.opaque = w;

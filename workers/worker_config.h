@@ -18,6 +18,7 @@ typedef struct worker_settings {
         long long batch_max_inflight;
         long long drain_timeout_ms;
         long long fetch_wait_ms;
+        long long linger_ms;
         int event_topics;
     } worker;
     struct {
