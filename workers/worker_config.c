@@ -34,7 +34,7 @@ const lq_config_def_t worker_settings[] = {
      "the embedded cluster answers only when it runs out, so there it is the wait of a request "
      "that arrives while the worker is idle)",
      LQ_CFG_AT(worker_settings_t, worker.fetch_wait_ms)},
-    {"worker.linger_ms", LQ_CFG_INT, "5", 0, 1000,
+    {"worker.linger_ms", LQ_CFG_INT, "20", 0, 1000,
      "how long the worker's producer gathers records into one produce request (no caller waits "
      "on them: a sync or streamed answer goes to the ingest node directly, and the record only "
      "has to be durable before the request's offset is committed; fewer, larger produce "
