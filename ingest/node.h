@@ -48,6 +48,9 @@ typedef struct ingest_node {
     atomic_int started;  /* every part is up: until then requests are answered 503 (the
                             socket listens first, so the node can name itself by its port) */
     lq_metric_t *m_inflight, *m_enqueued, *m_enqueue_failed, *m_cancels;
+    /* hops of a request outside the worker's trace: produce → Kafka's acknowledgement, and
+     * the worker's final response → here */
+    lq_metric_t *m_enqueue_ack, *m_reply_delay;
     lq_metric_t *m_policy_blocked, *m_policy_redacted, *m_limited;
     lq_metric_cap_t *m_tenant_requests; /* by tenant, at most metrics.max_tenants of them */
     struct lq_otlp *otlp;               /* the span exporter; NULL: spans are not exported */

@@ -163,6 +163,8 @@ void ingest_produce_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void 
     (void)rk;
     if (!c)
         return; /* a cancellation */
+    if (!m->err)
+        lq_metric_observe_us(((ingest_node_t *)opaque)->m_enqueue_ack, rd_kafka_message_latency(m));
     if (c->mode == LQ_MODE_ASYNC)
         async_delivered(opaque, c, m);
     else

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 
+#include "common/clock.h"
 #include "common/openai_json.h"
 #include "ingest/conversation_turn.h"
 #include "ingest/request_ctx.h"
@@ -33,6 +34,11 @@ void ingest_reply_answer(void *waiter, const lq_chat_response_t *resp)
 {
     req_ctx_t *c = waiter;
     int turn = ingest_conversation_pending(c);
+
+    if (resp->finished_at_ms > 0) {
+        int64_t delay_ms = lq_cluster_ms() - resp->finished_at_ms;
+        lq_metric_observe_us(c->node->m_reply_delay, delay_ms > 0 ? delay_ms * 1000 : 0);
+    }
 
     if (c->mode != LQ_MODE_STREAM) {
         set_result(c, resp);

@@ -117,6 +117,14 @@ static void make_metrics(ingest_node_t *n)
         lq_metrics_gauge("llmq_ingest_inflight_requests", "requests being handled", NULL);
     n->m_enqueued =
         lq_metrics_counter("llmq_ingest_enqueued_total", "requests acknowledged by Kafka", NULL);
+    n->m_enqueue_ack = lq_metrics_histogram(
+        "llmq_ingest_enqueue_ack_seconds",
+        "time from handing a request to the producer to Kafka's acknowledgement", NULL);
+    n->m_reply_delay = lq_metrics_histogram(
+        "llmq_ingest_reply_delay_seconds",
+        "time from a worker finishing a request to its final response reaching this node "
+        "(cluster clocks, millisecond resolution)",
+        NULL);
     n->m_enqueue_failed = lq_metrics_counter("llmq_ingest_enqueue_failed_total",
                                              "requests Kafka did not take (answered 503)", NULL);
     n->m_policy_blocked = lq_metrics_counter("llmq_ingest_policy_blocked_total",

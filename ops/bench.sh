@@ -185,6 +185,29 @@ jit_ms() {
   done
   echo $((total * 1000 / $(getconf CLK_TCK)))
 }
+# The hops only the ingest node sees, added to hop_split's JSON ($1): the mean of its
+# enqueue acknowledgement and of the reply's way back (worker finished → node), from its
+# histograms' sums and counts in two /metrics pages ($2 before the step, $3 after)
+ingest_hops() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+def read(path):
+    out = {}
+    for line in open(path, encoding="utf-8"):
+        name, _, value = line.rpartition(" ")
+        if name.endswith(("_sum", "_count")) and not name.startswith("#"):
+            out[name] = float(value)
+    return out
+hops = json.loads(sys.argv[1] or "{}")
+a, b = read(sys.argv[2]), read(sys.argv[3])
+for key, metric in (("enqueue_ack_ms", "llmq_ingest_enqueue_ack_seconds"),
+                    ("reply_delay_ms", "llmq_ingest_reply_delay_seconds")):
+    n = b.get(metric + "_count", 0) - a.get(metric + "_count", 0)
+    if n > 0:
+        hops[key] = round((b[metric + "_sum"] - a.get(metric + "_sum", 0)) * 1000.0 / n, 2)
+print(json.dumps(hops))
+PY
+}
 # "name=ms ..." for every measured process, and broker_jit (included in broker)
 cpu_sample() {
   local line
@@ -322,6 +345,7 @@ for kafka in $KAFKAS; do
     say "idle CPU (µs per second, over ${IDLE_SECONDS}s): $idle_cpu"
     say "sync: $SYNC_RATE req/s for ${SYNC_SECONDS}s, mock provider latency $MOCK_MS ms"
     sync_start_ms=$(date +%s%3N)
+    curl -sf "http://127.0.0.1:$PORT/metrics" >"$STATE/metrics.before" || : >"$STATE/metrics.before"
     cpu0=$(cpu_sample)
     sync=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \
       --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body.json" \
@@ -331,8 +355,9 @@ for kafka in $KAFKAS; do
     sync_cpu=$(cpu_per_request "$cpu0" "$(cpu_sample)" \
       "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["completed"])' "$sync")")
     say "  CPU per request (µs): $sync_cpu"
-    sync_hops=$(hop_split "$sync_start_ms")
-    say "  hops (means, ms; the reply's way back is the client's latency - traced_ms): $sync_hops"
+    curl -sf "http://127.0.0.1:$PORT/metrics" >"$STATE/metrics.after" || : >"$STATE/metrics.after"
+    sync_hops=$(ingest_hops "$(hop_split "$sync_start_ms")" "$STATE/metrics.before" "$STATE/metrics.after")
+    say "  hops (means, ms; traced_ms = accepted → published by the worker): $sync_hops"
   fi
 
   sync_lim='{}'

@@ -325,6 +325,15 @@ def test_daemons_export_what_dashboard_and_alerts_use(mstack, pg_url, fake):
     assert value(wrk, "llmq_worker_tenant_tokens_total", tenant=ta, direction="prompt") == sum(t[0] for t in tokens_a)
     assert value(wrk, "llmq_worker_tenant_tokens_total", tenant=ta, direction="completion") == sum(t[1] for t in tokens_a)
 
+    # (c2) the hops only the ingest node sees: Kafka's acknowledgement of each of the 7
+    # requests it queued, and the final response of the 6 that waited for one (not the
+    # async job), each taking some time
+    ack, delay = "llmq_ingest_enqueue_ack_seconds", "llmq_ingest_reply_delay_seconds"
+    assert value(ing, ack + "_count") == 7
+    assert 0 < value(ing, ack + "_sum") < 7 * 5.0
+    assert value(ing, delay + "_count") == 6
+    assert 0 <= value(ing, delay + "_sum") < 6 * 5.0
+
     # (d) provider calls, errors, tokens, cost, latency and first tokens, exactly
     calls = "llmq_worker_provider_calls_total"
     assert value(wrk, calls, **ok, outcome="ok") == 4
