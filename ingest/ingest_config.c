@@ -44,6 +44,13 @@ const lq_config_def_t ingest_settings[] = {
     {"ingest.enqueue_timeout_ms", LQ_CFG_INT, "5000", 100, 300000,
      "how long Kafka may take to acknowledge a request before the client gets 503",
      LQ_CFG_AT(ingest_settings_t, ingest.enqueue_timeout_ms)},
+    {"ingest.async_linger_ms", LQ_CFG_INT, "2", -1, 1000,
+     "how long the producer of async submissions (POST /v1/jobs, async conversation turns) "
+     "gathers them into one produce request. Their callers wait for Kafka's acknowledgement, "
+     "not for an answer, so they are batched longer than sync and streamed requests "
+     "(kafka.linger.ms, 0.5): fewer, larger produce requests cost the node and the broker less "
+     "under load. -1 = async submissions share the producer of sync requests",
+     LQ_CFG_AT(ingest_settings_t, ingest.async_linger_ms)},
     {"ingest.max_messages", LQ_CFG_INT, "1024", 1, 100000, "messages allowed in one request",
      LQ_CFG_AT(ingest_settings_t, ingest.max_messages)},
     {"ingest.max_model_len", LQ_CFG_INT, "256", 1, 4096, "longest model name accepted",

@@ -29,8 +29,10 @@ typedef struct ingest_node {
     const lq_topics_t *topics; /* &set.common.topic */
     char node_id[128];
     char reply_topic[400];
-    rd_kafka_t *producer;
-    rd_kafka_topic_t *requests_topic; /* held so its partitions stay known (server.c) */
+    rd_kafka_t *producer;       /* sync and streamed requests, cancellations */
+    rd_kafka_t *async_producer; /* async submissions (ingest.async_linger_ms); NULL: producer */
+    rd_kafka_topic_t *requests_topic, *async_requests_topic; /* held so their partitions stay
+                                                                known (server.c) */
     ingest_pg_t *pg;
     lq_limiter_t *limiter; /* NULL when limits.enforce is off */
     ingest_auth_t *auth;

@@ -96,11 +96,12 @@ ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len)
     hdrs = ingest_tracing_headers(c);
     /* the record's timestamp on the cluster's clock, as created_at_ms: the trace's hops
      * (workers/publish.c) compare the two */
-    kerr = rd_kafka_producev(n->producer, RD_KAFKA_V_TOPIC(n->topics->requests),
-                             RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)buf, len),
-                             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                             RD_KAFKA_V_TIMESTAMP(lq_cluster_ms()), RD_KAFKA_V_OPAQUE(c),
-                             RD_KAFKA_V_END);
+    kerr = rd_kafka_producev(
+        c->mode == LQ_MODE_ASYNC && n->async_producer ? n->async_producer : n->producer,
+        RD_KAFKA_V_TOPIC(n->topics->requests), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(lq_cluster_ms()),
+        RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
     if (kerr) {
         if (hdrs) /* the message's only when it was taken */
             rd_kafka_headers_destroy(hdrs);

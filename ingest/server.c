@@ -39,22 +39,38 @@ struct ingest_server {
     ingest_http_t *http;
     struct MHD_Daemon *d;
     int port;
-    pthread_t poller, health, auth_listener;
-    int poller_started, health_started, auth_listener_started;
+    pthread_t health, auth_listener;
+    int health_started, auth_listener_started;
+    struct poller {
+        pthread_t thread;
+        int started;
+        rd_kafka_t *producer;
+        const atomic_int *stopping;
+    } poller, async_poller; /* one for each producer */
     atomic_int stopping;
     ingest_batch_runner_t *batches; /* NULL when batches.runner is off */
 };
 
 /* ---------- threads ---------- */
 
-/* Delivery reports are served here (produce.c). */
+/* Delivery reports are served here (produce.c), one thread per producer. */
 static void *poller_main(void *arg)
 {
-    ingest_server_t *s = arg;
+    struct poller *p = arg;
 
-    while (!atomic_load(&s->stopping))
-        rd_kafka_poll(s->node.producer, 50);
+    while (!atomic_load(p->stopping))
+        rd_kafka_poll(p->producer, 50);
     return NULL;
+}
+
+static lq_err_t start_poller(ingest_server_t *s, struct poller *p, rd_kafka_t *producer)
+{
+    p->producer = producer;
+    p->stopping = &s->stopping;
+    if (pthread_create(&p->thread, NULL, poller_main, p) != 0)
+        return LQ_ERR_NOMEM;
+    p->started = 1;
+    return LQ_OK;
 }
 
 /* Changes of keys, tenants, projects or users reach this node within a second: the
@@ -176,34 +192,53 @@ static lq_err_t open_state(ingest_server_t *s, char *errstr, size_t errstr_size)
 /* The producer learns a topic's partitions on its first record to it, a metadata round trip
  * the first request would wait for: learn them at start and hold the topic. A broker that
  * does not answer yet is no error here (the first request then waits as before). */
-static void warm_requests_topic(ingest_node_t *n)
+static rd_kafka_topic_t *warm_requests_topic(ingest_node_t *n, rd_kafka_t *rk)
 {
     const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, n->topics->requests, NULL);
 
-    n->requests_topic = rd_kafka_topic_new(n->producer, n->topics->requests, NULL);
-    if (n->requests_topic && rd_kafka_metadata(n->producer, 0, n->requests_topic, &md, 2000) ==
-                                 RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (t && rd_kafka_metadata(rk, 0, t, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR)
         rd_kafka_metadata_destroy(md);
+    return t;
+}
+
+/* A producer of requests: linger NULL keeps kafka.linger.ms (common/kafka.c). */
+static rd_kafka_t *new_producer(ingest_server_t *s, const char *client_id, const char *linger,
+                                char *errstr, size_t errstr_size)
+{
+    char timeout[32];
+    /* a request Kafka did not acknowledge in time is answered 503, never 202 */
+    const char *settings[] = {"message.timeout.ms", timeout, "linger.ms", linger, NULL};
+    lq_kafka_spec_t spec = lq_kafka_spec(&s->node.set.common, LQ_KAFKA_PRODUCER, client_id);
+
+    snprintf(timeout, sizeof(timeout), "%lld", s->node.set.ingest.enqueue_timeout_ms);
+    if (!linger)
+        settings[2] = NULL;
+    spec.settings = settings;
+    spec.on_delivery = ingest_produce_delivered;
+    spec.opaque = &s->node;
+    return lq_kafka_new(&spec, errstr, errstr_size);
 }
 
 static lq_err_t start_producer(ingest_server_t *s, char *errstr, size_t errstr_size)
 {
-    char timeout[32];
-    /* a request Kafka did not acknowledge in time is answered 503, never 202 */
-    const char *settings[] = {"message.timeout.ms", timeout, NULL};
-    lq_kafka_spec_t spec = lq_kafka_spec(&s->node.set.common, LQ_KAFKA_PRODUCER, "llmq-ingest");
+    char linger[24];
 
-    snprintf(timeout, sizeof(timeout), "%lld", s->node.set.ingest.enqueue_timeout_ms);
-    spec.settings = settings;
-    spec.on_delivery = ingest_produce_delivered;
-    spec.opaque = &s->node;
-    s->node.producer = lq_kafka_new(&spec, errstr, errstr_size);
+    s->node.producer = new_producer(s, "llmq-ingest", NULL, errstr, errstr_size);
     if (!s->node.producer)
         return LQ_ERR_KAFKA;
-    if (pthread_create(&s->poller, NULL, poller_main, s) != 0)
+    if (start_poller(s, &s->poller, s->node.producer))
         return LQ_ERR_NOMEM;
-    s->poller_started = 1;
-    warm_requests_topic(&s->node);
+    s->node.requests_topic = warm_requests_topic(&s->node, s->node.producer);
+    if (s->node.set.ingest.async_linger_ms >= 0) {
+        snprintf(linger, sizeof(linger), "%lld", s->node.set.ingest.async_linger_ms);
+        s->node.async_producer = new_producer(s, "llmq-ingest-async", linger, errstr, errstr_size);
+        if (!s->node.async_producer)
+            return LQ_ERR_KAFKA;
+        if (start_poller(s, &s->async_poller, s->node.async_producer))
+            return LQ_ERR_NOMEM;
+        s->node.async_requests_topic = warm_requests_topic(&s->node, s->node.async_producer);
+    }
     return ingest_size_limits_apply(&s->node, 5000, errstr, errstr_size);
 }
 
@@ -391,6 +426,8 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
     s->node.replies = NULL;
     if (s->node.producer)
         rd_kafka_flush(s->node.producer, 10000);
+    if (s->node.async_producer)
+        rd_kafka_flush(s->node.async_producer, 10000);
     ingest_pg_destroy(s->node.pg);
     s->node.pg = NULL;
     lq_limiter_destroy(s->node.limiter); /* what waits is decided: connections resume */
@@ -400,16 +437,22 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
         MHD_stop_daemon(s->d);
     }
     atomic_store(&s->stopping, 1);
-    if (s->poller_started)
-        pthread_join(s->poller, NULL);
+    if (s->poller.started)
+        pthread_join(s->poller.thread, NULL);
+    if (s->async_poller.started)
+        pthread_join(s->async_poller.thread, NULL);
     if (s->health_started)
         pthread_join(s->health, NULL);
     if (s->auth_listener_started)
         pthread_join(s->auth_listener, NULL);
     if (s->node.requests_topic)
         rd_kafka_topic_destroy(s->node.requests_topic);
+    if (s->node.async_requests_topic)
+        rd_kafka_topic_destroy(s->node.async_requests_topic);
     if (s->node.producer)
         rd_kafka_destroy(s->node.producer);
+    if (s->node.async_producer)
+        rd_kafka_destroy(s->node.async_producer);
     ingest_tracing_stop(&s->node); /* after the last request's spans */
     ingest_auth_destroy(s->node.auth);
     ingest_http_destroy(s->http);

@@ -6,6 +6,7 @@ Environment:
   LLMQ_TEST_DIR   where services keep their state (default a temporary folder)
   LLMQ_TEST_BROKERS  use this Kafka instead of starting one
 """
+import contextlib
 import os
 import signal
 import socket
@@ -178,6 +179,19 @@ def openai_stack(pg_url, brokers, log_dir, fake, name, partitions=1, worker_sett
     return Stack(pg_url, brokers, log_dir, prefix=prefix,
                  worker_settings={"openai.base_url": fake.base_url, **(worker_settings or {})},
                  worker_env={"LLMQ_OPENAI_API_KEY": fake.api_key}).start()
+
+
+@contextlib.contextmanager
+def own_stack(pg_url, brokers, log_dir, name, ingest_settings):
+    """A stack on topics of its own, its ingest node set up as given; yields (stack, key)."""
+    prefix = name + uuid.uuid4().hex[:6]
+    subprocess.run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create",
+                    "--partitions", "1", "--prefix", prefix], check=True, capture_output=True)
+    s = Stack(pg_url, brokers, log_dir, prefix=prefix, ingest_settings=ingest_settings).start()
+    try:
+        yield s, create_tenant(pg_url)[1]
+    finally:
+        s.stop()
 
 
 def wait_http(url, seconds, daemon=None):

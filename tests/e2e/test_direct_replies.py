@@ -9,35 +9,18 @@ cannot be reached it falls back to the topic, in order, and nothing is lost.
   - off (direct_replies.port=-1): the topic only;
   - the listener takes nothing without its secret path, nor bytes that are not a ChatResponse,
     nor more than its bound, and the API port does not serve it."""
-import contextlib
 import json
-import os
 import re
-import subprocess
-import uuid
 
 import requests
 
-from conftest import BUILD, Stack, create_tenant, free_port
+from conftest import free_port, own_stack
 
 
 def counter(port, name):
     text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     m = re.search(rf"^{name} (\S+)$", text, re.M)
     return float(m.group(1)) if m else 0.0
-
-
-@contextlib.contextmanager
-def own_stack(pg_url, brokers, log_dir, name, ingest_settings):
-    """A stack on topics of its own, its ingest node set up as given; yields (stack, key)."""
-    prefix = name + uuid.uuid4().hex[:6]
-    subprocess.run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create",
-                    "--partitions", "1", "--prefix", prefix], check=True, capture_output=True)
-    s = Stack(pg_url, brokers, log_dir, prefix=prefix, ingest_settings=ingest_settings).start()
-    try:
-        yield s, create_tenant(pg_url)[1]
-    finally:
-        s.stop()
 
 
 def chat(stack, key, text, max_tokens=3):
