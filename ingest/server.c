@@ -220,25 +220,34 @@ static rd_kafka_t *new_producer(ingest_server_t *s, const char *client_id, const
     return lq_kafka_new(&spec, errstr, errstr_size);
 }
 
+/* A producer with its delivery-report thread and its warmed requests topic. */
+static lq_err_t open_producer(ingest_server_t *s, struct poller *p, const char *client_id,
+                              const char *linger, rd_kafka_t **rk, rd_kafka_topic_t **topic,
+                              char *errstr, size_t errstr_size)
+{
+    *rk = new_producer(s, client_id, linger, errstr, errstr_size);
+    if (!*rk)
+        return LQ_ERR_KAFKA;
+    if (start_poller(s, p, *rk))
+        return LQ_ERR_NOMEM;
+    *topic = warm_requests_topic(&s->node, *rk);
+    return LQ_OK;
+}
+
 static lq_err_t start_producer(ingest_server_t *s, char *errstr, size_t errstr_size)
 {
+    ingest_node_t *n = &s->node;
     char linger[24];
+    lq_err_t err = open_producer(s, &s->poller, "llmq-ingest", NULL, &n->producer,
+                                 &n->requests_topic, errstr, errstr_size);
 
-    s->node.producer = new_producer(s, "llmq-ingest", NULL, errstr, errstr_size);
-    if (!s->node.producer)
-        return LQ_ERR_KAFKA;
-    if (start_poller(s, &s->poller, s->node.producer))
-        return LQ_ERR_NOMEM;
-    s->node.requests_topic = warm_requests_topic(&s->node, s->node.producer);
-    if (s->node.set.ingest.async_linger_ms >= 0) {
-        snprintf(linger, sizeof(linger), "%lld", s->node.set.ingest.async_linger_ms);
-        s->node.async_producer = new_producer(s, "llmq-ingest-async", linger, errstr, errstr_size);
-        if (!s->node.async_producer)
-            return LQ_ERR_KAFKA;
-        if (start_poller(s, &s->async_poller, s->node.async_producer))
-            return LQ_ERR_NOMEM;
-        s->node.async_requests_topic = warm_requests_topic(&s->node, s->node.async_producer);
+    if (!err && n->set.ingest.async_linger_ms >= 0) {
+        snprintf(linger, sizeof(linger), "%lld", n->set.ingest.async_linger_ms);
+        err = open_producer(s, &s->async_poller, "llmq-ingest-async", linger, &n->async_producer,
+                            &n->async_requests_topic, errstr, errstr_size);
     }
+    if (err)
+        return err;
     return ingest_size_limits_apply(&s->node, 5000, errstr, errstr_size);
 }
 

@@ -185,8 +185,8 @@ def openai_stack(pg_url, brokers, log_dir, fake, name, partitions=1, worker_sett
 def own_stack(pg_url, brokers, log_dir, name, ingest_settings):
     """A stack on topics of its own, its ingest node set up as given; yields (stack, key)."""
     prefix = name + uuid.uuid4().hex[:6]
-    subprocess.run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create",
-                    "--partitions", "1", "--prefix", prefix], check=True, capture_output=True)
+    run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create", "--partitions", "1",
+         "--prefix", prefix])
     s = Stack(pg_url, brokers, log_dir, prefix=prefix, ingest_settings=ingest_settings).start()
     try:
         yield s, create_tenant(pg_url)[1]
