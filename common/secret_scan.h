@@ -48,6 +48,13 @@ size_t lq_secret_scan(const char *text, size_t len, lq_secret_finding_t *out, si
 size_t lq_secret_scan_from(const char *text, size_t len, size_t from, lq_secret_finding_t *out,
                            size_t max);
 
+/** lq_secret_scan_from that stops at the max-th finding: returns how many it found (at most
+ * max). Scanning on from the end of the last one is the same as one whole scan, in linear
+ * time, as long as the last two bytes before the new start are as the scan saw them
+ * (masking keeps a finding's last two). */
+size_t lq_secret_scan_batch(const char *text, size_t len, size_t from, lq_secret_finding_t *out,
+                            size_t max);
+
 /** For text that goes on (a streamed answer): the first position at or after from where a
  * secret could still start or grow when more text follows (a candidate start whose possible
  * extent reaches the end of text[0..len)), or len when there is none. What comes before it

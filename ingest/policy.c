@@ -80,15 +80,16 @@ static int check_text(const ingest_policy_t *p, char *text, size_t msg, policy_v
             return 1;
         }
     }
-    /* until a scan finds nothing to mask (masking can expose a neighbour; each pass masks
-     * at least one finding or stops) */
+    /* sweep after sweep until one finds nothing to mask (masking can expose a neighbour;
+     * each sweep but the last masks at least one); a sweep goes on in batches, each after
+     * the last finding of the one before, so it is linear in the text */
     for (;;) {
         size_t masked = 0;
-        for (off = 0; off < len;) {
-            n = lq_secret_scan(text + off, len - off, f, 16);
-            for (k = 0; k < n && k < 16; k++) {
+        off = 0;
+        do {
+            n = lq_secret_scan_batch(text, len, off, f, 16);
+            for (k = 0; k < n; k++) {
                 policy_action_t a = (policy_action_t)p->action[f[k].kind];
-                f[k].start += off;
                 if (a == POLICY_BLOCK) {
                     v->blocked = 1;
                     snprintf(v->policy, sizeof(v->policy), "secret_detected");
@@ -102,10 +103,9 @@ static int check_text(const ingest_policy_t *p, char *text, size_t msg, policy_v
                     masked++;
                 }
             }
-            if (n <= 16)
-                break;
-            off = f[15].start + f[15].len; /* more than 16: go on after the last one seen */
-        }
+            if (n)
+                off = f[n - 1].start + f[n - 1].len;
+        } while (n == 16);
         if (!masked)
             return 0;
     }

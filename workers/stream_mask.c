@@ -53,27 +53,32 @@ static void keep_from(stream_mask_t *m, const char *rel, size_t cut)
 static int mask_upto(const char *b, char *w, size_t n, size_t c0, size_t *cut)
 {
     lq_secret_finding_t f[32];
-    size_t k, i;
+    size_t k, i, swept, from;
     int cut_off;
 
 again:
     memcpy(w, b, n);
     w[n] = '\0';
     cut_off = 0;
-    for (;;) {
-        k = lq_secret_scan_from(w, n, c0, f, 32);
-        k = k < 32 ? k : 32;
-        for (i = 0; i < k && f[i].start < *cut; i++)
-            if (f[i].start + f[i].len > *cut) {
-                *cut = f[i].start;
-                goto again;
-            }
-        if (!i)
-            return cut_off;
-        lq_secret_mask(w, f, i);
-        if (f[i - 1].start + f[i - 1].len == n)
-            cut_off = f[i - 1].kind == LQ_SECRET_PRIVATE_KEY ? 2 : 1;
-    }
+    do { /* sweeps, each in batches that go on after the last finding: linear in n */
+        swept = 0;
+        from = c0;
+        do {
+            k = lq_secret_scan_batch(w, n, from, f, 32);
+            for (i = 0; i < k && f[i].start < *cut; i++)
+                if (f[i].start + f[i].len > *cut) {
+                    *cut = f[i].start;
+                    goto again;
+                }
+            lq_secret_mask(w, f, i);
+            swept += i;
+            if (i && f[i - 1].start + f[i - 1].len == n)
+                cut_off = f[i - 1].kind == LQ_SECRET_PRIVATE_KEY ? 2 : 1;
+            if (i)
+                from = f[i - 1].start + f[i - 1].len;
+        } while (i == 32);
+    } while (swept);
+    return cut_off;
 }
 
 /* A credential cut off by the bound: its last bytes are masked too, and what follows of it

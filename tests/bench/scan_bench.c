@@ -1,7 +1,10 @@
 /* llmq-scan-bench: the prompt scanner's cost per KB (common/secret_scan.c), on prompt-like
  * text: prose, code and JSON with a few credentials. Prints one JSON object:
  *   {"scan_kb": N, "scan_ns_per_kb_p50": ..., "scan_mb_per_s": ...}
- * It scans the whole text (the policy's work on a clean prompt: nothing to mask). */
+ * It scans the whole text (the policy's work on a clean prompt: nothing to mask).
+ *   llmq-scan-bench hostile   one line per hostile shape (a unit repeated over 1 MiB): the
+ *                             milliseconds of one scan and of one redaction, to show both stay
+ *                             linear where candidates overlap or findings are many */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,42 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* 1 MiB of each shape: scanned, then redacted (a copy), milliseconds each */
+static int hostile(void)
+{
+    static const char *const units[] = {"eyJ-",
+                                        "eyJaaaaaaaaaa.eyJ-",
+                                        "eyJaaaaaaaaaa.eyJaaaaaaaaaa.x.",
+                                        "sk-aaaaaaaaaaaaaaaaaaaa ",
+                                        "-----BEGIN ",
+                                        "ghp_"};
+    size_t len = (size_t)1 << 20, u, i, k;
+    char *text = malloc(len + 1);
+    lq_secret_finding_t f[4];
+
+    if (!text)
+        return 2;
+    for (k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
+        double t0, scan_ms, redact_ms;
+        size_t found, masked;
+        u = strlen(units[k]);
+        for (i = 0; i < len; i++)
+            text[i] = units[k][i % u];
+        text[len] = '\0';
+        t0 = now_ns();
+        found = lq_secret_scan(text, len, f, 4);
+        scan_ms = (now_ns() - t0) / 1e6;
+        t0 = now_ns();
+        masked = lq_secret_redact(text);
+        redact_ms = (now_ns() - t0) / 1e6;
+        printf("{\"shape\": \"%s\", \"bytes\": %zu, \"findings\": %zu, \"scan_ms\": %.2f, "
+               "\"masked\": %zu, \"redact_ms\": %.2f}\n",
+               units[k], len, found, scan_ms, masked, redact_ms);
+    }
+    free(text);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const char *const pieces[] = {
@@ -40,6 +79,10 @@ int main(int argc, char **argv)
     size_t found = 0;
     int r, reps = 0;
 
+    if (argc > 1 && strcmp(argv[1], "hostile") == 0) {
+        free(text);
+        return hostile();
+    }
     if (!text || kb == 0)
         return 2;
     while (o < len) {

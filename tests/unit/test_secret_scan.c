@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -97,6 +98,86 @@ static void test_many_and_names(void)
     CHECK_INT(lq_secret_severity(LQ_SECRET_PRIVATE_KEY), LQ_SEVERITY_HIGH);
 }
 
+/* Batches of findings, each scan going on after the last finding of the batch before,
+ * find what one whole scan finds. */
+static void test_batches(void)
+{
+    char text[8192] = "";
+    lq_secret_finding_t whole[200], part[7];
+    size_t n, k = 0, got, from = 0, i;
+
+    for (i = 0; i < 60; i++)
+        strcat(text, i % 3 ? "x sk-aaaaaaaaaaaaaaaaaaaaaaaaaa "
+                           : "AKIAABCDEFGHIJKLMNOPsk-bbbbbbbbbbbbbbbbbbbbbbb ");
+    n = lq_secret_scan(text, strlen(text), whole, 200);
+    CHECK_INT((int)n, 60);
+    do {
+        got = lq_secret_scan_batch(text, strlen(text), from, part, 7);
+        for (i = 0; i < got && k < n; i++, k++)
+            CHECK(part[i].start == whole[k].start && part[i].len == whole[k].len);
+        if (got)
+            from = part[got - 1].start + part[got - 1].len;
+    } while (got == 7);
+    CHECK_INT((int)k, 60);
+}
+
+enum { SCAN, REDACT, POLICY };
+
+/* CPU seconds of scanning, redacting or the redacting policy over 1 MiB of unit repeated;
+ * *masked: how many the redaction masked. */
+static double seconds_for(const char *unit, int how, int *masked)
+{
+    size_t n = (size_t)1 << 20, u = strlen(unit), i;
+    char *t = malloc(n + 1);
+    lq_secret_finding_t f[4];
+    lq_message_t msg = {"user", NULL, NULL, NULL, NULL};
+    lq_chat_request_t req;
+    ingest_policy_t pol;
+    policy_verdict_t v;
+    clock_t start;
+
+    if (!t)
+        return 1e9;
+    for (i = 0; i < n; i++)
+        t[i] = unit[i % u];
+    t[n] = '\0';
+    memset(&req, 0, sizeof(req));
+    msg.content = t;
+    req.messages = &msg;
+    req.n_messages = 1;
+    ingest_policy_parse("{\"secrets\":\"redact\"}", &pol);
+    *masked = 0;
+    start = clock();
+    if (how == REDACT) {
+        *masked = (int)lq_secret_redact(t);
+    } else if (how == POLICY) {
+        ingest_policy_apply(&pol, &req, &v);
+        *masked = v.redacted;
+    } else {
+        lq_secret_scan(t, n, f, 4);
+    }
+    free(msg.content);
+    return (double)(clock() - start) / CLOCKS_PER_SEC;
+}
+
+/* Hostile shapes take linear time: a candidate inside a failed JWT's first part is not
+ * tried again ("eyJ-" repeated took a minute per MiB), and masking goes on after each batch
+ * instead of scanning from the start again (a MiB of keys took two seconds). A linear scan
+ * of 1 MiB takes milliseconds, tens under sanitizers. */
+static void test_linear_time(void)
+{
+    int masked;
+
+    CHECK(seconds_for("eyJ-", SCAN, &masked) < 1.0);
+    CHECK(seconds_for("eyJaaaaaaaaaa.eyJ-", SCAN, &masked) < 1.0);
+    CHECK(seconds_for("eyJaaaaaaaaaa.eyJaaaaaaaaaa.x.", SCAN, &masked) < 1.0);
+    CHECK(seconds_for("eyJ-", REDACT, &masked) < 1.0);
+    CHECK(seconds_for("sk-aaaaaaaaaaaaaaaaaaaa ", REDACT, &masked) < 1.0);
+    CHECK_INT(masked, 43690); /* every whole key of the MiB (the cut-off last one is short) */
+    CHECK(seconds_for("sk-aaaaaaaaaaaaaaaaaaaa ", POLICY, &masked) < 1.0);
+    CHECK_INT(masked, 43690);
+}
+
 static void test_words(void)
 {
     const char *t = "Project Bluebird launches; bluebirds sing.";
@@ -169,6 +250,8 @@ int main(void)
     test_policy_json();
     test_cases();
     test_many_and_names();
+    test_batches();
+    test_linear_time();
     test_words();
     TEST_DONE();
 }
