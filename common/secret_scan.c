@@ -429,29 +429,51 @@ void lq_secret_mask(char *text, const lq_secret_finding_t *f, size_t n)
     }
 }
 
+size_t lq_secret_sweep(char *text, size_t len, size_t from, lq_secret_visit_fn visit, void *arg,
+                       int *stopped)
+{
+    lq_secret_finding_t f;
+    size_t total = 0, masked, at;
+    int later = 0;
+    lq_sweep_action_t a = LQ_SWEEP_KEEP;
+
+    /* Each masked finding turns bytes that were not '*' into '*' (its middle holds the
+     * shape's own bytes), so the sweeps end. */
+    *stopped = 0;
+    do {
+        masked = 0;
+        at = from;
+        while (scan(text, len, at, &f, 1, 1) == 1) {
+            a = visit(arg, &f);
+            if (a == LQ_SWEEP_END || a == LQ_SWEEP_STOP)
+                break;
+            at = f.start + f.len;
+            if (a == LQ_SWEEP_MASK) {
+                lq_secret_mask(text, &f, 1);
+                masked++;
+                if (later && f.len > 8)
+                    at -= 2; /* its kept tail follows a '*' now */
+            }
+        }
+        total += masked;
+        later = 1;
+    } while (masked && a != LQ_SWEEP_STOP);
+    *stopped = a == LQ_SWEEP_STOP;
+    return total;
+}
+
+static lq_sweep_action_t mask_all(void *arg, const lq_secret_finding_t *f)
+{
+    (void)arg;
+    (void)f;
+    return LQ_SWEEP_MASK;
+}
+
 size_t lq_secret_redact(char *text)
 {
-    lq_secret_finding_t f[32];
-    size_t len = strlen(text), total = 0, swept, from, n;
+    int stopped;
 
-    /* Sweep the text, masking batch after batch; each batch's scan goes on after the last
-     * finding of the one before (whose last two bytes, kept, are the context the scan saw),
-     * so a sweep masks what one whole scan finds, in linear time. Masking can expose a
-     * neighbour (it no longer sticks to a word): sweep again until a sweep finds nothing.
-     * Each sweep but the last masks at least one, so this ends. */
-    do {
-        swept = 0;
-        from = 0;
-        do {
-            n = lq_secret_scan_batch(text, len, from, f, 32);
-            lq_secret_mask(text, f, n);
-            swept += n;
-            if (n)
-                from = f[n - 1].start + f[n - 1].len;
-        } while (n == 32);
-        total += swept;
-    } while (swept);
-    return total;
+    return lq_secret_sweep(text, strlen(text), 0, mask_all, NULL, &stopped);
 }
 
 int lq_contains_word(const char *text, size_t len, const char *word)

@@ -67,6 +67,21 @@ void lq_secret_mask(char *text, const lq_secret_finding_t *f, size_t n);
 /** Mask every secret of a NUL-terminated string in place; returns how many were masked. */
 size_t lq_secret_redact(char *text);
 
+/** What lq_secret_sweep does with a finding: leave it, mask it, end this sweep (the rest of
+ * the text is not looked at until the next sweep), or stop sweeping. */
+typedef enum { LQ_SWEEP_KEEP, LQ_SWEEP_MASK, LQ_SWEEP_END, LQ_SWEEP_STOP } lq_sweep_action_t;
+
+typedef lq_sweep_action_t (*lq_secret_visit_fn)(void *arg, const lq_secret_finding_t *f);
+
+/** lq_secret_redact over text[from..len) (the bytes before from are context), asking visit
+ * what to do with each finding. Sweeps until one masks nothing, each linear in the text:
+ * the first finds what one scan finds; later ones go on from a masked finding's kept last
+ * two bytes, which masking may have made a word start, so a chain of secrets that masking
+ * exposes one after another is masked in one sweep. Returns how many were masked; *stopped
+ * is set when visit said stop. */
+size_t lq_secret_sweep(char *text, size_t len, size_t from, lq_secret_visit_fn visit, void *arg,
+                       int *stopped);
+
 /** Does text contain word (any case, whole word)? For tenants' blocked keywords. */
 int lq_contains_word(const char *text, size_t len, const char *word);
 

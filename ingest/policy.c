@@ -61,12 +61,38 @@ void ingest_policy_parse(const char *text, ingest_policy_t *p)
     json_decref(root);
 }
 
+typedef struct policy_sweep {
+    const ingest_policy_t *p;
+    policy_verdict_t *v;
+    size_t msg;
+} policy_sweep_t;
+
+/* A finding: block the request, mask it, or leave it (its kind's action). */
+static lq_sweep_action_t policy_visit(void *arg, const lq_secret_finding_t *f)
+{
+    policy_sweep_t *c = arg;
+    policy_action_t a = (policy_action_t)c->p->action[f->kind];
+
+    if (a == POLICY_BLOCK) {
+        c->v->blocked = 1;
+        snprintf(c->v->policy, sizeof(c->v->policy), "secret_detected");
+        snprintf(c->v->what, sizeof(c->v->what), "%s", lq_secret_kind_name(f->kind));
+        snprintf(c->v->param, sizeof(c->v->param), "messages[%zu]", c->msg);
+        return LQ_SWEEP_STOP;
+    }
+    if (a == POLICY_REDACT) {
+        c->v->redacted++;
+        return LQ_SWEEP_MASK;
+    }
+    return LQ_SWEEP_KEEP;
+}
+
 /* One text of message i: block, or mask in place. Returns 1 when blocked. */
 static int check_text(const ingest_policy_t *p, char *text, size_t msg, policy_verdict_t *v)
 {
-    lq_secret_finding_t f[16];
-    size_t n, k, len, off;
-    int w;
+    policy_sweep_t ctx;
+    size_t len;
+    int w, blocked;
 
     if (!text || !*text)
         return 0;
@@ -80,35 +106,11 @@ static int check_text(const ingest_policy_t *p, char *text, size_t msg, policy_v
             return 1;
         }
     }
-    /* sweep after sweep until one finds nothing to mask (masking can expose a neighbour;
-     * each sweep but the last masks at least one); a sweep goes on in batches, each after
-     * the last finding of the one before, so it is linear in the text */
-    for (;;) {
-        size_t masked = 0;
-        off = 0;
-        do {
-            n = lq_secret_scan_batch(text, len, off, f, 16);
-            for (k = 0; k < n; k++) {
-                policy_action_t a = (policy_action_t)p->action[f[k].kind];
-                if (a == POLICY_BLOCK) {
-                    v->blocked = 1;
-                    snprintf(v->policy, sizeof(v->policy), "secret_detected");
-                    snprintf(v->what, sizeof(v->what), "%s", lq_secret_kind_name(f[k].kind));
-                    snprintf(v->param, sizeof(v->param), "messages[%zu]", msg);
-                    return 1;
-                }
-                if (a == POLICY_REDACT) {
-                    lq_secret_mask(text, &f[k], 1);
-                    v->redacted++;
-                    masked++;
-                }
-            }
-            if (n)
-                off = f[n - 1].start + f[n - 1].len;
-        } while (n == 16);
-        if (!masked)
-            return 0;
-    }
+    ctx.p = p;
+    ctx.v = v;
+    ctx.msg = msg;
+    lq_secret_sweep(text, len, 0, policy_visit, &ctx, &blocked);
+    return blocked;
 }
 
 /* Every string inside a JSON value, decoded: checked, and replaced by its masked form when

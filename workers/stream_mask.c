@@ -46,39 +46,47 @@ static void keep_from(stream_mask_t *m, const char *rel, size_t cut)
     m->ctx = k;
 }
 
-/* Mask b[c0..*cut) in w (a copy of b[0..n)) as lq_secret_redact would: scan again until no
- * finding starts before the cut. A finding that would run over the cut moves the cut back to
- * its start (it is held whole). Returns 0, or when a finding ends at n (cut off by the end)
- * 2 for a private key block, 1 for another credential. */
+/* What mask_upto's sweeps know: the cut, and how the last finding before it ended. */
+typedef struct upto {
+    size_t cut, n;
+    int cut_off, moved;
+} upto_t;
+
+/* Findings before the cut are masked; one past it ends the sweep; one over it moves the
+ * cut back to its start and the masking starts again. */
+static lq_sweep_action_t upto_visit(void *arg, const lq_secret_finding_t *f)
+{
+    upto_t *u = arg;
+
+    if (f->start >= u->cut)
+        return LQ_SWEEP_END;
+    if (f->start + f->len > u->cut) {
+        u->cut = f->start;
+        u->moved = 1;
+        return LQ_SWEEP_STOP;
+    }
+    if (f->start + f->len == u->n)
+        u->cut_off = f->kind == LQ_SECRET_PRIVATE_KEY ? 2 : 1;
+    return LQ_SWEEP_MASK;
+}
+
+/* Mask b[c0..*cut) in w (a copy of b[0..n)) as lq_secret_redact would (lq_secret_sweep). A
+ * finding that would run over the cut moves the cut back to its start (it is held whole).
+ * Returns 0, or when a finding ends at n (cut off by the end) 2 for a private key block, 1
+ * for another credential. */
 static int mask_upto(const char *b, char *w, size_t n, size_t c0, size_t *cut)
 {
-    lq_secret_finding_t f[32];
-    size_t k, i, swept, from;
-    int cut_off;
+    upto_t u = {*cut, n, 0, 0};
+    int stopped;
 
-again:
-    memcpy(w, b, n);
-    w[n] = '\0';
-    cut_off = 0;
-    do { /* sweeps, each in batches that go on after the last finding: linear in n */
-        swept = 0;
-        from = c0;
-        do {
-            k = lq_secret_scan_batch(w, n, from, f, 32);
-            for (i = 0; i < k && f[i].start < *cut; i++)
-                if (f[i].start + f[i].len > *cut) {
-                    *cut = f[i].start;
-                    goto again;
-                }
-            lq_secret_mask(w, f, i);
-            swept += i;
-            if (i && f[i - 1].start + f[i - 1].len == n)
-                cut_off = f[i - 1].kind == LQ_SECRET_PRIVATE_KEY ? 2 : 1;
-            if (i)
-                from = f[i - 1].start + f[i - 1].len;
-        } while (i == 32);
-    } while (swept);
-    return cut_off;
+    do {
+        memcpy(w, b, n);
+        w[n] = '\0';
+        u.cut_off = u.moved = 0;
+        lq_secret_sweep(w, n, c0, upto_visit, &u, &stopped);
+    } while (u.moved);
+    *cut = u.cut;
+    return u.cut_off;
 }
 
 /* A credential cut off by the bound: its last bytes are masked too, and what follows of it

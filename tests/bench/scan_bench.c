@@ -32,6 +32,7 @@ static int hostile(void)
                                         "eyJaaaaaaaaaa.eyJ-",
                                         "eyJaaaaaaaaaa.eyJaaaaaaaaaa.x.",
                                         "sk-aaaaaaaaaaaaaaaaaaaa ",
+                                        "sk_live_AAAAAAAAAAAAAAAAAAsk",
                                         "-----BEGIN ",
                                         "ghp_"};
     size_t len = (size_t)1 << 20, u, i, k;

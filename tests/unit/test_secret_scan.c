@@ -161,9 +161,9 @@ static double seconds_for(const char *unit, int how, int *masked)
 }
 
 /* Hostile shapes take linear time: a candidate inside a failed JWT's first part is not
- * tried again ("eyJ-" repeated took a minute per MiB), and masking goes on after each batch
- * instead of scanning from the start again (a MiB of keys took two seconds). A linear scan
- * of 1 MiB takes milliseconds, tens under sanitizers. */
+ * tried again ("eyJ-" repeated took a minute per MiB), and masking sweeps the text in one
+ * pass instead of scanning from the start again for each batch or each exposed neighbour
+ * (lq_secret_sweep). A linear scan of 1 MiB takes milliseconds, tens under sanitizers. */
 static void test_linear_time(void)
 {
     int masked;
@@ -176,6 +176,12 @@ static void test_linear_time(void)
     CHECK_INT(masked, 43690); /* every whole key of the MiB (the cut-off last one is short) */
     CHECK(seconds_for("sk-aaaaaaaaaaaaaaaaaaaa ", POLICY, &masked) < 1.0);
     CHECK_INT(masked, 43690);
+    /* a chain: each key ends with the next one's first two bytes, so one scan finds only
+     * the first, and masking each exposes the next (a sweep each took 40 s a MiB) */
+    CHECK(seconds_for("sk_live_AAAAAAAAAAAAAAAAAAsk", REDACT, &masked) < 1.0);
+    CHECK_INT(masked, 37449);
+    CHECK(seconds_for("sk_live_AAAAAAAAAAAAAAAAAAsk", POLICY, &masked) < 1.0);
+    CHECK_INT(masked, 37449);
 }
 
 static void test_words(void)

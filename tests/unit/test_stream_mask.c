@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/secret_scan.h"
 #include "testutil.h"
@@ -43,6 +44,11 @@ static const char *const answers[] = {
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
     "no secrets here: the task asks for skills, gh pages and eyJ... nothing else. disk-sk-",
     "sk-short sk-abcdefghijklmnopqrs sk-abcdefghijklmnopqrst",
+    /* chains: each key ends with the next one's first two bytes, so masking one exposes the
+     * next (one sweep from the kept tails masks them all) */
+    "sk_live_AAAAAAAAAAAAAAAAAAsk_live_BBBBBBBBBBBBBBBBBBsk_live_CCCCCCCCCCCCCCCCCCsk_live_DD",
+    "sk_live_AAAAAAAAAAAAAAAAAAsk-sk_live_BBBBBBBBBBBBBBBBBBsk-sk_live_CCCCCCCCCCCCCCCCCCsk-x",
+    "ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAsk-ghp_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBsk-end",
 };
 
 /* Feed text cut at the given positions (sorted, within len); return what was released. */
@@ -198,6 +204,37 @@ static void test_bound(void)
     stream_mask_clear(&m);
 }
 
+/* Only counts what was released. */
+static void count(void *arg, const char *text, size_t len)
+{
+    (void)text;
+    *(size_t *)arg += len;
+}
+
+/* One delta of 1 MiB of a chain of keys (masking each exposes the next) is masked in
+ * linear time: a sweep for each exposed key took 50 s. */
+static void test_hostile_delta(void)
+{
+    static const char unit[] = "sk_live_AAAAAAAAAAAAAAAAAAsk";
+    size_t n = (size_t)1 << 20, i, released = 0;
+    char *t = malloc(n);
+    stream_mask_t m;
+    clock_t start;
+
+    if (!t)
+        return;
+    for (i = 0; i < n; i++)
+        t[i] = unit[i % (sizeof(unit) - 1)];
+    memset(&m, 0, sizeof(m));
+    start = clock();
+    stream_mask_feed(&m, t, n, count, &released);
+    stream_mask_flush(&m, count, &released);
+    CHECK((double)(clock() - start) / CLOCKS_PER_SEC < 1.0);
+    CHECK(released == n);
+    stream_mask_clear(&m);
+    free(t);
+}
+
 int main(void)
 {
     test_every_split();
@@ -205,6 +242,7 @@ int main(void)
     test_prose_flows();
     test_split_key_never_released();
     test_bound();
+    test_hostile_delta();
     printf("%d checks, %d failures\n", lq_test_checks, lq_test_failures);
     return lq_test_failures != 0;
 }
