@@ -157,14 +157,18 @@ static ingest_step_t begin(req_ctx_t *c, const lq_chat_request_t *req, int async
 
 typedef struct text_buf {
     char *p;
-    size_t n, cap;
-    int failed;
+    size_t n, cap, max; /* max: the most it may hold */
+    int failed;         /* 1: out of memory, 2: over max */
 } text_buf_t;
 
 static void put(text_buf_t *b, const char *s, size_t len)
 {
     if (b->failed)
         return;
+    if (len > b->max - b->n) {
+        b->failed = 2;
+        return;
+    }
     if (b->n + len + 1 > b->cap) {
         size_t cap = (b->n + len + 1) * 2;
         char *nb = realloc(b->p, cap);
@@ -195,10 +199,12 @@ static void put_value(text_buf_t *b, json_t *v)
 }
 
 /* The context rendered: the template with each {{name}} replaced by its value, or
- * "name: value" lines without a template. NULL without memory. */
-static char *render_context(json_t *ctx, const char *tpl)
+ * "name: value" lines without a template. NULL without memory, or (*too_big set) when it
+ * would be longer than max: a 16 KiB template naming a 16 KiB value a thousand times
+ * renders to megabytes. */
+static char *render_context(json_t *ctx, const char *tpl, size_t max, int *too_big)
 {
-    text_buf_t b = {NULL, 0, 0, 0};
+    text_buf_t b = {NULL, 0, 0, max, 0};
     const char *k, *p;
     json_t *v;
 
@@ -228,6 +234,7 @@ static char *render_context(json_t *ctx, const char *tpl)
         p = close + 2;
     }
     if (b.failed) {
+        *too_big = b.failed == 2;
         free(b.p);
         return NULL;
     }
@@ -242,13 +249,17 @@ static int system_message(lq_message_t *m, char *text)
     return m->role && m->content;
 }
 
-/* The messages before the new ones; their count in *n. */
-static lq_message_t *prefix_of(json_t *conv, json_t *history, size_t *n, ingest_parse_error_t *perr)
+/* The messages before the new ones; their count in *n. A context that renders to more
+ * than max bytes (more than one Kafka record holds) is a 400 in *perr. */
+static lq_message_t *prefix_of(json_t *conv, json_t *history, size_t max, size_t *n,
+                               ingest_parse_error_t *perr)
 {
     size_t cap = json_array_size(history) + 2, i;
     lq_message_t *m = calloc(cap, sizeof(*m));
     const char *sys = json_string_value(json_object_get(conv, "system_prompt"));
     json_t *ctx = json_object_get(conv, "context");
+    ingest_parse_error_t stored;
+    int too_big = 0;
 
     *n = 0;
     if (!m)
@@ -256,12 +267,24 @@ static lq_message_t *prefix_of(json_t *conv, json_t *history, size_t *n, ingest_
     if (sys && *sys && !system_message(&m[(*n)++], strdup(sys)))
         goto fail;
     if (json_object_size(ctx) &&
-        !system_message(&m[(*n)++], render_context(ctx, json_string_value(json_object_get(
-                                                            conv, "context_template")))))
+        !system_message(&m[(*n)++],
+                        render_context(ctx,
+                                       json_string_value(json_object_get(conv, "context_template")),
+                                       max, &too_big))) {
+        if (too_big) {
+            perr->status = 400;
+            snprintf(perr->message, sizeof(perr->message),
+                     "This conversation's context renders to more than %zu bytes, more than a "
+                     "queued request can hold: shorten its values or its template.",
+                     max);
+            snprintf(perr->param, sizeof(perr->param), "context_template");
+            snprintf(perr->code, sizeof(perr->code), "context_too_large");
+        }
         goto fail;
+    }
     for (i = 0; i < json_array_size(history); i++)
-        if (ingest_parse_message(json_array_get(history, i), i, &m[(*n)++], perr))
-            goto fail;
+        if (ingest_parse_message(json_array_get(history, i), i, &m[(*n)++], &stored))
+            goto fail; /* llmq wrote it: not the caller's error */
     return m;
 fail:
     for (i = 0; i < *n; i++) {
@@ -290,8 +313,14 @@ static ingest_step_t assemble(req_ctx_t *c, lq_chat_request_t *req)
                              "invalid_request_error", "model", "missing_required_parameter");
         return INGEST_STEP_ANSWER;
     }
-    pre = prefix_of(conv, json_object_get(root, "history"), &n_pre, &perr);
+    perr.status = 0;
+    pre = prefix_of(conv, json_object_get(root, "history"), c->node->max_record, &n_pre, &perr);
     json_decref(root);
+    if (!pre && perr.status) {
+        ingest_ctx_set_error(c, perr.status, perr.message, "invalid_request_error", perr.param,
+                             perr.code);
+        return INGEST_STEP_ANSWER;
+    }
     all = pre ? realloc(pre, (n_pre + req->n_messages) * sizeof(*all)) : NULL;
     if (!all) {
         free(pre);

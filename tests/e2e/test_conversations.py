@@ -172,6 +172,24 @@ def test_the_context_reaches_the_prompt(conv_stack, fake, pg_url):
     assert sent_prompt(fake, marker)[1] == {"role": "system", "content": "Board: e4 e5 Nf3"}
 
 
+def test_a_context_rendering_past_a_record_is_refused(conv_stack, pg_url):
+    # within both 16 KiB limits, a template naming a long value three thousand times renders
+    # to about 50 MB: refused at the turn with a 400 naming it, and the next turn goes on
+    _, key = create_tenant(pg_url)
+    cid = new_conversation(conv_stack, key, model="gpt-4o-mini", context={"a": "x" * 16000},
+                           context_template="{{a}}" * 3000)
+    path = f"/v1/conversations/{cid}/messages"
+    r = call(conv_stack, "POST", path, key, {"content": "hello"})
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "context_too_large" and err["param"] == "context_template", err
+    assert call(conv_stack, "PATCH", f"/v1/conversations/{cid}", key,
+                {"context_template": "A: {{a}}"}).status_code == 200
+    r = call(conv_stack, "POST", path, key, {"content": "hello"})
+    assert r.status_code == 200, r.text
+    assert len(messages(conv_stack, key, cid)["data"]) == 2  # only the turn that ran
+
+
 def test_turns_run_one_at_a_time(conv_stack, pg_url):
     _, key = create_tenant(pg_url)
     cid = new_conversation(conv_stack, key, model="gpt-4o-mini")
