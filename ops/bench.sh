@@ -43,9 +43,12 @@
 #
 # BENCH_PEERS=DIR runs, instead, the side-by-side gateway harness in DIR (its peers.sh and
 # llmq-peer.sh: other gateways and llmq in front of one mock provider, one open-loop load
-# generator) at each rate of BENCH_PEERS_RATES ("400 1000"), llmq as its extra target with
-# the Release build made here (started after the others ran, and warmed up for
-# BENCH_PEERS_WARMUP s, 15), and prints each run's table and JSON line.
+# generator) at each rate of BENCH_PEERS_RATES ("400 1000 2000"), llmq as its extra target
+# with the Release build made here (started after the others ran, and warmed up for
+# BENCH_PEERS_WARMUP s, 30: the broker JIT-compiles for about 20 s), and prints each run's
+# table and JSON line. llmq's PostgreSQL there listens on PEER_PG_PORT, 25432 by default:
+# below the kernel's ephemeral ports, which the load generator's thousands of connections
+# can hold when it starts.
 #
 # Environment: BENCH_KAFKA (both), BENCH_TURNS (300), BENCH_BATCH_LINES (50000), BENCH_ASYNC_SECONDS (15), BENCH_ASYNC_CONNECTIONS (128),
 # BENCH_SYNC_RATE (1000), BENCH_STREAM_RATE (200), BENCH_SYNC_SECONDS (20), BENCH_WARMUP_SECONDS (20:
@@ -79,8 +82,9 @@ llmq_build Release
 if [[ -n ${BENCH_PEERS:-} ]]; then
   [[ -f $BENCH_PEERS/peers.sh && -f $BENCH_PEERS/llmq-peer.sh ]] ||
     die "BENCH_PEERS=$BENCH_PEERS holds no peers.sh and llmq-peer.sh"
+  export PEER_PG_PORT=${PEER_PG_PORT:-25432}
   trap 'LLMQ_ROOT=$LLMQ_ROOT bash "$BENCH_PEERS/llmq-peer.sh" stop >/dev/null 2>&1' EXIT
-  for rate in ${BENCH_PEERS_RATES:-400 1000}; do
+  for rate in ${BENCH_PEERS_RATES:-400 1000 2000}; do
     # the other gateways first, with nothing of llmq running (its broker would take CPU
     # from them); then llmq alone, after a longer warm-up (the broker's JIT)
     say "side by side at $rate req/s: the direct baseline and the other gateways"
@@ -90,7 +94,7 @@ if [[ -n ${BENCH_PEERS:-} ]]; then
     extra=$(cd "$LLMQ_ROOT" && LLMQ_ROOT=$LLMQ_ROOT bash "$BENCH_PEERS/llmq-peer.sh" start | tail -1)
     # shellcheck disable=SC2163,SC2086 # NAME=value words from llmq-peer.sh
     export $extra
-    TARGETS=direct,extra WARMUP_S=${BENCH_PEERS_WARMUP:-15} \
+    TARGETS=direct,extra WARMUP_S=${BENCH_PEERS_WARMUP:-30} \
       bash "$BENCH_PEERS/peers.sh" "$rate" "${BENCH_PEERS_SECONDS:-20}"
     LLMQ_ROOT=$LLMQ_ROOT bash "$BENCH_PEERS/llmq-peer.sh" stop >/dev/null 2>&1
   done
