@@ -335,12 +335,6 @@ size_t lq_secret_scan_from(const char *text, size_t len, size_t from, lq_secret_
     return scan(text, len, from, out, max, 0);
 }
 
-size_t lq_secret_scan_batch(const char *text, size_t len, size_t from, lq_secret_finding_t *out,
-                            size_t max)
-{
-    return scan(text, len, from, out, max, 1);
-}
-
 /* ---- where a secret could still be growing (streamed text) ---- */
 
 /* The bytes a matcher other than the AWS secret key's and the private key block's reads
@@ -429,8 +423,7 @@ void lq_secret_mask(char *text, const lq_secret_finding_t *f, size_t n)
     }
 }
 
-size_t lq_secret_sweep(char *text, size_t len, size_t from, lq_secret_visit_fn visit, void *arg,
-                       int *stopped)
+size_t lq_secret_sweep(char *text, size_t len, size_t from, lq_secret_visit_fn visit, void *arg)
 {
     lq_secret_finding_t f;
     size_t total = 0, masked, at;
@@ -439,7 +432,6 @@ size_t lq_secret_sweep(char *text, size_t len, size_t from, lq_secret_visit_fn v
 
     /* Each masked finding turns bytes that were not '*' into '*' (its middle holds the
      * shape's own bytes), so the sweeps end. */
-    *stopped = 0;
     do {
         masked = 0;
         at = from;
@@ -458,7 +450,6 @@ size_t lq_secret_sweep(char *text, size_t len, size_t from, lq_secret_visit_fn v
         total += masked;
         later = 1;
     } while (masked && a != LQ_SWEEP_STOP);
-    *stopped = a == LQ_SWEEP_STOP;
     return total;
 }
 
@@ -471,9 +462,7 @@ static lq_sweep_action_t mask_all(void *arg, const lq_secret_finding_t *f)
 
 size_t lq_secret_redact(char *text)
 {
-    int stopped;
-
-    return lq_secret_sweep(text, strlen(text), 0, mask_all, NULL, &stopped);
+    return lq_secret_sweep(text, strlen(text), 0, mask_all, NULL);
 }
 
 int lq_contains_word(const char *text, size_t len, const char *word)

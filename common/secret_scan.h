@@ -48,13 +48,6 @@ size_t lq_secret_scan(const char *text, size_t len, lq_secret_finding_t *out, si
 size_t lq_secret_scan_from(const char *text, size_t len, size_t from, lq_secret_finding_t *out,
                            size_t max);
 
-/** lq_secret_scan_from that stops at the max-th finding: returns how many it found (at most
- * max). Scanning on from the end of the last one is the same as one whole scan, in linear
- * time, as long as the last two bytes before the new start are as the scan saw them
- * (masking keeps a finding's last two). */
-size_t lq_secret_scan_batch(const char *text, size_t len, size_t from, lq_secret_finding_t *out,
-                            size_t max);
-
 /** For text that goes on (a streamed answer): the first position at or after from where a
  * secret could still start or grow when more text follows (a candidate start whose possible
  * extent reaches the end of text[0..len)), or len when there is none. What comes before it
@@ -68,7 +61,7 @@ void lq_secret_mask(char *text, const lq_secret_finding_t *f, size_t n);
 size_t lq_secret_redact(char *text);
 
 /** What lq_secret_sweep does with a finding: leave it, mask it, end this sweep (the rest of
- * the text is not looked at until the next sweep), or stop sweeping. */
+ * the text is not looked at until the next sweep), or stop sweeping (the visitor keeps why). */
 typedef enum { LQ_SWEEP_KEEP, LQ_SWEEP_MASK, LQ_SWEEP_END, LQ_SWEEP_STOP } lq_sweep_action_t;
 
 typedef lq_sweep_action_t (*lq_secret_visit_fn)(void *arg, const lq_secret_finding_t *f);
@@ -77,10 +70,8 @@ typedef lq_sweep_action_t (*lq_secret_visit_fn)(void *arg, const lq_secret_findi
  * what to do with each finding. Sweeps until one masks nothing, each linear in the text:
  * the first finds what one scan finds; later ones go on from a masked finding's kept last
  * two bytes, which masking may have made a word start, so a chain of secrets that masking
- * exposes one after another is masked in one sweep. Returns how many were masked; *stopped
- * is set when visit said stop. */
-size_t lq_secret_sweep(char *text, size_t len, size_t from, lq_secret_visit_fn visit, void *arg,
-                       int *stopped);
+ * exposes one after another is masked in one sweep. Returns how many were masked. */
+size_t lq_secret_sweep(char *text, size_t len, size_t from, lq_secret_visit_fn visit, void *arg);
 
 /** Does text contain word (any case, whole word)? For tenants' blocked keywords. */
 int lq_contains_word(const char *text, size_t len, const char *word);

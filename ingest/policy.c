@@ -65,6 +65,7 @@ typedef struct policy_sweep {
     const ingest_policy_t *p;
     policy_verdict_t *v;
     size_t msg;
+    int blocked; /* by this text */
 } policy_sweep_t;
 
 /* A finding: block the request, mask it, or leave it (its kind's action). */
@@ -74,7 +75,7 @@ static lq_sweep_action_t policy_visit(void *arg, const lq_secret_finding_t *f)
     policy_action_t a = (policy_action_t)c->p->action[f->kind];
 
     if (a == POLICY_BLOCK) {
-        c->v->blocked = 1;
+        c->blocked = c->v->blocked = 1;
         snprintf(c->v->policy, sizeof(c->v->policy), "secret_detected");
         snprintf(c->v->what, sizeof(c->v->what), "%s", lq_secret_kind_name(f->kind));
         snprintf(c->v->param, sizeof(c->v->param), "messages[%zu]", c->msg);
@@ -90,9 +91,9 @@ static lq_sweep_action_t policy_visit(void *arg, const lq_secret_finding_t *f)
 /* One text of message i: block, or mask in place. Returns 1 when blocked. */
 static int check_text(const ingest_policy_t *p, char *text, size_t msg, policy_verdict_t *v)
 {
-    policy_sweep_t ctx;
+    policy_sweep_t ctx = {p, v, msg, 0};
     size_t len;
-    int w, blocked;
+    int w;
 
     if (!text || !*text)
         return 0;
@@ -106,11 +107,8 @@ static int check_text(const ingest_policy_t *p, char *text, size_t msg, policy_v
             return 1;
         }
     }
-    ctx.p = p;
-    ctx.v = v;
-    ctx.msg = msg;
-    lq_secret_sweep(text, len, 0, policy_visit, &ctx, &blocked);
-    return blocked;
+    lq_secret_sweep(text, len, 0, policy_visit, &ctx);
+    return ctx.blocked;
 }
 
 /* Every string inside a JSON value, decoded: checked, and replaced by its masked form when

@@ -77,13 +77,12 @@ static lq_sweep_action_t upto_visit(void *arg, const lq_secret_finding_t *f)
 static int mask_upto(const char *b, char *w, size_t n, size_t c0, size_t *cut)
 {
     upto_t u = {*cut, n, 0, 0};
-    int stopped;
 
     do {
         memcpy(w, b, n);
         w[n] = '\0';
         u.cut_off = u.moved = 0;
-        lq_secret_sweep(w, n, c0, upto_visit, &u, &stopped);
+        lq_secret_sweep(w, n, c0, upto_visit, &u);
     } while (u.moved);
     *cut = u.cut;
     return u.cut_off;

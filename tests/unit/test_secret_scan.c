@@ -98,27 +98,41 @@ static void test_many_and_names(void)
     CHECK_INT(lq_secret_severity(LQ_SECRET_PRIVATE_KEY), LQ_SEVERITY_HIGH);
 }
 
-/* Batches of findings, each scan going on after the last finding of the batch before,
- * find what one whole scan finds. */
-static void test_batches(void)
+/* What a sweep's visitor saw (it leaves every finding). */
+typedef struct seen {
+    lq_secret_finding_t f[200];
+    size_t n;
+} seen_t;
+
+static lq_sweep_action_t keep_all(void *arg, const lq_secret_finding_t *f)
 {
-    char text[8192] = "";
-    lq_secret_finding_t whole[200], part[7];
-    size_t n, k = 0, got, from = 0, i;
+    seen_t *s = arg;
+
+    if (s->n < 200)
+        s->f[s->n++] = *f;
+    return LQ_SWEEP_KEEP;
+}
+
+/* A sweep, one finding at a time from the end of the last, finds what one whole scan finds
+ * (and masks nothing when told to keep). */
+static void test_sweep_finds_what_a_scan_finds(void)
+{
+    char text[8192] = "", before[8192];
+    lq_secret_finding_t whole[200];
+    static seen_t seen;
+    size_t n, i;
 
     for (i = 0; i < 60; i++)
         strcat(text, i % 3 ? "x sk-aaaaaaaaaaaaaaaaaaaaaaaaaa "
                            : "AKIAABCDEFGHIJKLMNOPsk-bbbbbbbbbbbbbbbbbbbbbbb ");
+    strcpy(before, text);
     n = lq_secret_scan(text, strlen(text), whole, 200);
     CHECK_INT((int)n, 60);
-    do {
-        got = lq_secret_scan_batch(text, strlen(text), from, part, 7);
-        for (i = 0; i < got && k < n; i++, k++)
-            CHECK(part[i].start == whole[k].start && part[i].len == whole[k].len);
-        if (got)
-            from = part[got - 1].start + part[got - 1].len;
-    } while (got == 7);
-    CHECK_INT((int)k, 60);
+    CHECK_INT((int)lq_secret_sweep(text, strlen(text), 0, keep_all, &seen), 0);
+    CHECK_INT((int)seen.n, 60);
+    for (i = 0; i < n && i < seen.n; i++)
+        CHECK(seen.f[i].start == whole[i].start && seen.f[i].len == whole[i].len);
+    CHECK_STR(text, before);
 }
 
 enum { SCAN, REDACT, POLICY };
@@ -256,7 +270,7 @@ int main(void)
     test_policy_json();
     test_cases();
     test_many_and_names();
-    test_batches();
+    test_sweep_finds_what_a_scan_finds();
     test_linear_time();
     test_words();
     TEST_DONE();
