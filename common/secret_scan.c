@@ -296,7 +296,7 @@ static size_t scan(const char *text, size_t len, size_t from, lq_secret_finding_
     size_t i = from, found = 0, jwt_dead = (size_t)-1;
 
     init_tables();
-    while (i < len && !(stop_when_full && found == max)) {
+    while (i < len) {
         lq_secret_kind_t kind;
         size_t m;
         unsigned two = i + 1 < len ? (unsigned)p[i] << 8 | p[i + 1] : 0;
@@ -320,6 +320,8 @@ static size_t scan(const char *text, size_t len, size_t from, lq_secret_finding_
         }
         found++;
         i += m;
+        if (stop_when_full && found >= max)
+            break;
     }
     return found;
 }
