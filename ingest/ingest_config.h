@@ -25,6 +25,7 @@ typedef struct ingest_settings {
         long long sync_timeout_ms;
         long long reply_fetch_wait_ms;
         long long enqueue_timeout_ms;
+        long long eager_inflight_max;
         long long async_linger_ms;
         long long max_messages;
         long long max_model_len;

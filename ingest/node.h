@@ -30,9 +30,11 @@ typedef struct ingest_node {
     char node_id[128];
     char reply_topic[400];
     rd_kafka_t *producer;       /* sync and streamed requests, cancellations */
+    rd_kafka_t *eager_producer; /* sync and streamed requests while the node is nearly idle
+                                   (ingest.eager_inflight_max); NULL: off */
     rd_kafka_t *async_producer; /* async submissions (ingest.async_linger_ms); NULL: producer */
-    rd_kafka_topic_t *requests_topic, *async_requests_topic; /* held so their partitions stay
-                                                                known (server.c) */
+    /* held so their partitions stay known (server.c) */
+    rd_kafka_topic_t *requests_topic, *eager_requests_topic, *async_requests_topic;
     ingest_pg_t *pg;
     lq_limiter_t *limiter; /* NULL when limits.enforce is off */
     ingest_auth_t *auth;
@@ -49,7 +51,7 @@ typedef struct ingest_node {
     atomic_int stopping; /* draining: new requests are answered 503 at once */
     atomic_int started;  /* every part is up: until then requests are answered 503 (the
                             socket listens first, so the node can name itself by its port) */
-    lq_metric_t *m_inflight, *m_enqueued, *m_enqueue_failed, *m_cancels;
+    lq_metric_t *m_inflight, *m_enqueued, *m_enqueue_failed, *m_cancels, *m_eager;
     /* hops of a request outside the worker's trace: produce → Kafka's acknowledgement, and
      * the worker's final response → here */
     lq_metric_t *m_enqueue_ack, *m_reply_delay;

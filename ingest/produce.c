@@ -76,6 +76,25 @@ static void not_produced(req_ctx_t *c, rd_kafka_resp_err_t kerr, size_t len)
     ingest_ctx_resume(c);
 }
 
+/* The producer a request goes to. A sync or streamed one is sent at once by the eager
+ * producer while few records await their acknowledgement there (a lone request would
+ * otherwise wait the linger for company that does not come), else it gathers with others on
+ * the batched one (under load, fewer and larger produce requests cost the node and the
+ * broker less). Which producer carries a record does not order it: concurrent requests have
+ * no order, and one sent after another's answer follows it whichever producer carries it. */
+static rd_kafka_t *request_producer(ingest_node_t *n, lq_mode_t mode)
+{
+    if (mode == LQ_MODE_ASYNC)
+        return n->async_producer ? n->async_producer : n->producer;
+    /* the count includes reports not yet served, so under load it errs toward batching */
+    if (n->eager_producer &&
+        rd_kafka_outq_len(n->eager_producer) < (int)n->set.ingest.eager_inflight_max) {
+        lq_metric_add(n->m_eager, 1);
+        return n->eager_producer;
+    }
+    return n->producer;
+}
+
 ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len)
 {
     ingest_node_t *n = c->node;
@@ -96,12 +115,11 @@ ingest_step_t ingest_produce_request(req_ctx_t *c, const void *buf, size_t len)
     hdrs = ingest_tracing_headers(c);
     /* the record's timestamp on the cluster's clock, as created_at_ms: the trace's hops
      * (workers/publish.c) compare the two */
-    kerr = rd_kafka_producev(
-        c->mode == LQ_MODE_ASYNC && n->async_producer ? n->async_producer : n->producer,
-        RD_KAFKA_V_TOPIC(n->topics->requests), RD_KAFKA_V_KEY(key, key_len),
-        RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(lq_cluster_ms()),
-        RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
+    kerr = rd_kafka_producev(request_producer(n, c->mode), RD_KAFKA_V_TOPIC(n->topics->requests),
+                             RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)buf, len),
+                             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_TIMESTAMP(lq_cluster_ms()), RD_KAFKA_V_OPAQUE(c),
+                             RD_KAFKA_V_END);
     if (kerr) {
         if (hdrs) /* the message's only when it was taken */
             rd_kafka_headers_destroy(hdrs);

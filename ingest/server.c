@@ -46,7 +46,7 @@ struct ingest_server {
         int started;
         rd_kafka_t *producer;
         const atomic_int *stopping;
-    } poller, async_poller; /* one for each producer */
+    } poller, eager_poller, async_poller; /* one for each producer */
     atomic_int stopping;
     ingest_batch_runner_t *batches; /* NULL when batches.runner is off */
 };
@@ -149,6 +149,10 @@ static void make_metrics(ingest_node_t *n)
                                               "secrets masked in prompts before queueing", NULL);
     n->m_limited = lq_metrics_counter("llmq_ingest_limited_total",
                                       "requests refused by a limit (answered 429)", NULL);
+    n->m_eager = lq_metrics_counter("llmq_ingest_eager_produced_total",
+                                    "sync and streamed requests sent to Kafka at once, with no "
+                                    "linger (ingest.eager_inflight_max)",
+                                    NULL);
     n->m_cancels =
         lq_metrics_counter("llmq_ingest_cancels_total",
                            "jobs cancelled because their stream's client went away", NULL);
@@ -241,6 +245,10 @@ static lq_err_t start_producer(ingest_server_t *s, char *errstr, size_t errstr_s
     lq_err_t err = open_producer(s, &s->poller, "llmq-ingest", NULL, &n->producer,
                                  &n->requests_topic, errstr, errstr_size);
 
+    /* librdkafka fixes a producer's linger when it is made: a second one that does not wait */
+    if (!err && n->set.ingest.eager_inflight_max > 0)
+        err = open_producer(s, &s->eager_poller, "llmq-ingest-eager", "0", &n->eager_producer,
+                            &n->eager_requests_topic, errstr, errstr_size);
     if (!err && n->set.ingest.async_linger_ms >= 0) {
         snprintf(linger, sizeof(linger), "%lld", n->set.ingest.async_linger_ms);
         err = open_producer(s, &s->async_poller, "llmq-ingest-async", linger, &n->async_producer,
@@ -435,6 +443,8 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
     s->node.replies = NULL;
     if (s->node.producer)
         rd_kafka_flush(s->node.producer, 10000);
+    if (s->node.eager_producer)
+        rd_kafka_flush(s->node.eager_producer, 10000);
     if (s->node.async_producer)
         rd_kafka_flush(s->node.async_producer, 10000);
     ingest_pg_destroy(s->node.pg);
@@ -448,6 +458,8 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
     atomic_store(&s->stopping, 1);
     if (s->poller.started)
         pthread_join(s->poller.thread, NULL);
+    if (s->eager_poller.started)
+        pthread_join(s->eager_poller.thread, NULL);
     if (s->async_poller.started)
         pthread_join(s->async_poller.thread, NULL);
     if (s->health_started)
@@ -456,10 +468,14 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
         pthread_join(s->auth_listener, NULL);
     if (s->node.requests_topic)
         rd_kafka_topic_destroy(s->node.requests_topic);
+    if (s->node.eager_requests_topic)
+        rd_kafka_topic_destroy(s->node.eager_requests_topic);
     if (s->node.async_requests_topic)
         rd_kafka_topic_destroy(s->node.async_requests_topic);
     if (s->node.producer)
         rd_kafka_destroy(s->node.producer);
+    if (s->node.eager_producer)
+        rd_kafka_destroy(s->node.eager_producer);
     if (s->node.async_producer)
         rd_kafka_destroy(s->node.async_producer);
     ingest_tracing_stop(&s->node); /* after the last request's spans */

@@ -54,7 +54,7 @@
 # BENCH_SYNC_RATE (1000), BENCH_STREAM_RATE (200), BENCH_SYNC_SECONDS (20), BENCH_WARMUP_SECONDS (20:
 # sync requests at BENCH_SYNC_RATE before the steps), BENCH_IDLE_SECONDS (5), BENCH_MOCK_LATENCY_MS (20),
 # LLMQ_BENCH_PORT (18080), BENCH_STEPS (all), BENCH_DAEMON_ARGS (extra arguments for every daemon, e.g.
-# "--set kafka.linger.ms=5")
+# "--set kafka.linger.ms=5"), BENCH_INGEST_ARGS (the same for the ingest node alone)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -328,7 +328,7 @@ for kafka in $KAFKAS; do
     --set mock.latency_ms="$MOCK_MS" --set worker.max_inflight=8192 --set admin.port=$((PORT + 1)) \
     ${BENCH_DAEMON_ARGS:-}
   llmq_daemon_start ingest "$STATE/run/ingest.pid" "$STATE/logs/ingest.log" "$LLMQ_BUILD/llmq-ingest" \
-    --set http.port="$PORT" ${BENCH_DAEMON_ARGS:-}
+    --set http.port="$PORT" ${BENCH_DAEMON_ARGS:-} ${BENCH_INGEST_ARGS:-}
   llmq_wait_http "http://127.0.0.1:$PORT/readyz" 60 || die "ingest not ready"
   llmq_wait_http "http://127.0.0.1:$((PORT + 1))/readyz" 60 || die "worker not ready"
   # warm-up (JIT of the broker, connections, caches): the broker's JIT compiler still took

@@ -1,11 +1,15 @@
-"""The ingest node's two producers: sync and streamed requests go through one that lingers
-kafka.linger.ms (0.5 ms: a caller waits for the answer), async submissions through one that
-lingers ingest.async_linger_ms (their caller waits for Kafka's acknowledgement only, so their
-records are gathered longer). -1 puts async submissions on the first producer.
+"""The ingest node's producers: sync and streamed requests go through one that sends each
+record at once while at most ingest.eager_inflight_max await their acknowledgement there (a
+caller waits for the answer), else through one that lingers kafka.linger.ms (0.5 ms); async
+submissions through one that lingers ingest.async_linger_ms (their caller waits for Kafka's
+acknowledgement only, so their records are gathered longer). -1 puts async submissions on the
+batched producer of sync requests.
 
   - a long async linger holds every 202 for at least the linger, and no sync answer;
   - -1: the 202 comes without that wait;
+  - a lone sync request goes out eagerly, and none does with ingest.eager_inflight_max = 0;
   - either way every accepted job is processed and counted once."""
+import re
 import time
 
 import requests
@@ -56,3 +60,26 @@ def test_off_shares_the_producer_of_sync_requests(pg_url, brokers, log_dir, db):
         for job_id in ids:
             assert wait_job(s.url, key, job_id)["status"] == "succeeded"
         assert poll(lambda: count_usage(db, ids), lambda n: n == len(ids), 30) == len(ids)
+
+
+
+def eager_count(stack):
+    text = requests.get(f"{stack.url}/metrics", timeout=5).text
+    m = re.search(r"^llmq_ingest_eager_produced_total (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_a_lone_sync_request_goes_out_eagerly(pg_url, brokers, log_dir, db):
+    """One request at a time finds nothing awaiting acknowledgement on the eager producer, so
+    each is sent at once; with ingest.eager_inflight_max = 0 none is. Either way every request
+    is answered and counted once."""
+    for name, settings, expect_eager in (("eager", {}, True),
+                                         ("noeager", {"ingest.eager_inflight_max": 0}, False)):
+        with own_stack(pg_url, brokers, log_dir, name, settings) as (s, key):
+            before = eager_count(s)
+            for i in range(5):
+                chat_seconds(s, key, f"one at a time {i}")
+            _, job_id = submit(s, key, "async goes to its own producer")
+            assert wait_job(s.url, key, job_id)["status"] == "succeeded"
+            assert eager_count(s) - before == (5 if expect_eager else 0), name
+            assert poll(lambda: count_usage(db, [job_id]), lambda n: n == 1, 30) == 1
