@@ -63,10 +63,14 @@ def test_off_shares_the_producer_of_sync_requests(pg_url, brokers, log_dir, db):
 
 
 
-def eager_count(stack):
+def ingest_counter(stack, name):
     text = requests.get(f"{stack.url}/metrics", timeout=5).text
-    m = re.search(r"^llmq_ingest_eager_produced_total (\S+)$", text, re.M)
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
     return float(m.group(1)) if m else 0.0
+
+
+def eager_count(stack):
+    return ingest_counter(stack, "llmq_ingest_eager_produced_total")
 
 
 def test_a_lone_sync_request_goes_out_eagerly(pg_url, brokers, log_dir, db):
@@ -78,7 +82,11 @@ def test_a_lone_sync_request_goes_out_eagerly(pg_url, brokers, log_dir, db):
         with own_stack(pg_url, brokers, log_dir, name, settings) as (s, key):
             before = eager_count(s)
             for i in range(5):
+                acked = ingest_counter(s, "llmq_ingest_enqueued_total")
                 chat_seconds(s, key, f"one at a time {i}")
+                # the next one comes after this one's acknowledgement was counted, so nothing
+                # awaits one on the eager producer
+                poll(lambda: ingest_counter(s, "llmq_ingest_enqueued_total"), lambda n: n > acked, 10)
             _, job_id = submit(s, key, "async goes to its own producer")
             assert wait_job(s.url, key, job_id)["status"] == "succeeded"
             assert eager_count(s) - before == (5 if expect_eager else 0), name
