@@ -29,12 +29,12 @@ typedef struct ingest_node {
     const lq_topics_t *topics; /* &set.common.topic */
     char node_id[128];
     char reply_topic[400];
-    rd_kafka_t *producer;       /* sync and streamed requests, cancellations */
-    rd_kafka_t *eager_producer; /* sync and streamed requests while the node is nearly idle
-                                   (ingest.eager_inflight_max); NULL: off */
-    rd_kafka_t *async_producer; /* async submissions (ingest.async_linger_ms); NULL: producer */
-    /* held so their partitions stay known (server.c) */
-    rd_kafka_topic_t *requests_topic, *eager_requests_topic, *async_requests_topic;
+    /* The producers of requests (produce.c), each with its delivery-report thread (server.c):
+     * batched (kafka.linger.ms): sync and streamed requests while the eager one is busy,
+     * cancellations; eager (no linger): sync and streamed requests while the node is nearly
+     * idle (ingest.eager_inflight_max), NULL: off; async submissions
+     * (ingest.async_linger_ms), NULL: the batched one. */
+    rd_kafka_t *producer, *eager_producer, *async_producer;
     ingest_pg_t *pg;
     lq_limiter_t *limiter; /* NULL when limits.enforce is off */
     ingest_auth_t *auth;

@@ -1,14 +1,14 @@
 /* ingest/produce.h — a request becomes durable: its Avro record is produced to
  * llmq.requests (key = tenant), and Kafka's delivery report decides the answer of an async
- * job (202 only once Kafka acknowledged it, 413 when Kafka refuses its size, else 503). A sync or streamed request waits for
- * its reply from the moment before it is produced (replies.h); it is sent at once by an eager
- * producer (no linger) while few records await acknowledgement there
- * (ingest.eager_inflight_max), else it lingers with others. Async submissions have a
- * producer of their own that lingers longer (ingest.async_linger_ms): their callers wait for
- * the acknowledgement only. A record produced after another one was acknowledged follows it
- * in the partition whichever producer carries it; only concurrent requests, which have no
- * order, can interleave. The producer of sync requests carries the cancellation of a stream
- * whose client went away. */
+ * job (202 only once Kafka acknowledged it, 413 when Kafka refuses its size, else 503). A
+ * sync or streamed request waits for its reply from the moment before it is produced
+ * (replies.h); it is sent at once by an eager producer (no linger) while few records await
+ * acknowledgement there (ingest.eager_inflight_max), else it lingers with others. Async
+ * submissions have a producer of their own that lingers longer (ingest.async_linger_ms):
+ * their callers wait for the acknowledgement only. A record produced after another one was
+ * acknowledged follows it in the partition whichever producer carries it; only concurrent
+ * requests, which have no order, can interleave. The batched producer of sync requests
+ * carries the cancellation of a stream whose client went away. */
 #ifndef LQ_INGEST_PRODUCE_H
 #define LQ_INGEST_PRODUCE_H
 

@@ -33,6 +33,9 @@
 #include "ingest/tracing.h"
 #include "schemas/codec.h"
 
+/* the node's producers of requests (node.h), each with a slot in ingest_server.pollers */
+enum { BATCHED_PRODUCER, EAGER_PRODUCER, ASYNC_PRODUCER, N_PRODUCERS };
+
 struct ingest_server {
     ingest_node_t node;
     lq_master_key_t master;
@@ -41,12 +44,15 @@ struct ingest_server {
     int port;
     pthread_t health, auth_listener;
     int health_started, auth_listener_started;
+    /* each producer of requests (node.h) with its delivery-report thread and its requests
+     * topic, held so the topic's partitions stay known */
     struct poller {
         pthread_t thread;
         int started;
         rd_kafka_t *producer;
+        rd_kafka_topic_t *topic;
         const atomic_int *stopping;
-    } poller, eager_poller, async_poller; /* one for each producer */
+    } pollers[N_PRODUCERS];
     atomic_int stopping;
     ingest_batch_runner_t *batches; /* NULL when batches.runner is off */
 };
@@ -226,15 +232,14 @@ static rd_kafka_t *new_producer(ingest_server_t *s, const char *client_id, const
 
 /* A producer with its delivery-report thread and its warmed requests topic. */
 static lq_err_t open_producer(ingest_server_t *s, struct poller *p, const char *client_id,
-                              const char *linger, rd_kafka_t **rk, rd_kafka_topic_t **topic,
-                              char *errstr, size_t errstr_size)
+                              const char *linger, rd_kafka_t **rk, char *errstr, size_t errstr_size)
 {
     *rk = new_producer(s, client_id, linger, errstr, errstr_size);
     if (!*rk)
         return LQ_ERR_KAFKA;
     if (start_poller(s, p, *rk))
         return LQ_ERR_NOMEM;
-    *topic = warm_requests_topic(&s->node, *rk);
+    p->topic = warm_requests_topic(&s->node, *rk);
     return LQ_OK;
 }
 
@@ -242,17 +247,17 @@ static lq_err_t start_producer(ingest_server_t *s, char *errstr, size_t errstr_s
 {
     ingest_node_t *n = &s->node;
     char linger[24];
-    lq_err_t err = open_producer(s, &s->poller, "llmq-ingest", NULL, &n->producer,
-                                 &n->requests_topic, errstr, errstr_size);
+    lq_err_t err = open_producer(s, &s->pollers[BATCHED_PRODUCER], "llmq-ingest", NULL,
+                                 &n->producer, errstr, errstr_size);
 
     /* librdkafka fixes a producer's linger when it is made: a second one that does not wait */
     if (!err && n->set.ingest.eager_inflight_max > 0)
-        err = open_producer(s, &s->eager_poller, "llmq-ingest-eager", "0", &n->eager_producer,
-                            &n->eager_requests_topic, errstr, errstr_size);
+        err = open_producer(s, &s->pollers[EAGER_PRODUCER], "llmq-ingest-eager", "0",
+                            &n->eager_producer, errstr, errstr_size);
     if (!err && n->set.ingest.async_linger_ms >= 0) {
         snprintf(linger, sizeof(linger), "%lld", n->set.ingest.async_linger_ms);
-        err = open_producer(s, &s->async_poller, "llmq-ingest-async", linger, &n->async_producer,
-                            &n->async_requests_topic, errstr, errstr_size);
+        err = open_producer(s, &s->pollers[ASYNC_PRODUCER], "llmq-ingest-async", linger,
+                            &n->async_producer, errstr, errstr_size);
     }
     if (err)
         return err;
@@ -429,6 +434,8 @@ static void drain(ingest_server_t *s, int drain_ms)
 
 void ingest_server_stop(ingest_server_t *s, int drain_ms)
 {
+    struct poller *p;
+
     if (!s)
         return;
     ingest_batch_runner_stop(s->batches); /* after the step under way */
@@ -441,12 +448,9 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
     s->node.direct = NULL;
     ingest_replies_destroy(s->node.replies);
     s->node.replies = NULL;
-    if (s->node.producer)
-        rd_kafka_flush(s->node.producer, 10000);
-    if (s->node.eager_producer)
-        rd_kafka_flush(s->node.eager_producer, 10000);
-    if (s->node.async_producer)
-        rd_kafka_flush(s->node.async_producer, 10000);
+    for (p = s->pollers; p < s->pollers + N_PRODUCERS; p++)
+        if (p->producer)
+            rd_kafka_flush(p->producer, 10000);
     ingest_pg_destroy(s->node.pg);
     s->node.pg = NULL;
     lq_limiter_destroy(s->node.limiter); /* what waits is decided: connections resume */
@@ -456,28 +460,19 @@ void ingest_server_stop(ingest_server_t *s, int drain_ms)
         MHD_stop_daemon(s->d);
     }
     atomic_store(&s->stopping, 1);
-    if (s->poller.started)
-        pthread_join(s->poller.thread, NULL);
-    if (s->eager_poller.started)
-        pthread_join(s->eager_poller.thread, NULL);
-    if (s->async_poller.started)
-        pthread_join(s->async_poller.thread, NULL);
+    for (p = s->pollers; p < s->pollers + N_PRODUCERS; p++)
+        if (p->started)
+            pthread_join(p->thread, NULL);
     if (s->health_started)
         pthread_join(s->health, NULL);
     if (s->auth_listener_started)
         pthread_join(s->auth_listener, NULL);
-    if (s->node.requests_topic)
-        rd_kafka_topic_destroy(s->node.requests_topic);
-    if (s->node.eager_requests_topic)
-        rd_kafka_topic_destroy(s->node.eager_requests_topic);
-    if (s->node.async_requests_topic)
-        rd_kafka_topic_destroy(s->node.async_requests_topic);
-    if (s->node.producer)
-        rd_kafka_destroy(s->node.producer);
-    if (s->node.eager_producer)
-        rd_kafka_destroy(s->node.eager_producer);
-    if (s->node.async_producer)
-        rd_kafka_destroy(s->node.async_producer);
+    for (p = s->pollers; p < s->pollers + N_PRODUCERS; p++) {
+        if (p->topic)
+            rd_kafka_topic_destroy(p->topic);
+        if (p->producer)
+            rd_kafka_destroy(p->producer);
+    }
     ingest_tracing_stop(&s->node); /* after the last request's spans */
     ingest_auth_destroy(s->node.auth);
     ingest_http_destroy(s->http);

@@ -8,6 +8,7 @@ Environment:
 """
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -253,6 +254,14 @@ def poll(probe, done, seconds, interval=0.1):
         if done(value) or time.time() >= deadline:
             return value
         time.sleep(interval)
+
+
+def metric(url, name, default=None):
+    """The value of the first sample of metric `name` (a regular expression; any labels) that
+    the daemon at url shows on /metrics; `default` when it shows none."""
+    text = requests.get(f"{url}/metrics", timeout=5).text
+    m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    return float(m.group(1)) if m else default
 
 
 def count_jobs(db, ids, status):

@@ -25,7 +25,6 @@ import glob
 import io
 import json
 import os
-import re
 import threading
 import time
 import uuid
@@ -34,7 +33,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import BUILD, Daemon, Stack, create_tenant, free_port, poll, run, wait_http
+from conftest import BUILD, Daemon, Stack, create_tenant, free_port, metric, poll, run, wait_http
 
 SKEW_S = 90          # more than a minute: a window placed by a node's clock would be another window
 RPM = 120
@@ -126,9 +125,7 @@ def skew(pg_url, brokers, log_dir):
 
 def offset_measured(url):
     """The node's llmq_clock_offset_ms: the database's clock minus its own, as it measured it."""
-    text = requests.get(f"{url}/metrics", timeout=5).text
-    m = re.search(r"^llmq_clock_offset_ms (\S+)$", text, re.M)
-    return float(m.group(1)) if m else None
+    return metric(url, "llmq_clock_offset_ms")
 
 
 def test_the_nodes_clocks_are_skewed_and_measured(skew):

@@ -10,17 +10,14 @@ cannot be reached it falls back to the topic, in order, and nothing is lost.
   - the listener takes nothing without its secret path, nor bytes that are not a ChatResponse,
     nor more than its bound, and the API port does not serve it."""
 import json
-import re
 
 import requests
 
-from conftest import free_port, own_stack
+from conftest import free_port, metric, own_stack
 
 
 def counter(port, name):
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    m = re.search(rf"^{name} (\S+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
+    return metric(f"http://127.0.0.1:{port}", name, 0.0)
 
 
 def chat(stack, key, text, max_tokens=3):

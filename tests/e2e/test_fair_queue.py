@@ -9,7 +9,7 @@ import uuid
 
 import requests
 
-from conftest import BUILD, Stack, create_tenant, poll, run
+from conftest import BUILD, Stack, create_tenant, metric, poll, run
 
 
 def fair_stack(pg_url, brokers, log_dir, name, latency_ms):
@@ -53,10 +53,7 @@ def p90(values):
 
 
 def worker_metric(stack, name):
-    w = stack.workers[0]
-    text = requests.get(f"http://127.0.0.1:{w.settings['admin.port']}/metrics", timeout=5).text
-    m = re.search(rf"^{name}(?:{{[^}}]*}})? (\d+)", text, re.M)
-    return int(m.group(1)) if m else 0
+    return int(metric(f"http://127.0.0.1:{stack.workers[0].settings['admin.port']}", name, 0))
 
 
 def quiet_jobs(stack, session, key, n, spacing):

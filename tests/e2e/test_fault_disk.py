@@ -13,8 +13,8 @@ import psycopg
 import pytest
 import requests
 
-from conftest import BUILD, Stack, create_tenant, free_port, poll, run
-from test_fault_postgres import AsyncLoad, assert_each_counted_once, metric, pg
+from conftest import BUILD, Stack, create_tenant, free_port, metric, poll, run
+from test_fault_postgres import AsyncLoad, assert_each_counted_once, pg
 
 DISK_MB = 320  # room for initdb (~40 MB), WAL segments and a few thousand jobs
 FULL_S = int(os.environ.get("LLMQ_DISK_FULL_S", "15"))

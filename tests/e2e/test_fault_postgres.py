@@ -10,7 +10,7 @@ import uuid
 import psycopg
 import requests
 
-from conftest import BUILD, ROOT, Stack, create_tenant, free_port, poll, run
+from conftest import BUILD, ROOT, Stack, create_tenant, free_port, metric, poll, run
 
 OUTAGE_S = int(os.environ.get("LLMQ_PG_OUTAGE_S", "20"))
 
@@ -20,13 +20,6 @@ def pg(action, pg_dir, port=None):
     args = ["bash", "-c", script, "_", pg_dir] + ([str(port)] if port else [])
     out = run(args).stdout.strip().splitlines()
     return out[-1] if out else None
-
-
-def metric(url, name):
-    for line in requests.get(f"{url}/metrics", timeout=5).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
 
 
 class AsyncLoad:

@@ -12,7 +12,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import BUILD, Daemon, Stack, create_tenant, free_port, poll, run, wait_http
+from conftest import BUILD, Daemon, Stack, create_tenant, free_port, metric, poll, run, wait_http
 
 
 def ctl(pg_url, *args):
@@ -29,12 +29,6 @@ def limited_tenant(pg_url, limits):
     t, key = create_tenant(pg_url)
     ctl(pg_url, "tenant", "set", t, "--limits", limits)
     return t, key
-
-
-def metric(url, name):
-    text = requests.get(f"{url}/metrics", timeout=5).text
-    m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
-    return float(m.group(1)) if m else None
 
 
 def own_stack(pg_url, brokers, log_dir, name, ingest_nodes=1, workers=1, worker_settings=None,

@@ -9,14 +9,15 @@ batched producer of sync requests.
   - -1: the 202 comes without that wait;
   - a lone sync request goes out eagerly, and none does with ingest.eager_inflight_max = 0;
   - either way every accepted job is processed and counted once."""
-import re
 import time
 
 import requests
 
-from conftest import count_usage, own_stack, poll, wait_job
+from conftest import count_usage, metric, own_stack, poll, wait_job
 
 LINGER_MS = 400
+EAGER = "llmq_ingest_eager_produced_total"
+ACKED = "llmq_ingest_enqueued_total"  # acknowledged by Kafka
 
 
 def timed_post(stack, key, path, text, status):
@@ -62,17 +63,6 @@ def test_off_shares_the_producer_of_sync_requests(pg_url, brokers, log_dir, db):
         assert poll(lambda: count_usage(db, ids), lambda n: n == len(ids), 30) == len(ids)
 
 
-
-def ingest_counter(stack, name):
-    text = requests.get(f"{stack.url}/metrics", timeout=5).text
-    m = re.search(rf"^{name} (\S+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
-
-
-def eager_count(stack):
-    return ingest_counter(stack, "llmq_ingest_eager_produced_total")
-
-
 def test_a_lone_sync_request_goes_out_eagerly(pg_url, brokers, log_dir, db):
     """One request at a time finds nothing awaiting acknowledgement on the eager producer, so
     each is sent at once; with ingest.eager_inflight_max = 0 none is. Either way every request
@@ -80,14 +70,15 @@ def test_a_lone_sync_request_goes_out_eagerly(pg_url, brokers, log_dir, db):
     for name, settings, expect_eager in (("eager", {}, True),
                                          ("noeager", {"ingest.eager_inflight_max": 0}, False)):
         with own_stack(pg_url, brokers, log_dir, name, settings) as (s, key):
-            before = eager_count(s)
+            eager0 = metric(s.url, EAGER, 0.0)
+            acked0 = metric(s.url, ACKED, 0.0)
             for i in range(5):
-                acked = ingest_counter(s, "llmq_ingest_enqueued_total")
                 chat_seconds(s, key, f"one at a time {i}")
                 # the next one comes after this one's acknowledgement was counted, so nothing
                 # awaits one on the eager producer
-                poll(lambda: ingest_counter(s, "llmq_ingest_enqueued_total"), lambda n: n > acked, 10)
+                poll(lambda: metric(s.url, ACKED, 0.0), lambda n, i=i: n > acked0 + i, 10)
             _, job_id = submit(s, key, "async goes to its own producer")
             assert wait_job(s.url, key, job_id)["status"] == "succeeded"
-            assert eager_count(s) - before == (5 if expect_eager else 0), name
+            assert metric(s.url, EAGER, 0.0) - eager0 == (5 if expect_eager else 0), name
+            assert metric(s.url, ACKED, 0.0) - acked0 == 6, name  # each stored once
             assert poll(lambda: count_usage(db, [job_id]), lambda n: n == 1, 30) == 1
