@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "workers/job.h"
 #include "workers/produce.h"
+#include "workers/reply_conns.h"
 
 /* One piece of a reply, waiting or being posted. While posted, it is its transfer's owner:
  * the multi handle's transfers carry a pointer to a job (whose first member is its worker,
@@ -42,11 +44,21 @@ static struct curl_slist *headers(worker_t *w)
     return w->reply_headers;
 }
 
-/* Start posting piece; -1 when it cannot start (the piece is still the caller's). */
+/* Start posting piece: on the worker's own connections when the URL is an address they
+ * take (workers/reply_conns.h), else through libcurl. -1 when it cannot start (the piece is
+ * still the caller's). */
 static int post(worker_t *w, job_t *j, reply_piece_t *piece)
 {
     CURL *e;
+    int r = reply_conns_post(w->reply_conns, j->req.reply_url, piece->body, piece->len, piece,
+                             lq_mono_us());
 
+    if (r != 0) {
+        if (r < 0)
+            return -1;
+        j->direct_busy = 1;
+        return 0;
+    }
     if (!headers(w) || !(e = curl_easy_init()))
         return -1;
     curl_easy_setopt(e, CURLOPT_URL, j->req.reply_url);
@@ -59,6 +71,7 @@ static int post(worker_t *w, job_t *j, reply_piece_t *piece)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2000L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* a node is reached directly, as on reply_conns */
     if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
         curl_easy_cleanup(e);
         return -1;
@@ -122,22 +135,17 @@ int direct_reply_owns(CURL *e)
     return owner && *owner == NULL;
 }
 
-void direct_reply_done(worker_t *w, CURL *e, CURLcode code)
+/* The post of piece ended: taken (ok), or not, why says how. The job's next piece goes, or
+ * after a failure this one and the rest go to the reply topic. */
+static void piece_ended(worker_t *w, reply_piece_t *piece, int ok, const char *why)
 {
-    reply_piece_t *piece = NULL, *next;
-    long status = 0;
-    job_t *j;
+    reply_piece_t *next;
+    job_t *j = piece->j;
 
-    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&piece);
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    curl_multi_remove_handle(w->multi, e);
-    curl_easy_cleanup(e);
-    j = piece->j;
     j->direct_busy = 0;
-    if (code != CURLE_OK || status != 204) {
+    if (!ok) {
         /* the node is gone, restarted (a new secret) or unreachable from here */
-        LQ_DEBUG("job %s: direct reply not taken (%s, HTTP %ld): sent to %s", j->req.job_id,
-                 code == CURLE_OK ? "answered" : curl_easy_strerror(code), status,
+        LQ_DEBUG("job %s: direct reply not taken (%s): sent to %s", j->req.job_id, why,
                  j->req.reply_topic);
         to_topic(w, j, piece);
         job_release(j);
@@ -155,6 +163,29 @@ void direct_reply_done(worker_t *w, CURL *e, CURLcode code)
         to_topic(w, j, next);
     }
     job_release(j);
+}
+
+void direct_reply_done(worker_t *w, CURL *e, CURLcode code)
+{
+    reply_piece_t *piece = NULL;
+    long status = 0;
+    char why[96];
+
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&piece);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_multi_remove_handle(w->multi, e);
+    curl_easy_cleanup(e);
+    snprintf(why, sizeof(why), "%s, HTTP %ld",
+             code == CURLE_OK ? "answered" : curl_easy_strerror(code), status);
+    piece_ended(w, piece, code == CURLE_OK && status == 204, why);
+}
+
+void direct_reply_ended(void *arg, void *post, int status, const char *why)
+{
+    char text[96];
+
+    snprintf(text, sizeof(text), "%s, HTTP %d", why ? why : "answered", status);
+    piece_ended(arg, post, status == 204, text);
 }
 
 void direct_reply_free(worker_t *w)

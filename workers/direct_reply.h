@@ -1,7 +1,8 @@
 /* workers/direct_reply.h — a job's reply handed straight to the ingest node that waits for it:
  * each piece (a streamed answer's chunks, then the response) an HTTP POST of the framed
- * record to the request's reply_url (ingest/direct_replies.h), on the worker's curl multi
- * handle, one at a time per job so the pieces arrive in order. When a post fails (the node
+ * record to the request's reply_url (ingest/direct_replies.h), on the worker's own
+ * keep-alive connections when the URL names an IPv4 address (workers/reply_conns.h), else on
+ * its curl multi handle, one at a time per job so the pieces arrive in order. When a post fails (the node
  * unreachable, restarted, refusing it), that piece and every later one go to the node's
  * reply topic, as without direct replies: still in order, nothing lost. The job stays pending
  * until every piece was taken. */
@@ -20,6 +21,9 @@ int direct_reply_owns(CURL *e);
 /** The post of easy handle e ended with code: the job's next piece goes, or after a failure
  * this one and the rest go to the reply topic. */
 void direct_reply_done(worker_t *w, CURL *e, CURLcode code);
+
+/** reply_conns_done_fn of the worker's own connections (arg: the worker, post: the piece). */
+void direct_reply_ended(void *arg, void *post, int status, const char *why);
 
 /** Free what the posts share (at the worker's end). */
 void direct_reply_free(worker_t *w);

@@ -1,6 +1,7 @@
 /* The worker's poll loop: Kafka, libcurl and the timers on one thread. */
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -16,9 +17,11 @@
 #include "workers/http_call.h"
 #include "workers/provider_metrics.h"
 #include "workers/queueing.h"
+#include "workers/reply_conns.h"
 #include "workers/timers.h"
 
-#define POLL_MAX_MS 100 /* the longest wait: the stop flag is looked at this often */
+#define POLL_MAX_MS     100 /* the longest wait: the stop flag is looked at this often */
+#define REPLY_CONNS_MAX 256 /* direct replies on their way at once, as libcurl's per node */
 
 lq_err_t event_loop_init(worker_t *w, char *errstr, size_t errstr_size)
 {
@@ -31,7 +34,14 @@ lq_err_t event_loop_init(worker_t *w, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory");
         return LQ_ERR_NOMEM;
     }
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 256L);
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)REPLY_CONNS_MAX);
+    w->reply_conns = reply_conns_create(REPLY_CONNS_MAX, 500, 2000, direct_reply_ended, w);
+    w->reply_pfds = calloc(REPLY_CONNS_MAX, sizeof(struct pollfd));
+    w->wait_fds = calloc(REPLY_CONNS_MAX + 1, sizeof(struct curl_waitfd));
+    if (!w->reply_conns || !w->reply_pfds || !w->wait_fds) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return LQ_ERR_NOMEM;
+    }
     return LQ_OK;
 }
 
@@ -89,6 +99,9 @@ static void run_transfers(worker_t *w)
     int running = 0;
     CURLMsg *msg;
 
+    /* the direct replies on the worker's own connections, after the last wait */
+    reply_conns_service(w->reply_conns, w->reply_pfds, w->n_reply_pfds, lq_mono_us());
+    w->n_reply_pfds = 0;
     curl_multi_perform(w->multi, &running);
     while ((msg = curl_multi_info_read(w->multi, &running))) {
         if (msg->msg != CURLMSG_DONE)
@@ -110,18 +123,31 @@ static void drain_wake_pipe(worker_t *w)
 
 static void wait_for_work(worker_t *w, int more_waiting)
 {
-    struct curl_waitfd wfd;
+    struct curl_waitfd *wfd = w->wait_fds;
     int64_t timeout_ms = more_waiting ? 0 : timer_wait_ms(w, lq_mono_us(), POLL_MAX_MS);
     int64_t held_ms = limits_gate_wait_ms(w);
+    int i, n;
 
     if (held_ms >= 0 && held_ms < timeout_ms)
         timeout_ms = held_ms; /* a paced tenant may go again */
 
-    wfd.fd = w->wake_fds[0];
-    wfd.events = CURL_WAIT_POLLIN;
-    wfd.revents = 0;
-    curl_multi_poll(w->multi, &wfd, 1, (int)timeout_ms, NULL);
-    if (wfd.revents)
+    n = reply_conns_poll_fds(w->reply_conns, w->reply_pfds, REPLY_CONNS_MAX);
+    wfd[0].fd = w->wake_fds[0];
+    wfd[0].events = CURL_WAIT_POLLIN;
+    wfd[0].revents = 0;
+    for (i = 0; i < n; i++) {
+        wfd[i + 1].fd = w->reply_pfds[i].fd;
+        wfd[i + 1].events = (short)(((w->reply_pfds[i].events & POLLIN) ? CURL_WAIT_POLLIN : 0) |
+                                    ((w->reply_pfds[i].events & POLLOUT) ? CURL_WAIT_POLLOUT : 0));
+        wfd[i + 1].revents = 0;
+    }
+    curl_multi_poll(w->multi, wfd, (unsigned)n + 1, (int)timeout_ms, NULL);
+    for (i = 0; i < n; i++)
+        w->reply_pfds[i].revents =
+            (short)(((wfd[i + 1].revents & CURL_WAIT_POLLIN) ? POLLIN : 0) |
+                    ((wfd[i + 1].revents & CURL_WAIT_POLLOUT) ? POLLOUT : 0));
+    w->n_reply_pfds = n;
+    if (wfd[0].revents)
         drain_wake_pipe(w);
 }
 
@@ -160,6 +186,12 @@ void event_loop_free(worker_t *w)
         curl_multi_cleanup(w->multi);
     w->multi = NULL;
     direct_reply_free(w);
+    reply_conns_destroy(w->reply_conns);
+    w->reply_conns = NULL;
+    free(w->reply_pfds);
+    free(w->wait_fds);
+    w->reply_pfds = NULL;
+    w->wait_fds = NULL;
     if (w->wake_fds[0] >= 0)
         close(w->wake_fds[0]);
     if (w->wake_fds[1] >= 0)

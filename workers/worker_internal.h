@@ -153,6 +153,10 @@ struct worker {
     rd_kafka_queue_t *consumer_q, *producer_q;
     CURLM *multi;
     struct curl_slist *reply_headers; /* of direct replies (workers/direct_reply.c) */
+    struct reply_conns *reply_conns;  /* their own connections (workers/reply_conns.h) */
+    struct pollfd *reply_pfds;        /* the sockets of those on their way, for the wait */
+    struct curl_waitfd *wait_fds;     /* the wait's sockets: the wake-up pipe and those */
+    int n_reply_pfds;
     lq_metric_t *m_direct, *m_direct_fallback;
     int wake_fds[2];
     partition_state_t *parts;
