@@ -1,6 +1,7 @@
 #include "common/ids.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -138,12 +139,25 @@ int64_t lq_uuid7_time_ms(const char *s)
     return ms;
 }
 
+/* SHA-256 fetched from OpenSSL's providers once: EVP_sha256() makes each digest look it up
+ * again (locks, a hash table), which was most of the cost of hashing an API key. */
+static EVP_MD *sha256_fetched;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 lq_err_t lq_sha256_hex(char out[65], const void *data, size_t len)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
+    const EVP_MD *sha256;
 
-    if (!EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) || md_len != 32)
+    pthread_once(&sha256_once, sha256_fetch);
+    sha256 = sha256_fetched ? sha256_fetched : EVP_sha256();
+    if (!EVP_Digest(data, len, md, &md_len, sha256, NULL) || md_len != 32)
         return LQ_ERR_INVALID;
     lq_hex(out, md, 32);
     return LQ_OK;
