@@ -1,7 +1,10 @@
 /* The worker's poll loop: Kafka, libcurl and the timers on one thread. */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -21,12 +24,47 @@
 #include "workers/timers.h"
 
 #define POLL_MAX_MS     100 /* the longest wait: the stop flag is looked at this often */
-#define REPLY_CONNS_MAX 256 /* direct replies on their way at once, as libcurl's per node */
+#define REPLY_CONNS_MAX 256 /* direct replies on their way at once on the worker's own */
+#define CURL_EVENTS_MAX 256 /* libcurl's ready sockets handed to it in one turn */
+
+/* libcurl's socket callback: s is to be watched for what (or no longer, CURL_POLL_REMOVE).
+ * socketp is NULL until the socket is in the epoll set. */
+static int curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    worker_t *w = userp;
+    struct epoll_event ev;
+
+    (void)e;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(w->curl_epfd, EPOLL_CTL_DEL, s, NULL); /* fails when closed already: fine */
+        return 0;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    ev.data.fd = s;
+    /* the other operation when the set disagrees: a number closed and reused unannounced */
+    if (epoll_ctl(w->curl_epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) != 0)
+        epoll_ctl(w->curl_epfd, socketp ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s, &ev);
+    if (!socketp)
+        curl_multi_assign(w->multi, s, w);
+    return 0;
+}
+
+/* libcurl's timer callback: its timeouts are to be looked at in timeout_ms (-1: none). */
+static int curl_timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+    worker_t *w = userp;
+
+    (void)m;
+    w->curl_due_us = timeout_ms < 0 ? -1 : lq_mono_us() + (int64_t)timeout_ms * 1000;
+    return 0;
+}
 
 lq_err_t event_loop_init(worker_t *w, char *errstr, size_t errstr_size)
 {
-    if (pipe2(w->wake_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-        snprintf(errstr, errstr_size, "cannot make the wake-up pipe");
+    if (pipe2(w->wake_fds, O_NONBLOCK | O_CLOEXEC) != 0 ||
+        (w->curl_epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        snprintf(errstr, errstr_size, "cannot make the wake-up pipe or the epoll set");
         return LQ_ERR_IO;
     }
     w->multi = curl_multi_init();
@@ -34,10 +72,18 @@ lq_err_t event_loop_init(worker_t *w, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory");
         return LQ_ERR_NOMEM;
     }
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)REPLY_CONNS_MAX);
+    /* libcurl's sockets and timeouts on this loop: each wait looks at the sockets that are
+     * ready, not at every transfer (curl_multi_perform and curl_multi_poll walk them all) */
+    w->curl_due_us = -1;
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      (long)w->set.provider.max_host_connections);
     w->reply_conns = reply_conns_create(REPLY_CONNS_MAX, 500, 2000, direct_reply_ended, w);
     w->reply_pfds = calloc(REPLY_CONNS_MAX, sizeof(struct pollfd));
-    w->wait_fds = calloc(REPLY_CONNS_MAX + 1, sizeof(struct curl_waitfd));
+    w->wait_fds = calloc(REPLY_CONNS_MAX + 2, sizeof(struct pollfd));
     if (!w->reply_conns || !w->reply_pfds || !w->wait_fds) {
         snprintf(errstr, errstr_size, "out of memory");
         return LQ_ERR_NOMEM;
@@ -94,6 +140,28 @@ static void run_timers(worker_t *w)
 
 /* ---- the turn ---- */
 
+/* Hand libcurl the sockets the last wait found ready (at most CURL_EVENTS_MAX a turn; the
+ * rest stay ready for the next), then its timeouts when due. */
+static void curl_act(worker_t *w)
+{
+    struct epoll_event ev[CURL_EVENTS_MAX];
+    int running = 0, n = 0, i;
+
+    if (w->curl_ready)
+        n = epoll_wait(w->curl_epfd, ev, CURL_EVENTS_MAX, 0);
+    w->curl_ready = 0;
+    for (i = 0; i < n; i++) {
+        int mask = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                   ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                   ((ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(w->multi, ev[i].data.fd, mask, &running);
+    }
+    if (w->curl_due_us >= 0 && lq_mono_us() >= w->curl_due_us) {
+        w->curl_due_us = -1; /* the timer callback sets the next one */
+        curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+}
+
 static void run_transfers(worker_t *w)
 {
     int running = 0;
@@ -102,7 +170,7 @@ static void run_transfers(worker_t *w)
     /* the direct replies on the worker's own connections, after the last wait */
     reply_conns_service(w->reply_conns, w->reply_pfds, w->n_reply_pfds, lq_mono_us());
     w->n_reply_pfds = 0;
-    curl_multi_perform(w->multi, &running);
+    curl_act(w);
     while ((msg = curl_multi_info_read(w->multi, &running))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
@@ -123,31 +191,28 @@ static void drain_wake_pipe(worker_t *w)
 
 static void wait_for_work(worker_t *w, int more_waiting)
 {
-    struct curl_waitfd *wfd = w->wait_fds;
-    int64_t timeout_ms = more_waiting ? 0 : timer_wait_ms(w, lq_mono_us(), POLL_MAX_MS);
+    struct pollfd *pfd = w->wait_fds;
+    int64_t now = lq_mono_us();
+    int64_t timeout_ms = more_waiting ? 0 : timer_wait_ms(w, now, POLL_MAX_MS);
     int64_t held_ms = limits_gate_wait_ms(w);
-    int i, n;
+    int n;
 
     if (held_ms >= 0 && held_ms < timeout_ms)
         timeout_ms = held_ms; /* a paced tenant may go again */
+    if (w->curl_due_us >= 0 && (w->curl_due_us - now + 999) / 1000 < timeout_ms)
+        timeout_ms = w->curl_due_us <= now ? 0 : (w->curl_due_us - now + 999) / 1000;
 
-    n = reply_conns_poll_fds(w->reply_conns, w->reply_pfds, REPLY_CONNS_MAX);
-    wfd[0].fd = w->wake_fds[0];
-    wfd[0].events = CURL_WAIT_POLLIN;
-    wfd[0].revents = 0;
-    for (i = 0; i < n; i++) {
-        wfd[i + 1].fd = w->reply_pfds[i].fd;
-        wfd[i + 1].events = (short)(((w->reply_pfds[i].events & POLLIN) ? CURL_WAIT_POLLIN : 0) |
-                                    ((w->reply_pfds[i].events & POLLOUT) ? CURL_WAIT_POLLOUT : 0));
-        wfd[i + 1].revents = 0;
-    }
-    curl_multi_poll(w->multi, wfd, (unsigned)n + 1, (int)timeout_ms, NULL);
-    for (i = 0; i < n; i++)
-        w->reply_pfds[i].revents =
-            (short)(((wfd[i + 1].revents & CURL_WAIT_POLLIN) ? POLLIN : 0) |
-                    ((wfd[i + 1].revents & CURL_WAIT_POLLOUT) ? POLLOUT : 0));
+    pfd[0].fd = w->wake_fds[0];
+    pfd[1].fd = w->curl_epfd;
+    pfd[0].events = pfd[1].events = POLLIN;
+    pfd[0].revents = pfd[1].revents = 0;
+    n = reply_conns_poll_fds(w->reply_conns, pfd + 2, REPLY_CONNS_MAX);
+    if (poll(pfd, (nfds_t)n + 2, (int)timeout_ms) <= 0)
+        n = 0;
+    memcpy(w->reply_pfds, pfd + 2, (size_t)n * sizeof(*pfd));
     w->n_reply_pfds = n;
-    if (wfd[0].revents)
+    w->curl_ready = pfd[1].revents != 0;
+    if (pfd[0].revents)
         drain_wake_pipe(w);
 }
 
@@ -183,8 +248,11 @@ void event_loop_unwatch_queues(worker_t *w)
 void event_loop_free(worker_t *w)
 {
     if (w->multi)
-        curl_multi_cleanup(w->multi);
+        curl_multi_cleanup(w->multi); /* (its sockets leave the epoll set first) */
     w->multi = NULL;
+    if (w->curl_epfd >= 0)
+        close(w->curl_epfd);
+    w->curl_epfd = -1;
     direct_reply_free(w);
     reply_conns_destroy(w->reply_conns);
     w->reply_conns = NULL;

@@ -382,6 +382,7 @@ lq_err_t worker_create(worker_t **out, const worker_settings_t *set, char *errst
     if (!w)
         return LQ_ERR_NOMEM;
     w->wake_fds[0] = w->wake_fds[1] = -1;
+    w->curl_epfd = -1;
     err = prepare(w, set, errstr, errstr_size);
     if (err)
         goto fail;

@@ -112,6 +112,11 @@ const lq_config_def_t worker_settings[] = {
     {"provider.max_response_bytes", LQ_CFG_INT, "16777216", 1024, 1073741824,
      "largest provider response accepted",
      LQ_CFG_AT(worker_settings_t, provider.max_response_bytes)},
+    {"provider.max_host_connections", LQ_CFG_INT, "0", 0, 1000000,
+     "connections to one provider host at once (0 = no bound but worker.max_inflight; over "
+     "HTTP/1.1 each call in flight holds one, so a bound below the calls in flight queues the "
+     "rest inside the worker)",
+     LQ_CFG_AT(worker_settings_t, provider.max_host_connections)},
     {"metrics.max_models", LQ_CFG_INT, "100", 0, 100000,
      "distinct models with series of their own per provider endpoint in the provider metrics "
      "(a model named by a client and passed through counts too); the others are counted as "

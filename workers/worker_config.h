@@ -67,6 +67,7 @@ typedef struct worker_settings {
         long long timeout_ms;
         long long max_attempts;
         long long max_response_bytes;
+        long long max_host_connections;
     } provider;
     struct {
         long long failures;

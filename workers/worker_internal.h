@@ -155,8 +155,11 @@ struct worker {
     struct curl_slist *reply_headers; /* of direct replies (workers/direct_reply.c) */
     struct reply_conns *reply_conns;  /* their own connections (workers/reply_conns.h) */
     struct pollfd *reply_pfds;        /* the sockets of those on their way, for the wait */
-    struct curl_waitfd *wait_fds;     /* the wait's sockets: the wake-up pipe and those */
+    struct pollfd *wait_fds; /* the wait's: the wake-up pipe, curl_epfd, the reply sockets */
     int n_reply_pfds;
+    int curl_epfd;       /* libcurl's sockets, as its socket callback asks (workers/event_loop.c) */
+    int curl_ready;      /* the last wait found one of them ready */
+    int64_t curl_due_us; /* when libcurl wants its timeouts looked at; -1: no timer */
     lq_metric_t *m_direct, *m_direct_fallback;
     int wake_fds[2];
     partition_state_t *parts;

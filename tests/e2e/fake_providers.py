@@ -101,7 +101,7 @@ What every server records (all under server.lock):
                  (it watches the socket) and on write errors, never raised out of the thread
   completed      answers (streamed or not, errors too) written to the end; counted just after
                  the last write, so it may lag what the client already holds by a moment
-  in_flight      requests being served right now
+  in_flight      requests being served right now; peak_in_flight, the most at once so far
 OpenRouterServer also keeps app_headers: a list of (HTTP-Referer, X-Title) per call.
 """
 import collections
@@ -293,6 +293,7 @@ class FakeProvider:
         self.disconnects = 0
         self.completed = 0
         self.in_flight = 0
+        self.peak_in_flight = 0
         self.down = False
         self.delay_first_token = 0.0
         self.token_interval = 0.0
@@ -332,6 +333,7 @@ class FakeProvider:
         class Server(ThreadingHTTPServer):
             daemon_threads = True
             block_on_close = False
+            request_queue_size = 1024  # a worker opening hundreds of connections at once
 
             def handle_error(self, request, client_address):
                 import sys
@@ -443,6 +445,7 @@ class FakeProvider:
     def _handle(self, h):
         with self.lock:
             self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         ex = None
         try:
             raw = self._read_body(h)
