@@ -47,8 +47,23 @@ static struct curl_slist *headers(worker_t *w)
 /* Start posting piece: on the worker's own connections when the URL is an address they
  * take (workers/reply_conns.h), else through libcurl. -1 when it cannot start (the piece is
  * still the caller's). */
+static int start_later(worker_t *w, CURL *e)
+{
+    if (w->n_reply_later == w->cap_reply_later) {
+        size_t cap = w->cap_reply_later ? w->cap_reply_later * 2 : 16;
+        CURL **p = realloc(w->reply_later, cap * sizeof(*p));
+        if (!p)
+            return -1;
+        w->reply_later = p;
+        w->cap_reply_later = cap;
+    }
+    w->reply_later[w->n_reply_later++] = e;
+    return 0;
+}
+
 static int post(worker_t *w, job_t *j, reply_piece_t *piece)
 {
+    CURLMcode mc;
     CURL *e;
     int r = reply_conns_post(w->reply_conns, j->req.reply_url, piece->body, piece->len, piece,
                              lq_mono_us());
@@ -72,7 +87,12 @@ static int post(worker_t *w, job_t *j, reply_piece_t *piece)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(e, CURLOPT_PROXY, ""); /* a node is reached directly, as on reply_conns */
-    if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+    mc = curl_multi_add_handle(w->multi, e);
+    /* a streamed chunk is posted from inside libcurl's callback of the provider's body, where
+     * libcurl takes no new transfer: it starts at the loop's next turn */
+    if (mc == CURLM_RECURSIVE_API_CALL && start_later(w, e) == 0)
+        mc = CURLM_OK;
+    if (mc != CURLM_OK) {
         curl_easy_cleanup(e);
         return -1;
     }
@@ -188,8 +208,35 @@ void direct_reply_ended(void *arg, void *post, int status, const char *why)
     piece_ended(arg, post, status == 204, text);
 }
 
+void direct_reply_start_later(worker_t *w)
+{
+    CURL **later = w->reply_later;
+    size_t n = w->n_reply_later, i;
+
+    if (!n)
+        return;
+    w->reply_later = NULL; /* (a post that fails here may add to a new list) */
+    w->n_reply_later = w->cap_reply_later = 0;
+    for (i = 0; i < n; i++) {
+        reply_piece_t *piece = NULL;
+        if (curl_multi_add_handle(w->multi, later[i]) == CURLM_OK)
+            continue;
+        curl_easy_getinfo(later[i], CURLINFO_PRIVATE, (char **)&piece);
+        curl_easy_cleanup(later[i]);
+        piece_ended(w, piece, 0, "cannot start");
+    }
+    free(later);
+}
+
 void direct_reply_free(worker_t *w)
 {
+    size_t i;
+
+    for (i = 0; i < w->n_reply_later; i++)
+        curl_easy_cleanup(w->reply_later[i]);
+    free(w->reply_later);
+    w->reply_later = NULL;
+    w->n_reply_later = w->cap_reply_later = 0;
     curl_slist_free_all(w->reply_headers);
     w->reply_headers = NULL;
 }

@@ -25,6 +25,9 @@ void direct_reply_done(worker_t *w, CURL *e, CURLcode code);
 /** reply_conns_done_fn of the worker's own connections (arg: the worker, post: the piece). */
 void direct_reply_ended(void *arg, void *post, int status, const char *why);
 
+/** Start the libcurl posts asked for inside a libcurl callback (outside any callback). */
+void direct_reply_start_later(worker_t *w);
+
 /** Free what the posts share (at the worker's end). */
 void direct_reply_free(worker_t *w);
 

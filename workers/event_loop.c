@@ -170,6 +170,7 @@ static void run_transfers(worker_t *w)
     /* the direct replies on the worker's own connections, after the last wait */
     reply_conns_service(w->reply_conns, w->reply_pfds, w->n_reply_pfds, lq_mono_us());
     w->n_reply_pfds = 0;
+    direct_reply_start_later(w);
     curl_act(w);
     while ((msg = curl_multi_info_read(w->multi, &running))) {
         if (msg->msg != CURLMSG_DONE)
@@ -199,6 +200,8 @@ static void wait_for_work(worker_t *w, int more_waiting)
 
     if (held_ms >= 0 && held_ms < timeout_ms)
         timeout_ms = held_ms; /* a paced tenant may go again */
+    if (w->n_reply_later)
+        timeout_ms = 0; /* posts to start */
     if (w->curl_due_us >= 0 && (w->curl_due_us - now + 999) / 1000 < timeout_ms)
         timeout_ms = w->curl_due_us <= now ? 0 : (w->curl_due_us - now + 999) / 1000;
 
