@@ -1,6 +1,7 @@
 #include "workers/reply_conns.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -113,6 +114,8 @@ static int parse_url(const char *url, struct sockaddr_in *to, char *host, size_t
         return -1;
     memcpy(ip, a, (size_t)(colon - a));
     ip[colon - a] = '\0';
+    if (!isdigit((unsigned char)colon[1])) /* strtoul would take spaces and signs */
+        return -1;
     errno = 0;
     port = strtoul(colon + 1, &end, 10);
     if (end != slash || colon + 1 == slash || errno || port == 0 || port > 65535)
@@ -246,8 +249,10 @@ static int conn_retry(reply_conns_t *rc, conn_t *c, int64_t now_us)
     close(c->fd);
     rc->n_open--;
     c->fd = -1;
-    if (conn_open(rc, c, now_us))
+    if (conn_open(rc, c, now_us)) {
+        c->post = post; /* (conn_open closed the slot) still the caller's to end */
         return -1;
+    }
     c->post = post;
     return conn_begin(c);
 }

@@ -168,6 +168,25 @@ static void run(reply_conns_t *rc, ended_t *e, int want, int ms)
     }
 }
 
+/* The worker's loop in small until socket fd (the node's end) is readable: 1, or 0 after ms. */
+static int pump_until_readable(reply_conns_t *rc, int fd, int ms)
+{
+    struct pollfd fds[9];
+    int64_t until = lq_mono_ms() + ms;
+
+    while (lq_mono_ms() < until) {
+        int n = reply_conns_poll_fds(rc, fds, 8);
+        fds[n].fd = fd;
+        fds[n].events = POLLIN;
+        fds[n].revents = 0;
+        poll(fds, (nfds_t)n + 1, 20);
+        reply_conns_service(rc, fds, n, lq_mono_us());
+        if (fds[n].revents)
+            return 1;
+    }
+    return 0;
+}
+
 /* An address nothing listens on: a port bound and closed a moment ago. */
 static int closed_port(void)
 {
@@ -308,6 +327,40 @@ int main(void)
     }
     CHECK(lq_mono_ms() - t0 < 400);
     CHECK_INT(reply_conns_open(rc), 0);
+
+    /* the node reads a post on the kept connection, closes it unanswered and is gone: the
+     * post sent once more finds nothing listening, and ends (its caller's post, not lost) */
+    {
+        struct sockaddr_in a;
+        socklen_t alen = sizeof(a);
+        char buf[4096];
+        int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd;
+        memset(&a, 0, sizeof(a));
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        CHECK(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 4) == 0);
+        getsockname(lfd, (struct sockaddr *)&a, &alen);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/replies/x", ntohs(a.sin_port));
+        e.n = 0;
+        CHECK_INT(reply_conns_post(rc, url, "i", 1, &p1, lq_mono_us()), 1);
+        cfd = accept(lfd, NULL, NULL);
+        CHECK(pump_until_readable(rc, cfd, 2000) && recv(cfd, buf, sizeof(buf), 0) > 0);
+        send_text(cfd, "HTTP/1.1 204 No Content\r\n\r\n");
+        run(rc, &e, 1, 2000);
+        CHECK_INT(e.n, 1);
+        CHECK_INT(e.status[0], 204);
+        CHECK_INT(reply_conns_post(rc, url, "j", 1, &p2, lq_mono_us()), 1);
+        CHECK(pump_until_readable(rc, cfd, 2000) && recv(cfd, buf, sizeof(buf), 0) > 0);
+        close(cfd);
+        close(lfd);
+        run(rc, &e, 2, 2000);
+        CHECK_INT(e.n, 2);
+        CHECK_INT(e.status[1], 0);
+        CHECK(e.post[1] == &p2);
+        CHECK_INT(reply_conns_open(rc), 0);
+    }
+    CHECK_INT(reply_conns_post(rc, "http://127.0.0.1: 80/replies/x", "a", 1, &p1, 0), 0);
+    CHECK_INT(reply_conns_post(rc, "http://127.0.0.1:+80/replies/x", "a", 1, &p1, 0), 0);
 
     /* a connection for each post on its way, up to the bound; then left to libcurl */
     atomic_store(&s.mode, SILENT);
