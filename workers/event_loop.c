@@ -82,9 +82,8 @@ lq_err_t event_loop_init(worker_t *w, char *errstr, size_t errstr_size)
     curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
                       (long)w->set.provider.max_host_connections);
     w->reply_conns = reply_conns_create(REPLY_CONNS_MAX, 500, 2000, direct_reply_ended, w);
-    w->reply_pfds = calloc(REPLY_CONNS_MAX, sizeof(struct pollfd));
     w->wait_fds = calloc(REPLY_CONNS_MAX + 2, sizeof(struct pollfd));
-    if (!w->reply_conns || !w->reply_pfds || !w->wait_fds) {
+    if (!w->reply_conns || !w->wait_fds) {
         snprintf(errstr, errstr_size, "out of memory");
         return LQ_ERR_NOMEM;
     }
@@ -168,7 +167,7 @@ static void run_transfers(worker_t *w)
     CURLMsg *msg;
 
     /* the direct replies on the worker's own connections, after the last wait */
-    reply_conns_service(w->reply_conns, w->reply_pfds, w->n_reply_pfds, lq_mono_us());
+    reply_conns_service(w->reply_conns, w->wait_fds + 2, w->n_reply_pfds, lq_mono_us());
     w->n_reply_pfds = 0;
     direct_reply_start_later(w);
     curl_act(w);
@@ -212,8 +211,7 @@ static void wait_for_work(worker_t *w, int more_waiting)
     n = reply_conns_poll_fds(w->reply_conns, pfd + 2, REPLY_CONNS_MAX);
     if (poll(pfd, (nfds_t)n + 2, (int)timeout_ms) <= 0)
         n = 0;
-    memcpy(w->reply_pfds, pfd + 2, (size_t)n * sizeof(*pfd));
-    w->n_reply_pfds = n;
+    w->n_reply_pfds = n; /* their revents are read at the next turn, in wait_fds + 2 */
     w->curl_ready = pfd[1].revents != 0;
     if (pfd[0].revents)
         drain_wake_pipe(w);
@@ -259,9 +257,7 @@ void event_loop_free(worker_t *w)
     direct_reply_free(w);
     reply_conns_destroy(w->reply_conns);
     w->reply_conns = NULL;
-    free(w->reply_pfds);
     free(w->wait_fds);
-    w->reply_pfds = NULL;
     w->wait_fds = NULL;
     if (w->wake_fds[0] >= 0)
         close(w->wake_fds[0]);

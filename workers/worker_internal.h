@@ -156,9 +156,8 @@ struct worker {
     struct reply_conns *reply_conns;  /* their own connections (workers/reply_conns.h) */
     CURL **reply_later; /* libcurl posts asked for inside a libcurl callback, for the next turn */
     size_t n_reply_later, cap_reply_later;
-    struct pollfd *reply_pfds; /* the sockets of those on their way, for the wait */
-    struct pollfd *wait_fds;   /* the wait's: the wake-up pipe, curl_epfd, the reply sockets */
-    int n_reply_pfds;
+    struct pollfd *wait_fds; /* the wait's: the wake-up pipe, curl_epfd, the reply sockets */
+    int n_reply_pfds;        /* reply sockets in wait_fds (from index 2) at the last wait */
     int curl_epfd;       /* libcurl's sockets, as its socket callback asks (workers/event_loop.c) */
     int curl_ready;      /* the last wait found one of them ready */
     int64_t curl_due_us; /* when libcurl wants its timeouts looked at; -1: no timer */

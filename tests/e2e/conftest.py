@@ -171,7 +171,8 @@ class Stack:
         self.sink.stop()
 
 
-def openai_stack(pg_url, brokers, log_dir, fake, name, partitions=1, worker_settings=None):
+def openai_stack(pg_url, brokers, log_dir, fake, name, partitions=1, worker_settings=None,
+                 ingest_settings=None):
     """A stack with its own topics whose worker sends every non-mock model to the fake
     OpenAI-compatible server `fake` (started; the caller stops it)."""
     prefix = name + uuid.uuid4().hex[:6]
@@ -179,6 +180,7 @@ def openai_stack(pg_url, brokers, log_dir, fake, name, partitions=1, worker_sett
          str(partitions), "--prefix", prefix])
     return Stack(pg_url, brokers, log_dir, prefix=prefix,
                  worker_settings={"openai.base_url": fake.base_url, **(worker_settings or {})},
+                 ingest_settings=ingest_settings,
                  worker_env={"LLMQ_OPENAI_API_KEY": fake.api_key}).start()
 
 

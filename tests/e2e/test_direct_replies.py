@@ -30,10 +30,10 @@ def worker_admin(stack):
     return stack.workers[0].settings["admin.port"]
 
 
-def stream_text(stack, key, text, max_tokens):
+def stream_text(stack, key, text, max_tokens, model="mock"):
     """The streamed answer's text, and whether it ended with [DONE]."""
     with requests.post(f"{stack.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
-                       json={"model": "mock", "max_tokens": max_tokens, "stream": True,
+                       json={"model": model, "max_tokens": max_tokens, "stream": True,
                              "messages": [{"role": "user", "content": text}]},
                        stream=True, timeout=30) as s:
         assert s.status_code == 200
@@ -115,31 +115,16 @@ def test_provider_streams_come_directly_to_a_node_named_by_host(pg_url, brokers,
     # a node named by its host name is posted to through libcurl, and each streamed chunk's
     # post is asked for inside libcurl's callback of the provider's body, where libcurl takes
     # no new transfer: it starts at the worker's next turn, not on the reply topic
-    import os
-    import uuid
-
-    from conftest import BUILD, Stack, create_tenant, run
+    from conftest import create_tenant, openai_stack
     from fake_providers import OpenAIServer
 
     with OpenAIServer() as fake:
-        prefix = "dirhost" + uuid.uuid4().hex[:6]
-        run([os.path.join(BUILD, "llmqctl"), "--brokers", brokers, "topics", "create", "--partitions", "1",
-             "--prefix", prefix])
-        s = Stack(pg_url, brokers, log_dir, prefix=prefix, ingest_settings={"direct_replies.host": "localhost"},
-                  worker_settings={"openai.base_url": fake.base_url},
-                  worker_env={"LLMQ_OPENAI_API_KEY": fake.api_key}).start()
+        s = openai_stack(pg_url, brokers, log_dir, fake, "dirhost",
+                         ingest_settings={"direct_replies.host": "localhost"})
         try:
             key = create_tenant(pg_url)[1]
-            with requests.post(f"{s.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
-                               json={"model": "gpt-4o-mini", "stream": True,
-                                     "messages": [{"role": "user", "content": "one two three four five"}]},
-                               stream=True, timeout=30) as r:
-                assert r.status_code == 200
-                body = r.text
-            words = [json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
-                     for line in body.splitlines() if line.startswith("data: {")]
-            assert "".join(words) == "echo: one two three four five"
-            assert body.rstrip().endswith("data: [DONE]")
+            text, done = stream_text(s, key, "one two three four five", 20, model="gpt-4o-mini")
+            assert done and text == "echo: one two three four five"
             assert counter(worker_admin(s), "llmq_worker_direct_reply_fallbacks_total") == 0
             assert counter(worker_admin(s), "llmq_worker_direct_replies_total") >= 6
         finally:
