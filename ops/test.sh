@@ -52,7 +52,7 @@ if [[ ! -x $STATE/venv/bin/pytest ]] || ! cmp -s "$LLMQ_ROOT/tests/e2e/requireme
   cp "$LLMQ_ROOT/tests/e2e/requirements.txt" "$STATE/venv/requirements.txt"
 fi
 say "code checks"
-LIZARD=$STATE/venv/bin/lizard "$LLMQ_ROOT/ops/check-code.sh"
+LIZARD=$STATE/venv/bin/lizard PYFLAKES=$STATE/venv/bin/pyflakes "$LLMQ_ROOT/ops/check-code.sh"
 say "Apache Kafka broker jars"
 "$LLMQ_ROOT/ops/kafka.sh" fetch
 

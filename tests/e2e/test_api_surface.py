@@ -8,7 +8,7 @@ import openai
 import pytest
 import requests
 
-from conftest import BUILD, Daemon, create_tenant, free_port, poll, run, wait_http, wait_job
+from conftest import Daemon, create_tenant, free_port, poll, wait_http, wait_job
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ same; a batch past its window ends expired; files are the tenant's own."""
 import io
 import json
 import os
-import signal
 import time
 import uuid
 

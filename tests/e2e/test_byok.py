@@ -5,7 +5,6 @@ import os
 import subprocess
 import uuid
 
-import psycopg
 import pytest
 import requests
 

@@ -17,7 +17,7 @@ import uuid
 import pytest
 import requests
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from conftest import BUILD, ROOT, Stack, create_tenant, poll, run
 

@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import BUILD, Daemon, Stack, free_port, poll, run, wait_http, wait_job
+from conftest import BUILD, Daemon, Stack, free_port, run, wait_http, wait_job
 
 PRODUCER_MAX = 200000  # the producer's message.max.bytes on the node below
 

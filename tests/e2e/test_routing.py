@@ -3,7 +3,6 @@ provider servers that speak each provider's real wire format (tests/e2e/fake_pro
 clients through the official openai SDK."""
 import json
 import os
-import subprocess
 import time
 import uuid
 

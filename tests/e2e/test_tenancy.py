@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import BUILD, poll, run
+from conftest import BUILD, poll
 
 ROLES = ["viewer", "developer", "admin", "owner"]
 
