@@ -462,11 +462,15 @@ static int round_once(lq_limiter_t *l, PGconn **conn)
     lim_waiter_t *list;
     resolved_t *r;
     size_t n, i;
-    int again = 0;
+    int again = 0, flushed = l->degraded || l->rings_unflushed;
     int64_t t0, t1;
 
-    if (l->degraded) /* what was admitted meanwhile goes first, before any grant */
+    /* what was admitted without the ledger goes first, before any grant; that includes what
+     * was admitted during the exchange that found the ledger again (the lock is not held
+     * while it runs), which this flushes at the next one */
+    if (flushed)
         lq_hashmap_foreach(l->keys, flush_rings, l);
+    l->rings_unflushed = 0;
     count_waiting(l);
     lq_hashmap_foreach(l->keys, visit_key, &b);
     for (i = 0; i < b.n_idle; i++) /* (the walk may not change the map) */
@@ -491,11 +495,11 @@ static int round_once(lq_limiter_t *l, PGconn **conn)
     l->last_exchange = b.now;
     lq_metric_add(m_exchanges, 1);
     if (res) {
-        if (l->degraded) {
+        if (l->degraded)
             LQ_INFO("limits: the ledger answers again; admitting from it");
+        if (flushed) /* the ledger has what was flushed */
             lq_hashmap_foreach(l->keys, synced, NULL);
-            l->degraded = 0;
-        }
+        l->degraded = 0;
         apply(l, res, t0, t1);
     } else {
         lq_metric_add(m_exchange_errors, 1);

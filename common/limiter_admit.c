@@ -442,6 +442,7 @@ static void take_from(lq_limiter_t *l, lim_key_t *k, const lq_limit_ask_t *a, co
             int64_t at = lq_cluster_ms(); /* the ledger's buckets */
             ring_add(k, 2 * u + 1, at, a->amount[u]);
             ring_add(k, 2 * u + 2, at, a->amount[u]);
+            l->rings_unflushed = 1;
             continue; /* series 0: nothing to settle in the ledger */
         }
         k->al[u].left -= a->amount[u];

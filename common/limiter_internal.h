@@ -93,6 +93,7 @@ struct lq_limiter {
     lq_hashmap_t *back_index; /* "series|bucket|key" -> 1 + its index in back */
     int64_t nodes;            /* nodes seen by the ledger lately (>= 1) */
     int degraded;
+    int rings_unflushed;   /* admitted without the ledger since the last flush of the rings */
     int64_t last_exchange; /* monotonic ms */
 };
 

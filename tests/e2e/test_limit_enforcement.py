@@ -202,7 +202,7 @@ def test_three_nodes_hold_one_limit_exactly(pg_url, brokers, log_dir, db):
         stop_stack(s)
 
 
-def test_without_the_ledger_each_node_admits_its_share(pg_url, brokers, log_dir, db):
+def test_without_the_ledger_each_node_admits_its_share(pg_url, brokers, log_dir, db, stack):
     s = own_stack(pg_url, brokers, log_dir, "share", ingest_nodes=2)
     try:
         _, key = limited_tenant(pg_url, '{"rpm": 40}')
@@ -221,6 +221,48 @@ def test_without_the_ledger_each_node_admits_its_share(pg_url, brokers, log_dir,
         finally:
             db.execute("ALTER FUNCTION limits_exchange_away(text, jsonb) RENAME TO limits_exchange")
         assert poll(lambda: metric(s.url, "llmq_limits_degraded"), lambda v: v == 0, 10) == 0
+        # every node on this database lost the ledger too: the shared stack's, which the next
+        # tests use, has it back before they start
+        shared_worker = f"http://127.0.0.1:{stack.workers[0].settings['admin.port']}"
+        for url in (stack.url, shared_worker):
+            assert poll(lambda: metric(url, "llmq_limits_degraded", 0), lambda v: v == 0, 10) == 0
+    finally:
+        stop_stack(s)
+
+
+def test_what_is_admitted_while_the_ledger_comes_back_is_counted(pg_url, brokers, log_dir, db, stack):
+    # A node without the ledger counts what it admits and writes it into the ledger once the
+    # ledger answers. It does not hold its lock during an exchange, so requests admitted while
+    # the exchange that finds the ledger again is running are counted after it: they must reach
+    # the ledger at the next exchange (they were kept only on the node, and the limit was
+    # overrun by them).
+    s = own_stack(pg_url, brokers, log_dir, "comeback")
+    try:
+        t, key = limited_tenant(pg_url, '{"rpm": 1000}')
+        codes = [chat(s.url, key).status_code]
+        db.execute("ALTER FUNCTION limits_exchange(text, jsonb) RENAME TO limits_exchange_away")
+        try:
+            assert poll(lambda: metric(s.url, "llmq_limits_degraded"), lambda v: v == 1, 10) == 1
+            codes += [chat(s.url, key).status_code for _ in range(5)]
+            # the ledger comes back slowly: the exchange that finds it takes 3 s
+            db.execute("CREATE FUNCTION limits_exchange(p_node text, p_body jsonb) RETURNS jsonb"
+                       " LANGUAGE sql AS $$ SELECT pg_sleep(3); SELECT limits_exchange_away(p_node, p_body) $$")
+            time.sleep(1.5)  # the node's next try is under way
+            assert metric(s.url, "llmq_limits_degraded") == 1
+            codes += [chat(s.url, key).status_code for _ in range(7)]
+            assert poll(lambda: metric(s.url, "llmq_limits_degraded"), lambda v: v == 0, 15) == 0
+        finally:
+            db.execute("DROP FUNCTION IF EXISTS limits_exchange(text, jsonb)")
+            db.execute("ALTER FUNCTION limits_exchange_away(text, jsonb) RENAME TO limits_exchange")
+        assert codes == [200] * 13, codes
+        # the grants' leftovers go back when their leases end; then the ledger's count of this
+        # tenant's minute is what was admitted, wherever it was decided
+        counted = lambda: db.execute("SELECT coalesce(sum(amount), 0) FROM limit_ledger"
+                                     " WHERE scope_key = %s AND series = 1", (f"t:{t}",)).fetchone()[0]
+        assert poll(counted, lambda n: n == 13, 15) == 13
+        shared_worker = f"http://127.0.0.1:{stack.workers[0].settings['admin.port']}"
+        for url in (stack.url, shared_worker):
+            assert poll(lambda: metric(url, "llmq_limits_degraded", 0), lambda v: v == 0, 15) == 0
     finally:
         stop_stack(s)
 
