@@ -101,6 +101,33 @@ static void settled(const PGresult *res, const char *errmsg, void *arg)
         LQ_WARN("an Idempotency-Key was not settled: %s", errmsg);
 }
 
+/* The key is marked queued: the answer (set) goes out now. */
+static void settled_answer(const PGresult *res, const char *errmsg, void *arg)
+{
+    req_ctx_t *c = arg;
+
+    settled(res, errmsg, NULL);
+    ingest_ctx_resume(c);
+    ingest_ctx_unref(c);
+}
+
+int ingest_idempotency_settle_then_resume(req_ctx_t *c)
+{
+    const char *params[4] = {c->id.tenant_id, c->idem_key, c->conv_job, "true"};
+
+    if (c->idem_state != INGEST_IDEM_CLAIMED)
+        return 0;
+    c->idem_state = INGEST_IDEM_DONE;
+    ingest_ctx_ref(c); /* held until the database has answered */
+    if (ingest_pg_submit(c->node->pg, "SELECT idempotency_settle($1, $2, $3::uuid, $4::boolean)", 4,
+                         params, settled_answer, c) == 0)
+        return 1;
+    ingest_ctx_unref(c);
+    LQ_WARN("job %s: its Idempotency-Key was not settled (the database queue is full)",
+            c->conv_job);
+    return 0;
+}
+
 void ingest_idempotency_settle(req_ctx_t *c, int ok)
 {
     const char *params[4] = {c->id.tenant_id, c->idem_key, c->conv_job, ok ? "true" : "false"};

@@ -134,22 +134,25 @@ static void async_delivered(ingest_node_t *n, req_ctx_t *c, const rd_kafka_messa
 {
     rd_kafka_resp_err_t err = m->err;
 
-    ingest_idempotency_settle(c, !err);
-    if (!err)
-        ingest_tracing_acked(c);
     if (err) {
+        ingest_idempotency_settle(c, 0);
         LQ_WARN("job %s not stored in Kafka: %s", c->job_id, rd_kafka_err2str(err));
         lq_metric_add(n->m_enqueue_failed, 1);
         set_enqueue_failed(c, err, m->len, "The request could not be queued; retry later.");
-    } else {
-        lq_metric_add(n->m_enqueued, 1);
-        c->conv_queued = 1;
-        ingest_conversation_queued(c);
-        ingest_recent_jobs_add(n->recent, c->job_id, c->id.tenant_id, c->model, c->created_ms);
-        snprintf(c->location, sizeof(c->location), "/v1/jobs/%s", c->job_id);
-        ingest_ctx_set_json(c, 202, ingest_job_queued(c->job_id, c->model, c->created_ms));
+        ingest_ctx_resume(c);
+        return;
     }
-    ingest_ctx_resume(c);
+    ingest_tracing_acked(c);
+    lq_metric_add(n->m_enqueued, 1);
+    c->conv_queued = 1;
+    ingest_conversation_queued(c);
+    ingest_recent_jobs_add(n->recent, c->job_id, c->id.tenant_id, c->model, c->created_ms);
+    snprintf(c->location, sizeof(c->location), "/v1/jobs/%s", c->job_id);
+    ingest_ctx_set_json(c, 202, ingest_job_queued(c->job_id, c->model, c->created_ms));
+    /* with an Idempotency-Key, the 202 waits for the key to be marked queued: a retry after
+     * it must get this job, not "still being queued" */
+    if (!ingest_idempotency_settle_then_resume(c))
+        ingest_ctx_resume(c);
 }
 
 /* A sync or streamed job answers from its reply; a failed report answers 503 unless the
