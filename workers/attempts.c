@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "workers/attempts.h"
 #include "workers/mock_call.h"
+#include "workers/host_slots.h"
 #include "workers/http_call.h"
 #include "workers/provider_metrics.h"
 #include "workers/publish.h"
@@ -146,6 +147,8 @@ void attempt_start(worker_t *w, job_t *j)
     }
     c = &j->dec->candidates[j->cand];
     j->endpoint = c->endpoint;
+    if (!host_slots_take(w, j, c->endpoint))
+        return; /* its host's calls are at provider.max_host_connections: it waits its turn */
     provider_metrics_attempt(w, j, c);
     j->attempts++;
     j->cand_attempts++;
@@ -157,8 +160,10 @@ void attempt_start(worker_t *w, job_t *j)
         over = mock_call_start(w, j);
     else
         over = http_attempt(w, j, c) != 0;
-    if (over)
+    if (over) {
+        host_slots_release(w, j); /* a call that never started */
         attempt_done(w, j);
+    }
 }
 
 /* ---- after a call ---- */

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "schemas/codec.h"
 #include "workers/cancels.h"
+#include "workers/host_slots.h"
 #include "workers/http_call.h"
 #include "workers/provider_metrics.h"
 #include "workers/publish.h"
@@ -55,7 +56,8 @@ static void stop_job(worker_t *w, job_t *j, const char *code, const char *msg)
     /* a call under way ends as cancelled */
     if (j->easy || j->timer == T_MOCK_DONE || j->timer == T_MOCK_TOKEN)
         provider_metrics_cancelled(j);
-    queueing_unqueue(w, j); /* waiting for a slot: it never starts */
+    queueing_unqueue(w, j);  /* waiting for a slot: it never starts */
+    host_slots_unwait(w, j); /* waiting for a connection to its provider: the same */
     http_call_detach(w, j);
     timer_remove(w, j);
     if (j->attempt_start_us && !j->result.ok)

@@ -17,6 +17,7 @@
 #include "workers/limits_gate.h"
 #include "workers/mock_call.h"
 #include "workers/direct_reply.h"
+#include "workers/host_slots.h"
 #include "workers/http_call.h"
 #include "workers/provider_metrics.h"
 #include "workers/queueing.h"
@@ -79,8 +80,6 @@ lq_err_t event_loop_init(worker_t *w, char *errstr, size_t errstr_size)
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                      (long)w->set.provider.max_host_connections);
     w->reply_conns = reply_conns_create(REPLY_CONNS_MAX, 500, 2000, direct_reply_ended, w);
     w->wait_fds = calloc(REPLY_CONNS_MAX + 2, sizeof(struct pollfd));
     if (!w->reply_conns || !w->wait_fds) {
@@ -230,6 +229,7 @@ void event_loop_turn(worker_t *w, int stopping)
     limits_gate_drain(w); /* the limit ledger's decisions: start, hold or fail */
     if (!stopping)
         queueing_dispatch(w); /* slots freed this turn go to the fairly picked next jobs */
+    host_slots_run(w); /* calls that ended freed their hosts' connections: waiting calls go */
     worker_status_tick(w);
     provider_metrics_tick(w, lq_mono_ms());
     lq_kafka_lag_tick(w->lag, lq_mono_ms());

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "common/clock.h"
+#include "workers/host_slots.h"
 #include "workers/http_call.h"
 #include "workers/publish.h"
 #include "workers/timers.h"
@@ -127,6 +128,7 @@ int http_call_start(worker_t *w, job_t *j, const worker_target_t *target)
 
 void http_call_detach(worker_t *w, job_t *j)
 {
+    host_slots_release(w, j);
     if (!j->easy)
         return;
     curl_multi_remove_handle(w->multi, j->easy);

@@ -404,11 +404,12 @@ static void job_usage(worker_t *w, job_t *j, int64_t now, lq_usage_event_t *u, c
 typedef struct trace_spans {
     lq_span_t spans[2 + MAX_HISTORY];
     size_t n;
-    char *keys[7], *vals[7];
+    char *keys[8], *vals[8];
     char *att_keys[MAX_HISTORY][4], *att_vals[MAX_HISTORY][4];
     char att_span[MAX_HISTORY][17];
     char *queue_keys[3], *queue_vals[3];
     char attempts[16], fallbacks[16], ttft[24], worker_wait[24], admission[24], kafka[24];
+    char host_wait[24];
 } trace_spans_t;
 
 /* Add attribute key = val to the provider span (spans[1]). */
@@ -445,6 +446,10 @@ static void provider_span(worker_t *w, const job_t *j, const char *hist, const c
         provider_attr(t, "output_findings", findings);
     if (j->tenant_key > 0) /* which credentials the call used (never the key itself) */
         provider_attr(t, "key", "tenant");
+    if (j->host_wait_us > 0) { /* waiting for a connection (provider.max_host_connections) */
+        snprintf(t->host_wait, sizeof(t->host_wait), "%lld", (long long)(j->host_wait_us / 1000));
+        provider_attr(t, "host_wait_ms", t->host_wait);
+    }
 }
 
 /* The queue span: accepted to picked for its first attempt. Its attributes split it into hops

@@ -15,6 +15,7 @@
 #include "workers/cancels.h"
 #include "workers/consumer.h"
 #include "workers/event_loop.h"
+#include "workers/host_slots.h"
 #include "workers/limits_gate.h"
 #include "workers/status.h"
 #include "workers/model_catalogue.h"
@@ -102,7 +103,7 @@ static int load_tables(worker_t *w, char *errstr, size_t errstr_size)
     w->key_next = calloc(n, sizeof(*w->key_next));
     w->jobs = lq_hashmap_create(1024);
     w->cancelled = lq_hashmap_create(1024);
-    if (!w->breakers || !w->key_next || !w->jobs || !w->cancelled) {
+    if (!w->breakers || !w->key_next || !w->jobs || !w->cancelled || host_slots_init(w)) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
@@ -465,6 +466,7 @@ void worker_destroy(worker_t *w)
     pricing_free(w->pricing);
     free(w->breakers);
     free(w->key_next);
+    host_slots_free(w);
     provider_metrics_free(w);
     lq_hashmap_destroy(w->jobs);
     lq_hashmap_destroy(w->cancelled);

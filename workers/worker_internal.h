@@ -112,6 +112,11 @@ typedef struct job {
     worker_result_t result;
     CURL *easy;
     struct curl_slist *headers;
+    /* its provider host's slots (workers/host_slots.c): the host (+1) whose slot it holds, or
+     * for which it waits, since when, and how long it waited in all */
+    int host_held, host_waiting;
+    struct job *host_prev, *host_next;
+    int64_t host_wait_since_us, host_wait_us;
     char *resp;
     size_t resp_len, resp_cap;
     int resp_too_big;
@@ -183,10 +188,11 @@ struct worker {
     size_t max_response;
     routing_t *routing;
     pricing_t *pricing;
-    worker_byok_t *byok; /* tenants' own provider keys, NULL when off */
-    breaker_t *breakers; /* one per endpoint */
-    size_t *key_next;    /* per endpoint: the next key to use */
-    uint64_t route_seq;  /* rotates "spread" rules and aliases */
+    worker_byok_t *byok;      /* tenants' own provider keys, NULL when off */
+    breaker_t *breakers;      /* one per endpoint */
+    struct host_slots *hosts; /* calls in flight and waiting per provider host (host_slots.h) */
+    size_t *key_next;         /* per endpoint: the next key to use */
+    uint64_t route_seq;       /* rotates "spread" rules and aliases */
     /* per endpoint, per model and per tenant metrics (workers/provider_metrics.c); the
      * partitions paused, per source topic */
     struct provider_endpoint_metrics *pem;

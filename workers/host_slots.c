@@ -1,0 +1,159 @@
+/* workers/host_slots.c — see host_slots.h. */
+#include "workers/host_slots.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "workers/attempts.h"
+
+typedef struct host_slot {
+    long in_flight;
+    job_t *head, *tail; /* waiting, oldest first */
+} host_slot_t;
+
+struct host_slots {
+    int *host_of; /* per endpoint: its host's index, -1 = unbounded (the mock) */
+    host_slot_t *hosts;
+    size_t n_hosts;
+    size_t waiting;
+    job_t *granted; /* the waiting job being started: it goes before the others */
+    lq_metric_t *m_waiting;
+};
+
+/* The length of the "scheme://host:port" part of a URL. */
+static size_t origin_len(const char *url)
+{
+    const char *p = strstr(url, "://");
+    size_t n;
+
+    p = p ? p + 3 : url;
+    n = strcspn(p, "/?#");
+    return (size_t)(p - url) + n;
+}
+
+/* The index of endpoint ep's host among endpoints 0..ep-1, or a new one. */
+static int host_index(const routing_t *r, const int *host_of, size_t ep, size_t *n_hosts)
+{
+    const char *url = routing_endpoint(r, (int)ep)->base_url;
+    size_t len = origin_len(url), i;
+
+    for (i = 0; i < ep; i++) {
+        const route_endpoint_t *o = routing_endpoint(r, (int)i);
+        if (host_of[i] >= 0 && origin_len(o->base_url) == len &&
+            strncasecmp(o->base_url, url, len) == 0)
+            return host_of[i];
+    }
+    return (int)(*n_hosts)++;
+}
+
+int host_slots_init(worker_t *w)
+{
+    size_t n = routing_endpoint_count(w->routing), i;
+    struct host_slots *h = calloc(1, sizeof(*h));
+
+    if (!h || !(h->host_of = calloc(n ? n : 1, sizeof(int))) ||
+        !(h->hosts = calloc(n ? n : 1, sizeof(host_slot_t)))) {
+        if (h)
+            free(h->host_of);
+        free(h);
+        return LQ_ERR_NOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        const route_endpoint_t *ep = routing_endpoint(w->routing, (int)i);
+        h->host_of[i] =
+            ep->is_mock || !ep->base_url ? -1 : host_index(w->routing, h->host_of, i, &h->n_hosts);
+    }
+    h->m_waiting = lq_metrics_gauge("llmq_worker_provider_calls_waiting",
+                                    "provider calls waiting for a connection to their host "
+                                    "(provider.max_host_connections)",
+                                    NULL);
+    w->hosts = h;
+    return LQ_OK;
+}
+
+void host_slots_free(worker_t *w)
+{
+    if (!w->hosts)
+        return;
+    free(w->hosts->host_of);
+    free(w->hosts->hosts);
+    free(w->hosts);
+    w->hosts = NULL;
+}
+
+int host_slots_take(worker_t *w, job_t *j, int ep)
+{
+    struct host_slots *h = w->hosts;
+    long max = w->set.provider.max_host_connections;
+    host_slot_t *s;
+
+    if (max <= 0 || h->host_of[ep] < 0)
+        return 1;
+    s = &h->hosts[h->host_of[ep]];
+    if (s->in_flight < max && (!s->head || j == h->granted)) {
+        s->in_flight++;
+        j->host_held = h->host_of[ep] + 1;
+        return 1;
+    }
+    j->host_waiting = h->host_of[ep] + 1;
+    j->host_wait_since_us = lq_mono_us();
+    j->host_prev = s->tail;
+    j->host_next = NULL;
+    if (s->tail)
+        s->tail->host_next = j;
+    else
+        s->head = j;
+    s->tail = j;
+    lq_metric_set(h->m_waiting, (int64_t)++h->waiting);
+    return 0;
+}
+
+void host_slots_release(worker_t *w, job_t *j)
+{
+    if (!j->host_held)
+        return;
+    w->hosts->hosts[j->host_held - 1].in_flight--;
+    j->host_held = 0;
+}
+
+void host_slots_unwait(worker_t *w, job_t *j)
+{
+    struct host_slots *h = w->hosts;
+    host_slot_t *s;
+
+    if (!j->host_waiting)
+        return;
+    s = &h->hosts[j->host_waiting - 1];
+    if (j->host_prev)
+        j->host_prev->host_next = j->host_next;
+    else
+        s->head = j->host_next;
+    if (j->host_next)
+        j->host_next->host_prev = j->host_prev;
+    else
+        s->tail = j->host_prev;
+    j->host_prev = j->host_next = NULL;
+    j->host_waiting = 0;
+    lq_metric_set(h->m_waiting, (int64_t)--h->waiting);
+}
+
+void host_slots_run(worker_t *w)
+{
+    struct host_slots *h = w->hosts;
+    size_t i;
+
+    for (i = 0; h->waiting && i < h->n_hosts; i++) {
+        host_slot_t *s = &h->hosts[i];
+        while (s->head && s->in_flight < w->set.provider.max_host_connections) {
+            job_t *j = s->head;
+            host_slots_unwait(w, j);
+            j->host_wait_us += lq_mono_us() - j->host_wait_since_us;
+            h->granted = j;
+            attempt_start(w, j); /* the slot is its (or it waits for another host's) */
+            h->granted = NULL;
+        }
+    }
+}
