@@ -17,9 +17,9 @@ ingest_step_t ingest_idempotency_claim(req_ctx_t *c, const char *model);
 void ingest_idempotency_settle(req_ctx_t *c, int ok);
 
 /** The claimed request was queued: marks its key, and resumes c (its answer set) once the
- * database has done so, so that a retry sent after the answer gets the job, not a 409. 1 when
- * it will resume c; 0 when c holds no claim or the database's queue is full (the caller
- * resumes c). */
+ * database has answered, so that a retry sent after the answer gets the job, not a 409 (unless
+ * the mark failed: the answer goes anyway, since the job is queued). 1 when it will resume c;
+ * 0 when c holds no claim or the database's queue is full or stopped (the caller resumes c). */
 int ingest_idempotency_settle_then_resume(req_ctx_t *c);
 
 #endif

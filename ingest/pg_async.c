@@ -226,6 +226,8 @@ lq_err_t ingest_pg_submit(ingest_pg_t *p, const char *sql, int nparams, const ch
     task_t *t;
     int i;
 
+    if (!p) /* stopped: a late delivery report after the node's shutdown */
+        return LQ_ERR_FULL;
     if (nparams > MAX_PARAMS)
         return LQ_ERR_INVALID;
     t = calloc(1, sizeof(*t));

@@ -25,7 +25,8 @@ lq_err_t ingest_pg_create(ingest_pg_t **out, const char *conninfo, int threads, 
 /** Stops the threads; queued queries are called back with an error. NULL-safe. */
 void ingest_pg_destroy(ingest_pg_t *p);
 
-/** Queue a query (params are copied). LQ_ERR_FULL when the queue is at its limit. */
+/** Queue a query (params are copied). LQ_ERR_FULL when the queue is at its limit or p is NULL
+ * (stopped). */
 lq_err_t ingest_pg_submit(ingest_pg_t *p, const char *sql, int nparams, const char *const *params,
                           ingest_pg_cb cb, void *arg);
 

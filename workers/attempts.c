@@ -147,15 +147,19 @@ void attempt_start(worker_t *w, job_t *j)
     }
     c = &j->dec->candidates[j->cand];
     j->endpoint = c->endpoint;
-    if (!host_slots_take(w, j, c->endpoint))
-        return; /* its host's calls are at provider.max_host_connections: it waits its turn */
+    if (!j->first_attempt_ms) /* the provider span: from here, a wait for a connection too */
+        j->first_attempt_ms = lq_cluster_ms();
+    if (!host_slots_take(w, j, c->endpoint)) {
+        /* its host's calls are at provider.max_host_connections: it waits its turn, and a
+         * half-open breaker's test call goes to whichever job calls first */
+        breaker_unallow(&w->breakers[c->endpoint]);
+        return;
+    }
     provider_metrics_attempt(w, j, c);
     j->attempts++;
     j->cand_attempts++;
     j->attempt_start_us = lq_mono_us();
     worker_tracing_attempt(j);
-    if (!j->first_attempt_ms)
-        j->first_attempt_ms = lq_cluster_ms();
     if (routing_endpoint(w->routing, c->endpoint)->is_mock)
         over = mock_call_start(w, j);
     else

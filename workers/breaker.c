@@ -33,6 +33,13 @@ int breaker_allow(breaker_t *b, int64_t now_ms)
     }
 }
 
+void breaker_unallow(breaker_t *b)
+{
+    /* half-open here means the call just allowed holds the one test call */
+    if (b->state == BREAKER_HALF_OPEN)
+        b->probe_inflight = 0;
+}
+
 static void trip(breaker_t *b, int64_t now_ms)
 {
     b->state = BREAKER_OPEN;

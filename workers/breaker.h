@@ -28,6 +28,9 @@ typedef struct breaker {
 void breaker_init(breaker_t *b, int threshold, int64_t open_ms);
 /** May a call start now? In half-open state, a 1 reserves the single probe. */
 int breaker_allow(breaker_t *b, int64_t now_ms);
+/* A call breaker_allow just let through will not be made now (it waits for a connection):
+ * a half-open breaker's test call is free again. */
+void breaker_unallow(breaker_t *b);
 /** Report how a call that breaker_allow let through ended. */
 void breaker_record(breaker_t *b, int success, int64_t now_ms);
 /** The state as seen at now_ms (an open breaker whose time is up reads half-open). */

@@ -53,14 +53,17 @@ int cancels_batch_known(const worker_t *w, const char *batch_id)
 /* j (here, not finished) stops now, with the error code and message given. */
 static void stop_job(worker_t *w, job_t *j, const char *code, const char *msg)
 {
-    /* a call under way ends as cancelled */
-    if (j->easy || j->timer == T_MOCK_DONE || j->timer == T_MOCK_TOKEN)
+    /* a call under way ends as cancelled (not one waiting for a back-off or a connection: the
+     * last call's time was counted when it ended) */
+    int calling = j->easy || j->timer == T_MOCK_DONE || j->timer == T_MOCK_TOKEN;
+
+    if (calling)
         provider_metrics_cancelled(j);
     queueing_unqueue(w, j);  /* waiting for a slot: it never starts */
     host_slots_unwait(w, j); /* waiting for a connection to its provider: the same */
     http_call_detach(w, j);
     timer_remove(w, j);
-    if (j->attempt_start_us && !j->result.ok)
+    if (calling && j->attempt_start_us && !j->result.ok)
         j->provider_us += lq_mono_us() - j->attempt_start_us;
     worker_result_fail(&j->result, "cancelled", code, msg, 499, 0);
     j->result.ok = 0;

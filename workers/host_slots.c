@@ -19,7 +19,8 @@ struct host_slots {
     host_slot_t *hosts;
     size_t n_hosts;
     size_t waiting;
-    job_t *granted; /* the waiting job being started: it goes before the others */
+    job_t *granted;   /* the waiting job being started: it goes before the others ... */
+    int granted_host; /* ... of this host (not of another its route may take it to) */
     lq_metric_t *m_waiting;
 };
 
@@ -93,7 +94,8 @@ int host_slots_take(worker_t *w, job_t *j, int ep)
     if (max <= 0 || h->host_of[ep] < 0)
         return 1;
     s = &h->hosts[h->host_of[ep]];
-    if (s->in_flight < max && (!s->head || j == h->granted)) {
+    if (s->in_flight < max &&
+        (!s->head || (j == h->granted && h->granted_host == h->host_of[ep]))) {
         s->in_flight++;
         j->host_held = h->host_of[ep] + 1;
         return 1;
@@ -137,6 +139,7 @@ void host_slots_unwait(worker_t *w, job_t *j)
         s->tail = j->host_prev;
     j->host_prev = j->host_next = NULL;
     j->host_waiting = 0;
+    j->host_wait_us += lq_mono_us() - j->host_wait_since_us;
     lq_metric_set(h->m_waiting, (int64_t)--h->waiting);
 }
 
@@ -150,8 +153,8 @@ void host_slots_run(worker_t *w)
         while (s->head && s->in_flight < w->set.provider.max_host_connections) {
             job_t *j = s->head;
             host_slots_unwait(w, j);
-            j->host_wait_us += lq_mono_us() - j->host_wait_since_us;
             h->granted = j;
+            h->granted_host = (int)i;
             attempt_start(w, j); /* the slot is its (or it waits for another host's) */
             h->granted = NULL;
         }

@@ -422,7 +422,8 @@ static void provider_attr(trace_spans_t *t, const char *key, const char *val)
     sp->n_attrs++;
 }
 
-/* The provider span covers every attempt and the waits between them. */
+/* The provider span covers every attempt and the waits between them, and a wait for a
+ * connection before the first (host_wait_ms: all the job's waits for one). */
 static void provider_span(worker_t *w, const job_t *j, const char *hist, const char *findings,
                           int64_t now, trace_spans_t *t)
 {

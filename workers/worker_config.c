@@ -113,9 +113,9 @@ const lq_config_def_t worker_settings[] = {
      "largest provider response accepted",
      LQ_CFG_AT(worker_settings_t, provider.max_response_bytes)},
     {"provider.max_host_connections", LQ_CFG_INT, "0", 0, 1000000,
-     "calls in flight to one provider host at once, so connections to it (0 = no bound but "
-     "worker.max_inflight); a call past the bound waits in the worker, in the order it came, "
-     "and its timeouts start when it is sent",
+     "calls in flight to one provider host at once (over HTTP/1.1 each holds a connection; 0 = "
+     "no bound but worker.max_inflight); a call past the bound waits in the worker, in the "
+     "order it came, and its timeouts start when it is sent",
      LQ_CFG_AT(worker_settings_t, provider.max_host_connections)},
     {"metrics.max_models", LQ_CFG_INT, "100", 0, 100000,
      "distinct models with series of their own per provider endpoint in the provider metrics "

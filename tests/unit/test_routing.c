@@ -202,7 +202,11 @@ static void test_breaker(void)
     CHECK_INT(breaker_state(&b, 1005), BREAKER_HALF_OPEN);
     CHECK(breaker_allow(&b, 1005));  /* the probe */
     CHECK(!breaker_allow(&b, 1006)); /* only one */
-    breaker_record(&b, 0, 1100);     /* the probe failed: open again */
+    breaker_unallow(&b);             /* its call waits for a connection: not made now */
+    CHECK_INT(breaker_state(&b, 1007), BREAKER_HALF_OPEN);
+    CHECK(breaker_allow(&b, 1007)); /* the test call is free again, for one call */
+    CHECK(!breaker_allow(&b, 1008));
+    breaker_record(&b, 0, 1100); /* the probe failed: open again */
     CHECK_INT(breaker_state(&b, 1200), BREAKER_OPEN);
     CHECK(!breaker_allow(&b, 2000));
     CHECK(breaker_allow(&b, 2100));
