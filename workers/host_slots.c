@@ -24,29 +24,57 @@ struct host_slots {
     lq_metric_t *m_waiting;
 };
 
-/* The length of the "scheme://host:port" part of a URL. */
-static size_t origin_len(const char *url)
-{
-    const char *p = strstr(url, "://");
-    size_t n;
+/* A URL's scheme, host and port, as pointers into it (not terminated) and a number. */
+typedef struct origin {
+    const char *scheme, *host;
+    size_t scheme_len, host_len;
+    unsigned long port;
+} origin_t;
 
+static void origin_of(const char *url, origin_t *o)
+{
+    const char *p = strstr(url, "://"), *end, *at, *colon;
+
+    o->scheme = url;
+    o->scheme_len = p ? (size_t)(p - url) : 0;
     p = p ? p + 3 : url;
-    n = strcspn(p, "/?#");
-    return (size_t)(p - url) + n;
+    end = p + strcspn(p, "/?#");
+    at = memchr(p, '@', (size_t)(end - p)); /* user:password@ is not part of the host */
+    if (at)
+        p = at + 1;
+    if (*p == '[') { /* an IPv6 address */
+        const char *close = memchr(p, ']', (size_t)(end - p));
+        colon = close && close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = memchr(p, ':', (size_t)(end - p));
+    }
+    o->host = p;
+    o->host_len = (size_t)((colon ? colon : end) - p);
+    o->port = colon ? strtoul(colon + 1, NULL, 10) : 0;
+    if (!colon || !o->port) /* the scheme's own port */
+        o->port = o->scheme_len == 5 && strncasecmp(url, "https", 5) == 0 ? 443 : 80;
+}
+
+int host_slots_same_host(const char *a, const char *b)
+{
+    origin_t x, y;
+
+    origin_of(a, &x);
+    origin_of(b, &y);
+    return x.scheme_len == y.scheme_len && strncasecmp(x.scheme, y.scheme, x.scheme_len) == 0 &&
+           x.host_len == y.host_len && strncasecmp(x.host, y.host, x.host_len) == 0 &&
+           x.port == y.port;
 }
 
 /* The index of endpoint ep's host among endpoints 0..ep-1, or a new one. */
 static int host_index(const routing_t *r, const int *host_of, size_t ep, size_t *n_hosts)
 {
     const char *url = routing_endpoint(r, (int)ep)->base_url;
-    size_t len = origin_len(url), i;
+    size_t i;
 
-    for (i = 0; i < ep; i++) {
-        const route_endpoint_t *o = routing_endpoint(r, (int)i);
-        if (host_of[i] >= 0 && origin_len(o->base_url) == len &&
-            strncasecmp(o->base_url, url, len) == 0)
+    for (i = 0; i < ep; i++)
+        if (host_of[i] >= 0 && host_slots_same_host(routing_endpoint(r, (int)i)->base_url, url))
             return host_of[i];
-    }
     return (int)(*n_hosts)++;
 }
 

@@ -28,4 +28,8 @@ void host_slots_unwait(worker_t *w, job_t *j);
 /* Starts the waiting calls whose host has a slot free (attempt_start again). */
 void host_slots_run(worker_t *w);
 
+/* 1 when two base URLs name one host: the same scheme, host (case aside) and port (the
+ * scheme's own when none is written); any user information and path aside. */
+int host_slots_same_host(const char *a, const char *b);
+
 #endif

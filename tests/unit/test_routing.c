@@ -5,6 +5,7 @@
 
 #include "common/config.h"
 #include "workers/breaker.h"
+#include "workers/host_slots.h"
 #include "workers/pricing.h"
 #include "workers/routing.h"
 #include "workers/worker_config.h"
@@ -217,6 +218,22 @@ static void test_breaker(void)
     CHECK_STR(breaker_state_name(BREAKER_HALF_OPEN), "half_open");
 }
 
+/* Which endpoints share provider.max_host_connections: one host is one scheme, host, port. */
+static void test_same_host(void)
+{
+    CHECK(host_slots_same_host("https://api.openai.com/v1", "https://api.openai.com:443/v2"));
+    CHECK(host_slots_same_host("https://API.openai.com", "https://api.openai.com/"));
+    CHECK(host_slots_same_host("http://10.0.0.5/v1", "http://10.0.0.5:80"));
+    CHECK(host_slots_same_host("https://u:p@h.example/v1", "https://h.example"));
+    CHECK(host_slots_same_host("http://[::1]:8080/a", "http://[::1]:8080/b"));
+    CHECK(!host_slots_same_host("http://[::1]:8080", "http://[::1]:8081"));
+    CHECK(!host_slots_same_host("http://[::1]", "http://[::2]"));
+    CHECK(!host_slots_same_host("https://h.example", "http://h.example"));
+    CHECK(!host_slots_same_host("http://h.example:8080", "http://h.example"));
+    CHECK(!host_slots_same_host("https://a.example", "https://a.example.org"));
+    CHECK(!host_slots_same_host("https://h.example:8443/v1", "https://h.example:443/v1"));
+}
+
 static void test_pricing(void)
 {
     char err[300];
@@ -269,6 +286,7 @@ int main(void)
     if (cfg && lq_config_bind(cfg, &set, sizeof(set), err, sizeof(err)) == LQ_OK)
         test_routing(&set);
     test_breaker();
+    test_same_host();
     test_pricing();
     lq_config_destroy(cfg);
     TEST_DONE();
