@@ -72,6 +72,7 @@ IDLE_SECONDS=${BENCH_IDLE_SECONDS:-5}
 WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-20}
 MOCK_MS=${BENCH_MOCK_LATENCY_MS:-20}
 LLMQ_BUILD=$LLMQ_ROOT/build-bench
+GC_LOG=$STATE/broker-gc.log
 STEPS=,${BENCH_STEPS:-first,sync,limits,stream,turn,batch,async,ingest,scan},
 want() { [[ $STEPS == *,$1,* ]]; }
 
@@ -212,6 +213,27 @@ for key, metric in (("enqueue_ack_ms", "llmq_ingest_enqueue_ack_seconds"),
 print(json.dumps(hops))
 PY
 }
+# The Apache broker's collector between two wall-clock times (ms): how many pauses, how often,
+# their median and longest, and the share of the time the broker stood still; {} without its
+# log (the embedded cluster). A pause is a stop of every broker thread: each produce and fetch
+# that meets one waits for it.
+gc_pauses() {
+  [[ -s $GC_LOG ]] || { echo '{}'; return; }
+  python3 - "$GC_LOG" "$1" "$2" <<'PY'
+import json, re, statistics, sys
+t0, t1 = int(sys.argv[2]), int(sys.argv[3])
+p = []
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    m = re.match(r"\[(\d+)ms\].* Pause .* ([\d.]+)ms$", line.strip())
+    if m and t0 <= int(m.group(1)) <= t1:
+        p.append(float(m.group(2)))
+span = max(t1 - t0, 1) / 1000.0
+print(json.dumps({"pauses": len(p), "per_s": round(len(p) / span, 2),
+                  "median_ms": round(statistics.median(p), 2) if p else 0,
+                  "max_ms": round(max(p), 2) if p else 0,
+                  "paused_pct": round(sum(p) / span / 10.0, 2)}))
+PY
+}
 # "name=ms ..." for every measured process, and broker_jit (included in broker)
 cpu_sample() {
   local line
@@ -313,8 +335,10 @@ for kafka in $KAFKAS; do
     BROKERS=$(cat "$STATE/run/kafka.bootstrap")
     BROKER_PID=$(cat "$STATE/run/kafka.pid")
   else
-    rm -rf "$STATE/apache-kafka"
-    BROKERS=$("$LLMQ_ROOT/ops/kafka.sh" start "$STATE/apache-kafka" | tail -1)
+    rm -rf "$STATE/apache-kafka" "$GC_LOG"
+    # the broker's collector logs its pauses on the wall clock (gc_pauses)
+    BROKERS=$(LLMQ_KAFKA_GC_OPTS="${LLMQ_KAFKA_GC_OPTS:--XX:+UseSerialGC} -Xlog:gc,gc+phases:file=$GC_LOG:timemillis" \
+      "$LLMQ_ROOT/ops/kafka.sh" start "$STATE/apache-kafka" | tail -1)
     BROKER_PID=$(cat "$STATE/apache-kafka/kafka.pid")
     "$LLMQ_BUILD/llmqctl" --brokers "$BROKERS" topics create --partitions 8 >/dev/null
   fi
@@ -339,7 +363,7 @@ for kafka in $KAFKAS; do
 
   sink_quiet
 
-  sync='{}' sync_cpu='{}' sync_hops='{}' idle_cpu='{}'
+  sync='{}' sync_cpu='{}' sync_hops='{}' idle_cpu='{}' sync_gc='{}'
   if want sync; then
     # the fixed part first: what each process spends with no request at all (heartbeats,
     # empty fetches, timers), as µs per second
@@ -354,7 +378,9 @@ for kafka in $KAFKAS; do
     sync=$("$LLMQ_BUILD/llmq-loadgen" --port "$PORT" --path /v1/chat/completions --rate "$SYNC_RATE" \
       --duration "$SYNC_SECONDS" --connections 256 --body "$STATE/body.json" \
       --header "Authorization: Bearer $KEY")
+    sync_gc=$(gc_pauses "$sync_start_ms" "$(date +%s%3N)")
     say "  $sync"
+    say "  the broker's collector: $sync_gc"
     sink_quiet # the sink's share of the load is counted too (3 idle seconds with it)
     sync_cpu=$(cpu_per_request "$cpu0" "$(cpu_sample)" \
       "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["completed"])' "$sync")")
@@ -429,7 +455,7 @@ for kafka in $KAFKAS; do
     kill -CONT "$(cat "$STATE/run/worker.pid")" "$(cat "$STATE/run/sink.pid")"
     say "  $i_rps req/s, $i_bad not 202, p50 $i_p50, p99 $i_p99"
   fi
-  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" "$sync_lim" "$l_rps" "$l_bad" "$l_lost" "$turn" "$batch" "$sync_cpu" "$sync_hops" "$idle_cpu" <<'PY'
+  RESULTS+=("$(python3 - "$kafka" "$a_rps" "$a_bad" "$a_p50" "$a_p99" "$lost" "$i_rps" "$i_bad" "$MOCK_MS" "$sync" "$stream" "$sync_lim" "$l_rps" "$l_bad" "$l_lost" "$turn" "$batch" "$sync_cpu" "$sync_hops" "$idle_cpu" "$sync_gc" <<'PY'
 import json, sys
 def ms(v):
     if not v:
@@ -438,7 +464,7 @@ def ms(v):
         if v.endswith(unit):
             return round(float(v[:-2]) * f, 3)
     return round(float(v[:-1]) * 1000.0, 3) if v.endswith("s") else None
-kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream, sync_lim, l_rps, l_bad, l_lost, turn, batch, cpu, hops, idle = sys.argv[1:]
+kafka, a_rps, a_bad, a_p50, a_p99, lost, i_rps, i_bad, mock, sync, stream, sync_lim, l_rps, l_bad, l_lost, turn, batch, cpu, hops, idle, gc = sys.argv[1:]
 s = json.loads(sync); mock = float(mock); st = json.loads(stream); sl = json.loads(sync_lim)
 out = {"kafka": kafka, "mock_latency_ms": mock}
 if float(a_rps):
@@ -454,7 +480,7 @@ if s:
         "sync_overhead_p95_ms": round(s["p95_ms"] - mock, 3),
         "sync_overhead_p99_ms": round(s["p99_ms"] - mock, 3),
         "cpu_us_per_sync_request": json.loads(cpu), "sync_hops_mean_ms": json.loads(hops),
-        "idle_cpu_us_per_s": json.loads(idle)})
+        "idle_cpu_us_per_s": json.loads(idle), "sync_broker_gc": json.loads(gc)})
 if st:
     out.update({"stream_rate": st["target_rps"], "stream_errors": st["errors"] + st["non_2xx"],
         "stream_ttft_added_p50_ms": round(st["ttft_p50_ms"] - mock, 3),
