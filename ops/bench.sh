@@ -325,7 +325,7 @@ fi
 
 for kafka in $KAFKAS; do
   say "== $kafka Kafka =="
-  rm -rf "$STATE/run" "$STATE/logs"
+  rm -rf "$STATE/run" "$STATE/logs" "$GC_LOG" # no collector's log but this broker's
   mkdir -p "$STATE/run" "$STATE/logs"
   psql -q "$PG_URL" -c "TRUNCATE jobs, usage_events, usage_daily, traces, dead_letters" >/dev/null
   if [[ $kafka == embedded ]]; then
@@ -335,7 +335,7 @@ for kafka in $KAFKAS; do
     BROKERS=$(cat "$STATE/run/kafka.bootstrap")
     BROKER_PID=$(cat "$STATE/run/kafka.pid")
   else
-    rm -rf "$STATE/apache-kafka" "$GC_LOG"
+    rm -rf "$STATE/apache-kafka"
     # the broker's collector logs its pauses on the wall clock (gc_pauses)
     BROKERS=$(LLMQ_KAFKA_GC_OPTS="${LLMQ_KAFKA_GC_OPTS:--XX:+UseSerialGC} -Xlog:gc,gc+phases:file=$GC_LOG:timemillis" \
       "$LLMQ_ROOT/ops/kafka.sh" start "$STATE/apache-kafka" | tail -1)
