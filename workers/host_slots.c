@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -24,46 +23,39 @@ struct host_slots {
     lq_metric_t *m_waiting;
 };
 
-/* A URL's scheme, host and port, as pointers into it (not terminated) and a number. */
-typedef struct origin {
-    const char *scheme, *host;
-    size_t scheme_len, host_len;
-    unsigned long port;
-} origin_t;
-
-static void origin_of(const char *url, origin_t *o)
+/* "scheme://host:port" of a URL, lower case, the scheme's own port when none is written, into
+ * out[size] (libcurl's URL parser: user information, path and query aside); -1 when it does
+ * not parse. */
+static int origin_of(const char *url, char *out, size_t size)
 {
-    const char *p = strstr(url, "://"), *end, *at, *colon;
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    int rc = -1;
 
-    o->scheme = url;
-    o->scheme_len = p ? (size_t)(p - url) : 0;
-    p = p ? p + 3 : url;
-    end = p + strcspn(p, "/?#");
-    at = memchr(p, '@', (size_t)(end - p)); /* user:password@ is not part of the host */
-    if (at)
-        p = at + 1;
-    if (*p == '[') { /* an IPv6 address */
-        const char *close = memchr(p, ']', (size_t)(end - p));
-        colon = close && close + 1 < end && close[1] == ':' ? close + 1 : NULL;
-    } else {
-        colon = memchr(p, ':', (size_t)(end - p));
+    if (u && curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        snprintf(out, size, "%s://%s:%s", scheme, host, port) < (int)size) {
+        for (char *p = out; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        rc = 0;
     }
-    o->host = p;
-    o->host_len = (size_t)((colon ? colon : end) - p);
-    o->port = colon ? strtoul(colon + 1, NULL, 10) : 0;
-    if (!colon || !o->port) /* the scheme's own port */
-        o->port = o->scheme_len == 5 && strncasecmp(url, "https", 5) == 0 ? 443 : 80;
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
 }
 
 int host_slots_same_host(const char *a, const char *b)
 {
-    origin_t x, y;
+    char x[512], y[512];
 
-    origin_of(a, &x);
-    origin_of(b, &y);
-    return x.scheme_len == y.scheme_len && strncasecmp(x.scheme, y.scheme, x.scheme_len) == 0 &&
-           x.host_len == y.host_len && strncasecmp(x.host, y.host, x.host_len) == 0 &&
-           x.port == y.port;
+    if (origin_of(a, x, sizeof(x)) || origin_of(b, y, sizeof(y)))
+        return strcmp(a, b) == 0;
+    return strcmp(x, y) == 0;
 }
 
 /* The index of endpoint ep's host among endpoints 0..ep-1, or a new one. */
