@@ -154,6 +154,14 @@ cpu_ms() {
   done
   echo $((total * 1000 / $(getconf CLK_TCK)))
 }
+# Times the threads of the processes given went to sleep and were woken (voluntary context
+# switches), summed: each is a hand-over between threads or a wait for the network, and on
+# this kind of machine a wake-up costs about as much CPU as a small request's own work
+wakeups() {
+  local p
+  for p in "$@"; do cat /proc/"$p"/task/*/status 2>/dev/null; done |
+    awk '/^voluntary_ctxt_switches/ {n += $2} END {print n + 0}'
+}
 # the processes measured: name=pid list (PostgreSQL: the postmaster and its backends)
 measured_pids() {
   local pm
@@ -234,24 +242,29 @@ print(json.dumps({"pauses": len(p), "per_s": round(len(p) / span, 2),
                   "paused_pct": round(sum(p) / span / 10.0, 2)}))
 PY
 }
-# "name=ms ..." for every measured process, and broker_jit (included in broker)
+# "name=ms ..." for every measured process, and broker_jit (included in broker); then
+# "name.wakeups=N ..."
 cpu_sample() {
   local line
   while read -r line; do
     # shellcheck disable=SC2086 # a pid list
-    printf '%s=%s ' "${line%%=*}" "$(cpu_ms ${line#*=})"
+    printf '%s=%s %s.wakeups=%s ' "${line%%=*}" "$(cpu_ms ${line#*=})" "${line%%=*}" "$(wakeups ${line#*=})"
   done < <(measured_pids)
   printf 'broker_jit=%s ' "$(jit_ms)"
 }
-# JSON {name: µs per request} from two samples and a request count
+# JSON {name: µs per request, ..., "wakeups": {name: thread wake-ups per request}} from two
+# samples and a request count
 cpu_per_request() {
   python3 - "$1" "$2" "$3" <<'PY'
 import json, sys
 a = dict(kv.split("=") for kv in sys.argv[1].split())
 b = dict(kv.split("=") for kv in sys.argv[2].split())
 n = max(1, int(sys.argv[3]))
-out = {k: round((int(b[k]) - int(a[k])) * 1000.0 / n, 1) for k in a}
+out = {k: round((int(b[k]) - int(a[k])) * 1000.0 / n, 1) for k in a if "." not in k}
 out["llmq"] = round(out["ingest"] + out["worker"] + out["sink"], 1)
+wk = {k.split(".")[0]: round((int(b[k]) - int(a[k])) / n, 2) for k in a if k.endswith(".wakeups")}
+wk["llmq"] = round(wk["ingest"] + wk["worker"] + wk["sink"], 2)
+out["wakeups"] = wk
 print(json.dumps(out))
 PY
 }

@@ -72,6 +72,9 @@ static int post(worker_t *w, job_t *j, reply_piece_t *piece)
         if (r < 0)
             return -1;
         j->direct_busy = 1;
+        j->direct_own = piece;
+        if (j->direct_head) /* more pieces wait for this one's end */
+            reply_conns_await(w->reply_conns, piece);
         return 0;
     }
     if (!headers(w) || !(e = curl_easy_init()))
@@ -133,6 +136,8 @@ void direct_reply_send(worker_t *w, job_t *j, const void *buf, size_t len)
     piece->len = len;
     memcpy(piece->body, buf, len);
     if (j->direct_busy) { /* behind the one on its way */
+        if (!j->direct_head && j->direct_own)
+            reply_conns_await(w->reply_conns, j->direct_own);
         if (j->direct_tail)
             j->direct_tail->next = piece;
         else
@@ -163,6 +168,7 @@ static void piece_ended(worker_t *w, reply_piece_t *piece, int ok, const char *w
     job_t *j = piece->j;
 
     j->direct_busy = 0;
+    j->direct_own = NULL;
     if (!ok) {
         /* the node is gone, restarted (a new secret) or unreachable from here */
         LQ_DEBUG("job %s: direct reply not taken (%s): sent to %s", j->req.job_id, why,

@@ -22,7 +22,8 @@ typedef struct conn {
     int fd;
     conn_state_t state;
     struct sockaddr_in to;
-    int reused; /* the post in hand went on a connection kept from an earlier post */
+    int reused;  /* the post in hand went on a connection kept from an earlier post */
+    int awaited; /* more waits behind the post: its answer is waited for on the poll */
     void *post;
     const char *body;
     size_t body_len, sent; /* sent: of head_len + body_len */
@@ -298,6 +299,7 @@ int reply_conns_post(reply_conns_t *rc, const char *url, const void *body, size_
         if (conn_open(rc, c, now_us))
             return -1;
     }
+    c->awaited = 0;
     c->head_len = (size_t)n;
     c->body = body;
     c->body_len = len;
@@ -311,13 +313,25 @@ int reply_conns_post(reply_conns_t *rc, const char *url, const void *body, size_
     return -1;
 }
 
+void reply_conns_await(reply_conns_t *rc, const void *post)
+{
+    int i;
+
+    for (i = 0; rc && post && i < rc->max_conns; i++)
+        if (rc->conns[i].post == post) {
+            rc->conns[i].awaited = 1;
+            return;
+        }
+}
+
 int reply_conns_poll_fds(reply_conns_t *rc, struct pollfd *fds, int cap)
 {
     int i, n = 0;
 
     for (i = 0; rc && i < rc->max_conns && n < cap; i++) {
         conn_t *c = &rc->conns[i];
-        if (c->state != C_CONNECTING && c->state != C_SENDING && c->state != C_READING)
+        if (c->state != C_CONNECTING && c->state != C_SENDING &&
+            (c->state != C_READING || !c->awaited))
             continue;
         fds[n].fd = c->fd;
         /* a connection refused or reset shows as readable (curl's wait reports no POLLERR) */
@@ -424,6 +438,8 @@ void reply_conns_service(reply_conns_t *rc, const struct pollfd *fds, int n, int
     }
     for (i = 0; i < rc->max_conns; i++) {
         conn_t *c = &rc->conns[i];
+        if (c->state == C_READING && !c->awaited)
+            conn_read(rc, c, now_us); /* an answer nothing waited for: read if it came */
         if (c->state == C_IDLE) {
             if (now_us - c->idle_since_us > (int64_t)REPLY_CONNS_IDLE_MS * 1000)
                 conn_close(rc, c);

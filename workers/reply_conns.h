@@ -12,7 +12,11 @@
  * closed by the node (idle too long, restarted) before any byte of an answer is sent once more
  * on a new connection: a node that takes a reply twice counts the second as unmatched. Kept
  * connections idle longer than REPLY_CONNS_IDLE_MS are closed, before the node's own idle
- * timeout (60 s) can close them under a post. */
+ * timeout (60 s) can close them under a post.
+ *
+ * A node's answer is not waited for on the poll unless something waits behind its post
+ * (reply_conns_await): it is read at the loop's next turn, whatever woke it. A sync reply's
+ * 204 so costs no wake-up of its own; the post still ends by its deadline. */
 #ifndef LQ_WORKER_REPLY_CONNS_H
 #define LQ_WORKER_REPLY_CONNS_H
 
@@ -42,6 +46,10 @@ void reply_conns_destroy(reply_conns_t *rc);
  * the connection refused at once): a failure, done is not called. */
 int reply_conns_post(reply_conns_t *rc, const char *url, const void *body, size_t len, void *post,
                      int64_t now_us);
+
+/** Something waits for the end of post (the next piece of the same reply): its answer is
+ * waited for on the poll from now on. No-op when post is not on its way here. */
+void reply_conns_await(reply_conns_t *rc, const void *post);
 
 /** The sockets the posts on their way wait on, into fds (at most cap, which should be
  * max_conns): how many. Give them, with their revents, to the next reply_conns_service. */
