@@ -44,7 +44,7 @@ const lq_config_def_t ingest_settings[] = {
     {"ingest.enqueue_timeout_ms", LQ_CFG_INT, "5000", 100, 300000,
      "how long Kafka may take to acknowledge a request before the client gets 503",
      LQ_CFG_AT(ingest_settings_t, ingest.enqueue_timeout_ms)},
-    {"ingest.eager_inflight_max", LQ_CFG_INT, "1", 0, 1000,
+    {"ingest.eager_inflight_max", LQ_CFG_INT, "2", 0, 1000,
      "how many of the node's sync and streamed requests may await Kafka's acknowledgement on "
      "its eager producer, which sends each record at once (no linger); a request beyond that "
      "gathers with others for kafka.linger.ms (0.5) on the batched producer. A node with little "
