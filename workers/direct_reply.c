@@ -71,8 +71,7 @@ static int post(worker_t *w, job_t *j, reply_piece_t *piece)
     if (r != 0) {
         if (r < 0)
             return -1;
-        j->direct_busy = 1;
-        j->direct_own = piece;
+        j->direct_posting = piece;
         if (j->direct_head) /* more pieces wait for this one's end */
             reply_conns_await(w->reply_conns, piece);
         return 0;
@@ -99,7 +98,7 @@ static int post(worker_t *w, job_t *j, reply_piece_t *piece)
         curl_easy_cleanup(e);
         return -1;
     }
-    j->direct_busy = 1;
+    j->direct_posting = piece;
     return 0;
 }
 
@@ -135,9 +134,9 @@ void direct_reply_send(worker_t *w, job_t *j, const void *buf, size_t len)
     piece->next = NULL;
     piece->len = len;
     memcpy(piece->body, buf, len);
-    if (j->direct_busy) { /* behind the one on its way */
-        if (!j->direct_head && j->direct_own)
-            reply_conns_await(w->reply_conns, j->direct_own);
+    if (j->direct_posting) { /* behind the one on its way */
+        if (!j->direct_head) /* (a no-op when that one went through libcurl) */
+            reply_conns_await(w->reply_conns, j->direct_posting);
         if (j->direct_tail)
             j->direct_tail->next = piece;
         else
@@ -167,8 +166,7 @@ static void piece_ended(worker_t *w, reply_piece_t *piece, int ok, const char *w
     reply_piece_t *next;
     job_t *j = piece->j;
 
-    j->direct_busy = 0;
-    j->direct_own = NULL;
+    j->direct_posting = NULL;
     if (!ok) {
         /* the node is gone, restarted (a new secret) or unreachable from here */
         LQ_DEBUG("job %s: direct reply not taken (%s): sent to %s", j->req.job_id, why,

@@ -58,35 +58,62 @@ int host_slots_same_host(const char *a, const char *b)
     return strcmp(x, y) == 0;
 }
 
-/* The index of endpoint ep's host among endpoints 0..ep-1, or a new one. */
-static int host_index(const routing_t *r, const int *host_of, size_t ep, size_t *n_hosts)
+/* The index of endpoint ep's host (origin[ep]) among endpoints 0..ep-1, or a new one. */
+static int host_index(char *const *origin, const int *host_of, size_t ep, size_t *n_hosts)
 {
-    const char *url = routing_endpoint(r, (int)ep)->base_url;
     size_t i;
 
     for (i = 0; i < ep; i++)
-        if (host_of[i] >= 0 && host_slots_same_host(routing_endpoint(r, (int)i)->base_url, url))
+        if (host_of[i] >= 0 && strcmp(origin[i], origin[ep]) == 0)
             return host_of[i];
     return (int)(*n_hosts)++;
+}
+
+/* Each endpoint's origin (its base URL as written when it does not parse), parsed once; NULL
+ * for the mock and endpoints without a URL, and for all when out of memory (*ok 0). */
+static char **origins(const routing_t *r, size_t n, int *ok)
+{
+    char **o = calloc(n ? n : 1, sizeof(char *)), buf[512];
+    size_t i;
+
+    *ok = o != NULL;
+    for (i = 0; o && i < n; i++) {
+        const route_endpoint_t *ep = routing_endpoint(r, (int)i);
+        if (ep->is_mock || !ep->base_url)
+            continue;
+        o[i] = strdup(origin_of(ep->base_url, buf, sizeof(buf)) ? ep->base_url : buf);
+        *ok = *ok && o[i];
+    }
+    return o;
+}
+
+static void origins_free(char **o, size_t n)
+{
+    size_t i;
+
+    for (i = 0; o && i < n; i++)
+        free(o[i]);
+    free(o);
 }
 
 int host_slots_init(worker_t *w)
 {
     size_t n = routing_endpoint_count(w->routing), i;
     struct host_slots *h = calloc(1, sizeof(*h));
+    int ok;
+    char **origin = origins(w->routing, n, &ok);
 
-    if (!h || !(h->host_of = calloc(n ? n : 1, sizeof(int))) ||
+    if (!ok || !h || !(h->host_of = calloc(n ? n : 1, sizeof(int))) ||
         !(h->hosts = calloc(n ? n : 1, sizeof(host_slot_t)))) {
         if (h)
             free(h->host_of);
         free(h);
+        origins_free(origin, n);
         return LQ_ERR_NOMEM;
     }
-    for (i = 0; i < n; i++) {
-        const route_endpoint_t *ep = routing_endpoint(w->routing, (int)i);
-        h->host_of[i] =
-            ep->is_mock || !ep->base_url ? -1 : host_index(w->routing, h->host_of, i, &h->n_hosts);
-    }
+    for (i = 0; i < n; i++)
+        h->host_of[i] = origin[i] ? host_index(origin, h->host_of, i, &h->n_hosts) : -1;
+    origins_free(origin, n);
     h->m_waiting = lq_metrics_gauge("llmq_worker_provider_calls_waiting",
                                     "provider calls waiting for a connection to their host "
                                     "(provider.max_host_connections)",

@@ -97,8 +97,8 @@ typedef struct job {
     /* the pieces of the reply (chunks, then the response) waiting behind the one being
      * posted to the node directly, in order; after a failed post, all go to the topic */
     struct reply_piece *direct_head, *direct_tail;
-    struct reply_piece *direct_own; /* the piece on the worker's own connections, if any */
-    int direct_busy, direct_failed;
+    struct reply_piece *direct_posting; /* the piece on its way to the node, if any */
+    int direct_failed;
     stream_mask_t smask; /* streamed text held back until it cannot be part of a credential */
     /* the current attempt's endpoint and model series, and whether the provider's first
      * streamed text was timed (workers/provider_metrics.c) */
